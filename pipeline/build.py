@@ -1,0 +1,77 @@
+"""Density stores for whole splits: a process pool computes, one writer writes."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict
+from functools import partial
+from pathlib import Path
+
+from tqdm import tqdm
+
+from pipeline.density import DensityParams, compute_density
+from pipeline.errors import DataError
+from pipeline.readers import read
+from pipeline.sample import Sample
+from pipeline.store import Record, encode_density, write_split
+
+
+def make_record(sample: Sample, params: DensityParams, source_root: Path) -> Record:
+    """Density, sigmas and bookkeeping for one sample, compressed for the store."""
+    d = compute_density(sample.points, sample.shape, **asdict(params))
+    try:
+        rel = sample.image_path.resolve().relative_to(source_root.resolve())
+    except ValueError:
+        rel = sample.image_path.resolve()
+    return Record(
+        image_id=sample.image_id,
+        image=str(rel),
+        height=sample.height,
+        width=sample.width,
+        density=encode_density(d.density),
+        points=d.points,
+        sigma=d.sigma,
+        count=len(d.points),
+        dropped=d.dropped,
+    )
+
+
+def _records(samples: list[Sample], params: DensityParams, root: Path, workers: int) -> Iterator[Record]:
+    fn = partial(make_record, params=params, source_root=root)
+    if workers <= 1:
+        yield from map(fn, samples)
+        return
+    with ProcessPoolExecutor(workers) as pool:
+        yield from pool.map(fn, samples, chunksize=4)
+
+
+def build_split(
+    format: str,
+    root: str | Path,
+    split: str,
+    out: str | Path,
+    *,
+    params: DensityParams = DensityParams(),
+    workers: int = 1,
+    dataset: str | None = None,
+    reader_options: dict | None = None,
+    progress: bool | None = None,
+) -> int:
+    """Read one split, make every density map, write the store atomically.
+
+    Returns the number of images. `progress=None` shows a bar only on a terminal.
+    """
+    root = Path(root)
+    samples = list(read(format, root, split, **(reader_options or {})))
+    ids = [s.image_id for s in samples]
+    if len(set(ids)) != len(ids):
+        dup = next(i for i in ids if ids.count(i) > 1)
+        raise DataError(root, f"two images share the id {dup!r} (same file stem)")
+    workers = min(max(int(workers), 1), os.cpu_count() or 1, len(samples))
+    records: Iterable[Record] = _records(samples, params, root, workers)
+    records = tqdm(records, total=len(samples), desc=f"density {split}", unit="img",
+                   disable=None if progress is None else not progress)
+    return write_split(out, records, dataset=dataset or root.name, split=split,
+                       source_root=root.resolve(), params=asdict(params))

@@ -1,0 +1,39 @@
+"""headcount point files: ``images/<stem>.jpg|png`` + ``points/<stem>.json``.
+
+Split ``"all"`` reads `root` itself (an annotation folder); any other split
+reads ``root/<split>/``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+from pipeline.errors import DataError
+from pipeline.readers import register
+from pipeline.readers.layout import list_images, natural_key, pair_files
+from pipeline.pointfile import read_point_file
+from pipeline.sample import Sample, image_size
+
+
+@register("points")
+def read(root: Path, split: str = "all", unannotated: str = "error") -> Iterator[Sample]:
+    """Yield annotated samples; ``unannotated="skip"`` passes over images with no point file yet."""
+    if unannotated not in ("error", "skip"):
+        raise ValueError(f"unannotated must be 'error' or 'skip'; got {unannotated!r}")
+    base = root if split == "all" else root / split
+    images = list_images(base / "images")
+    point_dir = base / "points"
+    if unannotated == "skip":
+        images = [p for p in images if (point_dir / f"{p.stem}.json").is_file()]
+        if not images:
+            raise DataError(point_dir, "empty split: no annotated images yet")
+    annotations = sorted(point_dir.glob("*.json"), key=natural_key) if point_dir.is_dir() else []
+    for img, ann in pair_files(
+        images, annotations, image_for=lambda a: a.stem, annotation_for=lambda i: point_dir / f"{i.stem}.json"
+    ):
+        pf = read_point_file(ann)
+        h, w = image_size(img)
+        if (pf.height, pf.width) != (h, w):
+            raise DataError(ann, f"annotated for a {pf.width}x{pf.height} image but {img.name} is {w}x{h}")
+        yield Sample(img.stem, img, pf.points, h, w)

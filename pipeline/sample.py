@@ -1,0 +1,49 @@
+"""One annotated image: what every reader yields and every later step consumes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from pipeline.errors import DataError
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+
+
+@dataclass(frozen=True)
+class Sample:
+    """An image and its head points (all annotated ones, in-image or not)."""
+
+    image_id: str
+    image_path: Path
+    points: np.ndarray
+    height: int
+    width: int
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (self.height, self.width)
+
+
+def image_size(path: str | Path) -> tuple[int, int]:
+    """``(H, W)`` of an image from its header alone (no full decode).
+
+    Raises `DataError` for unreadable or empty images.
+    """
+    try:
+        with Image.open(path) as im:
+            w, h = im.size
+    except FileNotFoundError:
+        raise DataError(path, "image file not found") from None
+    except (UnidentifiedImageError, OSError, ValueError) as exc:
+        raise DataError(path, f"cannot read the image header ({exc})") from None
+    if w <= 0 or h <= 0:
+        raise DataError(path, f"empty image ({w}x{h})")
+    return int(h), int(w)
+
+
+def is_image(path: Path) -> bool:
+    return path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES
