@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
+
 import numpy as np
 import scipy.ndimage
 import scipy.spatial
@@ -33,3 +36,75 @@ def classic_density(points: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
             sigma = np.average(np.array(gt.shape)) / 2.0 / 2.0
         density += scipy.ndimage.gaussian_filter(pt2d, sigma, mode="constant")
     return density
+
+
+def _clustered_points(rng: np.random.Generator, n: int, shape: tuple[int, int]) -> np.ndarray:
+    from pipeline.synth import _head_positions
+
+    return _head_positions(rng, n, shape[0], shape[1], horizon=shape[0] // 8)
+
+
+def bench_density_map(
+    shape: tuple[int, int] = (768, 1024), heads: int = 450, seed: int = 0, repeats: int = 50
+) -> dict[str, float]:
+    """Classic recipe (once) vs `density_map` (best of `repeats`) on one seeded image."""
+    from pipeline.density import density_map
+
+    pts = _clustered_points(np.random.default_rng(seed), heads, shape)
+    density_map(pts, shape)  # compile / load the numba cache outside the timing
+    fast = min(_timed(density_map, pts, shape)[1] for _ in range(repeats))
+    ours, _ = _timed(density_map, pts, shape)
+    ref, slow = _timed(classic_density, pts, shape)
+    return {
+        "heads": float(len(pts)),
+        "classic_s": slow,
+        "headcount_s": fast,
+        "ratio": slow / fast,
+        "max_abs_diff": float(np.abs(ours.astype(np.float64) - ref).max()),
+    }
+
+
+def make_bench_split(root: Path, images: int, shape: tuple[int, int], heads: int, seed: int = 0) -> Path:
+    """A ShanghaiTech-layout split with `images` images of `shape` and ~`heads` heads each.
+
+    The density step only reads image headers, so one JPEG's bytes are reused;
+    every ground-truth file is its own seeded clustered crowd.
+    """
+    import io
+
+    from PIL import Image
+
+    from pipeline.synth import gt_mat_bytes
+
+    base = root / "test_data"
+    (base / "images").mkdir(parents=True, exist_ok=True)
+    (base / "ground-truth").mkdir(parents=True, exist_ok=True)
+    buf = io.BytesIO()
+    Image.new("RGB", (shape[1], shape[0]), (90, 90, 90)).save(buf, format="JPEG")
+    rng = np.random.default_rng(seed)
+    for i in range(1, images + 1):
+        n = int(rng.integers(int(heads * 0.8), int(heads * 1.2) + 1))
+        (base / "images" / f"IMG_{i}.jpg").write_bytes(buf.getvalue())
+        (base / "ground-truth" / f"GT_IMG_{i}.mat").write_bytes(gt_mat_bytes(_clustered_points(rng, n, shape)))
+    return root
+
+
+def bench_split(images: int = 482, shape: tuple[int, int] = (768, 1024), heads: int = 500,
+                workers: int = 2) -> dict[str, float]:
+    """End-to-end time for a ShanghaiTech-Part-A-sized split: read, density, HDF5 write."""
+    import tempfile
+
+    from pipeline.build import build_split
+
+    with tempfile.TemporaryDirectory(prefix="headcount-bench-") as tmp:
+        root = make_bench_split(Path(tmp) / "data", images, shape, heads)
+        out = Path(tmp) / "test.h5"
+        seconds = _timed(build_split, "shanghaitech", root, "test", out, workers=workers, progress=False)[1]
+        size = out.stat().st_size
+    return {"images": float(images), "workers": float(workers), "seconds": seconds, "mb": size / 1e6}
+
+
+def _timed(fn, *args, **kwargs):
+    t = time.perf_counter()
+    out = fn(*args, **kwargs)
+    return out, time.perf_counter() - t

@@ -1,0 +1,166 @@
+"""The ``headcount`` command: parses arguments and calls the library.
+
+Exit codes: 0 success, 1 bad data (one line naming the file), 2 bad usage.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+from dataclasses import fields
+from pathlib import Path
+
+import click
+
+from pipeline import __version__
+from pipeline.density import BORDERS, DUPLICATES, METHODS, DensityParams
+from pipeline.errors import DataError
+
+_DEF = DensityParams()
+
+
+def _size(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[int, int] | None:
+    if value is None:
+        return None
+    try:
+        w, h = (int(v) for v in value.lower().split("x"))
+        if w <= 0 or h <= 0:
+            raise ValueError
+    except ValueError:
+        raise click.BadParameter(f"expected WxH with positive integers, got {value!r}") from None
+    return w, h
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="headcount")
+def cli() -> None:
+    """headcount: crowd-counting density maps, training and evaluation."""
+
+
+@cli.command()
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Dataset root.")
+@click.option("--train", type=click.IntRange(0), default=None, help="Training images.")
+@click.option("--test", type=click.IntRange(0), default=None, help="Test images.")
+@click.option("--size", callback=_size, default=None, help="Image size WxH.")
+@click.option("--min-count", type=click.IntRange(1), default=None, help="Fewest heads per image.")
+@click.option("--max-count", type=click.IntRange(1), default=None, help="Most heads per image.")
+@click.option("--seed", type=int, default=None, help="Random seed (same seed, same bytes).")
+def synth(out: Path, train, test, size, min_count, max_count, seed) -> None:
+    """Write a synthetic crowd dataset in the ShanghaiTech layout."""
+    from pipeline.synth import SynthConfig, make_dataset
+
+    given = {"train": train, "test": test, "min_count": min_count, "max_count": max_count, "seed": seed}
+    if size:
+        given.update(width=size[0], height=size[1])
+    cfg = SynthConfig(**{k: v for k, v in given.items() if v is not None})
+    if cfg.min_count > cfg.max_count:
+        raise click.BadParameter("--min-count must not exceed --max-count")
+    counts = make_dataset(out, cfg)
+    click.echo(f"wrote {counts['train']} train and {counts['test']} test images to {out}")
+
+
+@cli.command()
+@click.option("--format", "fmt", required=True, help="Annotation format (shanghaitech, ucf_cc_50, points).")
+@click.option("--root", required=True, type=click.Path(path_type=Path), help="Dataset root folder.")
+@click.option("--split", required=True, help="Split name (train, test; 'all' for a points folder).")
+@click.option("--fold", type=click.IntRange(1, 5), default=None, help="UCF_CC_50 fold (1..5).")
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="Output .h5 file.")
+@click.option("--method", type=click.Choice(METHODS), default=_DEF.method, show_default=True)
+@click.option("--k", type=click.IntRange(1), default=_DEF.k, show_default=True, help="Neighbours for sigma.")
+@click.option("--beta", type=click.FloatRange(0, min_open=True), default=_DEF.beta, show_default=True)
+@click.option("--sigma", type=click.FloatRange(0, min_open=True), default=_DEF.sigma, show_default=True,
+              help="Sigma of the fixed kernel.")
+@click.option("--border", type=click.Choice(BORDERS), default=_DEF.border, show_default=True)
+@click.option("--duplicates", type=click.Choice(DUPLICATES), default=_DEF.duplicates, show_default=True)
+@click.option("--workers", type=click.IntRange(1), default=1, show_default=True, help="Worker processes.")
+@click.option("--dataset", default=None, help="Dataset name recorded in the store (default: root folder name).")
+def density(fmt, root, split, fold, out, workers, dataset, **kernel) -> None:
+    """Make the density maps of one split and write them to an HDF5 store."""
+    from pipeline.build import build_split
+    from pipeline.readers import FORMATS
+
+    if fmt not in FORMATS:
+        raise click.BadParameter(f"unknown format {fmt!r}; known: {', '.join(sorted(FORMATS))}", param_hint="--format")
+    options = {} if fold is None else {"fold": fold}
+    params = DensityParams(**{f.name: kernel[f.name] for f in fields(DensityParams)})
+    try:
+        n = build_split(fmt, root, split, out, params=params, workers=workers, dataset=dataset,
+                        reader_options=options)
+    except ValueError as exc:
+        if isinstance(exc, DataError):
+            raise
+        raise click.UsageError(str(exc)) from None
+    click.echo(f"wrote {n} density maps to {out}")
+
+
+@cli.command("inspect")
+@click.argument("store", type=click.Path(dir_okay=False, path_type=Path))
+def inspect_cmd(store: Path) -> None:
+    """Per-image counts, density sums, dropped points and sigma range; flags problems."""
+    from pipeline.inspection import inspect_store
+
+    attrs, reports = inspect_store(store)
+    click.echo(f"{store}: dataset={attrs['dataset']} split={attrs['split']} params={attrs['params']}")
+    click.echo(f"{'image':<16}{'count':>7}{'sum':>10}{'dropped':>9}{'sigma min':>11}{'sigma max':>11}  problems")
+    for r in reports:
+        click.echo(f"{r.image_id:<16}{r.count:>7}{r.density_sum:>10.2f}{r.dropped:>9}"
+                   f"{r.sigma_min:>11.2f}{r.sigma_max:>11.2f}  {'; '.join(r.problems)}")
+    bad = sum(bool(r.problems) for r in reports)
+    total = sum(r.count for r in reports)
+    mass = sum(r.density_sum for r in reports)
+    click.echo(f"{len(reports)} images, {total} heads, density sum {mass:.2f}, {bad} image(s) flagged")
+
+
+@cli.command()
+@click.argument("store", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path))
+def export(store: Path, out: Path) -> None:
+    """Export a store to the CSRNet-pytorch layout (one <image>.h5 with key 'density' each)."""
+    from pipeline.store import export_csrnet
+
+    click.echo(f"wrote {export_csrnet(store, out)} files to {out}")
+
+
+@cli.group()
+def bench() -> None:
+    """Speed benchmarks (one run each, printed as a table)."""
+
+
+@bench.command("density")
+@click.option("--heads", type=click.IntRange(1), default=450, show_default=True)
+@click.option("--split-images", type=click.IntRange(0), default=482, show_default=True,
+              help="Images in the split timing (0 skips it).")
+@click.option("--workers", type=click.IntRange(1), default=2, show_default=True)
+def bench_density(heads: int, split_images: int, workers: int) -> None:
+    """Classic CSRNet recipe vs density_map on a 768x1024 image; then a whole split."""
+    from pipeline.bench import bench_density_map, bench_split
+
+    r = bench_density_map(heads=heads)
+    click.echo(f"one 768x1024 image, {int(r['heads'])} clustered heads")
+    click.echo(f"  classic recipe   {r['classic_s'] * 1e3:12.1f} ms")
+    click.echo(f"  headcount        {r['headcount_s'] * 1e3:12.3f} ms")
+    click.echo(f"  speed ratio      {r['ratio']:12.0f} x")
+    click.echo(f"  parity max|diff| {r['max_abs_diff']:12.2e}")
+    if split_images:
+        s = bench_split(images=split_images, workers=workers)
+        click.echo(f"split of {split_images} images 768x1024, ~500 heads, {workers} workers, HDF5 included")
+        click.echo(f"  end to end       {s['seconds']:12.2f} s   ({s['mb']:.0f} MB store)")
+
+
+def main() -> None:
+    """Entry point: bad data exits 1 with one line, bad usage exits 2 (click)."""
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # unwind, so atomic writes clean up
+    try:
+        cli.main(standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except DataError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
