@@ -24,7 +24,7 @@ def classic_density(points: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     gt_count = np.count_nonzero(gt)
     if gt_count == 0:
         return density
-    pts = np.array(list(zip(np.nonzero(gt)[1], np.nonzero(gt)[0])))
+    pts = np.array(list(zip(np.nonzero(gt)[1], np.nonzero(gt)[0], strict=True)))
     tree = scipy.spatial.KDTree(pts.copy(), leafsize=2048)
     distances, _ = tree.query(pts, k=4)
     for i, pt in enumerate(pts):
@@ -89,8 +89,9 @@ def make_bench_split(root: Path, images: int, shape: tuple[int, int], heads: int
     return root
 
 
-def bench_split(images: int = 482, shape: tuple[int, int] = (768, 1024), heads: int = 500,
-                workers: int = 2) -> dict[str, float]:
+def bench_split(
+    images: int = 482, shape: tuple[int, int] = (768, 1024), heads: int = 500, workers: int = 2
+) -> dict[str, float]:
     """End-to-end time for a ShanghaiTech-Part-A-sized split: read, density, HDF5 write."""
     import tempfile
 

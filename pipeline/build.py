@@ -71,7 +71,13 @@ def build_split(
         raise DataError(root, f"two images share the id {dup!r} (same file stem)")
     workers = min(max(int(workers), 1), os.cpu_count() or 1, len(samples))
     records: Iterable[Record] = _records(samples, params, root, workers)
-    records = tqdm(records, total=len(samples), desc=f"density {split}", unit="img",
-                   disable=None if progress is None else not progress)
-    return write_split(out, records, dataset=dataset or root.name, split=split,
-                       source_root=root.resolve(), params=asdict(params))
+    records = tqdm(
+        records,
+        total=len(samples),
+        desc=f"density {split}",
+        unit="img",
+        disable=None if progress is None else not progress,
+    )
+    return write_split(
+        out, records, dataset=dataset or root.name, split=split, source_root=root.resolve(), params=asdict(params)
+    )

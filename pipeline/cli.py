@@ -68,8 +68,13 @@ def synth(out: Path, train, test, size, min_count, max_count, seed) -> None:
 @click.option("--method", type=click.Choice(METHODS), default=_DEF.method, show_default=True)
 @click.option("--k", type=click.IntRange(1), default=_DEF.k, show_default=True, help="Neighbours for sigma.")
 @click.option("--beta", type=click.FloatRange(0, min_open=True), default=_DEF.beta, show_default=True)
-@click.option("--sigma", type=click.FloatRange(0, min_open=True), default=_DEF.sigma, show_default=True,
-              help="Sigma of the fixed kernel.")
+@click.option(
+    "--sigma",
+    type=click.FloatRange(0, min_open=True),
+    default=_DEF.sigma,
+    show_default=True,
+    help="Sigma of the fixed kernel.",
+)
 @click.option("--border", type=click.Choice(BORDERS), default=_DEF.border, show_default=True)
 @click.option("--duplicates", type=click.Choice(DUPLICATES), default=_DEF.duplicates, show_default=True)
 @click.option("--workers", type=click.IntRange(1), default=1, show_default=True, help="Worker processes.")
@@ -84,8 +89,7 @@ def density(fmt, root, split, fold, out, workers, dataset, **kernel) -> None:
     options = {} if fold is None else {"fold": fold}
     params = DensityParams(**{f.name: kernel[f.name] for f in fields(DensityParams)})
     try:
-        n = build_split(fmt, root, split, out, params=params, workers=workers, dataset=dataset,
-                        reader_options=options)
+        n = build_split(fmt, root, split, out, params=params, workers=workers, dataset=dataset, reader_options=options)
     except ValueError as exc:
         if isinstance(exc, DataError):
             raise
@@ -103,8 +107,10 @@ def inspect_cmd(store: Path) -> None:
     click.echo(f"{store}: dataset={attrs['dataset']} split={attrs['split']} params={attrs['params']}")
     click.echo(f"{'image':<16}{'count':>7}{'sum':>10}{'dropped':>9}{'sigma min':>11}{'sigma max':>11}  problems")
     for r in reports:
-        click.echo(f"{r.image_id:<16}{r.count:>7}{r.density_sum:>10.2f}{r.dropped:>9}"
-                   f"{r.sigma_min:>11.2f}{r.sigma_max:>11.2f}  {'; '.join(r.problems)}")
+        click.echo(
+            f"{r.image_id:<16}{r.count:>7}{r.density_sum:>10.2f}{r.dropped:>9}"
+            f"{r.sigma_min:>11.2f}{r.sigma_max:>11.2f}  {'; '.join(r.problems)}"
+        )
     bad = sum(bool(r.problems) for r in reports)
     total = sum(r.count for r in reports)
     mass = sum(r.density_sum for r in reports)
@@ -128,8 +134,13 @@ def bench() -> None:
 
 @bench.command("density")
 @click.option("--heads", type=click.IntRange(1), default=450, show_default=True)
-@click.option("--split-images", type=click.IntRange(0), default=482, show_default=True,
-              help="Images in the split timing (0 skips it).")
+@click.option(
+    "--split-images",
+    type=click.IntRange(0),
+    default=482,
+    show_default=True,
+    help="Images in the split timing (0 skips it).",
+)
 @click.option("--workers", type=click.IntRange(1), default=2, show_default=True)
 def bench_density(heads: int, split_images: int, workers: int) -> None:
     """Classic CSRNet recipe vs density_map on a 768x1024 image; then a whole split."""

@@ -37,7 +37,11 @@ def inspect_store(path: str | Path) -> tuple[dict, list[ImageReport]]:
         total = float(dens.sum()) if np.isfinite(dens).all() else float("nan")
         sig = rec.sigma
         rep = ImageReport(
-            image_id, rec.count, len(sig), total, rec.dropped,
+            image_id,
+            rec.count,
+            len(sig),
+            total,
+            rec.dropped,
             float(sig.min()) if len(sig) else float("nan"),
             float(sig.max()) if len(sig) else float("nan"),
         )

@@ -31,7 +31,9 @@ def section(params: dict[str, Any], name: str, cls: type) -> Any:
     known = {f.name for f in fields(cls)}
     unknown = sorted(set(raw) - known)
     if unknown:
-        raise DataError("params.yaml", f"unknown key(s) in '{name}': {', '.join(unknown)} (known: {', '.join(sorted(known))})")
+        raise DataError(
+            "params.yaml", f"unknown key(s) in '{name}': {', '.join(unknown)} (known: {', '.join(sorted(known))})"
+        )
     return cls(**raw)
 
 

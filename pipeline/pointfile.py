@@ -38,7 +38,7 @@ def read_point_file(path: Path) -> PointFile:
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise DataError(path, f"not a readable JSON point file ({exc})") from None
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
-        raise DataError(path, f"not a headcount point file (expected \"format\": \"{FORMAT}\")")
+        raise DataError(path, f'not a headcount point file (expected "format": "{FORMAT}")')
     if doc.get("version") != VERSION:
         raise DataError(path, f"unsupported point-file version {doc.get('version')!r} (expected {VERSION})")
     try:

@@ -36,8 +36,7 @@ def as_points(points: object, source: str | Path | None = None) -> np.ndarray:
         i = int(np.flatnonzero(bad)[0])
         raise DataError(
             source,
-            f"{int(bad.sum())} point(s) have non-finite coordinates "
-            f"(first: #{i} = {arr[i].tolist()})",
+            f"{int(bad.sum())} point(s) have non-finite coordinates (first: #{i} = {arr[i].tolist()})",
         )
     return arr
 

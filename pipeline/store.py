@@ -77,8 +77,13 @@ def _write_record(images: h5py.Group, rec: Record) -> None:
     if shape != (rec.height, rec.width):
         raise ValueError(f"{rec.image_id}: density shape {shape} != image {rec.height}x{rec.width}")
     ds = g.create_dataset(
-        "density", shape=shape, dtype=np.float32, chunks=chunk_shape(shape),
-        compression="gzip", compression_opts=GZIP_LEVEL, shuffle=True,
+        "density",
+        shape=shape,
+        dtype=np.float32,
+        chunks=chunk_shape(shape),
+        compression="gzip",
+        compression_opts=GZIP_LEVEL,
+        shuffle=True,
     )
     if isinstance(dens, EncodedDensity):
         for offset, blob in dens.blobs:
@@ -105,21 +110,20 @@ def write_split(
     leaves the previous file (or none) and no temp file.
     """
     n = 0
-    with atomic_path(path) as tmp:
-        with h5py.File(tmp, "w", track_order=True) as f:
-            f.attrs.update(
-                format=FORMAT,
-                format_version=FORMAT_VERSION,
-                params=json.dumps(dict(params), sort_keys=True),
-                dataset=dataset,
-                split=split,
-                source_root=str(source_root),
-                created_by=f"headcount {__version__}",
-            )
-            images = f.create_group("images", track_order=True)
-            for rec in records:
-                _write_record(images, rec)
-                n += 1
+    with atomic_path(path) as tmp, h5py.File(tmp, "w", track_order=True) as f:
+        f.attrs.update(
+            format=FORMAT,
+            format_version=FORMAT_VERSION,
+            params=json.dumps(dict(params), sort_keys=True),
+            dataset=dataset,
+            split=split,
+            source_root=str(source_root),
+            created_by=f"headcount {__version__}",
+        )
+        images = f.create_group("images", track_order=True)
+        for rec in records:
+            _write_record(images, rec)
+            n += 1
     return n
 
 

@@ -79,6 +79,12 @@ def _head_positions(rng: np.random.Generator, n: int, h: int, w: int, horizon: i
     return pts[:n]
 
 
+def head_diameters(y: np.ndarray, horizon: float, height: int, near: float, far: float) -> np.ndarray:
+    """Perspective: head diameter grows linearly from `far` at the horizon to `near` at the bottom."""
+    depth = np.clip((y - horizon) / max(height - horizon, 1), 0, 1)
+    return far + (near - far) * depth
+
+
 def render_image(rng: np.random.Generator, cfg: SynthConfig) -> tuple[np.ndarray, np.ndarray]:
     """One crowd image (uint8 ``(H, W, 3)``) and its head points ``(N, 2)`` as (x, y)."""
     h, w = cfg.height, cfg.width
@@ -87,8 +93,7 @@ def render_image(rng: np.random.Generator, cfg: SynthConfig) -> tuple[np.ndarray
     pts = _head_positions(rng, n, h, w, horizon)
     near = rng.uniform(0.05, 0.10) * h  # head diameter at the bottom edge
     far = near * rng.uniform(0.25, 0.5)  # ... and at the horizon
-    depth = (pts[:, 1] - horizon) / max(h - horizon, 1)
-    size = far + (near - far) * depth
+    size = head_diameters(pts[:, 1], horizon, h, near, far)
 
     s = SUPERSAMPLE
     canvas = Image.fromarray(np.clip(_background(rng, h, w, horizon), 0, 255).astype(np.uint8)).resize(
@@ -101,10 +106,12 @@ def render_image(rng: np.random.Generator, cfg: SynthConfig) -> tuple[np.ndarray
         skin = SKIN[rng.integers(len(SKIN))] + rng.integers(-15, 16, 3)
         hair = HAIR[rng.integers(len(HAIR))]
         draw.ellipse([x - 1.2 * d, y + 0.35 * d, x + 1.2 * d, y + 2.2 * d], fill=shirt)
-        draw.ellipse([x - 0.42 * d, y - 0.5 * d, x + 0.42 * d, y + 0.5 * d], fill=tuple(int(c) for c in np.clip(skin, 0, 255)))
+        face = tuple(int(c) for c in np.clip(skin, 0, 255))
+        draw.ellipse([x - 0.42 * d, y - 0.5 * d, x + 0.42 * d, y + 0.5 * d], fill=face)
         if rng.random() < 0.85:  # hair or a hat, seen from the front or behind
             cover = rng.uniform(-0.2, 0.6)
-            draw.chord([x - 0.45 * d, y - 0.55 * d, x + 0.45 * d, y + cover * d], 180, 360, fill=tuple(int(c) for c in hair))
+            box = [x - 0.45 * d, y - 0.55 * d, x + 0.45 * d, y + cover * d]
+            draw.chord(box, 180, 360, fill=tuple(int(c) for c in hair))
     img = canvas.resize((w, h), Image.LANCZOS)
     img = img.filter(ImageFilter.GaussianBlur(rng.uniform(0.0, 0.8)))
 

@@ -10,9 +10,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from pipeline.errors import DataError
+from pipeline.pointfile import read_point_file
 from pipeline.readers import register
 from pipeline.readers.layout import list_images, natural_key, pair_files
-from pipeline.pointfile import read_point_file
 from pipeline.sample import Sample, image_size
 
 

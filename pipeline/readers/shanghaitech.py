@@ -23,8 +23,9 @@ def read_gt(path: Path):
         location = info[0, 0][0, 0][0]
     except (IndexError, TypeError, KeyError, ValueError):
         raise DataError(
-            path, "'image_info' has an unexpected structure (expected a 1x1 cell holding a struct "
-            "whose first field is the (N, 2) location array)"
+            path,
+            "'image_info' has an unexpected structure (expected a 1x1 cell holding a struct "
+            "whose first field is the (N, 2) location array)",
         ) from None
     return as_points(location, path)
 

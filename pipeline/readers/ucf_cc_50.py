@@ -59,4 +59,5 @@ def read(root: Path, split: str, fold: int | None = None) -> Iterator[Sample]:
     for n in present:
         img, ann = pairs[n]
         h, w = image_size(img)
-        yield Sample(img.stem, img, as_points(load_mat(ann, "annPoints", "is this a UCF_CC_50 annotation file?"), ann), h, w)
+        raw = load_mat(ann, "annPoints", "is this a UCF_CC_50 annotation file?")
+        yield Sample(img.stem, img, as_points(raw, ann), h, w)

@@ -1,0 +1,63 @@
+"""Small on-disk datasets in each supported layout, built by the tests themselves."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.io
+from PIL import Image
+
+from pipeline.synth import gt_mat_bytes
+
+
+def write_image(path: Path, width: int, height: int, fmt: str = "JPEG") -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new("RGB", (width, height), (120, 110, 100)).save(path, format=fmt)
+    return path
+
+
+def write_sha(root: Path, split: str, items: dict[int, np.ndarray], size=(64, 48), gt_dir="ground-truth"):
+    """ShanghaiTech layout: IMG_<n>.jpg + GT_IMG_<n>.mat with the official nesting."""
+    base = root / f"{split}_data"
+    for n, pts in items.items():
+        write_image(base / "images" / f"IMG_{n}.jpg", *size)
+        (base / gt_dir).mkdir(parents=True, exist_ok=True)
+        (base / gt_dir / f"GT_IMG_{n}.mat").write_bytes(gt_mat_bytes(pts))
+    return root
+
+
+def write_ucf(root: Path, numbers, size=(64, 48), seed=0):
+    rng = np.random.default_rng(seed)
+    for n in numbers:
+        write_image(root / f"{n}.jpg", *size)
+        pts = np.column_stack([rng.uniform(0, size[0], 5), rng.uniform(0, size[1], 5)])
+        scipy.io.savemat(root / f"{n}_ann.mat", {"annPoints": pts})
+    return root
+
+
+def write_points(root: Path, stem: str, pts, size=(64, 48), revision=1):
+    write_image(root / "images" / f"{stem}.png", *size, fmt="PNG")
+    doc = {
+        "format": "headcount-points",
+        "version": 1,
+        "image": f"images/{stem}.png",
+        "width": size[0],
+        "height": size[1],
+        "revision": revision,
+        "points": [list(p) for p in pts],
+    }
+    (root / "points").mkdir(parents=True, exist_ok=True)
+    (root / "points" / f"{stem}.json").write_text(json.dumps(doc))
+    return root
+
+
+@pytest.fixture
+def sha_root(tmp_path: Path) -> Path:
+    rng = np.random.default_rng(1)
+    items = {n: np.column_stack([rng.uniform(0, 64, 6 + n), rng.uniform(0, 48, 6 + n)]) for n in (1, 2, 10)}
+    write_sha(tmp_path / "sha", "train", items)
+    write_sha(tmp_path / "sha", "test", {3: items[1]})
+    return tmp_path / "sha"

@@ -1,0 +1,105 @@
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from pipeline.cli import cli
+from pipeline.store import read_split
+
+
+def run(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "pipeline", *map(str, args)], capture_output=True, text=True, cwd=cwd)
+
+
+def test_synth_density_inspect_end_to_end(tmp_path):
+    r = run("synth", "--out", tmp_path / "d", "--train", 2, "--test", 1, "--size", "80x60", "--max-count", 40)
+    assert r.returncode == 0, r.stderr
+    r = run(
+        "density",
+        "--format",
+        "shanghaitech",
+        "--root",
+        tmp_path / "d",
+        "--split",
+        "train",
+        "--out",
+        tmp_path / "train.h5",
+        "--border",
+        "renormalize",
+        "--workers",
+        2,
+    )
+    assert r.returncode == 0, r.stderr
+    store = read_split(tmp_path / "train.h5")
+    assert len(store) == 2 and store.params["border"] == "renormalize"
+    for rec in store.values():
+        assert rec.density.sum() == pytest.approx(len(np.unique(np.floor(rec.points), axis=0)), rel=1e-4)
+    r = run("inspect", tmp_path / "train.h5")
+    assert r.returncode == 0 and "IMG_1" in r.stdout and "2 images" in r.stdout
+
+
+def test_bad_data_exits_1_with_one_line_naming_the_file(sha_root, tmp_path):
+    (sha_root / "train_data" / "ground-truth" / "GT_IMG_2.mat").write_bytes(b"\x00" * 10)
+    r = run("density", "--format", "shanghaitech", "--root", sha_root, "--split", "train", "--out", tmp_path / "x.h5")
+    assert r.returncode == 1
+    assert r.stderr.strip().count("\n") == 0 and "GT_IMG_2.mat" in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "x.h5").exists()
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["density", "--format", "nope", "--root", ".", "--split", "train", "--out", "x.h5"],
+        ["density", "--format", "shanghaitech", "--root", ".", "--split", "train"],
+        ["density", "--format", "shanghaitech", "--root", ".", "--split", "val", "--out", "x.h5"],
+        ["density", "--format", "ucf_cc_50", "--root", ".", "--split", "test", "--out", "x.h5"],
+        ["density", "--format", "shanghaitech", "--root", ".", "--split", "train", "--out", "x.h5", "--beta", "-1"],
+        ["synth", "--out", "d", "--size", "12by4"],
+        ["frobnicate"],
+    ],
+)
+def test_bad_usage_exits_2(args, tmp_path):
+    r = run(*args, cwd=tmp_path)
+    assert r.returncode == 2, (r.stdout, r.stderr)
+    assert "Traceback" not in r.stderr
+
+
+def test_every_command_has_help():
+    runner = CliRunner()
+    for cmd in (
+        ["--help"],
+        ["synth", "--help"],
+        ["density", "--help"],
+        ["inspect", "--help"],
+        ["export", "--help"],
+        ["bench", "density", "--help"],
+    ):
+        res = runner.invoke(cli, cmd)
+        assert res.exit_code == 0 and "Usage:" in res.output
+
+
+def test_inspect_flags_problems(tmp_path):
+    from conftest import write_sha
+
+    write_sha(tmp_path, "test", {1: np.array([[1.0, 1.0], [80.0, 5.0], [1.2, 1.1]]), 2: np.zeros((0, 2))})
+    assert (
+        run(
+            "density",
+            "--format",
+            "shanghaitech",
+            "--root",
+            tmp_path,
+            "--split",
+            "test",
+            "--out",
+            tmp_path / "t.h5",
+            "--duplicates",
+            "keep",
+        ).returncode
+        == 0
+    )
+    out = run("inspect", tmp_path / "t.h5").stdout
+    assert "1 point(s) outside the image" in out and "no heads" in out and "sigma < 0.5" in out
+    assert "2 image(s) flagged" in out
