@@ -127,6 +127,97 @@ def export(store: Path, out: Path) -> None:
     click.echo(f"wrote {export_csrnet(store, out)} files to {out}")
 
 
+@cli.command("train")
+@click.option(
+    "--params",
+    "params_file",
+    default="params.yaml",
+    show_default=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Parameters (model.*, train.*).",
+)
+@click.option(
+    "--store",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Training store (default: data/density/<train.dataset>/train.h5).",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("models"),
+    show_default=True,
+    help="Checkpoint folder (last.pt, best.pt).",
+)
+@click.option(
+    "--live",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("dvclive"),
+    show_default=True,
+    help="dvclive folder for loss and validation MAE.",
+)
+@click.option("--resume/--no-resume", default=None, help="Override train.resume.")
+def train_cmd(params_file: Path, store: Path | None, out: Path, live: Path, resume: bool | None) -> None:
+    """Train CSRNet as the DVC `train` stage does (torchrun-compatible)."""
+    from dataclasses import replace
+
+    from pipeline.params import load_params, model_config, train_config, train_store
+    from pipeline.train import train
+
+    params = load_params(params_file)
+    cfg = train_config(params)
+    if resume is not None:
+        cfg = replace(cfg, resume=resume)
+    summary = train(store or train_store(params, "train"), out, cfg, model_config(params), live_dir=live)
+    click.echo(f"trained {summary['epochs']} epochs; best validation MAE {summary['best_val_mae']:.3f}")
+
+
+@cli.command("evaluate")
+@click.option(
+    "--checkpoint", type=click.Path(dir_okay=False, path_type=Path), default=Path("models/best.pt"), show_default=True
+)
+@click.option("--test", "test_store", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@click.option(
+    "--train",
+    "train_store",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="Training store (for baseline_mae, the mean training count).",
+)
+@click.option(
+    "--metrics", type=click.Path(dir_okay=False, path_type=Path), default=Path("metrics.json"), show_default=True
+)
+@click.option(
+    "--predictions",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("eval/predictions.csv"),
+    show_default=True,
+)
+def evaluate_cmd(checkpoint, test_store, train_store, metrics, predictions) -> None:
+    """MAE, RMSE, GAME(0..3) and per-image predictions, as the DVC `evaluate` stage writes them."""
+    from pipeline.evaluate import evaluate
+
+    m = evaluate(checkpoint, test_store, train_store, metrics_out=metrics, predictions_out=predictions)
+    click.echo("  ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in m.items()))
+
+
+@cli.command("count")
+@click.argument("images", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--checkpoint", required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--heatmap",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Save the density overlaid on the image (OUT_<stem>.png for several images).",
+)
+def count_cmd(images: tuple[Path, ...], checkpoint: Path, heatmap: Path | None) -> None:
+    """Print one predicted count per image."""
+    from pipeline.predict import count_images
+
+    for path, n in zip(images, count_images(list(images), checkpoint, heatmap), strict=True):
+        click.echo(f"{path}\t{n:.1f}")
+
+
 @cli.group()
 def bench() -> None:
     """Speed benchmarks (one run each, printed as a table)."""

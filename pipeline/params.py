@@ -10,7 +10,9 @@ import yaml
 
 from pipeline.density import DensityParams
 from pipeline.errors import DataError
+from pipeline.model import ModelConfig
 from pipeline.synth import SynthConfig
+from pipeline.train import TrainConfig
 
 
 def load_params(path: str | Path = "params.yaml") -> dict[str, Any]:
@@ -45,3 +47,18 @@ def synth_config(params: dict[str, Any]) -> SynthConfig:
     raw = dict(params.get("synth") or {})
     raw.pop("root", None)
     return section({"synth": raw}, "synth", SynthConfig)
+
+
+def model_config(params: dict[str, Any]) -> ModelConfig:
+    return section(params, "model", ModelConfig)
+
+
+def train_config(params: dict[str, Any]) -> TrainConfig:
+    raw = dict(params.get("train") or {})
+    raw.pop("dataset", None)
+    return section({"train": raw}, "train", TrainConfig)
+
+
+def train_store(params: dict[str, Any], split: str) -> Path:
+    """The density store a split of the training dataset lives in."""
+    return Path("data/density") / params["train"]["dataset"] / f"{split}.h5"

@@ -1,0 +1,105 @@
+"""CSRNet (Li et al., CVPR 2018), readable top to bottom.
+
+Frontend: the first 10 conv layers of VGG-16 (three max-pools, stride 8).
+Backend: six 3x3 convs with dilation 2. Output: a 1x1 conv to one density
+channel at 1/8 resolution. `width` scales every channel count (1.0 = paper);
+`batch_norm` adds BatchNorm after each 3x3 conv, as the reference code's
+``make_layers(batch_norm=True)`` does: it lets a model trained from scratch
+converge in minutes on a CPU.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+FRONTEND = [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512]  # VGG-16 conv1_1 .. conv4_3
+BACKEND = [512, 512, 512, 256, 128, 64]  # dilation 2
+STRIDE = 8
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    width: float = 1.0
+    batch_norm: bool = False
+    pretrained: str | None = None  # local torchvision VGG-16 state dict; never downloaded
+
+
+def _channels(c: int, width: float) -> int:
+    return max(1, round(c * width))
+
+
+def _layers(cfg: list, in_ch: int, width: float, dilation: int, bn: bool) -> tuple[nn.Sequential, int]:
+    layers: list[nn.Module] = []
+    for v in cfg:
+        if v == "M":
+            layers.append(nn.MaxPool2d(2, 2))
+        else:
+            out = _channels(v, width)
+            layers.append(nn.Conv2d(in_ch, out, 3, padding=dilation, dilation=dilation))
+            if bn:
+                layers.append(nn.BatchNorm2d(out))
+            layers.append(nn.ReLU(inplace=True))
+            in_ch = out
+    return nn.Sequential(*layers), in_ch
+
+
+class CSRNet(nn.Module):
+    def __init__(self, width: float = 1.0, batch_norm: bool = False) -> None:
+        super().__init__()
+        self.width = width
+        # indices in `frontend` equal torchvision's `vgg16().features` (`vgg16_bn` with batch_norm),
+        # so its weights load by name
+        self.frontend, ch = _layers(FRONTEND, 3, width, dilation=1, bn=batch_norm)
+        self.backend, ch = _layers(BACKEND, ch, width, dilation=2, bn=batch_norm)
+        self.output = nn.Conv2d(ch, 1, 1)
+        # He init for the 3x3 convs: the paper's N(0, 0.01) shrinks the signal ~4x per layer,
+        # which only a pretrained frontend survives; the output conv keeps N(0, 0.01)
+        for m in [*self.frontend.modules(), *self.backend.modules()]:
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+                nn.init.zeros_(m.bias)
+        nn.init.normal_(self.output.weight, std=0.01)
+        nn.init.zeros_(self.output.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, 3, H, W) normalised images -> (B, 1, H/8, W/8) density; its sum is the count."""
+        return self.output(self.backend(self.frontend(x)))
+
+
+def load_vgg16_frontend(model: CSRNet, path: str | Path) -> int:
+    """Copy ``features.*`` of a local torchvision VGG-16 (``vgg16_bn`` with batch_norm) state dict into the frontend.
+
+    Returns the number of tensors loaded; raises ValueError on a mismatch.
+    """
+    if model.width != 1.0:
+        raise ValueError(f"pretrained VGG-16 weights need model.width 1.0, got {model.width}")
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if "state_dict" in state:
+        state = state["state_dict"]
+    own = model.frontend.state_dict()
+    wanted = {f"features.{k}": k for k in own}
+    missing = [k for k in wanted if k not in state]
+    if missing:
+        raise ValueError(f"{path}: not a torchvision VGG-16 state dict (missing {missing[:3]} ...)")
+    new = {}
+    for src, dst in wanted.items():
+        if state[src].shape != own[dst].shape:
+            raise ValueError(f"{path}: {src} has shape {tuple(state[src].shape)}, expected {tuple(own[dst].shape)}")
+        new[dst] = state[src]
+    model.frontend.load_state_dict(new)
+    return len(new)
+
+
+def build_model(cfg: ModelConfig) -> CSRNet:
+    model = CSRNet(cfg.width, cfg.batch_norm)
+    if cfg.pretrained:
+        load_vgg16_frontend(model, cfg.pretrained)
+    return model
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())

@@ -1,0 +1,80 @@
+"""Running a trained CSRNet: counts, density maps and heatmap overlays."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageDraw, ImageFont
+
+from pipeline.data import load_image, normalize, pad_to_stride
+from pipeline.errors import DataError
+from pipeline.model import CSRNet, ModelConfig
+
+# anchors of matplotlib's "inferno": dark for empty, bright for dense
+INFERNO = np.array([[0, 0, 4], [66, 10, 104], [147, 38, 103], [221, 81, 58], [252, 165, 10], [252, 255, 164]])
+
+
+def load_model(checkpoint: str | Path) -> CSRNet:
+    """A CSRNet in eval mode with the weights and width stored in a training checkpoint."""
+    try:
+        ck = torch.load(checkpoint, map_location="cpu", weights_only=False)
+        cfg = ModelConfig(**{**ck["model_config"], "pretrained": None})
+        model = CSRNet(cfg.width, cfg.batch_norm)
+        model.load_state_dict(ck["model"])
+    except FileNotFoundError:
+        raise DataError(checkpoint, "checkpoint not found") from None
+    except Exception as exc:  # torch raises many types for foreign or truncated files
+        raise DataError(checkpoint, f"not a headcount checkpoint ({type(exc).__name__}: {exc})") from None
+    return model.eval()
+
+
+@torch.inference_mode()
+def predict_density(model: CSRNet, image: np.ndarray) -> np.ndarray:
+    """The model's density at 1/8 resolution for a uint8 (H, W, 3) image; its sum is the count."""
+    return model(pad_to_stride(normalize(image))[None])[0, 0].numpy()
+
+
+def colorize(values: np.ndarray) -> np.ndarray:
+    """Map [0, 1] to RGB uint8 through the inferno anchors."""
+    x = np.clip(values, 0, 1) * (len(INFERNO) - 1)
+    grid = np.arange(len(INFERNO))
+    return np.stack([np.interp(x, grid, INFERNO[:, c]) for c in range(3)], axis=-1).astype(np.uint8)
+
+
+def heatmap(image: np.ndarray, density: np.ndarray, count: float, alpha: float = 0.55) -> Image.Image:
+    """The density over the image (inferno colours) with the count written on it."""
+    h, w = image.shape[:2]
+    d = np.clip(density, 0, None)
+    d = d / d.max() if d.max() > 0 else d
+    up = np.asarray(Image.fromarray(colorize(d)).resize((d.shape[1] * 8, d.shape[0] * 8), Image.BILINEAR))[:h, :w]
+    blend = (image.astype(np.float32) * (1 - alpha) + up.astype(np.float32) * alpha).astype(np.uint8)
+    out = Image.fromarray(blend)
+    draw = ImageDraw.Draw(out)
+    font = ImageFont.load_default(size=max(12, h // 16))
+    text = f"count {count:.1f}"
+    x0, y0, x1, y1 = draw.textbbox((8, 8), text, font=font)
+    draw.rectangle([x0 - 4, y0 - 4, x1 + 4, y1 + 4], fill=(0, 0, 0))
+    draw.text((8, 8), text, fill=(255, 255, 255), font=font)
+    return out
+
+
+def count_images(paths: list[Path], checkpoint: str | Path, heatmap_out: Path | None = None) -> list[float]:
+    """Count each image; with `heatmap_out` also save overlays (``OUT_<stem>.png`` for several)."""
+    model = load_model(checkpoint)
+    counts = []
+    for path in paths:
+        image = load_image(path)
+        density = predict_density(model, image)
+        count = float(density.sum())
+        counts.append(count)
+        if heatmap_out is not None:
+            target = (
+                heatmap_out
+                if len(paths) == 1
+                else heatmap_out.with_name(f"{heatmap_out.stem}_{path.stem}{heatmap_out.suffix or '.png'}")
+            )
+            target.parent.mkdir(parents=True, exist_ok=True)
+            heatmap(image, density, count).save(target)
+    return counts

@@ -1,0 +1,236 @@
+"""Training CSRNet on a density store: seeded, deterministic on CPU, resumable, DDP-ready.
+
+Every random choice derives from ``(seed, epoch, index)``, so an epoch is a pure
+function of the weights it starts from: a resumed run ends with the same
+weights as an uninterrupted one, and ``torchrun --nproc_per_node N`` splits each
+global batch over N processes without changing what is computed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import random
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from pipeline.atomic import atomic_path
+from pipeline.data import CrowdDataset
+from pipeline.metrics import mae
+from pipeline.model import CSRNet, ModelConfig, build_model
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = 60
+    batch_size: int = 4
+    optimizer: str = "adam"  # adam | sgd
+    lr: float = 1e-4
+    schedule: str = "cosine"  # cosine (to 0 over the epochs) | constant
+    momentum: float = 0.95  # sgd only
+    weight_decay: float = 5e-4
+    crop_height: int = 128
+    crop_width: int = 128
+    flip: bool = True
+    val_fraction: float = 0.15  # held out of the training split to pick best.pt
+    seed: int = 0
+    loader_workers: int = 0
+    resume: bool = False
+
+
+def _distributed() -> tuple[int, int]:
+    """(rank, world size) under torchrun, (0, 1) otherwise."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group("gloo")
+    return (dist.get_rank(), world) if world > 1 else (0, 1)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    torch.use_deterministic_algorithms(True)
+
+
+def split_ids(ids: list[str], fraction: float, seed: int) -> tuple[list[str], list[str]]:
+    """Seeded train/validation split of image ids (validation may be empty)."""
+    order = np.random.default_rng(seed).permutation(len(ids))
+    n_val = int(round(len(ids) * fraction)) if len(ids) > 1 else 0
+    val = sorted((ids[i] for i in order[:n_val]), key=ids.index)
+    return [i for i in ids if i not in set(val)], val
+
+
+def fingerprint(store: str | Path, cfg: TrainConfig, model_cfg: ModelConfig) -> str:
+    """What a checkpoint was trained from: resuming onto other data or settings is refused."""
+    from pipeline.store import read_split
+
+    s = read_split(store)
+    keys = {k: v for k, v in asdict(cfg).items() if k not in ("resume", "loader_workers")}
+    doc = {"store": s.attrs["params"], "ids": list(s), "train": keys, "model": asdict(model_cfg)}
+    return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def lr_at(cfg: TrainConfig, epoch: int) -> float:
+    """Learning rate of an epoch; a pure function of it, so resuming needs no scheduler state."""
+    if cfg.schedule == "constant":
+        return cfg.lr
+    if cfg.schedule == "cosine":
+        return cfg.lr * 0.5 * (1 + math.cos(math.pi * epoch / cfg.epochs))
+    raise ValueError(f"train.schedule must be cosine or constant, got {cfg.schedule!r}")
+
+
+def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+    if cfg.optimizer == "adam":
+        return torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    raise ValueError(f"train.optimizer must be adam or sgd, got {cfg.optimizer!r}")
+
+
+@torch.inference_mode()
+def predict_counts(model: CSRNet, dataset: CrowdDataset) -> tuple[np.ndarray, np.ndarray]:
+    """(predicted, true) counts over whole images."""
+    model.eval()
+    pred, true = [], []
+    for i in range(len(dataset)):
+        s = dataset[i]
+        pred.append(float(model(s["image"][None]).sum()))
+        true.append(float(s["count"]))
+    return np.array(pred), np.array(true)
+
+
+def save_checkpoint(path: Path, **state) -> None:
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
+
+
+def load_checkpoint(path: str | Path) -> dict:
+    return torch.load(path, map_location="cpu", weights_only=False)
+
+
+def train(
+    store: str | Path,
+    out_dir: str | Path,
+    cfg: TrainConfig,
+    model_cfg: ModelConfig,
+    *,
+    live_dir: str | Path | None = None,
+    progress: bool | None = None,
+) -> dict:
+    """Train on `store`; write ``last.pt`` and ``best.pt`` to `out_dir` every epoch.
+
+    Returns a summary (epochs run, best validation MAE).
+    """
+    rank, world = _distributed()
+    if cfg.batch_size % world:
+        raise ValueError(f"train.batch_size {cfg.batch_size} must be divisible by {world} processes")
+    out_dir = Path(out_dir)
+    seed_everything(cfg.seed)
+    model = build_model(model_cfg)
+    opt = make_optimizer(model, cfg)
+    fp = fingerprint(store, cfg, model_cfg)
+
+    all_ids = list(CrowdDataset(store, cache=False).ids)
+    train_ids, val_ids = split_ids(all_ids, cfg.val_fraction, cfg.seed)
+    if len(train_ids) < cfg.batch_size:
+        raise ValueError(f"{store}: {len(train_ids)} training images, fewer than one batch of {cfg.batch_size}")
+    train_set = CrowdDataset(store, crop=(cfg.crop_height, cfg.crop_width), flip=cfg.flip, seed=cfg.seed, ids=train_ids)
+    val_set = CrowdDataset(store, ids=val_ids or train_ids)
+
+    start, best, history = 0, float("inf"), []
+    last = out_dir / "last.pt"
+    if cfg.resume and last.exists():
+        ck = load_checkpoint(last)
+        if ck.get("fingerprint") == fp:
+            model.load_state_dict(ck["model"])
+            opt.load_state_dict(ck["optimizer"])
+            torch.set_rng_state(ck["torch_rng"])
+            start, best, history = ck["epoch"] + 1, ck["best_mae"], ck["history"]
+        elif rank == 0:
+            tqdm.write(f"{last}: trained on other data or settings; starting afresh")
+
+    ddp = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
+    live = None
+    if rank == 0 and live_dir is not None:
+        from dvclive import Live
+
+        live = Live(str(live_dir), resume=start > 0, dvcyaml=None, save_dvc_exp=False, report=None)
+        live.step = start
+
+    epochs = tqdm(
+        range(start, cfg.epochs),
+        initial=start,
+        total=cfg.epochs,
+        desc="train",
+        unit="epoch",
+        disable=(rank != 0) or (None if progress is None else not progress),
+    )
+    for epoch in epochs:
+        model.train()
+        for group in opt.param_groups:
+            group["lr"] = lr_at(cfg, epoch)
+        train_set.set_epoch(epoch)
+        order = np.random.default_rng([cfg.seed, epoch]).permutation(len(train_set))
+        batches = [order[b : b + cfg.batch_size] for b in range(0, len(order) - cfg.batch_size + 1, cfg.batch_size)]
+        mine = [batch[rank::world].tolist() for batch in batches]
+        loader = DataLoader(train_set, batch_sampler=mine, num_workers=cfg.loader_workers)
+        total = 0.0
+        for batch in loader:
+            out = ddp(batch["image"])
+            # sum over the global batch, divided by its size; DDP averages over ranks, hence x world
+            loss = ((out - batch["target"]) ** 2).sum() * world / cfg.batch_size
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            total += float(loss.detach()) / world
+        train_loss = _all_sum(total, world) / max(len(batches), 1)
+
+        if rank == 0:
+            pred, true = predict_counts(model, val_set)
+            val_mae = mae(pred, true)
+            history.append({"epoch": epoch, "loss": train_loss, "val_mae": val_mae})
+            improved = val_mae < best
+            best = min(best, val_mae)
+            state = dict(
+                model=model.state_dict(),
+                optimizer=opt.state_dict(),
+                epoch=epoch,
+                best_mae=best,
+                history=history,
+                torch_rng=torch.get_rng_state(),
+                fingerprint=fp,
+                train_config=asdict(cfg),
+                model_config=asdict(model_cfg),
+            )
+            save_checkpoint(last, **state)
+            if improved:
+                save_checkpoint(out_dir / "best.pt", **state)
+            if live is not None:
+                live.log_metric("train/loss", train_loss)
+                live.log_metric("val/mae", val_mae)
+                live.next_step()
+            epochs.set_postfix(loss=f"{train_loss:.3g}", val_mae=f"{val_mae:.2f}")
+        if world > 1:
+            dist.barrier()
+    if live is not None:
+        live.end()
+    if world > 1:
+        dist.destroy_process_group()
+    return {"epochs": cfg.epochs, "best_val_mae": best, "train_images": len(train_ids), "val_images": len(val_ids)}
+
+
+def _all_sum(value: float, world: int) -> float:
+    if world == 1:
+        return value
+    t = torch.tensor([value], dtype=torch.float64)
+    dist.all_reduce(t)
+    return float(t)
