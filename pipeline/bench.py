@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import scipy.ndimage
 import scipy.spatial
+import torch
 
 
 def classic_density(points: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -109,3 +110,77 @@ def _timed(fn, *args, **kwargs):
     t = time.perf_counter()
     out = fn(*args, **kwargs)
     return out, time.perf_counter() - t
+
+
+class PlainCSRNet(torch.nn.Module):
+    """CSRNet as the public CSRNet-pytorch code writes it, for timing comparisons only."""
+
+    def __init__(self) -> None:
+        super().__init__()
+
+        def make_layers(cfg, in_channels, dilation):
+            layers = []
+            d = 2 if dilation else 1
+            for v in cfg:
+                if v == "M":
+                    layers += [torch.nn.MaxPool2d(kernel_size=2, stride=2)]
+                else:
+                    conv = torch.nn.Conv2d(in_channels, v, kernel_size=3, padding=d, dilation=d)
+                    layers += [conv, torch.nn.ReLU(inplace=True)]
+                    in_channels = v
+            return torch.nn.Sequential(*layers)
+
+        self.frontend = make_layers([64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512], 3, False)
+        self.backend = make_layers([512, 512, 512, 256, 128, 64], 512, True)
+        self.output_layer = torch.nn.Conv2d(64, 1, kernel_size=1)
+
+    def forward(self, x):
+        return self.output_layer(self.backend(self.frontend(x)))
+
+
+def bench_model(repeats: int = 3, train_shape=(384, 512), infer_shape=(768, 1024)) -> dict[str, float]:
+    """Full-width CSRNet: one train step (batch 1) and one inference, headcount vs plain PyTorch.
+
+    Both run in the same process, interleaved, best of `repeats`.
+    """
+    from pipeline.model import CSRNet
+    from pipeline.predict import optimize_for_inference, predict_density
+    from pipeline.train import train_step
+
+    torch.manual_seed(0)
+    ours, plain = CSRNet(1.0), PlainCSRNet()
+    x = torch.randn(1, 3, *train_shape)
+    y = torch.rand(1, 1, train_shape[0] // 8, train_shape[1] // 8)
+    opt_ours = torch.optim.SGD(ours.parameters(), lr=1e-7, momentum=0.95)
+    opt_plain = torch.optim.SGD(plain.parameters(), lr=1e-7, momentum=0.95)
+    criterion = torch.nn.MSELoss(reduction="sum")
+
+    def plain_step():
+        loss = criterion(plain(x), y)
+        opt_plain.zero_grad()
+        loss.backward()
+        opt_plain.step()
+
+    image = np.random.default_rng(0).integers(0, 256, (*infer_shape, 3), dtype=np.uint8)
+    from pipeline.data import normalize
+
+    tensor = normalize(image)[None]
+
+    def plain_infer():
+        with torch.no_grad():
+            plain.eval()(tensor).sum()
+
+    frozen = optimize_for_inference(ours)  # what `count`, `evaluate` and the annotation tool run
+    cases = {
+        "train_step_s": lambda: (ours.train(), train_step(ours, opt_ours, x, y, 1.0)),
+        "plain_train_step_s": lambda: (plain.train(), plain_step()),
+        "inference_s": lambda: predict_density(frozen, image).sum(),
+        "plain_inference_s": plain_infer,
+    }
+    best = {k: float("inf") for k in cases}
+    for fn in cases.values():  # warm-up: oneDNN picks its kernels on first use
+        fn()
+    for _ in range(repeats):
+        for name, fn in cases.items():
+            best[name] = min(best[name], _timed(fn)[1])
+    return best

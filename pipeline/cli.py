@@ -249,6 +249,25 @@ def bench_density(heads: int, split_images: int, workers: int) -> None:
         click.echo(f"  end to end       {s['seconds']:12.2f} s   ({s['mb']:.0f} MB store)")
 
 
+@bench.command("train")
+@click.option("--repeats", type=click.IntRange(1), default=3, show_default=True)
+def bench_train(repeats: int) -> None:
+    """Full-width CSRNet train step (384x512, batch 1) and inference (768x1024) vs plain PyTorch."""
+    from pipeline.bench import bench_model
+
+    r = bench_model(repeats=repeats)
+    click.echo(f"full-width CSRNet (16.26 M parameters), best of {repeats}, {_threads()} threads")
+    click.echo(f"{'':28}{'headcount':>12}{'plain PyTorch':>15}")
+    click.echo(f"{'train step 384x512, batch 1':28}{r['train_step_s']:>11.3f}s{r['plain_train_step_s']:>14.3f}s")
+    click.echo(f"{'inference 768x1024':28}{r['inference_s']:>11.3f}s{r['plain_inference_s']:>14.3f}s")
+
+
+def _threads() -> int:
+    import torch
+
+    return torch.get_num_threads()
+
+
 def main() -> None:
     """Entry point: bad data exits 1 with one line, bad usage exits 2 (click)."""
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # unwind, so atomic writes clean up

@@ -81,7 +81,8 @@ def load_vgg16_frontend(model: CSRNet, path: str | Path) -> int:
     if "state_dict" in state:
         state = state["state_dict"]
     own = model.frontend.state_dict()
-    wanted = {f"features.{k}": k for k in own}
+    # BatchNorm's step counter is bookkeeping, not a weight: tolerate its absence
+    wanted = {f"features.{k}": k for k in own if not k.endswith("num_batches_tracked")}
     missing = [k for k in wanted if k not in state]
     if missing:
         raise ValueError(f"{path}: not a torchvision VGG-16 state dict (missing {missing[:3]} ...)")
@@ -90,7 +91,7 @@ def load_vgg16_frontend(model: CSRNet, path: str | Path) -> int:
         if state[src].shape != own[dst].shape:
             raise ValueError(f"{path}: {src} has shape {tuple(state[src].shape)}, expected {tuple(own[dst].shape)}")
         new[dst] = state[src]
-    model.frontend.load_state_dict(new)
+    model.frontend.load_state_dict(new, strict=False)
     return len(new)
 
 

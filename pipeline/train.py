@@ -108,6 +108,17 @@ def predict_counts(model: CSRNet, dataset: CrowdDataset) -> tuple[np.ndarray, np
     return np.array(pred), np.array(true)
 
 
+def train_step(
+    model: torch.nn.Module, opt: torch.optim.Optimizer, images: torch.Tensor, targets: torch.Tensor, scale: float
+) -> float:
+    """One optimisation step on the squared error summed over cells, times `scale`; returns the loss."""
+    loss = ((model(images) - targets) ** 2).sum() * scale
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    return float(loss.detach())
+
+
 def save_checkpoint(path: Path, **state) -> None:
     with atomic_path(path) as tmp:
         torch.save(state, tmp)
@@ -185,13 +196,8 @@ def train(
         loader = DataLoader(train_set, batch_sampler=mine, num_workers=cfg.loader_workers)
         total = 0.0
         for batch in loader:
-            out = ddp(batch["image"])
             # sum over the global batch, divided by its size; DDP averages over ranks, hence x world
-            loss = ((out - batch["target"]) ** 2).sum() * world / cfg.batch_size
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            total += float(loss.detach()) / world
+            total += train_step(ddp, opt, batch["image"], batch["target"], world / cfg.batch_size) / world
         train_loss = _all_sum(total, world) / max(len(batches), 1)
 
         if rank == 0:

@@ -61,3 +61,22 @@ def sha_root(tmp_path: Path) -> Path:
     write_sha(tmp_path / "sha", "train", items)
     write_sha(tmp_path / "sha", "test", {3: items[1]})
     return tmp_path / "sha"
+
+
+@pytest.fixture(scope="session")
+def tiny_stores(tmp_path_factory) -> dict[str, Path]:
+    """A synthetic dataset of small images with its density stores (train and test)."""
+    from pipeline.build import build_split
+    from pipeline.synth import SynthConfig, make_dataset
+
+    root = tmp_path_factory.mktemp("tiny")
+    make_dataset(
+        root / "raw",
+        SynthConfig(train=8, test=3, width=64, height=48, min_count=5, max_count=30, seed=3),
+        progress=False,
+    )
+    stores = {}
+    for split in ("train", "test"):
+        stores[split] = root / f"{split}.h5"
+        build_split("shanghaitech", root / "raw", split, stores[split], progress=False)
+    return stores

@@ -1,0 +1,134 @@
+import json
+import subprocess
+import sys
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+import pipeline.train as train_mod
+from pipeline.model import ModelConfig
+from pipeline.train import TrainConfig, load_checkpoint, lr_at, split_ids, train
+
+TINY = TrainConfig(epochs=3, batch_size=2, lr=1e-3, crop_height=32, crop_width=32, val_fraction=0.25, seed=1)
+TINY_MODEL = ModelConfig(width=0.0625)
+
+
+def _weights(path):
+    return load_checkpoint(path)["model"]
+
+
+def _same(a, b, atol=0.0):
+    return a.keys() == b.keys() and all(torch.allclose(a[k], b[k], rtol=0, atol=atol) for k in a)
+
+
+def test_training_writes_checkpoints_history_and_dvclive(tiny_stores, tmp_path):
+    summary = train(tiny_stores["train"], tmp_path / "m", TINY, TINY_MODEL, live_dir=tmp_path / "live", progress=False)
+    assert summary["train_images"] == 6 and summary["val_images"] == 2
+    last = load_checkpoint(tmp_path / "m" / "last.pt")
+    assert last["epoch"] == 2 and len(last["history"]) == 3 and "optimizer" in last and "torch_rng" in last
+    best = load_checkpoint(tmp_path / "m" / "best.pt")
+    assert best["best_mae"] == min(h["val_mae"] for h in last["history"]) == summary["best_val_mae"]
+    metrics = json.loads((tmp_path / "live" / "metrics.json").read_text())
+    assert metrics["step"] == 2 and "loss" in metrics["train"] and "mae" in metrics["val"]
+    assert len((tmp_path / "live" / "plots" / "metrics" / "val" / "mae.tsv").read_text().splitlines()) == 4
+
+
+def test_same_seed_same_weights(tiny_stores, tmp_path):
+    train(tiny_stores["train"], tmp_path / "a", TINY, TINY_MODEL, progress=False)
+    train(tiny_stores["train"], tmp_path / "b", TINY, TINY_MODEL, progress=False)
+    assert _same(_weights(tmp_path / "a" / "last.pt"), _weights(tmp_path / "b" / "last.pt"))
+
+
+def test_resume_after_a_kill_ends_with_the_same_weights(tiny_stores, tmp_path, monkeypatch):
+    cfg = replace(TINY, epochs=4)
+    train(tiny_stores["train"], tmp_path / "full", cfg, TINY_MODEL, progress=False)
+
+    real_save = train_mod.save_checkpoint
+
+    def killed_after_epoch_1(path, **state):
+        real_save(path, **state)
+        if path.name == "last.pt" and state["epoch"] == 1:
+            raise KeyboardInterrupt  # the process dies right after the epoch-1 checkpoint
+
+    monkeypatch.setattr(train_mod, "save_checkpoint", killed_after_epoch_1)
+    with pytest.raises(KeyboardInterrupt):
+        train(tiny_stores["train"], tmp_path / "resumed", cfg, TINY_MODEL, progress=False)
+    monkeypatch.setattr(train_mod, "save_checkpoint", real_save)
+    assert load_checkpoint(tmp_path / "resumed" / "last.pt")["epoch"] == 1
+    train(tiny_stores["train"], tmp_path / "resumed", replace(cfg, resume=True), TINY_MODEL, progress=False)
+    full, resumed = load_checkpoint(tmp_path / "full" / "last.pt"), load_checkpoint(tmp_path / "resumed" / "last.pt")
+    assert _same(full["model"], resumed["model"])
+    assert [h["val_mae"] for h in full["history"]] == [h["val_mae"] for h in resumed["history"]]
+
+
+def test_resume_refuses_a_checkpoint_of_other_settings(tiny_stores, tmp_path):
+    train(tiny_stores["train"], tmp_path / "m", TINY, TINY_MODEL, progress=False)
+    other = replace(TINY, lr=5e-4, resume=True)
+    train(tiny_stores["train"], tmp_path / "m", other, TINY_MODEL, progress=False)
+    fresh = tmp_path / "fresh"
+    train(tiny_stores["train"], fresh, replace(other, resume=False), TINY_MODEL, progress=False)
+    assert _same(_weights(tmp_path / "m" / "last.pt"), _weights(fresh / "last.pt"))
+
+
+def test_ddp_with_two_processes_matches_one_process(tiny_stores, tmp_path):
+    params = {"model": {"width": 0.0625}, "train": {**TINY.__dict__, "dataset": "tiny"}}
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    common = ["--params", tmp_path / "params.yaml", "--store", tiny_stores["train"]]
+    ddp = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc_per_node",
+            "2",
+            "-m",
+            "pipeline",
+            "train",
+            *map(str, common),
+            "--out",
+            str(tmp_path / "ddp"),
+            "--live",
+            str(tmp_path / "l1"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert ddp.returncode == 0, ddp.stderr[-3000:]
+    single = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pipeline",
+            "train",
+            *map(str, common),
+            "--out",
+            str(tmp_path / "one"),
+            "--live",
+            str(tmp_path / "l2"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert single.returncode == 0, single.stderr[-3000:]
+    a, b = _weights(tmp_path / "ddp" / "last.pt"), _weights(tmp_path / "one" / "last.pt")
+    assert _same(a, b, atol=1e-5)
+
+
+def test_validation_split_is_seeded_and_disjoint():
+    ids = [f"IMG_{i}" for i in range(20)]
+    tr, val = split_ids(ids, 0.2, seed=3)
+    assert len(val) == 4 and not set(tr) & set(val) and set(tr) | set(val) == set(ids)
+    assert split_ids(ids, 0.2, seed=3) == (tr, val) and split_ids(ids, 0.2, seed=4)[1] != val
+
+
+def test_cosine_schedule_decays_to_zero():
+    cfg = TrainConfig(epochs=10, lr=0.1)
+    assert lr_at(cfg, 0) == 0.1 and lr_at(cfg, 5) == pytest.approx(0.05) and lr_at(cfg, 9) < 0.003
+    assert np.all(np.diff([lr_at(cfg, e) for e in range(10)]) < 0)
+    assert lr_at(replace(cfg, schedule="constant"), 9) == 0.1
