@@ -218,6 +218,63 @@ def count_cmd(images: tuple[Path, ...], checkpoint: Path, heatmap: Path | None) 
         click.echo(f"{path}\t{n:.1f}")
 
 
+@cli.command("convert")
+@click.option("--from", "src", required=True, help="Source format (shanghaitech, ucf_cc_50, points).")
+@click.option("--root", required=True, type=click.Path(path_type=Path), help="Source dataset root.")
+@click.option("--split", required=True, help="Split to convert (train, test; 'all' for a points folder).")
+@click.option("--fold", type=click.IntRange(1, 5), default=None, help="UCF_CC_50 fold of the source.")
+@click.option("--to", "dst", required=True, help="Target format (shanghaitech, ucf_cc_50, points).")
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Target root.")
+@click.option("--out-split", default=None, help="Split name in the target layout (default: --split).")
+def convert_cmd(src, root, split, fold, dst, out, out_split) -> None:
+    """Convert ground truth between point formats (images are copied)."""
+    from pipeline.convert import WRITERS, convert
+    from pipeline.readers import FORMATS, read
+
+    if src not in FORMATS:
+        raise click.BadParameter(f"unknown format {src!r}; known: {', '.join(sorted(FORMATS))}", param_hint="--from")
+    if dst not in WRITERS:
+        raise click.BadParameter(f"cannot write {dst!r}; known: {', '.join(sorted(WRITERS))}", param_hint="--to")
+    options = {} if fold is None else {"fold": fold}
+    try:
+        samples = list(read(src, root, split, **options))
+        n, dropped = convert(samples, dst, out, out_split or split)
+    except ValueError as exc:
+        if isinstance(exc, DataError):
+            raise
+        raise click.UsageError(str(exc)) from None
+    click.echo(f"wrote {n} images as {dst} to {out}" + (f" ({dropped} out-of-image points dropped)" if dropped else ""))
+
+
+@cli.command("annotate")
+@click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--host", default="127.0.0.1", show_default=True, help="Bind address (keep it loopback).")
+@click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True)
+@click.option(
+    "--checkpoint",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="A trained checkpoint: enables model-proposed heads.",
+)
+@click.option(
+    "--params",
+    "params_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="params.yaml whose density.* drive the preview (default: ./params.yaml if present).",
+)
+def annotate_cmd(folder: Path, host: str, port: int, checkpoint: Path | None, params_file: Path | None) -> None:
+    """Serve the point-click annotation tool for FOLDER (images/ and points/)."""
+    from annotate.server import serve
+    from pipeline.params import density_params, load_params
+
+    if params_file is None and Path("params.yaml").exists():
+        params_file = Path("params.yaml")
+    density = density_params(load_params(params_file)) if params_file else DensityParams()
+    click.echo(f"annotating {folder} at http://{host}:{port}/  (Ctrl-C stops; every edit is saved)")
+    serve(folder, host=host, port=port, density=density, checkpoint=checkpoint)
+
+
 @cli.group()
 def bench() -> None:
     """Speed benchmarks (one run each, printed as a table)."""

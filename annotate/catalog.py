@@ -1,0 +1,81 @@
+"""The images of an annotation folder, by id (the file stem).
+
+Ids are looked up in this table, never joined into paths: a request for
+``../../etc/passwd`` finds no entry instead of a file.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from pipeline.errors import DataError
+from pipeline.pointfile import PointFile, read_point_file, write_point_file
+from pipeline.points import as_points, inside
+from pipeline.readers.layout import list_images
+from pipeline.sample import image_size
+
+
+@dataclass(frozen=True)
+class Entry:
+    id: str
+    path: Path
+    width: int
+    height: int
+
+
+class StaleRevision(Exception):
+    """The client's revision is not the saved one: another tab saved first."""
+
+    def __init__(self, current: int) -> None:
+        super().__init__(f"stale revision; current is {current}")
+        self.current = current
+
+
+class Catalog:
+    """Images under ``root/images`` and their point files under ``root/points``."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+        self.points_dir = self.root / "points"
+        self.entries: dict[str, Entry] = {}
+        for path in list_images(self.root / "images"):
+            if path.stem in self.entries:
+                raise DataError(path, f"two images share the id {path.stem!r} (same file stem)")
+            h, w = image_size(path)
+            self.entries[path.stem] = Entry(path.stem, path, w, h)
+        self._locks = {k: threading.Lock() for k in self.entries}
+
+    def __contains__(self, image_id: str) -> bool:
+        return image_id in self.entries
+
+    def point_path(self, image_id: str) -> Path:
+        return self.points_dir / f"{self.entries[image_id].id}.json"
+
+    def load(self, image_id: str) -> PointFile:
+        """Saved points, or an empty revision 0 for an image not annotated yet."""
+        e = self.entries[image_id]
+        path = self.point_path(image_id)
+        if not path.exists():
+            return PointFile(f"images/{e.path.name}", e.width, e.height, 0, np.zeros((0, 2)))
+        return read_point_file(path)
+
+    def save(self, image_id: str, points: object, revision: int) -> PointFile:
+        """Validate, check the revision and write atomically; returns what was saved.
+
+        Raises `DataError` for bad points (nothing written) and `StaleRevision`.
+        """
+        e = self.entries[image_id]
+        pts = as_points(points, f"points for {image_id}")
+        if not inside(pts, (e.height, e.width)).all():
+            raise DataError(f"points for {image_id}", f"points outside the {e.width}x{e.height} image")
+        with self._locks[image_id]:
+            current = self.load(image_id).revision
+            if revision != current:
+                raise StaleRevision(current)
+            pf = PointFile(f"images/{e.path.name}", e.width, e.height, current + 1, pts)
+            write_point_file(self.point_path(image_id), pf)
+            return pf

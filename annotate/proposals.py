@@ -1,0 +1,41 @@
+"""Head proposals from a model's density map, for model-assisted annotation."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.ndimage import maximum_filter, uniform_filter
+
+from pipeline.model import STRIDE
+
+MIN_MASS = 0.5  # a proposal's 3x3-cell neighbourhood must hold at least half a head
+
+
+def propose_points(density: np.ndarray, shape: tuple[int, int], min_mass: float = MIN_MASS) -> np.ndarray:
+    """Local maxima of a 1/8-resolution density whose neighbourhood sums to about one head or more.
+
+    Each proposal sits at the mass-weighted centre of its 3x3-cell window, in
+    image pixels (x, y); at most round(total count) are returned, strongest first.
+    """
+    d = np.clip(np.asarray(density, np.float64), 0, None)
+    if d.size == 0 or d.sum() <= 0:
+        return np.zeros((0, 2))
+    mass = uniform_filter(d, size=3, mode="constant") * 9
+    peaks = (d == maximum_filter(d, size=3, mode="constant")) & (mass >= min_mass) & (d > 0)
+    rows, cols = np.nonzero(peaks)
+    order = np.argsort(-d[rows, cols], kind="stable")
+    padded = np.pad(d, 1)
+    out, taken = [], []
+    for r, c in zip(rows[order], cols[order], strict=True):
+        if len(out) >= round(d.sum()):
+            break
+        if any(abs(r - tr) <= 1 and abs(c - tc) <= 1 for tr, tc in taken):
+            continue  # adjacent maxima are a plateau: one head
+        taken.append((r, c))
+        win = padded[r : r + 3, c : c + 3]
+        dy, dx = np.mgrid[-1:2, -1:2]
+        cy = r + float((win * dy).sum() / win.sum())
+        cx = c + float((win * dx).sum() / win.sum())
+        out.append(((cx + 0.5) * STRIDE, (cy + 0.5) * STRIDE))
+    pts = np.array(out, dtype=np.float64).reshape(-1, 2)
+    h, w = shape
+    return np.column_stack([np.clip(pts[:, 0], 0, w - 1e-3), np.clip(pts[:, 1], 0, h - 1e-3)])

@@ -1,0 +1,268 @@
+import http.client
+import io
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+import pytest
+from conftest import write_image
+from PIL import Image
+from starlette.testclient import TestClient
+
+from annotate.server import create_app, is_loopback_host
+
+MUT = {"X-Headcount": "1"}
+
+
+@pytest.fixture
+def folder(tmp_path):
+    write_image(tmp_path / "images" / "a.jpg", 64, 48)
+    write_image(tmp_path / "images" / "b.png", 40, 30, fmt="PNG")
+    return tmp_path
+
+
+@pytest.fixture
+def client(folder):
+    return TestClient(create_app(folder), base_url="http://127.0.0.1:8000")
+
+
+def test_image_list_and_empty_points(client):
+    assert client.get("/api/images").json() == [
+        {"id": "a", "name": "a.jpg", "width": 64, "height": 48, "count": 0, "revision": 0},
+        {"id": "b", "name": "b.png", "width": 40, "height": 30, "count": 0, "revision": 0},
+    ]
+    assert client.get("/api/images/a/points").json() == {"points": [], "revision": 0}
+
+
+def test_save_writes_the_point_file_contract_and_bumps_the_revision(client, folder):
+    r = client.put("/api/images/a/points", json={"points": [[1.5, 2.5], [10, 20]], "revision": 0}, headers=MUT)
+    assert r.status_code == 200 and r.json() == {"revision": 1, "count": 2}
+    doc = json.loads((folder / "points" / "a.json").read_text())
+    assert doc == {
+        "format": "headcount-points",
+        "version": 1,
+        "image": "images/a.jpg",
+        "width": 64,
+        "height": 48,
+        "revision": 1,
+        "points": [[1.5, 2.5], [10.0, 20.0]],
+    }
+    assert client.put("/api/images/a/points", json={"points": [], "revision": 1}, headers=MUT).json()["revision"] == 2
+    assert client.get("/api/images").json()[0]["revision"] == 2
+
+
+def test_stale_revision_is_409_and_writes_nothing(client, folder):
+    client.put("/api/images/a/points", json={"points": [[1, 1]], "revision": 0}, headers=MUT)
+    before = (folder / "points" / "a.json").read_bytes()
+    r = client.put("/api/images/a/points", json={"points": [[2, 2]], "revision": 0}, headers=MUT)
+    assert r.status_code == 409 and r.json()["revision"] == 1
+    assert (folder / "points" / "a.json").read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"points": [[1, NaN]], "revision": 0}',
+        b'{"points": [[1, 1e999]], "revision": 0}',
+        b'{"points": [[64, 10]], "revision": 0}',
+        b'{"points": [[-0.1, 10]], "revision": 0}',
+        b'{"points": [[1, 2, 3]], "revision": 0}',
+        b'{"points": [["1", 2]], "revision": 0}',
+        b'{"points": [[1, 2]]}',
+        b"not json",
+    ],
+)
+def test_bad_points_are_400_and_nothing_is_written(client, folder, body):
+    r = client.put("/api/images/a/points", content=body, headers={**MUT, "Content-Type": "application/json"})
+    assert r.status_code == 400
+    assert not (folder / "points").exists()
+
+
+def test_ids_are_looked_up_never_joined_into_paths(client, folder):
+    (folder / "secret.json").write_text("{}")
+    for bad in ["..%2Fsecret", "..%2F..%2Fetc%2Fpasswd", "a.jpg", "%2E%2E", "A"]:
+        assert client.get(f"/api/images/{bad}/points").status_code == 404
+        assert (
+            client.put(f"/api/images/{bad}/points", json={"points": [], "revision": 0}, headers=MUT).status_code == 404
+        )
+    assert not (folder / "points").exists()
+
+
+@pytest.mark.parametrize("host", ["evil.example", "localhost.evil.example", "127.0.0.1.nip.io", "10.0.0.5:8000", ""])
+def test_non_loopback_host_is_refused(folder, host):
+    c = TestClient(create_app(folder), base_url="http://127.0.0.1:8000")
+    assert c.get("/api/images", headers={"Host": host}).status_code == 403
+    assert (
+        c.put("/api/images/a/points", json={"points": [], "revision": 0}, headers={**MUT, "Host": host}).status_code
+        == 403
+    )
+    assert not (folder / "points").exists()
+
+
+def test_loopback_host_names():
+    for ok in ["localhost", "localhost:8000", "127.0.0.1", "127.0.0.1:9", "127.1.2.3", "[::1]:8000", "[::1]"]:
+        assert is_loopback_host(ok), ok
+    for bad in ["evil.com", "127.0.0.1.evil.com", "[::2]", "0.0.0.0", "localhost.", "::1x"]:
+        assert not is_loopback_host(bad), bad
+
+
+def test_mutation_without_the_header_is_refused(client, folder):
+    r = client.put("/api/images/a/points", json={"points": [[1, 1]], "revision": 0})
+    assert r.status_code == 403
+    r = client.put("/api/images/a/points", json={"points": [[1, 1]], "revision": 0}, headers={"X-Headcount": "0"})
+    assert r.status_code == 403
+    assert not (folder / "points").exists()
+
+
+def test_images_are_served_with_caching_headers(client, folder):
+    r = client.get("/api/images/a/image")
+    assert r.status_code == 200 and r.content == (folder / "images" / "a.jpg").read_bytes()
+    assert "max-age" in r.headers["cache-control"] and r.headers["etag"]
+    again = client.get("/api/images/a/image", headers={"If-None-Match": r.headers["etag"]})
+    assert again.status_code == 304 and again.content == b""
+
+
+def test_density_preview_follows_the_saved_points(client):
+    client.put("/api/images/a/points", json={"points": [[10.5, 20.5]], "revision": 0}, headers=MUT)
+    r = client.get("/api/images/a/density.png")
+    assert r.status_code == 200 and r.headers["content-type"] == "image/png"
+    img = np.asarray(Image.open(io.BytesIO(r.content)))
+    assert img.shape == (48, 64, 4)
+    assert img[20, 10, 3] > 150 and img[45, 60, 3] == 0  # opaque at the head, clear far away
+
+
+def test_proposals_need_a_checkpoint(client):
+    assert client.get("/api/config").json()["proposals"] is False
+    assert client.get("/api/images/a/proposals").status_code == 404
+
+
+def test_concurrent_saves_of_one_revision_let_exactly_one_win(client):
+    results = []
+
+    def put(x):
+        results.append(
+            client.put("/api/images/a/points", json={"points": [[x, 1]], "revision": 0}, headers=MUT).status_code
+        )
+
+    threads = [threading.Thread(target=put, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(results) == [200] + [409] * 7
+
+
+# ---- a real server process, killed with SIGKILL during a burst of saves ----
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _start(folder, port):
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pipeline", "annotate", str(folder), "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    for _ in range(200):
+        try:
+            _request(port, "GET", "/api/images")
+            return proc
+        except OSError:
+            time.sleep(0.05)
+    proc.kill()
+    raise RuntimeError(proc.stderr.read().decode())
+
+
+def _request(port, method, path, body=None, headers=None):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    conn.request(method, path, body=None if body is None else json.dumps(body), headers=headers or {})
+    resp = conn.getresponse()
+    data = resp.read()
+    conn.close()
+    return resp.status, (json.loads(data) if data else None)
+
+
+def test_kill_9_during_a_burst_of_saves_loses_no_acknowledged_save(folder):
+    port = _free_port()
+    proc = _start(folder, port)
+    acked = {}  # revision -> points the server acknowledged
+    stop = threading.Event()
+
+    def burst():
+        revision, i = 0, 0
+        rng = np.random.default_rng(0)
+        while not stop.is_set():
+            pts = np.round(rng.uniform(0, 40, (200 + i % 50, 2)), 3).tolist()
+            try:
+                status, body = _request(
+                    port,
+                    "PUT",
+                    "/api/images/a/points",
+                    {"points": pts, "revision": revision},
+                    {**MUT, "Content-Type": "application/json"},
+                )
+            except OSError:
+                return
+            if status == 200:
+                revision = body["revision"]
+                acked[revision] = pts
+            i += 1
+
+    t = threading.Thread(target=burst)
+    t.start()
+    while len(acked) < 20:
+        time.sleep(0.01)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    stop.set()
+    t.join()
+
+    doc = json.loads((folder / "points" / "a.json").read_text())  # complete, parseable JSON
+    last = max(acked)
+    assert doc["revision"] in (last, last + 1)  # the one in flight may or may not have landed
+    if doc["revision"] == last:
+        assert doc["points"] == acked[last]
+    proc = _start(folder, port)
+    try:
+        status, body = _request(port, "GET", "/api/images/a/points")
+        assert status == 200 and body["revision"] == doc["revision"] and body["points"] == doc["points"]
+        status, _ = _request(
+            port,
+            "PUT",
+            "/api/images/a/points",
+            {"points": [], "revision": doc["revision"]},
+            {**MUT, "Content-Type": "application/json"},
+        )
+        assert status == 200
+        assert [p.name for p in (folder / "points").iterdir()] == ["a.json"]  # leftover temp files cleaned up
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_proposals_from_a_checkpoint(folder, tmp_path):
+    import torch
+
+    from pipeline.model import CSRNet, ModelConfig
+    from pipeline.train import save_checkpoint
+
+    model = CSRNet(0.0625)
+    with torch.no_grad():
+        model.output.bias.fill_(0.6)  # every cell a head-sized peak: a plateau over the whole image
+    save_checkpoint(tmp_path / "ck.pt", model=model.state_dict(), model_config=ModelConfig(width=0.0625).__dict__)
+    c = TestClient(create_app(folder, checkpoint=tmp_path / "ck.pt"), base_url="http://127.0.0.1")
+    assert c.get("/api/config").json()["proposals"] is True
+    body = c.get("/api/images/a/proposals").json()
+    pts = np.array(body["points"])
+    assert body["count"] > 0 and len(pts) >= 1
+    assert ((pts >= 0) & (pts < [64, 48])).all()

@@ -1,0 +1,232 @@
+"""The annotation page driven in Debian's Chromium through Playwright."""
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import numpy as np
+import pytest
+from conftest import write_image
+from PIL import Image
+from scipy.spatial import cKDTree
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
+if not os.path.exists(CHROMIUM) and not os.environ.get("HEADCOUNT_REQUIRE_BROWSER"):
+    pytest.skip("Debian chromium is not installed (apt-get install -y chromium)", allow_module_level=True)
+
+sync_playwright = pytest.importorskip("playwright.sync_api").sync_playwright
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def server(tmp_path):
+    folder = tmp_path / "ann"
+    rng = np.random.default_rng(0)
+    pixels = rng.integers(0, 255, (240, 320, 3), dtype=np.uint8)
+    (folder / "images").mkdir(parents=True)
+    Image.fromarray(pixels).save(folder / "images" / "crowd.png")
+    write_image(folder / "images" / "second.jpg", 200, 100)
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pipeline", "annotate", str(folder), "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    url = f"http://127.0.0.1:{port}/"
+    for _ in range(200):
+        try:
+            urllib.request.urlopen(url + "api/images", timeout=1)
+            break
+        except OSError:
+            time.sleep(0.05)
+    yield url, folder
+    proc.kill()
+    proc.wait()
+
+
+@pytest.fixture
+def browser():
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield b
+        b.close()
+
+
+def _open(browser, url):
+    page = browser.new_page(viewport={"width": 1100, "height": 700})
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(url)
+    page.wait_for_function("window.headcount && window.headcount.loadedId")
+    return page, errors
+
+
+def _saved(page):
+    page.wait_for_function("document.getElementById('status').textContent === 'saved'")
+
+
+def _to_screen(page, x, y):
+    box = page.locator("#canvas").bounding_box()
+    sx, sy = page.evaluate(f"window.headcount.imageToScreen({x}, {y})")
+    return box["x"] + sx, box["y"] + sy
+
+
+def _saved_points(folder, stem="crowd"):
+    return json.loads((folder / "points" / f"{stem}.json").read_text())["points"]
+
+
+def test_click_undo_reload_zoom_move_delete(server, browser, tmp_path):
+    url, folder = server
+    page, errors = _open(browser, url)
+    targets = [(40.5, 30.5), (160.25, 120.75), (300.5, 200.5)]
+    for x, y in targets:
+        page.mouse.click(*_to_screen(page, x, y))
+    assert page.text_content("#count") == "3"
+    _saved(page)
+    saved = _saved_points(folder)
+    assert np.allclose(saved, targets, atol=0.5)
+
+    page.keyboard.press("Control+z")
+    assert page.text_content("#count") == "2"
+    page.keyboard.press("Control+Shift+z")
+    assert page.text_content("#count") == "3"
+    page.keyboard.press("Control+z")
+    _saved(page)
+    page.reload()
+    page.wait_for_function("window.headcount && window.headcount.loadedId")
+    assert page.text_content("#count") == "2"
+
+    # zoom in around a spot and click one exact image pixel
+    for _ in range(6):
+        page.mouse.move(*_to_screen(page, 100, 80))
+        page.mouse.wheel(0, -300)
+    scale = page.evaluate("window.headcount.state.view.scale")
+    assert scale > 8
+    page.mouse.click(*_to_screen(page, 100.5, 80.5))
+    _saved(page)
+    added = _saved_points(folder)[-1]
+    assert abs(added[0] - 100.5) <= 1 / scale and abs(added[1] - 80.5) <= 1 / scale
+    assert int(added[0]) == 100 and int(added[1]) == 80  # the right pixel
+    page.screenshot(path=str(tmp_path / "zoomed.png"))
+
+    page.keyboard.press("0")  # fit, then move the first head by dragging it
+    x0, y0 = _to_screen(page, 40.5, 30.5)
+    x1, y1 = _to_screen(page, 60.5, 50.5)
+    page.mouse.move(x0, y0)
+    page.mouse.down()
+    page.mouse.move(x1, y1, steps=5)
+    page.mouse.up()
+    _saved(page)
+    moved = _saved_points(folder)
+    assert len(moved) == 3 and np.allclose(moved[0], [60.5, 50.5], atol=0.6)
+    page.keyboard.press("Control+z")
+    _saved(page)
+    assert np.allclose(_saved_points(folder)[0], [40.5, 30.5], atol=0.6)
+
+    page.mouse.click(*_to_screen(page, 160.25, 120.75), button="right")  # right-click removes
+    assert page.text_content("#count") == "2"
+    page.mouse.move(*_to_screen(page, 40.5, 30.5))
+    page.keyboard.press("Delete")  # Delete removes the head under the cursor
+    assert page.text_content("#count") == "1"
+    _saved(page)
+    assert np.allclose(_saved_points(folder), [[100.5, 80.5]], atol=0.2)
+
+    page.keyboard.press("?")
+    assert page.is_visible("#help")
+    page.keyboard.press("Escape")
+    page.keyboard.press("n")
+    page.wait_for_function("window.headcount.loadedId === 'second'")
+    assert page.text_content("#count") == "0"
+    page.keyboard.press("p")
+    page.wait_for_function("window.headcount.loadedId === 'crowd'")
+    page.keyboard.press("d")
+    page.wait_for_function("window.headcount.state.density !== null")
+    page.screenshot(path=str(tmp_path / "annotate.png"))
+    assert Image.open(tmp_path / "annotate.png").size == (1100, 700)
+    assert errors == []
+
+
+def test_another_tab_saving_first_gives_a_conflict_and_the_saved_version(server, browser):
+    url, folder = server
+    a, _ = _open(browser, url)
+    b, _ = _open(browser, url)
+    a.mouse.click(*_to_screen(a, 10.5, 10.5))
+    _saved(a)
+    b.mouse.click(*_to_screen(b, 20.5, 20.5))  # b still holds revision 0
+    b.wait_for_function("document.getElementById('status').className === 'conflict'")
+    assert b.text_content("#count") == "1" and np.allclose(_saved_points(folder), [[10.5, 10.5]], atol=0.5)
+
+
+def test_five_thousand_points_on_a_4000x3000_image(tmp_path, browser, capsys):
+    folder = tmp_path / "big"
+    write_image(folder / "images" / "big.jpg", 4000, 3000)
+    rng = np.random.default_rng(1)
+    pts = np.column_stack([rng.uniform(0, 4000, 5000), rng.uniform(0, 3000, 5000)]).round(2).tolist()
+    (folder / "points").mkdir()
+    (folder / "points" / "big.json").write_text(
+        json.dumps(
+            {
+                "format": "headcount-points",
+                "version": 1,
+                "image": "images/big.jpg",
+                "width": 4000,
+                "height": 3000,
+                "revision": 1,
+                "points": pts,
+            }
+        )
+    )
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pipeline", "annotate", str(folder), "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        for _ in range(200):
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/api/images", timeout=1)
+                break
+            except OSError:
+                time.sleep(0.05)
+        page, errors = _open(browser, f"http://127.0.0.1:{port}/")
+        assert page.text_content("#count") == "5000"
+        render = page.evaluate("""() => { const t = [];
+            for (let i = 0; i < 20; i++) { window.headcount.draw(); t.push(window.headcount.metrics.renderMs); }
+            t.sort((a, b) => a - b); return t[10]; }""")
+        scale = page.evaluate("window.headcount.state.view.scale")
+        grid = np.stack(np.meshgrid(np.arange(50, 4000, 25.0), np.arange(50, 3000, 25.0)), -1).reshape(-1, 2)
+        gaps = cKDTree(pts).query(grid)[0]
+        free = grid[np.argmax(gaps)]  # a spot with no head under the cursor's hit radius
+        assert gaps.max() * scale > 10
+        page.mouse.click(*_to_screen(page, *free))
+        _saved(page)
+        save_ms = page.evaluate("window.headcount.metrics.lastSaveMs")
+        assert page.text_content("#count") == "5001" and len(_saved_points(folder, "big")) == 5001
+        assert errors == []
+        with capsys.disabled():
+            print(
+                f"\n[annotate] 5000 points on 4000x3000: render {render:.1f} ms (median of 20), "
+                f"click to saved {save_ms:.1f} ms"
+            )
+    finally:
+        proc.kill()
+        proc.wait()

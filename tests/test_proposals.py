@@ -1,0 +1,24 @@
+import numpy as np
+
+from annotate.proposals import propose_points
+
+
+def test_one_proposal_per_head_blob_at_its_centre():
+    d = np.zeros((12, 16))
+    d[3, 4] = 0.9  # one head in a cell
+    d[8, 10], d[8, 11] = 0.5, 0.5  # one head split over two cells
+    d[1, 14] = 0.1  # noise: too little mass
+    pts = propose_points(d, (96, 128))
+    assert len(pts) == 2
+    # cell (r, c) covers pixels 8c..8c+8: centres at (8c + 4, 8r + 4); the split head sits between its cells
+    assert pts.tolist() == [[36.0, 28.0], [88.0, 68.0]]
+
+
+def test_a_plateau_is_one_head_even_when_the_total_allows_more():
+    d = np.zeros((8, 8))
+    d[4, 4] = d[4, 5] = d[5, 4] = 0.7  # 2.1 heads of mass, one flat blob
+    assert len(propose_points(d, (64, 64))) == 1
+
+
+def test_empty_density_proposes_nothing():
+    assert propose_points(np.zeros((4, 4)), (32, 32)).shape == (0, 2)
