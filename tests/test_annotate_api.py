@@ -128,13 +128,16 @@ def test_images_are_served_with_caching_headers(client, folder):
     assert again.status_code == 304 and again.content == b""
 
 
-def test_density_preview_follows_the_saved_points(client):
+def test_density_preview_follows_the_saved_points_and_kernel_params(folder):
+    from pipeline.density import DensityParams
+
+    client = TestClient(create_app(folder, DensityParams(method="fixed", sigma=2.0)), base_url="http://127.0.0.1")
     client.put("/api/images/a/points", json={"points": [[10.5, 20.5]], "revision": 0}, headers=MUT)
     r = client.get("/api/images/a/density.png")
     assert r.status_code == 200 and r.headers["content-type"] == "image/png"
     img = np.asarray(Image.open(io.BytesIO(r.content)))
     assert img.shape == (48, 64, 4)
-    assert img[20, 10, 3] > 150 and img[45, 60, 3] == 0  # opaque at the head, clear far away
+    assert img[20, 10, 3] > 150 and img[20, 19, 3] == 0  # opaque at the head, clear past 4 sigma
 
 
 def test_proposals_need_a_checkpoint(client):
