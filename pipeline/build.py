@@ -79,5 +79,19 @@ def build_split(
         disable=None if progress is None else not progress,
     )
     return write_split(
-        out, records, dataset=dataset or root.name, split=split, source_root=root.resolve(), params=asdict(params)
+        out,
+        records,
+        dataset=dataset or root.name,
+        split=split,
+        source_root=source_root_attr(root, Path(out)),
+        params=asdict(params),
     )
+
+
+def source_root_attr(root: Path, out: Path) -> str:
+    """How the store records its dataset root: relative to the store's folder when the root was given
+    relative (a project's own data: the store then reads the same in any clone, byte for byte), else absolute.
+    """
+    if root.is_absolute():
+        return str(root)
+    return os.path.relpath(root.resolve(), out.resolve().parent)

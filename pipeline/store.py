@@ -176,11 +176,17 @@ class DensityStore(Mapping[str, Record]):
                 dropped=int(a["dropped"]),
             )
 
+    @property
+    def source_root(self) -> Path:
+        """The dataset root; a relative ``source_root`` is relative to the store's folder."""
+        root = Path(self.attrs["source_root"])
+        return root if root.is_absolute() else (self.path.parent / root).resolve()
+
     def image_path(self, image_id: str) -> Path:
-        """Absolute path of the image behind `image_id`."""
+        """Path of the image behind `image_id`."""
         with h5py.File(self.path, "r") as f:
             rel = str(f["images"][image_id].attrs["image"])
-        return Path(self.attrs["source_root"]) / rel
+        return self.source_root / rel
 
 
 def read_split(path: str | Path) -> DensityStore:

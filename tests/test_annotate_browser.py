@@ -230,3 +230,58 @@ def test_five_thousand_points_on_a_4000x3000_image(tmp_path, browser, capsys):
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_model_proposals_can_be_accepted(tmp_path, browser):
+    import torch
+
+    from pipeline.model import CSRNet, ModelConfig
+    from pipeline.train import save_checkpoint
+
+    folder = tmp_path / "ann"
+    write_image(folder / "images" / "c.jpg", 128, 96)
+    model = CSRNet(0.0625)
+    with torch.no_grad():
+        model.output.bias.fill_(0.08)  # 192 cells x 0.08: about 15 heads of mass, one flat blob
+    save_checkpoint(tmp_path / "ck.pt", model=model.state_dict(), model_config=ModelConfig(width=0.0625).__dict__)
+    port = _free_port()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "pipeline",
+            "annotate",
+            str(folder),
+            "--port",
+            str(port),
+            "--checkpoint",
+            str(tmp_path / "ck.pt"),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        for _ in range(300):
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/api/images", timeout=1)
+                break
+            except OSError:
+                time.sleep(0.05)
+        page, errors = _open(browser, f"http://127.0.0.1:{port}/")
+        assert page.is_visible("#propose")
+        page.click("#propose")
+        page.wait_for_function("window.headcount.state.proposals.length > 0")
+        proposals = page.evaluate("window.headcount.state.proposals")
+        first = proposals[0]
+        page.mouse.click(*_to_screen(page, *first))  # accept one by clicking it
+        assert page.text_content("#count") == "1"
+        page.click("#accept-all")
+        assert page.text_content("#count") == str(len(proposals))
+        _saved(page)
+        assert len(json.loads((folder / "points" / "c.json").read_text())["points"]) == len(proposals)
+        page.keyboard.press("Control+z")  # undo brings the proposals back
+        assert page.evaluate("window.headcount.state.proposals.length") == len(proposals) - 1
+        assert errors == []
+    finally:
+        proc.kill()
+        proc.wait()

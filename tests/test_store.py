@@ -119,3 +119,23 @@ def test_csrnet_export_writes_one_file_per_image(tmp_path):
     assert export_csrnet(tmp_path / "s.h5", tmp_path / "csrnet") == 2
     with h5py.File(tmp_path / "csrnet" / "IMG_2.h5") as f:
         assert np.array_equal(f["density"][...], recs[1].density)
+
+
+def test_a_relative_dataset_root_makes_the_store_location_independent(tmp_path, monkeypatch):
+    import hashlib
+    import shutil
+
+    from conftest import write_sha
+
+    for clone in ("a", "b"):
+        project = tmp_path / clone
+        write_sha(project / "data" / "raw", "test", {1: np.array([[3.0, 4.0]])})
+        monkeypatch.chdir(project)
+        build_split("shanghaitech", "data/raw", "test", "data/density/x/test.h5")
+    digests = {hashlib.md5((tmp_path / c / "data/density/x/test.h5").read_bytes()).hexdigest() for c in "ab"}
+    assert len(digests) == 1  # byte for byte the same in two clones: dvc.lock does not churn
+    store = read_split(tmp_path / "a" / "data/density/x/test.h5")
+    assert store.attrs["source_root"] == "../../raw"
+    shutil.move(tmp_path / "a", tmp_path / "moved")
+    moved = read_split(tmp_path / "moved" / "data/density/x/test.h5")
+    assert moved.image_path("IMG_1") == tmp_path / "moved" / "data/raw/test_data/images/IMG_1.jpg"
