@@ -70,12 +70,15 @@ def split_ids(ids: list[str], fraction: float, seed: int) -> tuple[list[str], li
 
 
 def fingerprint(store: str | Path, cfg: TrainConfig, model_cfg: ModelConfig) -> str:
-    """What a checkpoint was trained from: resuming onto other data or settings is refused."""
-    from pipeline.store import read_split
+    """What a checkpoint was trained from: resuming onto other data or settings is refused.
 
-    s = read_split(store)
+    The store's bytes are hashed (stores are byte-reproducible), so re-annotated
+    points or new kernel parameters both count as other data.
+    """
+    with open(store, "rb") as f:
+        data = hashlib.file_digest(f, "sha256").hexdigest()
     keys = {k: v for k, v in asdict(cfg).items() if k not in ("resume", "loader_workers")}
-    doc = {"store": s.attrs["params"], "ids": list(s), "train": keys, "model": asdict(model_cfg)}
+    doc = {"store": data, "train": keys, "model": asdict(model_cfg)}
     return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:16]
 
 

@@ -132,3 +132,21 @@ def test_cosine_schedule_decays_to_zero():
     assert lr_at(cfg, 0) == 0.1 and lr_at(cfg, 5) == pytest.approx(0.05) and lr_at(cfg, 9) < 0.003
     assert np.all(np.diff([lr_at(cfg, e) for e in range(10)]) < 0)
     assert lr_at(replace(cfg, schedule="constant"), 9) == 0.1
+
+
+def test_resume_refuses_a_checkpoint_trained_on_other_data(tiny_stores, tmp_path):
+    import shutil
+
+    from pipeline.store import read_split, write_split
+
+    train(tiny_stores["train"], tmp_path / "m", TINY, TINY_MODEL, progress=False)
+    # the same images, ids and parameters with slightly other maps: e.g. corrections in the annotation tool
+    store = read_split(tiny_stores["train"])
+    recs = [replace(store[i], density=store[i].density * 1.01) for i in store]
+    edited = tmp_path / "edited.h5"
+    write_split(edited, recs, dataset="tiny", split="train", source_root=store.source_root, params=store.params)
+    shutil.copytree(tmp_path / "m", tmp_path / "m2")
+    train(edited, tmp_path / "m2", replace(TINY, resume=True), TINY_MODEL, progress=False)
+    train(edited, tmp_path / "fresh", TINY, TINY_MODEL, progress=False)
+    assert _same(_weights(tmp_path / "m2" / "last.pt"), _weights(tmp_path / "fresh" / "last.pt"))
+    assert not _same(_weights(tmp_path / "m" / "last.pt"), _weights(tmp_path / "fresh" / "last.pt"))
