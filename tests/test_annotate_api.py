@@ -221,14 +221,16 @@ def test_kill_9_during_a_burst_of_saves_loses_no_acknowledged_save(folder):
                 acked[revision] = pts
             i += 1
 
-    t = threading.Thread(target=burst)
+    t = threading.Thread(target=burst, daemon=True)
     t.start()
-    while len(acked) < 20:
+    deadline = time.monotonic() + 60
+    while len(acked) < 20 and time.monotonic() < deadline:
         time.sleep(0.01)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     stop.set()
-    t.join()
+    t.join(timeout=10)
+    assert len(acked) >= 20, "the server acknowledged too few saves"
 
     doc = json.loads((folder / "points" / "a.json").read_text())  # complete, parseable JSON
     last = max(acked)
