@@ -8,7 +8,6 @@ from pathlib import Path
 import numpy as np
 import scipy.ndimage
 import scipy.spatial
-import torch
 
 
 def classic_density(points: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -112,30 +111,33 @@ def _timed(fn, *args, **kwargs):
     return out, time.perf_counter() - t
 
 
-class PlainCSRNet(torch.nn.Module):
+def plain_csrnet():
     """CSRNet as the public CSRNet-pytorch code writes it, for timing comparisons only."""
+    from torch import nn
 
-    def __init__(self) -> None:
-        super().__init__()
+    def make_layers(cfg, in_channels, dilation):
+        layers = []
+        d = 2 if dilation else 1
+        for v in cfg:
+            if v == "M":
+                layers += [nn.MaxPool2d(kernel_size=2, stride=2)]
+            else:
+                conv = nn.Conv2d(in_channels, v, kernel_size=3, padding=d, dilation=d)
+                layers += [conv, nn.ReLU(inplace=True)]
+                in_channels = v
+        return nn.Sequential(*layers)
 
-        def make_layers(cfg, in_channels, dilation):
-            layers = []
-            d = 2 if dilation else 1
-            for v in cfg:
-                if v == "M":
-                    layers += [torch.nn.MaxPool2d(kernel_size=2, stride=2)]
-                else:
-                    conv = torch.nn.Conv2d(in_channels, v, kernel_size=3, padding=d, dilation=d)
-                    layers += [conv, torch.nn.ReLU(inplace=True)]
-                    in_channels = v
-            return torch.nn.Sequential(*layers)
+    class PlainCSRNet(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.frontend = make_layers([64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512], 3, False)
+            self.backend = make_layers([512, 512, 512, 256, 128, 64], 512, True)
+            self.output_layer = nn.Conv2d(64, 1, kernel_size=1)
 
-        self.frontend = make_layers([64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512], 3, False)
-        self.backend = make_layers([512, 512, 512, 256, 128, 64], 512, True)
-        self.output_layer = torch.nn.Conv2d(64, 1, kernel_size=1)
+        def forward(self, x):
+            return self.output_layer(self.backend(self.frontend(x)))
 
-    def forward(self, x):
-        return self.output_layer(self.backend(self.frontend(x)))
+    return PlainCSRNet()
 
 
 def bench_model(repeats: int = 3, train_shape=(384, 512), infer_shape=(768, 1024)) -> dict[str, float]:
@@ -143,12 +145,14 @@ def bench_model(repeats: int = 3, train_shape=(384, 512), infer_shape=(768, 1024
 
     Both run in the same process, interleaved, best of `repeats`.
     """
+    import torch
+
     from pipeline.model import CSRNet
     from pipeline.predict import optimize_for_inference, predict_density
     from pipeline.train import train_step
 
     torch.manual_seed(0)
-    ours, plain = CSRNet(1.0), PlainCSRNet()
+    ours, plain = CSRNet(1.0), plain_csrnet()
     x = torch.randn(1, 3, *train_shape)
     y = torch.rand(1, 1, train_shape[0] // 8, train_shape[1] // 8)
     opt_ours = torch.optim.SGD(ours.parameters(), lr=1e-7, momentum=0.95)

@@ -142,3 +142,10 @@ def test_fixed_kernel_uses_the_given_sigma():
     impulse = np.zeros((50, 50), np.float32)
     impulse[25, 25] = 1
     np.testing.assert_allclose(one, scipy.ndimage.gaussian_filter(impulse, 3.5, mode="constant"), atol=1e-7)
+
+
+def test_density_benchmark_reports_parity_on_a_small_image():
+    from pipeline.bench import bench_density_map
+
+    r = bench_density_map(shape=(64, 96), heads=40, repeats=2)
+    assert r["heads"] == 40 and r["max_abs_diff"] <= 1e-6 and r["ratio"] > 1

@@ -50,3 +50,11 @@ def test_wrong_pretrained_files_are_refused(tmp_path):
         load_vgg16_frontend(CSRNet(1.0), tmp_path / "bad.pth")
     with pytest.raises(ValueError, match="width 1.0"):
         load_vgg16_frontend(CSRNet(0.5), tmp_path / "bad.pth")
+
+
+def test_the_benchmarks_plain_csrnet_has_the_same_shape():
+    from pipeline.bench import plain_csrnet
+
+    plain, ours = plain_csrnet(), CSRNet(1.0)
+    assert count_parameters(plain) == count_parameters(ours)
+    assert [p.shape for p in plain.parameters()] == [p.shape for p in ours.parameters()]
