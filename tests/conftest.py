@@ -80,3 +80,38 @@ def tiny_stores(tmp_path_factory) -> dict[str, Path]:
         stores[split] = root / f"{split}.h5"
         build_split("shanghaitech", root / "raw", split, stores[split], progress=False)
     return stores
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_annotate(folder: Path, *args: str, port: int | None = None):
+    """`headcount annotate FOLDER` in a subprocess; returns (process, base url) once it answers."""
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    port = port or free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pipeline", "annotate", str(folder), "--port", str(port), *args],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(url + "api/images", timeout=1)
+            return proc, url
+        except OSError:
+            if proc.poll() is not None:
+                break
+            time.sleep(0.05)
+    proc.kill()
+    raise RuntimeError(f"annotation server did not start: {proc.stderr.read().decode()[-2000:]}")

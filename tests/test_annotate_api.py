@@ -3,15 +3,12 @@ import io
 import json
 import os
 import signal
-import socket
-import subprocess
-import sys
 import threading
 import time
 
 import numpy as np
 import pytest
-from conftest import write_image
+from conftest import start_annotate, write_image
 from PIL import Image
 from starlette.testclient import TestClient
 
@@ -164,28 +161,6 @@ def test_concurrent_saves_of_one_revision_let_exactly_one_win(client):
 # ---- a real server process, killed with SIGKILL during a burst of saves ----
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _start(folder, port):
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "pipeline", "annotate", str(folder), "--port", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    for _ in range(200):
-        try:
-            _request(port, "GET", "/api/images")
-            return proc
-        except OSError:
-            time.sleep(0.05)
-    proc.kill()
-    raise RuntimeError(proc.stderr.read().decode())
-
-
 def _request(port, method, path, body=None, headers=None):
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
     conn.request(method, path, body=None if body is None else json.dumps(body), headers=headers or {})
@@ -196,8 +171,8 @@ def _request(port, method, path, body=None, headers=None):
 
 
 def test_kill_9_during_a_burst_of_saves_loses_no_acknowledged_save(folder):
-    port = _free_port()
-    proc = _start(folder, port)
+    proc, url = start_annotate(folder)
+    port = int(url.rsplit(":", 1)[1].strip("/"))
     acked = {}  # revision -> points the server acknowledged
     stop = threading.Event()
 
@@ -237,7 +212,7 @@ def test_kill_9_during_a_burst_of_saves_loses_no_acknowledged_save(folder):
     assert doc["revision"] in (last, last + 1)  # the one in flight may or may not have landed
     if doc["revision"] == last:
         assert doc["points"] == acked[last]
-    proc = _start(folder, port)
+    proc, _ = start_annotate(folder, port=port)
     try:
         status, body = _request(port, "GET", "/api/images/a/points")
         assert status == 200 and body["revision"] == doc["revision"] and body["points"] == doc["points"]

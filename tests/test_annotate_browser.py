@@ -3,15 +3,10 @@
 import json
 import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 
 import numpy as np
 import pytest
-from conftest import write_image
+from conftest import start_annotate, write_image
 from PIL import Image
 from scipy.spatial import cKDTree
 
@@ -30,12 +25,6 @@ if not os.path.exists(CHROMIUM) and not os.environ.get("HEADCOUNT_REQUIRE_BROWSE
 sync_playwright = pytest.importorskip("playwright.sync_api").sync_playwright
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def server(tmp_path):
     folder = tmp_path / "ann"
@@ -44,19 +33,7 @@ def server(tmp_path):
     (folder / "images").mkdir(parents=True)
     Image.fromarray(pixels).save(folder / "images" / "crowd.png")
     write_image(folder / "images" / "second.jpg", 200, 100)
-    port = _free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "pipeline", "annotate", str(folder), "--port", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    url = f"http://127.0.0.1:{port}/"
-    for _ in range(200):
-        try:
-            urllib.request.urlopen(url + "api/images", timeout=1)
-            break
-        except OSError:
-            time.sleep(0.05)
+    proc, url = start_annotate(folder)
     yield url, folder
     proc.kill()
     proc.wait()
@@ -194,20 +171,9 @@ def test_five_thousand_points_on_a_4000x3000_image(tmp_path, browser, capsys):
             }
         )
     )
-    port = _free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "pipeline", "annotate", str(folder), "--port", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    proc, url = start_annotate(folder)
     try:
-        for _ in range(200):
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/api/images", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.05)
-        page, errors = _open(browser, f"http://127.0.0.1:{port}/")
+        page, errors = _open(browser, url)
         assert page.text_content("#count") == "5000"
         render = page.evaluate("""() => { const t = [];
             for (let i = 0; i < 20; i++) { window.headcount.draw(); t.push(window.headcount.metrics.renderMs); }
@@ -244,30 +210,9 @@ def test_model_proposals_can_be_accepted(tmp_path, browser):
     with torch.no_grad():
         model.output.bias.fill_(0.08)  # 192 cells x 0.08: about 15 heads of mass, one flat blob
     save_checkpoint(tmp_path / "ck.pt", model=model.state_dict(), model_config=ModelConfig(width=0.0625).__dict__)
-    port = _free_port()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "pipeline",
-            "annotate",
-            str(folder),
-            "--port",
-            str(port),
-            "--checkpoint",
-            str(tmp_path / "ck.pt"),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    proc, url = start_annotate(folder, "--checkpoint", str(tmp_path / "ck.pt"))
     try:
-        for _ in range(300):
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/api/images", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.05)
-        page, errors = _open(browser, f"http://127.0.0.1:{port}/")
+        page, errors = _open(browser, url)
         assert page.is_visible("#propose")
         page.click("#propose")
         page.wait_for_function("window.headcount.state.proposals.length > 0")
