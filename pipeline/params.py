@@ -27,9 +27,12 @@ def load_params(path: str | Path = "params.yaml") -> dict[str, Any]:
     return doc
 
 
-def section(params: dict[str, Any], name: str, cls: type) -> Any:
-    """Build dataclass `cls` from ``params[name]``; unknown keys are an error, not ignored."""
-    raw = dict(params.get(name) or {})
+def section(params: dict[str, Any], name: str, cls: type, skip: tuple[str, ...] = ()) -> Any:
+    """Build dataclass `cls` from ``params[name]``; unknown keys are an error, not ignored.
+
+    `skip` names keys of the section that other code reads (paths, dataset names).
+    """
+    raw = {k: v for k, v in (params.get(name) or {}).items() if k not in skip}
     known = {f.name for f in fields(cls)}
     unknown = sorted(set(raw) - known)
     if unknown:
@@ -44,9 +47,7 @@ def density_params(params: dict[str, Any]) -> DensityParams:
 
 
 def synth_config(params: dict[str, Any]) -> SynthConfig:
-    raw = dict(params.get("synth") or {})
-    raw.pop("root", None)
-    return section({"synth": raw}, "synth", SynthConfig)
+    return section(params, "synth", SynthConfig, skip=("root",))
 
 
 def model_config(params: dict[str, Any]) -> ModelConfig:
@@ -54,9 +55,7 @@ def model_config(params: dict[str, Any]) -> ModelConfig:
 
 
 def train_config(params: dict[str, Any]) -> TrainConfig:
-    raw = dict(params.get("train") or {})
-    raw.pop("dataset", None)
-    return section({"train": raw}, "train", TrainConfig)
+    return section(params, "train", TrainConfig, skip=("dataset",))
 
 
 def train_store(params: dict[str, Any], split: str) -> Path:

@@ -26,6 +26,7 @@ from pipeline.atomic import atomic_path
 from pipeline.data import CrowdDataset
 from pipeline.metrics import mae
 from pipeline.model import CSRNet, ModelConfig, build_model
+from pipeline.store import read_split
 
 
 @dataclass(frozen=True)
@@ -153,7 +154,7 @@ def train(
     opt = make_optimizer(model, cfg)
     fp = fingerprint(store, cfg, model_cfg)
 
-    all_ids = list(CrowdDataset(store, cache=False).ids)
+    all_ids = list(read_split(store))
     train_ids, val_ids = split_ids(all_ids, cfg.val_fraction, cfg.seed)
     if len(train_ids) < cfg.batch_size:
         raise ValueError(f"{store}: {len(train_ids)} training images, fewer than one batch of {cfg.batch_size}")

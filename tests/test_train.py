@@ -77,45 +77,16 @@ def test_ddp_with_two_processes_matches_one_process(tiny_stores, tmp_path):
     params = {"model": {"width": 0.0625}, "train": {**TINY.__dict__, "dataset": "tiny"}}
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     common = ["--params", tmp_path / "params.yaml", "--store", tiny_stores["train"]]
-    ddp = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "torch.distributed.run",
-            "--standalone",
-            "--nproc_per_node",
-            "2",
-            "-m",
-            "pipeline",
-            "train",
-            *map(str, common),
-            "--out",
-            str(tmp_path / "ddp"),
-            "--live",
-            str(tmp_path / "l1"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert ddp.returncode == 0, ddp.stderr[-3000:]
-    single = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pipeline",
-            "train",
-            *map(str, common),
-            "--out",
-            str(tmp_path / "one"),
-            "--live",
-            str(tmp_path / "l2"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert single.returncode == 0, single.stderr[-3000:]
+
+    def run(launcher, name):
+        args = ["train", *map(str, common), "--out", str(tmp_path / name), "--live", str(tmp_path / f"live-{name}")]
+        r = subprocess.run(
+            [sys.executable, *launcher, "-m", "pipeline", *args], capture_output=True, text=True, timeout=300
+        )
+        assert r.returncode == 0, r.stderr[-3000:]
+
+    run(["-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"], "ddp")
+    run([], "one")
     a, b = _weights(tmp_path / "ddp" / "last.pt"), _weights(tmp_path / "one" / "last.pt")
     assert _same(a, b, atol=1e-5)
 
