@@ -1,21 +1,37 @@
 # Two commands do all the set-up on a fresh machine with Python 3.11:
-#   make demo   venv + CPU torch + headcount, then `dvc repro` on the synthetic default
-#   make test   venv + CPU torch + headcount[dev], then ruff and pytest
+#   make demo   venv + CPU torch + the locked packages + headcount, then `dvc repro` on the synthetic default
+#   make test   the same venv, then ruff and pytest
+# requirements.lock pins every package (pip and setuptools included) to the versions that
+# produced the committed dvc.lock and metrics.json; `make lock` re-resolves it (see README).
 PYTHON ?= python3.11
 VENV   ?= .venv
 BIN    := $(VENV)/bin
-TORCH  := torch==2.13.0
+LOCK   := requirements.lock
+TORCH  := $(or $(shell grep '^torch==' $(LOCK) 2>/dev/null),torch==2.13.0)  # the CPU build; see README
 
-.PHONY: demo test lint bench browser clean
+.PHONY: demo test lint bench browser clean lock
 
-$(BIN)/.installed: pyproject.toml
+$(BIN)/.installed: pyproject.toml $(LOCK)
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) (set PYTHON=...)"; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
 	# CPU torch first: anything depending on torch must not pull the CUDA wheels
 	$(BIN)/python -m pip install -q $(TORCH)
-	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python -m pip install -q --no-deps -r $(LOCK)
+	$(BIN)/python -m pip install -q --no-deps --no-build-isolation -e .
+	$(BIN)/python -m pip check
 	touch $@
+
+# Re-resolve every package to its newest release (torch stays as pinned in the lock) in a
+# throw-away venv; commit the new lock together with the dvc.lock/metrics.json it produces.
+lock:
+	rm -rf .lock-venv
+	$(PYTHON) -m venv .lock-venv
+	.lock-venv/bin/python -m pip install -q --upgrade pip setuptools
+	.lock-venv/bin/python -m pip install -q $(TORCH)
+	.lock-venv/bin/python -m pip install -q -e '.[dev]'
+	.lock-venv/bin/python -m pip freeze --all --exclude-editable | sed -E 's/^(torch==[^+]+)\+cpu$$/\1/' > $(LOCK).tmp
+	mv $(LOCK).tmp $(LOCK)
+	rm -rf .lock-venv
 
 demo: $(BIN)/.installed
 	PATH="$(abspath $(BIN)):$$PATH" dvc repro

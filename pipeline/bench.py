@@ -143,20 +143,28 @@ def plain_csrnet():
 def bench_model(repeats: int = 3, train_shape=(384, 512), infer_shape=(768, 1024)) -> dict[str, float]:
     """Full-width CSRNet: one train step (batch 1) and one inference, headcount vs plain PyTorch.
 
-    Both run in the same process, interleaved, best of `repeats`.
+    headcount's train step is timed in both numerics modes (`pipeline.numerics`):
+    ``fast`` (oneDNN) and ``reproducible`` (the same bits on any CPU), plus the
+    demo's own step (width 0.25 with BatchNorm, batch 8 of 128x128 crops), which
+    is what the pinning costs `dvc repro`. All run in one process, interleaved,
+    best of `repeats`.
     """
     import torch
 
+    from pipeline.data import normalize
     from pipeline.model import CSRNet
+    from pipeline.numerics import configure
     from pipeline.predict import optimize_for_inference, predict_density
     from pipeline.train import train_step
 
     torch.manual_seed(0)
-    ours, plain = CSRNet(1.0), plain_csrnet()
+    ours, plain, demo = CSRNet(1.0), plain_csrnet(), CSRNet(0.25, batch_norm=True)
     x = torch.randn(1, 3, *train_shape)
     y = torch.rand(1, 1, train_shape[0] // 8, train_shape[1] // 8)
+    demo_x, demo_y = torch.randn(8, 3, 128, 128), torch.rand(8, 1, 16, 16)
     opt_ours = torch.optim.SGD(ours.parameters(), lr=1e-7, momentum=0.95)
     opt_plain = torch.optim.SGD(plain.parameters(), lr=1e-7, momentum=0.95)
+    opt_demo = torch.optim.Adam(demo.parameters(), lr=1e-3)
     criterion = torch.nn.MSELoss(reduction="sum")
 
     def plain_step():
@@ -166,19 +174,36 @@ def bench_model(repeats: int = 3, train_shape=(384, 512), infer_shape=(768, 1024
         opt_plain.step()
 
     image = np.random.default_rng(0).integers(0, 256, (*infer_shape, 3), dtype=np.uint8)
-    from pipeline.data import normalize
-
     tensor = normalize(image)[None]
 
     def plain_infer():
         with torch.no_grad():
             plain.eval()(tensor).sum()
 
-    frozen = optimize_for_inference(ours)  # what `count`, `evaluate` and the annotation tool run
+    def in_mode(mode, fn):
+        def run():
+            configure(mode)
+            try:
+                return fn()
+            finally:
+                configure("fast")
+
+        return run
+
+    configure("fast")
+    frozen = optimize_for_inference(ours)  # what `count` and the annotation tool run
     cases = {
         "train_step_s": lambda: (ours.train(), train_step(ours, opt_ours, x, y, 1.0)),
+        "reproducible_train_step_s": in_mode(
+            "reproducible", lambda: (ours.train(), train_step(ours, opt_ours, x, y, 1.0))
+        ),
         "plain_train_step_s": lambda: (plain.train(), plain_step()),
+        "demo_step_s": lambda: train_step(demo.train(), opt_demo, demo_x, demo_y, 1 / 8),
+        "reproducible_demo_step_s": in_mode(
+            "reproducible", lambda: train_step(demo.train(), opt_demo, demo_x, demo_y, 1 / 8)
+        ),
         "inference_s": lambda: predict_density(frozen, image).sum(),
+        "reproducible_inference_s": in_mode("reproducible", lambda: predict_density(ours.eval(), image).sum()),
         "plain_inference_s": plain_infer,
     }
     best = {k: float("inf") for k in cases}
@@ -187,4 +212,5 @@ def bench_model(repeats: int = 3, train_shape=(384, 512), infer_shape=(768, 1024
     for _ in range(repeats):
         for name, fn in cases.items():
             best[name] = min(best[name], _timed(fn)[1])
+    configure("reproducible")
     return best

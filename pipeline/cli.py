@@ -14,7 +14,8 @@ import click
 
 from pipeline import __version__
 from pipeline.density import BORDERS, DUPLICATES, METHODS, DensityParams
-from pipeline.errors import DataError
+from pipeline.errors import ConfigError, DataError
+from pipeline.numerics import NUMERICS
 
 _DEF = DensityParams()
 
@@ -156,19 +157,25 @@ def export(store: Path, out: Path) -> None:
     show_default=True,
     help="dvclive folder for loss and validation MAE.",
 )
-@click.option("--resume/--no-resume", default=None, help="Override train.resume.")
-def train_cmd(params_file: Path, store: Path | None, out: Path, live: Path, resume: bool | None) -> None:
+@click.option("--resume/--no-resume", default=None, help="Override run.resume.")
+@click.option("--threads", type=click.IntRange(1), default=None, help="Override run.threads (never changes results).")
+def train_cmd(
+    params_file: Path, store: Path | None, out: Path, live: Path, resume: bool | None, threads: int | None
+) -> None:
     """Train CSRNet as the DVC `train` stage does (torchrun-compatible)."""
     from dataclasses import replace
 
-    from pipeline.params import load_params, model_config, train_config, train_store
-    from pipeline.train import train
+    from pipeline.model import ModelConfig
+    from pipeline.params import load_params, run_config, section, train_store
+    from pipeline.train import TrainConfig, train
 
     params = load_params(params_file)
-    cfg = train_config(params)
-    if resume is not None:
-        cfg = replace(cfg, resume=resume)
-    summary = train(store or train_store(params, "train"), out, cfg, model_config(params), live_dir=live)
+    cfg = section(params, "train", TrainConfig, skip=("dataset",))
+    run = run_config(params)
+    overrides = {"resume": resume, "threads": threads}
+    run = replace(run, **{k: v for k, v in overrides.items() if v is not None})
+    store = store or train_store(params, "train")
+    summary = train(store, out, cfg, section(params, "model", ModelConfig), run=run, live_dir=live)
     click.echo(f"trained {summary['epochs']} epochs; best validation MAE {summary['best_val_mae']:.3f}")
 
 
@@ -193,11 +200,20 @@ def train_cmd(params_file: Path, store: Path | None, out: Path, live: Path, resu
     default=Path("eval/predictions.csv"),
     show_default=True,
 )
-def evaluate_cmd(checkpoint, test_store, train_store, metrics, predictions) -> None:
+@click.option(
+    "--numerics",
+    type=click.Choice(NUMERICS),
+    default="reproducible",
+    show_default=True,
+    help="reproducible: the same bits on any CPU; fast: oneDNN (see train.numerics).",
+)
+def evaluate_cmd(checkpoint, test_store, train_store, metrics, predictions, numerics) -> None:
     """MAE, RMSE, GAME(0..3) and per-image predictions, as the DVC `evaluate` stage writes them."""
     from pipeline.evaluate import evaluate
 
-    m = evaluate(checkpoint, test_store, train_store, metrics_out=metrics, predictions_out=predictions)
+    m = evaluate(
+        checkpoint, test_store, train_store, metrics_out=metrics, predictions_out=predictions, numerics=numerics
+    )
     click.echo("  ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in m.items()))
 
 
@@ -266,11 +282,13 @@ def convert_cmd(src, root, split, fold, dst, out, out_split) -> None:
 def annotate_cmd(folder: Path, host: str, port: int, checkpoint: Path | None, params_file: Path | None) -> None:
     """Serve the point-click annotation tool for FOLDER (images/ and points/)."""
     from annotate.server import serve
-    from pipeline.params import density_params, load_params
+    from pipeline.params import load_params, section
 
     if params_file is None and Path("params.yaml").exists():
         params_file = Path("params.yaml")
-    density = density_params(load_params(params_file)) if params_file else DensityParams()
+    density = DensityParams()
+    if params_file:
+        density = section(load_params(params_file), "density", DensityParams, where=params_file)
     click.echo(f"annotating {folder} at http://{host}:{port}/  (Ctrl-C stops; every edit is saved)")
     serve(folder, host=host, port=port, density=density, checkpoint=checkpoint)
 
@@ -309,14 +327,22 @@ def bench_density(heads: int, split_images: int, workers: int) -> None:
 @bench.command("train")
 @click.option("--repeats", type=click.IntRange(1), default=3, show_default=True)
 def bench_train(repeats: int) -> None:
-    """Full-width CSRNet train step (384x512, batch 1) and inference (768x1024) vs plain PyTorch."""
+    """CSRNet train steps and inference in both numerics modes vs plain PyTorch."""
     from pipeline.bench import bench_model
 
     r = bench_model(repeats=repeats)
-    click.echo(f"full-width CSRNet (16.26 M parameters), best of {repeats}, {_threads()} threads")
-    click.echo(f"{'':28}{'headcount':>12}{'plain PyTorch':>15}")
-    click.echo(f"{'train step 384x512, batch 1':28}{r['train_step_s']:>11.3f}s{r['plain_train_step_s']:>14.3f}s")
-    click.echo(f"{'inference 768x1024':28}{r['inference_s']:>11.3f}s{r['plain_inference_s']:>14.3f}s")
+    click.echo(f"CSRNet train steps and inference, best of {repeats}, {_threads()} threads")
+    click.echo(f"{'':34}{'fast':>12}{'reproducible':>14}{'plain PyTorch':>15}")
+    rows = [
+        ("full width, 384x512, batch 1", "train_step_s", "plain_train_step_s"),
+        ("demo: width 0.25+BN, 8x128x128", "demo_step_s", None),
+        ("inference 768x1024, full width", "inference_s", "plain_inference_s"),
+    ]
+    for label, key, plain in rows:
+        ours = f"{r[key]:>11.3f}s{r['reproducible_' + key]:>13.3f}s"
+        theirs = f"{r[plain]:>14.3f}s" if plain else f"{'-':>15}"
+        click.echo(f"{label:34}{ours}{theirs}")
+    click.echo("fast = oneDNN; reproducible = the same bits on any x86-64 CPU and thread count (train.numerics)")
 
 
 def _threads() -> int:
@@ -339,6 +365,9 @@ def main() -> None:
     except DataError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)
+    except ConfigError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
         sys.exit(130)

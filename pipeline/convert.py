@@ -9,6 +9,7 @@ cannot hold them).
 from __future__ import annotations
 
 import io
+import re
 import shutil
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -17,6 +18,7 @@ import numpy as np
 import scipy.io
 
 from pipeline.atomic import atomic_path, write_bytes
+from pipeline.errors import DataError
 from pipeline.pointfile import PointFile, write_point_file
 from pipeline.points import split_inside
 from pipeline.sample import Sample
@@ -65,11 +67,19 @@ def write_shanghaitech(sample: Sample, out: Path, split: str) -> int:
 
 @writer("ucf_cc_50")
 def write_ucf(sample: Sample, out: Path, split: str) -> int:
-    """``out/<name>`` + ``out/<stem>_ann.mat`` with ``annPoints``."""
-    _copy(sample.image_path, out / sample.image_path.name)
+    """``out/<n>.<ext>`` + ``out/<n>_ann.mat`` with ``annPoints``; `n` is the number the image id ends in.
+
+    UCF_CC_50's reader (and its 5-fold protocol) knows images by number, so
+    ``IMG_3`` becomes ``3``: what is written reads back.
+    """
+    match = re.search(r"(\d+)$", sample.image_id)
+    if match is None:
+        raise DataError(sample.image_path, "ucf_cc_50 names images by number; this image id ends in none")
+    number = int(match.group(1))
+    _copy(sample.image_path, out / f"{number}{sample.image_path.suffix}")
     buf = io.BytesIO()
     scipy.io.savemat(buf, {"annPoints": np.asarray(sample.points, np.float64).reshape(-1, 2)})
-    write_bytes(out / f"{sample.image_id}_ann.mat", buf.getvalue())
+    write_bytes(out / f"{number}_ann.mat", buf.getvalue())
     return 0
 
 

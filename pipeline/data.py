@@ -73,6 +73,8 @@ def random_crop(rng: np.random.Generator, shape: tuple[int, int], size: tuple[in
     """A crop of `size` (multiples of 8) inside `shape`; smaller images are padded later."""
     h, w = shape
     ch, cw = size
+    if ch % STRIDE or cw % STRIDE or min(ch, cw) <= 0:
+        raise ValueError(f"crop size must be positive multiples of {STRIDE}, got {size}")
     top = int(rng.integers(0, max(h - ch, 0) + 1))
     left = int(rng.integers(0, max(w - cw, 0) + 1))
     return Crop(top, left, ch, cw, bool(flip and rng.random() < 0.5))

@@ -9,7 +9,9 @@ O(heads x sigma^2) instead of the classic O(heads x H x W).
 from __future__ import annotations
 
 import math
+import typing
 from dataclasses import dataclass
+from typing import Literal
 
 import numba
 import numpy as np
@@ -17,9 +19,12 @@ from scipy.spatial import cKDTree
 
 from pipeline.points import as_points, snap, split_inside
 
-METHODS = ("adaptive", "fixed")
-BORDERS = ("drop", "renormalize")
-DUPLICATES = ("merge", "keep")
+Method = Literal["adaptive", "fixed"]
+Border = Literal["drop", "renormalize"]
+Duplicates = Literal["merge", "keep"]
+METHODS: tuple[str, ...] = typing.get_args(Method)
+BORDERS: tuple[str, ...] = typing.get_args(Border)
+DUPLICATES: tuple[str, ...] = typing.get_args(Duplicates)
 TRUNCATE = 4.0  # scipy's default; part of the parity contract
 
 
@@ -27,12 +32,12 @@ TRUNCATE = 4.0  # scipy's default; part of the parity contract
 class DensityParams:
     """The kernel parameters of `density_map`, as recorded in the store."""
 
-    method: str = "adaptive"
+    method: Method = "adaptive"
     k: int = 3
     beta: float = 0.3
     sigma: float = 15.0
-    border: str = "drop"
-    duplicates: str = "merge"
+    border: Border = "drop"
+    duplicates: Duplicates = "merge"
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from tqdm import tqdm
 from pipeline.atomic import write_bytes
 from pipeline.data import load_image
 from pipeline.metrics import game_error, mae, rmse
+from pipeline.numerics import Numerics, configure
 from pipeline.predict import load_model, predict_density
 from pipeline.store import read_split
 
@@ -26,14 +27,19 @@ def evaluate(
     *,
     metrics_out: str | Path,
     predictions_out: str | Path,
+    numerics: Numerics = "reproducible",
+    threads: int | None = None,
     progress: bool | None = None,
 ) -> dict:
     """Predict every test image and write the metrics and per-image predictions.
 
     Predicted count = sum of the output; true count = annotated in-image heads.
     `baseline_mae` is the error of always predicting the mean training count.
+    `numerics` as in training (`pipeline.numerics`): "reproducible" runs the eager
+    model without oneDNN, so the metrics are the same bits on any CPU.
     """
-    model = load_model(checkpoint)
+    configure(numerics, threads)
+    model = load_model(checkpoint, optimize=numerics == "fast")
     test = read_split(test_store)
     train_counts = np.array([rec.count for rec in read_split(train_store).values()], dtype=np.float64)
     rows, games = [], {lv: [] for lv in GAME_LEVELS}

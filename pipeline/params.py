@@ -1,18 +1,34 @@
-"""Reading ``params.yaml`` into the library's config objects, with clear errors."""
+"""Reading ``params.yaml`` into the library's config objects, checked key by key.
+
+This module imports nothing heavy: every stage reads its params through it, and
+a stage's DVC dependencies are the modules it imports (tests/test_dvc_deps.py).
+"""
 
 from __future__ import annotations
 
-from dataclasses import fields
+import types
+import typing
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from pipeline.density import DensityParams
-from pipeline.errors import DataError
-from pipeline.model import ModelConfig
-from pipeline.synth import SynthConfig
-from pipeline.train import TrainConfig
+from pipeline.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """How to run, not what is computed: the ``run:`` section, which no stage hashes.
+
+    None of these changes a result (tests/test_numerics.py checks threads and
+    workers), so changing one never re-runs a stage or invalidates a checkpoint.
+    """
+
+    workers: int = 1  # density: worker processes
+    threads: int | None = None  # torch intra-op threads; None = torch's default (one per core)
+    loader_workers: int = 0  # training: DataLoader worker processes
+    resume: bool = False  # training: continue models/last.pt of a killed run (same data and settings)
 
 
 def load_params(path: str | Path = "params.yaml") -> dict[str, Any]:
@@ -21,41 +37,72 @@ def load_params(path: str | Path = "params.yaml") -> dict[str, Any]:
     try:
         doc = yaml.safe_load(path.read_text())
     except (OSError, yaml.YAMLError) as exc:
-        raise DataError(path, f"cannot read parameters ({exc})") from None
+        raise ConfigError(path, f"cannot read parameters ({exc})") from None
     if not isinstance(doc, dict):
-        raise DataError(path, "expected a mapping of sections")
+        raise ConfigError(path, "expected a mapping of sections")
     return doc
 
 
-def section(params: dict[str, Any], name: str, cls: type, skip: tuple[str, ...] = ()) -> Any:
-    """Build dataclass `cls` from ``params[name]``; unknown keys are an error, not ignored.
+def section(params: dict[str, Any], name: str, cls: type, skip: tuple[str, ...] = (), where: str = "params.yaml"):
+    """Build dataclass `cls` from ``params[name]``, checking every key's name, type and choices.
 
     `skip` names keys of the section that other code reads (paths, dataset names).
+    A field annotated ``Literal[...]`` only takes those values.
     """
-    raw = {k: v for k, v in (params.get(name) or {}).items() if k not in skip}
+    raw = params.get(name) or {}
+    if not isinstance(raw, dict):
+        raise ConfigError(where, f"'{name}' must be a mapping of keys, got {raw!r}")
+    raw = {k: v for k, v in raw.items() if k not in skip}
+    hints = typing.get_type_hints(cls)
     known = {f.name for f in fields(cls)}
     unknown = sorted(set(raw) - known)
     if unknown:
-        raise DataError(
-            "params.yaml", f"unknown key(s) in '{name}': {', '.join(unknown)} (known: {', '.join(sorted(known))})"
-        )
+        listed = f"{', '.join(unknown)} (known: {', '.join(sorted(known))})"
+        raise ConfigError(where, f"unknown key(s) in '{name}': {listed}")
+    for key, value in raw.items():
+        problem = _type_problem(value, hints[key])
+        if problem:
+            raise ConfigError(where, f"{name}.{key} {problem}, got {value!r}")
     return cls(**raw)
 
 
-def density_params(params: dict[str, Any]) -> DensityParams:
-    return section(params, "density", DensityParams)
+def _type_problem(value: Any, hint: Any) -> str | None:
+    """Why `value` does not fit the annotation `hint`, or None when it does."""
+    union = isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union
+    options = typing.get_args(hint) if union else (hint,)
+    problems = []
+    for option in options:
+        if option is type(None):
+            if value is None:
+                return None
+            problems.append("null")
+        elif typing.get_origin(option) is typing.Literal:
+            if value in typing.get_args(option) and not isinstance(value, bool):
+                return None
+            problems.append("one of " + ", ".join(map(str, typing.get_args(option))))
+        elif option is float:
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                return None
+            problems.append("a number")
+        elif option is int:
+            if isinstance(value, int) and not isinstance(value, bool):
+                return None
+            problems.append("a whole number")
+        elif option is bool:
+            if isinstance(value, bool):
+                return None
+            problems.append("true or false")
+        elif option is str:
+            if isinstance(value, str):
+                return None
+            problems.append("a string")
+        else:  # pragma: no cover - a field type this checker does not know is a programming error
+            raise TypeError(f"cannot check a params value against {option!r}")
+    return "must be " + " or ".join(problems)
 
 
-def synth_config(params: dict[str, Any]) -> SynthConfig:
-    return section(params, "synth", SynthConfig, skip=("root",))
-
-
-def model_config(params: dict[str, Any]) -> ModelConfig:
-    return section(params, "model", ModelConfig)
-
-
-def train_config(params: dict[str, Any]) -> TrainConfig:
-    return section(params, "train", TrainConfig, skip=("dataset",))
+def run_config(params: dict[str, Any]) -> RunConfig:
+    return section(params, "run", RunConfig)
 
 
 def train_store(params: dict[str, Any], split: str) -> Path:

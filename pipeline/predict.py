@@ -9,6 +9,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
+from pipeline.checkpoint import load_checkpoint
 from pipeline.data import load_image, normalize, pad_to_stride
 from pipeline.errors import DataError
 from pipeline.model import CSRNet, ModelConfig
@@ -35,15 +36,13 @@ def optimize_for_inference(model: CSRNet) -> torch.jit.ScriptModule:
 
 def load_model(checkpoint: str | Path, optimize: bool = True) -> CSRNet | torch.jit.ScriptModule:
     """The network stored in a training checkpoint, ready for inference (see `optimize_for_inference`)."""
+    ck = load_checkpoint(checkpoint)
     try:
-        ck = torch.load(checkpoint, map_location="cpu", weights_only=False)
         cfg = ModelConfig(**{**ck["model_config"], "pretrained": None})
         model = CSRNet(cfg.width, cfg.batch_norm)
         model.load_state_dict(ck["model"])
-    except FileNotFoundError:
-        raise DataError(checkpoint, "checkpoint not found") from None
-    except Exception as exc:  # torch raises many types for foreign or truncated files
-        raise DataError(checkpoint, f"not a headcount checkpoint ({type(exc).__name__}: {exc})") from None
+    except (TypeError, KeyError, RuntimeError) as exc:  # a config or state dict that does not fit
+        raise DataError(checkpoint, f"not a headcount checkpoint ({type(exc).__name__}: {str(exc)[:200]})") from None
     return optimize_for_inference(model) if optimize else model.eval()
 
 

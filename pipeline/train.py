@@ -15,6 +15,7 @@ import os
 import random
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
@@ -22,20 +23,25 @@ import torch.distributed as dist
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from pipeline.atomic import atomic_path
+from pipeline.checkpoint import load_checkpoint, save_checkpoint
 from pipeline.data import CrowdDataset
+from pipeline.errors import ConfigError
 from pipeline.metrics import mae
 from pipeline.model import CSRNet, ModelConfig, build_model
+from pipeline.numerics import Numerics, configure
+from pipeline.params import RunConfig
 from pipeline.store import read_split
 
 
 @dataclass(frozen=True)
 class TrainConfig:
+    """What training computes (the hashed ``train:`` section); how it runs is `RunConfig`."""
+
     epochs: int = 60
     batch_size: int = 4
-    optimizer: str = "adam"  # adam | sgd
+    optimizer: Literal["adam", "sgd"] = "adam"
     lr: float = 1e-4
-    schedule: str = "cosine"  # cosine (to 0 over the epochs) | constant
+    schedule: Literal["cosine", "constant"] = "cosine"  # cosine: to 0 over the epochs
     momentum: float = 0.95  # sgd only
     weight_decay: float = 5e-4
     crop_height: int = 128
@@ -43,8 +49,7 @@ class TrainConfig:
     flip: bool = True
     val_fraction: float = 0.15  # held out of the training split to pick best.pt
     seed: int = 0
-    loader_workers: int = 0
-    resume: bool = False
+    numerics: Numerics = "reproducible"  # see pipeline/numerics.py
 
 
 def _distributed() -> tuple[int, int]:
@@ -78,8 +83,7 @@ def fingerprint(store: str | Path, cfg: TrainConfig, model_cfg: ModelConfig) -> 
     """
     with open(store, "rb") as f:
         data = hashlib.file_digest(f, "sha256").hexdigest()
-    keys = {k: v for k, v in asdict(cfg).items() if k not in ("resume", "loader_workers")}
-    doc = {"store": data, "train": keys, "model": asdict(model_cfg)}
+    doc = {"store": data, "train": asdict(cfg), "model": asdict(model_cfg)}
     return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -123,28 +127,23 @@ def train_step(
     return float(loss.detach())
 
 
-def save_checkpoint(path: Path, **state) -> None:
-    with atomic_path(path) as tmp:
-        torch.save(state, tmp)
-
-
-def load_checkpoint(path: str | Path) -> dict:
-    return torch.load(path, map_location="cpu", weights_only=False)
-
-
 def train(
     store: str | Path,
     out_dir: str | Path,
     cfg: TrainConfig,
     model_cfg: ModelConfig,
     *,
+    run: RunConfig = RunConfig(),
     live_dir: str | Path | None = None,
     progress: bool | None = None,
 ) -> dict:
     """Train on `store`; write ``last.pt`` and ``best.pt`` to `out_dir` every epoch.
 
-    Returns a summary (epochs run, best validation MAE).
+    With ``run.resume`` a killed run continues from ``last.pt``; a ``last.pt`` of
+    other data or settings is refused (`ConfigError`) and left as it is.
+    Returns a summary (epochs run in this call, best validation MAE).
     """
+    configure(cfg.numerics, run.threads)
     rank, world = _distributed()
     if cfg.batch_size % world:
         raise ValueError(f"train.batch_size {cfg.batch_size} must be divisible by {world} processes")
@@ -163,15 +162,18 @@ def train(
 
     start, best, history = 0, float("inf"), []
     last = out_dir / "last.pt"
-    if cfg.resume and last.exists():
+    if run.resume and last.exists():
         ck = load_checkpoint(last)
-        if ck.get("fingerprint") == fp:
-            model.load_state_dict(ck["model"])
-            opt.load_state_dict(ck["optimizer"])
-            torch.set_rng_state(ck["torch_rng"])
-            start, best, history = ck["epoch"] + 1, ck["best_mae"], ck["history"]
-        elif rank == 0:
-            tqdm.write(f"{last}: trained on other data or settings; starting afresh")
+        if ck.get("fingerprint") != fp:
+            raise ConfigError(
+                last,
+                "was trained on other data or settings; not resuming and not overwriting it "
+                "(set run.resume: false to start afresh, or restore the params it was trained with)",
+            )
+        model.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["optimizer"])
+        torch.set_rng_state(ck["torch_rng"])
+        start, best, history = ck["epoch"] + 1, ck["best_mae"], ck["history"]
 
     ddp = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
     live = None
@@ -197,7 +199,7 @@ def train(
         order = np.random.default_rng([cfg.seed, epoch]).permutation(len(train_set))
         batches = [order[b : b + cfg.batch_size] for b in range(0, len(order) - cfg.batch_size + 1, cfg.batch_size)]
         mine = [batch[rank::world].tolist() for batch in batches]
-        loader = DataLoader(train_set, batch_sampler=mine, num_workers=cfg.loader_workers)
+        loader = DataLoader(train_set, batch_sampler=mine, num_workers=run.loader_workers)
         total = 0.0
         for batch in loader:
             # sum over the global batch, divided by its size; DDP averages over ranks, hence x world
@@ -235,7 +237,8 @@ def train(
         live.end()
     if world > 1:
         dist.destroy_process_group()
-    return {"epochs": cfg.epochs, "best_val_mae": best, "train_images": len(train_ids), "val_images": len(val_ids)}
+    ran = cfg.epochs - start
+    return {"epochs": ran, "best_val_mae": best, "train_images": len(train_ids), "val_images": len(val_ids)}
 
 
 def _all_sum(value: float, world: int) -> float:

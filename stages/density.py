@@ -4,7 +4,8 @@ import sys
 from pathlib import Path
 
 from pipeline.build import build_split
-from pipeline.params import density_params, load_params
+from pipeline.density import DensityParams
+from pipeline.params import load_params, run_config, section
 
 name = sys.argv[1]
 params = load_params()
@@ -15,8 +16,8 @@ for split in ds["splits"]:
         ds["root"],
         split,
         Path("data/density") / name / f"{split}.h5",
-        params=density_params(params),
-        workers=params["run"]["workers"],
+        params=section(params, "density", DensityParams),
+        workers=run_config(params).workers,
         dataset=name,
         reader_options=ds.get("options"),
     )

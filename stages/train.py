@@ -1,7 +1,15 @@
-"""DVC stage: train CSRNet (params: model.*, train.*)."""
+"""DVC stage: train CSRNet (params: model.*, train.*; run.* says how, never what)."""
 
-from pipeline.params import load_params, model_config, train_config, train_store
-from pipeline.train import train
+from pipeline.model import ModelConfig
+from pipeline.params import load_params, run_config, section, train_store
+from pipeline.train import TrainConfig, train
 
 params = load_params()
-train(train_store(params, "train"), "models", train_config(params), model_config(params), live_dir="dvclive")
+train(
+    train_store(params, "train"),
+    "models",
+    section(params, "train", TrainConfig, skip=("dataset",)),
+    section(params, "model", ModelConfig),
+    run=run_config(params),
+    live_dir="dvclive",
+)

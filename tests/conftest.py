@@ -10,6 +10,7 @@ import pytest
 import scipy.io
 from PIL import Image
 
+import pipeline.numerics  # noqa: F401 - sets MKL_CBWR before any test does arithmetic with torch
 from pipeline.synth import gt_mat_bytes
 
 

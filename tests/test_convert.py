@@ -5,6 +5,7 @@ import pytest
 from conftest import write_sha
 
 from pipeline.convert import convert
+from pipeline.errors import DataError
 from pipeline.readers import read
 
 
@@ -24,13 +25,24 @@ def test_shanghaitech_to_points_and_back_keeps_every_point(tmp_path):
     assert np.array_equal(back["IMG_1"], pts[1]) and np.array_equal(back["IMG_7"], [[10.0, 10.0]])
 
 
-def test_to_ucf_cc_50_layout(tmp_path):
-    write_sha(tmp_path / "sha", "test", {3: np.array([[4.0, 5.0]])})
-    convert(read("shanghaitech", tmp_path / "sha", "test"), "ucf_cc_50", tmp_path / "ucf", "test")
-    assert (tmp_path / "ucf" / "IMG_3.jpg").exists()
-    import scipy.io
+@pytest.mark.filterwarnings("ignore:.*not found; skipped")
+def test_shanghaitech_to_ucf_cc_50_reads_back_with_the_fold_protocol(tmp_path):
+    pts = {3: np.array([[4.0, 5.0], [30.25, 40.5]]), 12: np.array([[1.5, 2.5]])}
+    write_sha(tmp_path / "sha", "test", pts)
+    assert convert(read("shanghaitech", tmp_path / "sha", "test"), "ucf_cc_50", tmp_path / "ucf", "test") == (2, 0)
+    # image 3 is in fold 1's test split, image 12 in its training split
+    test = {s.image_id: s.points for s in read("ucf_cc_50", tmp_path / "ucf", "test", fold=1)}
+    train = {s.image_id: s.points for s in read("ucf_cc_50", tmp_path / "ucf", "train", fold=1)}
+    assert list(test) == ["3"] and np.array_equal(test["3"], pts[3])
+    assert list(train) == ["12"] and np.array_equal(train["12"], pts[12])
 
-    assert scipy.io.loadmat(tmp_path / "ucf" / "IMG_3_ann.mat")["annPoints"].tolist() == [[4.0, 5.0]]
+
+def test_ucf_cc_50_needs_numbered_images(tmp_path):
+    from conftest import write_points
+
+    write_points(tmp_path / "ann", "crowd", [[1.0, 1.0]])
+    with pytest.raises(DataError, match="crowd.png: ucf_cc_50 names images by number"):
+        convert(read("points", tmp_path / "ann", "all"), "ucf_cc_50", tmp_path / "ucf", "test")
 
 
 def test_unknown_target_is_refused(tmp_path):

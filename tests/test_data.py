@@ -46,6 +46,10 @@ def test_random_crops_are_multiples_of_eight_and_inside():
     for _ in range(50):
         c = random_crop(rng, (48, 64), (32, 40), flip=True)
         assert 0 <= c.top <= 16 and 0 <= c.left <= 24
+        assert (c.height, c.width) == (32, 40)
+    for size in [(30, 40), (32, 36), (0, 8)]:  # the model's stride is 8: other sizes would misalign targets
+        with pytest.raises(ValueError, match="multiples of 8"):
+            random_crop(rng, (48, 64), size, flip=False)
 
 
 def test_dataset_targets_sum_to_the_crops_density_and_samples_repeat_per_epoch(tiny_stores):

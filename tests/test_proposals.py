@@ -22,3 +22,13 @@ def test_a_plateau_is_one_head_even_when_the_total_allows_more():
 
 def test_empty_density_proposes_nothing():
     assert propose_points(np.zeros((4, 4)), (32, 32)).shape == (0, 2)
+
+
+def test_a_faint_blob_is_not_proposed_even_when_the_total_count_has_room_for_it():
+    d = np.zeros((8, 12))
+    d[4, 4] = d[4, 5] = d[5, 4] = 0.7  # one plateau head holding 2.1 of mass: round(total) leaves room
+    d[2, 10] = 0.3  # a faint blob: under MIN_MASS
+    pts = propose_points(d, (64, 96))
+    assert len(pts) == 1 and pts[0, 0] < 48
+    d[2, 10] = 0.6  # the same blob with enough mass is a head
+    assert len(propose_points(d, (64, 96))) == 2

@@ -61,11 +61,46 @@ def test_farther_heads_are_smaller():
     assert d[0] == 4.0 and d[-1] == pytest.approx(12.0, rel=0.01) and np.all(np.diff(d) > 0)
 
 
-def test_image_changes_where_heads_are_drawn():
-    cfg = SynthConfig(width=160, height=120, min_count=40, max_count=40)
-    img, pts = render_image(np.random.default_rng(0), cfg)
-    assert img.shape == (120, 160, 3) and img.dtype == np.uint8 and len(pts) == 40
-    # a head is a blob: its centre pixel differs from the pixels a few head-widths to the side on average
+def _edge_ratio(img: np.ndarray, pts: np.ndarray) -> float:
+    """Mean gradient magnitude in 7x7 windows at heads over that at background points >= 12 px from any head."""
+    from scipy.spatial import cKDTree
+
     gray = img.astype(np.float32).mean(axis=2)
-    r, c = pts[:, 1].astype(int), pts[:, 0].astype(int)
-    assert np.std(gray[r, c]) > 5 and gray.std() > 10
+    mag = np.hypot(*np.gradient(gray))
+    h, w = gray.shape
+    rng = np.random.default_rng(100)
+    cand = np.column_stack([rng.uniform(0, w, 2000), rng.uniform(pts[:, 1].min(), h, 2000)])
+    far = cand[cKDTree(pts).query(cand)[0] > 12][:100]
+    assert len(far) >= 50
+
+    def window(p):
+        r, c = int(p[1]), int(p[0])
+        return mag[max(r - 3, 0) : r + 4, max(c - 3, 0) : c + 4].mean()
+
+    return float(np.mean([window(p) for p in pts]) / np.mean([window(p) for p in far]))
+
+
+class _NoDrawing:
+    """Stands in for ImageDraw: the scene without any figure, the control of the test below."""
+
+    def __init__(self, *args) -> None:
+        pass
+
+    def ellipse(self, *args, **kwargs) -> None:
+        pass
+
+    chord = ellipse
+
+
+def test_image_changes_where_heads_are_drawn(monkeypatch):
+    """At every annotated point a figure is drawn: edges there are several times those of the background."""
+    import pipeline.synth as synth
+
+    cfg = SynthConfig(width=160, height=120, min_count=40, max_count=40)
+    for seed in range(4):
+        img, pts = render_image(np.random.default_rng(seed), cfg)
+        assert img.shape == (120, 160, 3) and img.dtype == np.uint8 and len(pts) == 40
+        assert _edge_ratio(img, pts) > 2.5, seed
+    monkeypatch.setattr(synth.ImageDraw, "Draw", _NoDrawing)
+    for seed in range(4):  # the same scenes with no heads drawn: the measure sees no difference
+        assert _edge_ratio(*render_image(np.random.default_rng(seed), cfg)) < 2.0, seed

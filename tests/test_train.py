@@ -9,8 +9,11 @@ import torch
 import yaml
 
 import pipeline.train as train_mod
+from pipeline.checkpoint import load_checkpoint
+from pipeline.errors import ConfigError
 from pipeline.model import ModelConfig
-from pipeline.train import TrainConfig, load_checkpoint, lr_at, split_ids, train
+from pipeline.params import RunConfig
+from pipeline.train import TrainConfig, lr_at, split_ids, train
 
 TINY = TrainConfig(epochs=3, batch_size=2, lr=1e-3, crop_height=32, crop_width=32, val_fraction=0.25, seed=1)
 TINY_MODEL = ModelConfig(width=0.0625)
@@ -42,7 +45,28 @@ def test_same_seed_same_weights(tiny_stores, tmp_path):
     assert _same(_weights(tmp_path / "a" / "last.pt"), _weights(tmp_path / "b" / "last.pt"))
 
 
-def test_resume_after_a_kill_ends_with_the_same_weights(tiny_stores, tmp_path, monkeypatch):
+def _count_steps(monkeypatch) -> list[int]:
+    """Record the epoch of every optimisation step `train` takes."""
+    steps: list[int] = []
+    real_step, real_lr = train_mod.train_step, train_mod.lr_at
+    epoch = []
+
+    def lr_at(cfg, e):
+        epoch[:] = [e]
+        return real_lr(cfg, e)
+
+    def train_step(*args, **kwargs):
+        steps.append(epoch[0])
+        return real_step(*args, **kwargs)
+
+    monkeypatch.setattr(train_mod, "lr_at", lr_at)
+    monkeypatch.setattr(train_mod, "train_step", train_step)
+    return steps
+
+
+def test_resume_after_a_kill_runs_only_the_missing_epochs_and_ends_with_the_same_weights(
+    tiny_stores, tmp_path, monkeypatch
+):
     cfg = replace(TINY, epochs=4)
     train(tiny_stores["train"], tmp_path / "full", cfg, TINY_MODEL, progress=False)
 
@@ -58,19 +82,38 @@ def test_resume_after_a_kill_ends_with_the_same_weights(tiny_stores, tmp_path, m
         train(tiny_stores["train"], tmp_path / "resumed", cfg, TINY_MODEL, progress=False)
     monkeypatch.setattr(train_mod, "save_checkpoint", real_save)
     assert load_checkpoint(tmp_path / "resumed" / "last.pt")["epoch"] == 1
-    train(tiny_stores["train"], tmp_path / "resumed", replace(cfg, resume=True), TINY_MODEL, progress=False)
+
+    steps = _count_steps(monkeypatch)
+    # other run settings (threads, loader workers) are not other settings: resume accepts them
+    run = RunConfig(resume=True, threads=1, loader_workers=1)
+    summary = train(tiny_stores["train"], tmp_path / "resumed", cfg, TINY_MODEL, run=run, progress=False)
+    assert sorted(set(steps)) == [2, 3] and len(steps) == 2 * 3  # 6 images, batch 2: 3 steps an epoch
+    assert summary["epochs"] == 2
     full, resumed = load_checkpoint(tmp_path / "full" / "last.pt"), load_checkpoint(tmp_path / "resumed" / "last.pt")
     assert _same(full["model"], resumed["model"])
     assert [h["val_mae"] for h in full["history"]] == [h["val_mae"] for h in resumed["history"]]
 
 
-def test_resume_refuses_a_checkpoint_of_other_settings(tiny_stores, tmp_path):
+def test_resuming_a_finished_run_trains_nothing(tiny_stores, tmp_path, monkeypatch):
     train(tiny_stores["train"], tmp_path / "m", TINY, TINY_MODEL, progress=False)
-    other = replace(TINY, lr=5e-4, resume=True)
-    train(tiny_stores["train"], tmp_path / "m", other, TINY_MODEL, progress=False)
-    fresh = tmp_path / "fresh"
-    train(tiny_stores["train"], fresh, replace(other, resume=False), TINY_MODEL, progress=False)
-    assert _same(_weights(tmp_path / "m" / "last.pt"), _weights(fresh / "last.pt"))
+    before = (tmp_path / "m" / "last.pt").read_bytes()
+    steps = _count_steps(monkeypatch)
+    train(tiny_stores["train"], tmp_path / "m", TINY, TINY_MODEL, run=RunConfig(resume=True), progress=False)
+    assert steps == [] and (tmp_path / "m" / "last.pt").read_bytes() == before
+
+
+def _checkpoint_bytes(folder):
+    return {p.name: p.read_bytes() for p in sorted(folder.glob("*.pt"))}
+
+
+def test_resume_refuses_a_checkpoint_of_other_settings_and_keeps_it(tiny_stores, tmp_path):
+    train(tiny_stores["train"], tmp_path / "m", TINY, TINY_MODEL, progress=False)
+    before = _checkpoint_bytes(tmp_path / "m")
+    longer = replace(TINY, epochs=TINY.epochs + 1)  # extending a run is another run: its schedule differs
+    for cfg, model in [(replace(TINY, lr=5e-4), TINY_MODEL), (longer, TINY_MODEL), (TINY, ModelConfig(width=0.125))]:
+        with pytest.raises(ConfigError, match="last.pt: was trained on other data or settings"):
+            train(tiny_stores["train"], tmp_path / "m", cfg, model, run=RunConfig(resume=True), progress=False)
+    assert _checkpoint_bytes(tmp_path / "m") == before and len(before) == 2
 
 
 def test_ddp_with_two_processes_matches_one_process(tiny_stores, tmp_path):
@@ -105,19 +148,16 @@ def test_cosine_schedule_decays_to_zero():
     assert lr_at(replace(cfg, schedule="constant"), 9) == 0.1
 
 
-def test_resume_refuses_a_checkpoint_trained_on_other_data(tiny_stores, tmp_path):
-    import shutil
-
+def test_resume_refuses_a_checkpoint_trained_on_other_data_and_keeps_it(tiny_stores, tmp_path):
     from pipeline.store import read_split, write_split
 
     train(tiny_stores["train"], tmp_path / "m", TINY, TINY_MODEL, progress=False)
+    before = _checkpoint_bytes(tmp_path / "m")
     # the same images, ids and parameters with slightly other maps: e.g. corrections in the annotation tool
     store = read_split(tiny_stores["train"])
     recs = [replace(store[i], density=store[i].density * 1.01) for i in store]
     edited = tmp_path / "edited.h5"
     write_split(edited, recs, dataset="tiny", split="train", source_root=store.source_root, params=store.params)
-    shutil.copytree(tmp_path / "m", tmp_path / "m2")
-    train(edited, tmp_path / "m2", replace(TINY, resume=True), TINY_MODEL, progress=False)
-    train(edited, tmp_path / "fresh", TINY, TINY_MODEL, progress=False)
-    assert _same(_weights(tmp_path / "m2" / "last.pt"), _weights(tmp_path / "fresh" / "last.pt"))
-    assert not _same(_weights(tmp_path / "m" / "last.pt"), _weights(tmp_path / "fresh" / "last.pt"))
+    with pytest.raises(ConfigError, match="other data or settings"):
+        train(edited, tmp_path / "m", TINY, TINY_MODEL, run=RunConfig(resume=True), progress=False)
+    assert _checkpoint_bytes(tmp_path / "m") == before

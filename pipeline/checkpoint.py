@@ -1,0 +1,32 @@
+"""Training checkpoints on disk: written atomically, read without running code from the file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from pipeline.atomic import atomic_path
+from pipeline.errors import DataError
+
+
+def save_checkpoint(path: str | Path, **state) -> None:
+    """Write `state` (tensors and plain values only) to `path` atomically."""
+    with atomic_path(Path(path)) as tmp:
+        torch.save(state, tmp)
+
+
+def load_checkpoint(path: str | Path) -> dict:
+    """A checkpoint's contents on the CPU; ``weights_only=True``: tensors and plain values, never code.
+
+    A pickle that would run code, a truncated file or a foreign one is a `DataError` naming the file.
+    """
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise DataError(path, "checkpoint not found") from None
+    except Exception as exc:  # torch raises many types for foreign, truncated or malicious files
+        raise DataError(path, f"not a headcount checkpoint ({type(exc).__name__}: {str(exc)[:200]})") from None
+    if not isinstance(state, dict) or "model" not in state or "model_config" not in state:
+        raise DataError(path, "not a headcount checkpoint (no 'model' and 'model_config' entries)")
+    return state

@@ -1,0 +1,124 @@
+"""dvc.yaml lists exactly the code each stage runs, and caches never change a dependency's hash.
+
+A stage's code is its script plus every project module it imports, followed
+transitively and including imports inside functions (code the stage may run).
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGES = ("pipeline", "annotate")
+
+
+def _module_file(name: str) -> Path | None:
+    """The repo file of a dotted module name (a package's __init__.py), or None for other code."""
+    if name.split(".")[0] not in PACKAGES:
+        return None
+    base = ROOT.joinpath(*name.split("."))
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.exists():
+            return candidate
+    raise AssertionError(f"import of {name} does not resolve to a file in the repo")
+
+
+def _imported_modules(path: Path) -> set[str]:
+    """Dotted names a file imports anywhere in it, with their parent packages (which import first)."""
+    names: set[str] = set()
+    package = ".".join(path.relative_to(ROOT).with_suffix("").parts[:-1])
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:  # relative import
+                base = ".".join([*package.split(".")[: len(package.split(".")) - node.level + 1], base]).strip(".")
+            names.add(base)
+            # `from pipeline import numerics` imports a module, `from pipeline.x import f` a name
+            names.update(f"{base}.{a.name}" for a in node.names if _module_exists(f"{base}.{a.name}"))
+    parents = {".".join(n.split(".")[:i]) for n in names for i in range(1, n.count(".") + 1)}
+    return names | parents
+
+
+def _module_exists(name: str) -> bool:
+    base = ROOT.joinpath(*name.split("."))
+    return name.split(".")[0] in PACKAGES and (base.with_suffix(".py").exists() or (base / "__init__.py").exists())
+
+
+def code_of(script: Path) -> set[str]:
+    """Repo-relative paths of the script and every project file it reaches through imports."""
+    seen: set[Path] = set()
+    todo = [script]
+    while todo:
+        path = todo.pop()
+        if path in seen:
+            continue
+        seen.add(path)
+        for name in _imported_modules(path):
+            file = _module_file(name)
+            if file is not None and file not in seen:
+                todo.append(file)
+    return {str(p.relative_to(ROOT)) for p in seen}
+
+
+def _stages() -> dict[str, dict]:
+    doc = yaml.safe_load((ROOT / "dvc.yaml").read_text())
+    return {name: stage.get("do", stage) for name, stage in doc["stages"].items()}
+
+
+def declared_code(stage: dict) -> set[str]:
+    """The .py files a stage's code deps cover (a folder dep covers every .py file in it)."""
+    files: set[str] = set()
+    for dep in stage["deps"]:
+        if "${" in dep or dep.split("/")[0] not in (*PACKAGES, "stages"):
+            continue  # data, not code
+        path = ROOT / dep
+        assert path.exists(), f"dvc.yaml lists {dep}, which does not exist"
+        found = [path] if path.is_file() else sorted(path.rglob("*.py"))
+        files.update(str(p.relative_to(ROOT)) for p in found)
+    return files
+
+
+@pytest.mark.parametrize("name", sorted(_stages()))
+def test_stage_deps_are_exactly_the_code_it_imports(name):
+    stage = _stages()[name]
+    script = ROOT / re.search(r"python (\S+\.py)", stage["cmd"]).group(1)
+    imported, declared = code_of(script), declared_code(stage)
+    assert not imported - declared, f"{name}: imported but not in dvc.yaml deps: {sorted(imported - declared)}"
+    assert not declared - imported, f"{name}: in dvc.yaml deps but never imported: {sorted(declared - imported)}"
+
+
+def test_the_import_walk_finds_lazy_and_package_imports():
+    code = code_of(ROOT / "stages" / "density.py")
+    assert {"pipeline/__init__.py", "pipeline/readers/__init__.py", "pipeline/readers/ucf_cc_50.py"} <= code
+    assert "pipeline/model.py" not in code  # reading params must not load torch's model code
+
+
+def test_no_stage_depends_on_how_it_runs():
+    """`run:` (threads, workers, resume) is never hashed: changing it re-runs nothing."""
+    for name, stage in _stages().items():
+        params = [p if isinstance(p, str) else next(iter(p)) for p in stage.get("params", [])]
+        assert not [p for p in params if p == "run" or p.startswith("run.")], name
+        assert "train" not in params or name == "train"
+
+
+def test_bytecode_does_not_change_dependency_hashes(tmp_path):
+    """Python writes __pycache__ next to the code a stage depends on; .dvcignore keeps it out of the hash."""
+    ignore = (ROOT / ".dvcignore").read_text().split()
+    assert "__pycache__/" in ignore and "*.pyc" in ignore
+    # the check DVC itself makes: an ignored path is invisible to `dvc check-ignore`
+    out = subprocess.run(
+        [sys.executable, "-m", "dvc", "check-ignore", "pipeline/readers/__pycache__/x.cpython-311.pyc"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert out.returncode == 0 and "__pycache__" in out.stdout, out.stdout + out.stderr
