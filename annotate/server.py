@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import io
+import json
 import math
+import os
+from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
 
@@ -13,50 +18,27 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from annotate.catalog import Catalog, StaleRevision
+from annotate.guard import GuardMiddleware, is_loopback_host
+from pipeline.atomic import umask
 from pipeline.density import DensityParams, density_map
-from pipeline.errors import DataError
+from pipeline.errors import ConfigError, DataError
 from pipeline.predict import colorize
 
 STATIC = Path(__file__).parent / "static"
-LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1"}
-MUTATING = {"POST", "PUT", "PATCH", "DELETE"}
 IMAGE_CACHE = "private, max-age=3600"
+MAX_POINTS = 200_000  # per image; NWPU's densest has about 20,000 heads
+LOCK_NAME = ".headcount-annotate.lock"
 
 
-def is_loopback_host(host_header: str) -> bool:
-    """True for ``localhost``, ``127.x.x.x`` or ``[::1]``, with or without a port."""
-    host = host_header.strip().lower()
-    if host.startswith("["):
-        host = host[1 : host.find("]")] if "]" in host else ""
-    elif host.count(":") == 1:
-        host = host.split(":")[0]
-    parts = host.split(".")
-    return host in LOOPBACK_NAMES or (len(parts) == 4 and parts[0] == "127" and all(p.isdigit() for p in parts))
-
-
-class GuardMiddleware:
-    """Refuse non-loopback Host headers (DNS rebinding) and mutations without ``X-Headcount: 1`` (CSRF)."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-            if not is_loopback_host(headers.get("host", "")):
-                await JSONResponse({"error": "host not allowed"}, 403)(scope, receive, send)
-                return
-            if scope["method"] in MUTATING and headers.get("x-headcount") != "1":
-                await JSONResponse({"error": "missing X-Headcount: 1 header"}, 403)(scope, receive, send)
-                return
-        await self.app(scope, receive, send)
-
-
-def create_app(root: str | Path, density: DensityParams = DensityParams(), checkpoint: str | Path | None = None):
-    """The ASGI app for the annotation folder `root`."""
+def create_app(
+    root: str | Path,
+    density: DensityParams = DensityParams(),
+    checkpoint: str | Path | None = None,
+    token: str | None = None,
+):
+    """The ASGI app for the annotation folder `root`; `token` (a non-loopback bind) is required on every request."""
     catalog = Catalog(root)
     model = None
     if checkpoint is not None:
@@ -101,17 +83,14 @@ def create_app(root: str | Path, density: DensityParams = DensityParams(), check
     async def put_points(request: Request) -> JSONResponse:
         if (e := entry_or_404(request)) is None:
             return not_found()
-        try:
-            body = await request.json()
-            points, revision = body["points"], body["revision"]
-            if not isinstance(points, list) or not isinstance(revision, int) or isinstance(revision, bool):
-                raise TypeError
-        except (ValueError, KeyError, TypeError):
-            return JSONResponse({"error": 'expected {"points": [[x, y], ...], "revision": int}'}, 400)
-        if any(not isinstance(p, list) or len(p) != 2 or not all(_is_number(v) for v in p) for p in points):
-            return JSONResponse({"error": "points must be [x, y] pairs of finite numbers"}, 400)
+        body = await request.body()  # bounded by GuardMiddleware
         from starlette.concurrency import run_in_threadpool
 
+        # parsing and checking a large save is CPU work: off the event loop, so other tabs stay served
+        parsed = await run_in_threadpool(_parse_save, body)
+        if isinstance(parsed, str):
+            return JSONResponse({"error": parsed}, 400)
+        points, revision = parsed
         try:
             pf = await run_in_threadpool(catalog.save, e.id, points, revision)
         except StaleRevision as exc:
@@ -142,7 +121,7 @@ def create_app(root: str | Path, density: DensityParams = DensityParams(), check
         if model is None:
             return JSONResponse({"error": "no model configured (start with --checkpoint)"}, 404)
         from annotate.proposals import propose_points
-        from pipeline.data import load_image
+        from pipeline.image import load_image
         from pipeline.predict import predict_density
 
         d = predict_density(model, load_image(e.path))
@@ -163,9 +142,25 @@ def create_app(root: str | Path, density: DensityParams = DensityParams(), check
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
     app = Starlette(routes=routes)
-    app.add_middleware(GuardMiddleware)
+    app.add_middleware(GuardMiddleware, token=token)
     app.state.catalog = catalog
     return app
+
+
+def _parse_save(body: bytes) -> tuple[list, int] | str:
+    """``(points, revision)`` of a PUT body, or why it is refused."""
+    try:
+        doc = json.loads(body)
+        points, revision = doc["points"], doc["revision"]
+        if not isinstance(points, list) or not isinstance(revision, int) or isinstance(revision, bool):
+            raise TypeError
+    except (ValueError, KeyError, TypeError):
+        return 'expected {"points": [[x, y], ...], "revision": int}'
+    if len(points) > MAX_POINTS:
+        return f"at most {MAX_POINTS} points per image"
+    if any(not isinstance(p, list) or len(p) != 2 or not all(_is_number(v) for v in p) for p in points):
+        return "points must be [x, y] pairs of finite numbers"
+    return points, revision
 
 
 def _is_number(v: object) -> bool:
@@ -188,14 +183,42 @@ def _png_response(img: Image.Image) -> Response:
     return Response(buf.getvalue(), media_type="image/png", headers={"Cache-Control": "no-store"})
 
 
+@contextlib.contextmanager
+def folder_lock(root: str | Path, holder: str) -> Iterator[None]:
+    """Hold ``root/.headcount-annotate.lock`` for the server's life: one server per folder.
+
+    Two servers would each check revisions against their own view and both
+    acknowledge a save; the lock (flock, released by the kernel when the process
+    dies, even by kill -9) makes the second one refuse to start, naming the first.
+    """
+    path = Path(root) / LOCK_NAME
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666 & ~umask())
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            other = os.pread(fd, 512, 0).decode("utf-8", "replace").strip() or "another process"
+            raise ConfigError(root, f"already served by {other}; stop that server first") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, holder.encode(), 0)
+        yield
+    finally:
+        os.close(fd)
+
+
 def serve(
     root: str | Path,
     host: str = "127.0.0.1",
     port: int = 8000,
     density: DensityParams = DensityParams(),
     checkpoint: str | Path | None = None,
+    token: str | None = None,
 ) -> None:
-    """Run the server until Ctrl-C."""
+    """Run the server until Ctrl-C; a non-loopback `host` needs a `token`."""
     import uvicorn
 
-    uvicorn.run(create_app(root, density, checkpoint), host=host, port=port, log_level="warning")
+    if not is_loopback_host(host) and token is None:
+        raise ConfigError("--host", f"{host} is not a loopback address: serving the network needs --allow-remote")
+    app = create_app(root, density, checkpoint, token=token)
+    with folder_lock(root, f"headcount annotate (pid {os.getpid()}, http://{host}:{port}/)"):
+        uvicorn.run(app, host=host, port=port, log_level="warning")

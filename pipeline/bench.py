@@ -74,7 +74,7 @@ def make_bench_split(root: Path, images: int, shape: tuple[int, int], heads: int
 
     from PIL import Image
 
-    from pipeline.synth import gt_mat_bytes
+    from pipeline.readers.shanghaitech import gt_mat_bytes
 
     base = root / "test_data"
     (base / "images").mkdir(parents=True, exist_ok=True)

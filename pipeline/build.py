@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
+import signal
+import sys
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict
@@ -16,6 +19,8 @@ from pipeline.errors import DataError
 from pipeline.readers import read
 from pipeline.sample import Sample
 from pipeline.store import Record, encode_density, write_split
+
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 def make_record(sample: Sample, params: DensityParams, source_root: Path) -> Record:
@@ -38,12 +43,23 @@ def make_record(sample: Sample, params: DensityParams, source_root: Path) -> Rec
     )
 
 
+def _die_with_parent(parent: int) -> None:
+    """Pool worker set-up: a killed parent takes its workers along; SIGTERM ends them; Ctrl-C is the parent's."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() != parent:  # the parent died before prctl took effect
+            os._exit(1)
+
+
 def _records(samples: list[Sample], params: DensityParams, root: Path, workers: int) -> Iterator[Record]:
     fn = partial(make_record, params=params, source_root=root)
     if workers <= 1:
         yield from map(fn, samples)
         return
-    with ProcessPoolExecutor(workers) as pool:
+    with ProcessPoolExecutor(workers, initializer=_die_with_parent, initargs=(os.getpid(),)) as pool:
         yield from pool.map(fn, samples, chunksize=4)
 
 

@@ -14,7 +14,7 @@ import click
 
 from pipeline import __version__
 from pipeline.density import BORDERS, DUPLICATES, METHODS, DensityParams
-from pipeline.errors import ConfigError, DataError
+from pipeline.errors import HeadcountError
 from pipeline.numerics import NUMERICS
 
 _DEF = DensityParams()
@@ -89,12 +89,7 @@ def density(fmt, root, split, fold, out, workers, dataset, **kernel) -> None:
         raise click.BadParameter(f"unknown format {fmt!r}; known: {', '.join(sorted(FORMATS))}", param_hint="--format")
     options = {} if fold is None else {"fold": fold}
     params = DensityParams(**{f.name: kernel[f.name] for f in fields(DensityParams)})
-    try:
-        n = build_split(fmt, root, split, out, params=params, workers=workers, dataset=dataset, reader_options=options)
-    except ValueError as exc:
-        if isinstance(exc, DataError):
-            raise
-        raise click.UsageError(str(exc)) from None
+    n = build_split(fmt, root, split, out, params=params, workers=workers, dataset=dataset, reader_options=options)
     click.echo(f"wrote {n} density maps to {out}")
 
 
@@ -244,21 +239,12 @@ def count_cmd(images: tuple[Path, ...], checkpoint: Path, heatmap: Path | None) 
 @click.option("--out-split", default=None, help="Split name in the target layout (default: --split).")
 def convert_cmd(src, root, split, fold, dst, out, out_split) -> None:
     """Convert ground truth between point formats (images are copied)."""
-    from pipeline.convert import WRITERS, convert
-    from pipeline.readers import FORMATS, read
+    from pipeline.convert import convert
+    from pipeline.readers import read, writer
 
-    if src not in FORMATS:
-        raise click.BadParameter(f"unknown format {src!r}; known: {', '.join(sorted(FORMATS))}", param_hint="--from")
-    if dst not in WRITERS:
-        raise click.BadParameter(f"cannot write {dst!r}; known: {', '.join(sorted(WRITERS))}", param_hint="--to")
+    writer(dst)  # an unknown target fails before anything is read
     options = {} if fold is None else {"fold": fold}
-    try:
-        samples = list(read(src, root, split, **options))
-        n, dropped = convert(samples, dst, out, out_split or split)
-    except ValueError as exc:
-        if isinstance(exc, DataError):
-            raise
-        raise click.UsageError(str(exc)) from None
+    n, dropped = convert(read(src, root, split, **options), dst, out, out_split or split)
     click.echo(f"wrote {n} images as {dst} to {out}" + (f" ({dropped} out-of-image points dropped)" if dropped else ""))
 
 
@@ -279,8 +265,18 @@ def convert_cmd(src, root, split, fold, dst, out, out_split) -> None:
     default=None,
     help="params.yaml whose density.* drive the preview (default: ./params.yaml if present).",
 )
-def annotate_cmd(folder: Path, host: str, port: int, checkpoint: Path | None, params_file: Path | None) -> None:
+@click.option(
+    "--allow-remote",
+    is_flag=True,
+    help="Allow a non-loopback --host; every request then needs the access token printed at start.",
+)
+def annotate_cmd(
+    folder: Path, host: str, port: int, checkpoint: Path | None, params_file: Path | None, allow_remote: bool
+) -> None:
     """Serve the point-click annotation tool for FOLDER (images/ and points/)."""
+    import secrets
+
+    from annotate.guard import is_loopback_host
     from annotate.server import serve
     from pipeline.params import load_params, section
 
@@ -289,8 +285,18 @@ def annotate_cmd(folder: Path, host: str, port: int, checkpoint: Path | None, pa
     density = DensityParams()
     if params_file:
         density = section(load_params(params_file), "density", DensityParams, where=params_file)
-    click.echo(f"annotating {folder} at http://{host}:{port}/  (Ctrl-C stops; every edit is saved)")
-    serve(folder, host=host, port=port, density=density, checkpoint=checkpoint)
+    token = None
+    if not is_loopback_host(host):
+        if not allow_remote:
+            raise click.BadParameter(
+                f"{host} is not loopback; add --allow-remote to serve the network", param_hint="--host"
+            )
+        token = secrets.token_urlsafe(24)
+        click.echo(f"WARNING: serving {folder} to the network; anyone with this link can edit it:")
+        click.echo(f"  http://{host}:{port}/?token={token}")
+    else:
+        click.echo(f"annotating {folder} at http://{host}:{port}/  (Ctrl-C stops; every edit is saved)")
+    serve(folder, host=host, port=port, density=density, checkpoint=checkpoint, token=token)
 
 
 @cli.group()
@@ -352,22 +358,34 @@ def _threads() -> int:
 
 
 def main() -> None:
-    """Entry point: bad data exits 1 with one line, bad usage exits 2 (click)."""
+    """Entry point: the one place errors become exit codes.
+
+    0 success; 1 bad data (one line naming the file); 2 bad usage or settings (one
+    line naming the option or params.yaml key); 130 interrupted. Anything else is
+    a bug and keeps its traceback.
+    """
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # unwind, so atomic writes clean up
     try:
         cli.main(standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         sys.exit(130)
-    except click.ClickException as exc:
-        exc.show()
+    except click.ClickException as exc:  # one line, like every other error
+        hint = ""
+        if isinstance(exc, click.UsageError) and exc.ctx is not None:
+            hint = f" (see {exc.ctx.command_path} --help)"
+        click.echo(f"error: {exc.format_message()}{hint}", err=True)
         sys.exit(exc.exit_code)
-    except DataError as exc:
+    except HeadcountError as exc:
         click.echo(f"error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except OSError as exc:  # the machine, not the code: a read-only folder, a full disk, ...
+        where = exc.filename or "headcount"
+        click.echo(f"error: {where}: {exc.strerror or exc}", err=True)
         sys.exit(1)
-    except ConfigError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(2)
+    except MemoryError:
+        click.echo("error: out of memory (a kernel sigma or an image far larger than the others?)", err=True)
+        sys.exit(1)
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
         sys.exit(130)

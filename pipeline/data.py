@@ -15,10 +15,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 from torch.utils.data import Dataset
 
 from pipeline.errors import DataError
+from pipeline.image import load_image
 from pipeline.model import STRIDE
 from pipeline.store import read_split
 
@@ -48,14 +48,6 @@ def pad_to_stride(x: torch.Tensor, stride: int = STRIDE) -> torch.Tensor:
     """Zero-pad (…, H, W) bottom/right to multiples of `stride`."""
     h, w = x.shape[-2:]
     return torch.nn.functional.pad(x, (0, -w % stride, 0, -h % stride))
-
-
-def load_image(path: Path) -> np.ndarray:
-    try:
-        with Image.open(path) as im:
-            return np.asarray(im.convert("RGB"))
-    except (OSError, ValueError) as exc:
-        raise DataError(path, f"cannot decode image ({exc})") from None
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ import numba
 import numpy as np
 from scipy.spatial import cKDTree
 
+from pipeline.errors import ConfigError
 from pipeline.points import as_points, snap, split_inside
 
 Method = Literal["adaptive", "fixed"]
@@ -26,6 +27,8 @@ METHODS: tuple[str, ...] = typing.get_args(Method)
 BORDERS: tuple[str, ...] = typing.get_args(Border)
 DUPLICATES: tuple[str, ...] = typing.get_args(Duplicates)
 TRUNCATE = 4.0  # scipy's default; part of the parity contract
+# a kernel wider than any image is a typo, and its weights would not fit in memory
+MAX_SIGMA = 1000.0
 
 
 @dataclass(frozen=True)
@@ -38,6 +41,14 @@ class DensityParams:
     sigma: float = 15.0
     border: Border = "drop"
     duplicates: Duplicates = "merge"
+
+    def __post_init__(self) -> None:
+        if self.k < 1:
+            raise ConfigError("k", f"must be at least 1, got {self.k}")
+        for key in ("beta", "sigma"):
+            value = getattr(self, key)
+            if not (math.isfinite(value) and 0 < value <= MAX_SIGMA):
+                raise ConfigError(key, f"must be a number in (0, {MAX_SIGMA:g}], got {value}")
 
 
 @dataclass(frozen=True)

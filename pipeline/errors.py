@@ -1,10 +1,11 @@
-"""The exception types for what a user can fix: bad data files and bad settings.
+"""The one error model: what a user can fix, with the exit code the CLI maps it to.
 
-Every problem a user can fix in their files (missing ground truth, corrupt .mat,
-NaN coordinates, ...) is raised as `DataError`, whose message starts with the file
-name, so the CLI can print one line and exit 1 instead of a numpy traceback.
-A bad setting (a params.yaml key, a resume onto another run) is a `ConfigError`:
-one line naming the setting, exit 2.
+`DataError` is a problem in the user's files (missing ground truth, corrupt
+.mat, NaN coordinates, a damaged store): its message starts with the file name,
+and ``headcount`` exits 1. `ConfigError` is a bad setting (a params.yaml key, a
+command-line option, a resume onto another run): its message names the setting,
+and ``headcount`` exits 2. Neither is a `ValueError`, so a bug's ValueError is
+never mistaken for a user's mistake; ``pipeline.cli.main`` maps them, once.
 """
 
 from __future__ import annotations
@@ -12,8 +13,16 @@ from __future__ import annotations
 from pathlib import Path
 
 
-class DataError(ValueError):
+class HeadcountError(Exception):
+    """Something the user can fix; ``exit_code`` is what ``headcount`` exits with."""
+
+    exit_code = 1
+
+
+class DataError(HeadcountError):
     """Bad input data; ``str(err)`` is ``"<file>: <problem>"``."""
+
+    exit_code = 1
 
     def __init__(self, path: str | Path | None, problem: str) -> None:
         self.path = None if path is None else Path(path)
@@ -24,11 +33,10 @@ class DataError(ValueError):
         return (DataError, (self.path, self.problem))
 
 
-class ConfigError(Exception):
-    """A bad setting; ``str(err)`` is ``"<where>: <problem>"`` (e.g. ``params.yaml: train.lr ...``).
+class ConfigError(HeadcountError):
+    """A bad setting; ``str(err)`` is ``"<where>: <problem>"`` (e.g. ``params.yaml: train.lr must be ...``)."""
 
-    Not a `ValueError`, so a bug's ValueError is never mistaken for a user's mistake.
-    """
+    exit_code = 2
 
     def __init__(self, where: str | Path, problem: str) -> None:
         self.where, self.problem = str(where), problem

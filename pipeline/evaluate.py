@@ -11,7 +11,7 @@ import numpy as np
 from tqdm import tqdm
 
 from pipeline.atomic import write_bytes
-from pipeline.data import load_image
+from pipeline.image import load_image
 from pipeline.metrics import game_error, mae, rmse
 from pipeline.numerics import Numerics, configure
 from pipeline.predict import load_model, predict_density

@@ -16,6 +16,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from pipeline.errors import ConfigError, DataError
+
 FRONTEND = [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512]  # VGG-16 conv1_1 .. conv4_3
 BACKEND = [512, 512, 512, 256, 128, 64]  # dilation 2
 STRIDE = 8
@@ -73,11 +75,18 @@ class CSRNet(nn.Module):
 def load_vgg16_frontend(model: CSRNet, path: str | Path) -> int:
     """Copy ``features.*`` of a local torchvision VGG-16 (``vgg16_bn`` with batch_norm) state dict into the frontend.
 
-    Returns the number of tensors loaded; raises ValueError on a mismatch.
+    Returns the number of tensors loaded; a file that does not fit is a `DataError`.
     """
     if model.width != 1.0:
-        raise ValueError(f"pretrained VGG-16 weights need model.width 1.0, got {model.width}")
-    state = torch.load(path, map_location="cpu", weights_only=True)
+        raise ConfigError("params.yaml", f"model.pretrained needs model.width 1.0, got {model.width}")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise DataError(path, "model.pretrained file not found") from None
+    except Exception as exc:  # torch raises many types for foreign or truncated files
+        raise DataError(path, f"not a torchvision VGG-16 state dict ({type(exc).__name__})") from None
+    if not isinstance(state, dict):
+        raise DataError(path, "not a torchvision VGG-16 state dict")
     if "state_dict" in state:
         state = state["state_dict"]
     own = model.frontend.state_dict()
@@ -85,11 +94,11 @@ def load_vgg16_frontend(model: CSRNet, path: str | Path) -> int:
     wanted = {f"features.{k}": k for k in own if not k.endswith("num_batches_tracked")}
     missing = [k for k in wanted if k not in state]
     if missing:
-        raise ValueError(f"{path}: not a torchvision VGG-16 state dict (missing {missing[:3]} ...)")
+        raise DataError(path, f"not a torchvision VGG-16 state dict (missing {missing[:3]} ...)")
     new = {}
     for src, dst in wanted.items():
         if state[src].shape != own[dst].shape:
-            raise ValueError(f"{path}: {src} has shape {tuple(state[src].shape)}, expected {tuple(own[dst].shape)}")
+            raise DataError(path, f"{src} has shape {tuple(state[src].shape)}, expected {tuple(own[dst].shape)}")
         new[dst] = state[src]
     model.frontend.load_state_dict(new, strict=False)
     return len(new)

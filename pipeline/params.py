@@ -30,6 +30,10 @@ class RunConfig:
     loader_workers: int = 0  # training: DataLoader worker processes
     resume: bool = False  # training: continue models/last.pt of a killed run (same data and settings)
 
+    def __post_init__(self) -> None:
+        if self.workers < 1 or (self.threads is not None and self.threads < 1) or self.loader_workers < 0:
+            raise ConfigError("workers", "workers and threads must be at least 1, loader_workers at least 0")
+
 
 def load_params(path: str | Path = "params.yaml") -> dict[str, Any]:
     """The whole params file as a dict."""
@@ -63,7 +67,10 @@ def section(params: dict[str, Any], name: str, cls: type, skip: tuple[str, ...] 
         problem = _type_problem(value, hints[key])
         if problem:
             raise ConfigError(where, f"{name}.{key} {problem}, got {value!r}")
-    return cls(**raw)
+    try:
+        return cls(**raw)
+    except ConfigError as exc:  # a range check in the config's __post_init__: `where` is its key
+        raise ConfigError(where, f"{name}.{exc.where} {exc.problem}") from None
 
 
 def _type_problem(value: Any, hint: Any) -> str | None:

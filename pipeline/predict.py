@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import warnings
 from pathlib import Path
 
@@ -9,9 +10,11 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
+from pipeline.atomic import refuse_foreign, write_bytes
 from pipeline.checkpoint import load_checkpoint
-from pipeline.data import load_image, normalize, pad_to_stride
+from pipeline.data import normalize, pad_to_stride
 from pipeline.errors import DataError
+from pipeline.image import load_image
 from pipeline.model import CSRNet, ModelConfig
 
 # anchors of matplotlib's "inferno": dark for empty, bright for dense
@@ -76,21 +79,39 @@ def heatmap(image: np.ndarray, density: np.ndarray, count: float, alpha: float =
     return out
 
 
+def heatmap_paths(paths: list[Path], out: Path) -> list[Path]:
+    """Where each image's overlay goes: `out` for one image, ``OUT_<stem>.png`` for several
+    (``OUT_<stem>_<n>.png`` where stems repeat, so no overlay replaces another)."""
+    if len(paths) == 1:
+        return [out]
+    stems = [p.stem for p in paths]
+    suffix = out.suffix or ".png"
+    return [
+        out.with_name(f"{out.stem}_{stem}{f'_{i + 1}' if stems.count(stem) > 1 else ''}{suffix}")
+        for i, stem in enumerate(stems)
+    ]
+
+
+def _is_png(path: Path) -> bool:
+    with open(path, "rb") as f:
+        return f.read(8) == b"\x89PNG\r\n\x1a\n"
+
+
 def count_images(paths: list[Path], checkpoint: str | Path, heatmap_out: Path | None = None) -> list[float]:
-    """Count each image; with `heatmap_out` also save overlays (``OUT_<stem>.png`` for several)."""
+    """Count each image; with `heatmap_out` also save overlays (see `heatmap_paths`)."""
+    targets = heatmap_paths(paths, heatmap_out) if heatmap_out is not None else [None] * len(paths)
+    for target in targets:
+        if target is not None:
+            refuse_foreign(target, _is_png, "a PNG image")
     model = load_model(checkpoint)
     counts = []
-    for path in paths:
+    for path, target in zip(paths, targets, strict=True):
         image = load_image(path)
         density = predict_density(model, image)
         count = float(density.sum())
         counts.append(count)
-        if heatmap_out is not None:
-            target = (
-                heatmap_out
-                if len(paths) == 1
-                else heatmap_out.with_name(f"{heatmap_out.stem}_{path.stem}{heatmap_out.suffix or '.png'}")
-            )
-            target.parent.mkdir(parents=True, exist_ok=True)
-            heatmap(image, density, count).save(target)
+        if target is not None:
+            buf = io.BytesIO()
+            heatmap(image, density, count).save(buf, format="PNG")
+            write_bytes(target, buf.getvalue())
     return counts

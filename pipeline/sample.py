@@ -6,9 +6,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
 
 from pipeline.errors import DataError
+from pipeline.image import open_image
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 
@@ -33,13 +33,8 @@ def image_size(path: str | Path) -> tuple[int, int]:
 
     Raises `DataError` for unreadable or empty images.
     """
-    try:
-        with Image.open(path) as im:
-            w, h = im.size
-    except FileNotFoundError:
-        raise DataError(path, "image file not found") from None
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
-        raise DataError(path, f"cannot read the image header ({exc})") from None
+    with open_image(path, "read the image header") as im:
+        w, h = im.size
     if w <= 0 or h <= 0:
         raise DataError(path, f"empty image ({w}x{h})")
     return int(h), int(w)

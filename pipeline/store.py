@@ -17,7 +17,7 @@ import h5py
 import numpy as np
 
 from pipeline import __version__
-from pipeline.atomic import atomic_path
+from pipeline.atomic import atomic_path, refuse_foreign
 from pipeline.errors import DataError
 
 FORMAT = "headcount-density"
@@ -109,6 +109,7 @@ def write_split(
     Nothing appears at `path` until every record is in: an error or Ctrl-C
     leaves the previous file (or none) and no temp file.
     """
+    refuse_foreign(path, is_store, "a headcount density store")
     n = 0
     with atomic_path(path) as tmp, h5py.File(tmp, "w", track_order=True) as f:
         f.attrs.update(
@@ -125,6 +126,23 @@ def write_split(
             _write_record(images, rec)
             n += 1
     return n
+
+
+def is_store(path: str | Path) -> bool:
+    """Whether `path` is a headcount density store (of any version)."""
+    try:
+        with h5py.File(path, "r") as f:
+            return f.attrs.get("format") == FORMAT
+    except (OSError, ValueError):
+        return False
+
+
+def _is_csrnet_map(path: Path) -> bool:
+    try:
+        with h5py.File(path, "r") as f:
+            return list(f.keys()) == ["density"]
+    except (OSError, ValueError):
+        return False
 
 
 class DensityStore(Mapping[str, Record]):
@@ -149,7 +167,13 @@ class DensityStore(Mapping[str, Record]):
         if int(attrs.get("format_version", -1)) != FORMAT_VERSION:
             raise DataError(self.path, f"unsupported store version {attrs.get('format_version')}")
         self.attrs = {k: (v.item() if hasattr(v, "item") else v) for k, v in attrs.items()}
-        self.params = json.loads(self.attrs["params"])
+        missing = [k for k in ("params", "dataset", "split", "source_root") if not isinstance(self.attrs.get(k), str)]
+        if missing:
+            raise DataError(self.path, f"damaged store: attribute(s) {', '.join(missing)} missing or not text")
+        try:
+            self.params = json.loads(self.attrs["params"])
+        except json.JSONDecodeError:
+            raise DataError(self.path, "damaged store: attribute 'params' is not JSON") from None
 
     def __len__(self) -> int:
         return len(self._ids)
@@ -163,18 +187,24 @@ class DensityStore(Mapping[str, Record]):
                 g = f["images"][image_id]
             except KeyError:
                 raise KeyError(image_id) from None
-            a = g.attrs
-            return Record(
-                image_id=image_id,
-                image=str(a["image"]),
-                height=int(a["height"]),
-                width=int(a["width"]),
-                density=g["density"][...],
-                points=g["points"][...],
-                sigma=g["sigma"][...],
-                count=int(a["count"]),
-                dropped=int(a["dropped"]),
-            )
+            try:
+                a = g.attrs
+                rec = Record(
+                    image_id=image_id,
+                    image=str(a["image"]),
+                    height=int(a["height"]),
+                    width=int(a["width"]),
+                    density=g["density"][...],
+                    points=g["points"][...],
+                    sigma=g["sigma"][...],
+                    count=int(a["count"]),
+                    dropped=int(a["dropped"]),
+                )
+            except (KeyError, OSError, TypeError, ValueError) as exc:  # h5py: a missing key, a bad chunk, ...
+                raise DataError(self.path, f"damaged entry for image {image_id!r} ({exc})") from None
+        if rec.density.shape != (rec.height, rec.width):
+            raise DataError(self.path, f"damaged entry for image {image_id!r} (density shape != height x width)")
+        return rec
 
     @property
     def source_root(self) -> Path:
@@ -185,7 +215,10 @@ class DensityStore(Mapping[str, Record]):
     def image_path(self, image_id: str) -> Path:
         """Path of the image behind `image_id`."""
         with h5py.File(self.path, "r") as f:
-            rel = str(f["images"][image_id].attrs["image"])
+            try:
+                rel = str(f["images"][image_id].attrs["image"])
+            except KeyError:
+                raise DataError(self.path, f"damaged entry for image {image_id!r} (no 'image' attribute)") from None
         return self.source_root / rel
 
 
@@ -198,6 +231,8 @@ def export_csrnet(path: str | Path, out_dir: str | Path) -> int:
     """Write one ``<image_id>.h5`` with key ``density`` per image (CSRNet-pytorch layout)."""
     store = read_split(path)
     out_dir = Path(out_dir)
+    for image_id in store:
+        refuse_foreign(out_dir / f"{image_id}.h5", _is_csrnet_map, "a CSRNet-pytorch density file")
     for image_id in store:
         with atomic_path(out_dir / f"{image_id}.h5") as tmp, h5py.File(tmp, "w") as f:
             f.create_dataset("density", data=store[image_id].density, compression="gzip")

@@ -14,15 +14,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import scipy.io
 from PIL import Image, ImageDraw, ImageFilter
 
 from pipeline.atomic import write_bytes
+from pipeline.readers.shanghaitech import gt_mat_bytes
 
 SKIN = np.array([[255, 220, 190], [230, 180, 140], [190, 140, 100], [140, 95, 65], [95, 65, 45]])
 HAIR = np.array([[20, 15, 10], [60, 40, 25], [110, 80, 50], [160, 140, 110], [200, 170, 90]])
 SUPERSAMPLE = 2  # draw at 2x and downsample: anti-aliased edges
-MAT_HEADER = b"MATLAB 5.0 MAT-file, written by headcount synth"
 
 
 @dataclass(frozen=True)
@@ -120,24 +119,6 @@ def render_image(rng: np.random.Generator, cfg: SynthConfig) -> tuple[np.ndarray
     tint = rng.uniform(0.85, 1.15, 3)
     arr = arr * light * tint * rng.uniform(0.6, 1.3) + rng.normal(0, 3, arr.shape)
     return np.clip(arr, 0, 255).astype(np.uint8), pts
-
-
-def gt_mat_bytes(points: np.ndarray) -> bytes:
-    """A ``GT_IMG_<n>.mat`` with the official nesting: ``image_info{1}.location``/``.number``.
-
-    The header's creation time is replaced by a fixed text so the same seed
-    gives the same bytes.
-    """
-    struct = np.empty((1, 1), dtype=[("location", "O"), ("number", "O")])
-    struct[0, 0]["location"] = np.asarray(points, dtype=np.float64).reshape(-1, 2)
-    struct[0, 0]["number"] = np.array([[float(len(points))]])
-    cell = np.empty((1, 1), dtype=object)
-    cell[0, 0] = struct
-    buf = io.BytesIO()
-    scipy.io.savemat(buf, {"image_info": cell})
-    data = bytearray(buf.getvalue())
-    data[:116] = MAT_HEADER.ljust(116, b" ")
-    return bytes(data)
 
 
 def make_dataset(root: str | Path, cfg: SynthConfig, progress: bool | None = None) -> dict[str, int]:

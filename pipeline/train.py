@@ -27,7 +27,7 @@ from pipeline.checkpoint import load_checkpoint, save_checkpoint
 from pipeline.data import CrowdDataset
 from pipeline.errors import ConfigError
 from pipeline.metrics import mae
-from pipeline.model import CSRNet, ModelConfig, build_model
+from pipeline.model import STRIDE, CSRNet, ModelConfig, build_model
 from pipeline.numerics import Numerics, configure
 from pipeline.params import RunConfig
 from pipeline.store import read_split
@@ -50,6 +50,22 @@ class TrainConfig:
     val_fraction: float = 0.15  # held out of the training split to pick best.pt
     seed: int = 0
     numerics: Numerics = "reproducible"  # see pipeline/numerics.py
+
+    def __post_init__(self) -> None:
+        for key in ("epochs", "batch_size", "crop_height", "crop_width"):
+            if getattr(self, key) < 1:
+                raise ConfigError(key, f"must be at least 1, got {getattr(self, key)}")
+        for key in ("crop_height", "crop_width"):
+            if getattr(self, key) % STRIDE:
+                raise ConfigError(key, f"must be a multiple of {STRIDE} (the model's stride), got {getattr(self, key)}")
+        if not (math.isfinite(self.lr) and self.lr > 0):
+            raise ConfigError("lr", f"must be a finite number > 0, got {self.lr}")
+        if not 0 <= self.val_fraction < 1:
+            raise ConfigError("val_fraction", f"must be in [0, 1) (the share held out), got {self.val_fraction}")
+        if not 0 <= self.momentum < 1:
+            raise ConfigError("momentum", f"must be in [0, 1), got {self.momentum}")
+        if not (math.isfinite(self.weight_decay) and self.weight_decay >= 0):
+            raise ConfigError("weight_decay", f"must be a finite number >= 0, got {self.weight_decay}")
 
 
 def _distributed() -> tuple[int, int]:
@@ -146,17 +162,20 @@ def train(
     configure(cfg.numerics, run.threads)
     rank, world = _distributed()
     if cfg.batch_size % world:
-        raise ValueError(f"train.batch_size {cfg.batch_size} must be divisible by {world} processes")
+        raise ConfigError("params.yaml", f"train.batch_size {cfg.batch_size} must be divisible by {world} processes")
     out_dir = Path(out_dir)
     seed_everything(cfg.seed)
     model = build_model(model_cfg)
     opt = make_optimizer(model, cfg)
+    all_ids = list(read_split(store))  # first: a missing or foreign store is named as such
     fp = fingerprint(store, cfg, model_cfg)
-
-    all_ids = list(read_split(store))
     train_ids, val_ids = split_ids(all_ids, cfg.val_fraction, cfg.seed)
     if len(train_ids) < cfg.batch_size:
-        raise ValueError(f"{store}: {len(train_ids)} training images, fewer than one batch of {cfg.batch_size}")
+        raise ConfigError(
+            "params.yaml",
+            f"train.batch_size {cfg.batch_size} is more than the {len(train_ids)} training images of {store} "
+            f"({len(val_ids)} held out by train.val_fraction {cfg.val_fraction})",
+        )
     train_set = CrowdDataset(store, crop=(cfg.crop_height, cfg.crop_width), flip=cfg.flip, seed=cfg.seed, ids=train_ids)
     val_set = CrowdDataset(store, ids=val_ids or train_ids)
 

@@ -11,7 +11,7 @@ import scipy.io
 from PIL import Image
 
 import pipeline.numerics  # noqa: F401 - sets MKL_CBWR before any test does arithmetic with torch
-from pipeline.synth import gt_mat_bytes
+from pipeline.readers.shanghaitech import gt_mat_bytes
 
 
 def write_image(path: Path, width: int, height: int, fmt: str = "JPEG") -> Path:

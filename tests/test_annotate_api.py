@@ -12,7 +12,8 @@ from conftest import start_annotate, write_image
 from PIL import Image
 from starlette.testclient import TestClient
 
-from annotate.server import create_app, is_loopback_host
+from annotate.guard import is_loopback_host
+from annotate.server import create_app
 
 MUT = {"X-Headcount": "1"}
 
@@ -246,3 +247,73 @@ def test_proposals_from_a_checkpoint(folder, tmp_path):
     pts = np.array(body["points"])
     assert body["count"] > 0 and len(pts) >= 1
     assert ((pts >= 0) & (pts < [64, 48])).all()
+
+
+def test_a_declared_body_over_the_bound_is_refused_before_it_is_read(folder):
+    """A 100 GB Content-Length is answered 413 at once instead of waiting for the body."""
+    proc, url = start_annotate(folder)
+    try:
+        conn = http.client.HTTPConnection(url.split("//")[1].rstrip("/"), timeout=10)
+        conn.putrequest("PUT", "/api/images/a/points", skip_host=True)
+        conn.putheader("Host", "127.0.0.1")
+        conn.putheader("X-Headcount", "1")
+        conn.putheader("Content-Length", str(100 * 1024**3))
+        conn.endheaders()
+        assert conn.getresponse().status == 413
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    assert not (folder / "points" / "a.json").exists()
+
+
+def test_a_streamed_body_over_the_bound_and_too_many_points_are_refused(folder):
+    from annotate.guard import GuardMiddleware
+
+    app = create_app(folder)
+    client = TestClient(app, base_url="http://127.0.0.1:8000")
+    r = client.put("/api/images/a/points", json={"points": [[1, 1]] * 200_001, "revision": 0}, headers=MUT)
+    assert r.status_code == 400 and "at most 200000 points" in r.json()["error"]
+    small = TestClient(GuardMiddleware(app.router, max_body=1000), base_url="http://127.0.0.1:8000")
+
+    def chunks():
+        for _ in range(10):
+            yield b" " * 500
+
+    r = small.put("/api/images/a/points", content=chunks(), headers=MUT)
+    assert r.status_code == 413
+    assert not (folder / "points" / "a.json").exists()
+
+
+def test_a_second_server_on_the_same_folder_refuses_to_start_and_names_the_first(folder):
+    import subprocess
+    import sys
+
+    proc, url = start_annotate(folder)
+    try:
+        second = subprocess.run(
+            [sys.executable, "-m", "pipeline", "annotate", str(folder), "--port", "1"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert second.returncode == 2, second.stderr
+        assert f"already served by headcount annotate (pid {proc.pid}, {url})" in second.stderr
+        assert "Traceback" not in second.stderr and len(second.stderr.strip().splitlines()) == 1
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    proc, _ = start_annotate(folder)  # the lock goes with its holder
+    proc.kill()
+    proc.wait(10)
+
+
+def test_a_network_bind_needs_the_token_on_every_request(folder):
+    client = TestClient(create_app(folder, token="s3cret"), base_url="http://192.168.1.20:8000")
+    assert client.get("/api/images").status_code == 401
+    assert client.get("/api/images", headers={"X-Headcount-Token": "wrong"}).status_code == 401
+    assert client.get("/api/images", headers={"X-Headcount-Token": "s3cret"}).status_code == 200
+    page = client.get("/?token=s3cret")  # the link printed at start: the page gets a cookie
+    assert page.status_code == 200 and "headcount_token=s3cret" in page.headers["set-cookie"]
+    assert client.get("/api/images").status_code == 200  # now from the cookie
+    r = client.put("/api/images/a/points", json={"points": [[1, 1]], "revision": 0})
+    assert r.status_code == 403  # the token does not replace the X-Headcount header

@@ -1,6 +1,7 @@
 import pytest
 import torch
 
+from pipeline.errors import ConfigError, DataError
 from pipeline.model import CSRNet, ModelConfig, build_model, count_parameters, load_vgg16_frontend
 
 
@@ -46,9 +47,9 @@ def test_pretrained_vgg16_weights_initialise_the_frontend(tmp_path, batch_norm):
 
 def test_wrong_pretrained_files_are_refused(tmp_path):
     torch.save({"features.0.weight": torch.zeros(3)}, tmp_path / "bad.pth")
-    with pytest.raises(ValueError, match="not a torchvision VGG-16"):
+    with pytest.raises(DataError, match="bad.pth: not a torchvision VGG-16"):
         load_vgg16_frontend(CSRNet(1.0), tmp_path / "bad.pth")
-    with pytest.raises(ValueError, match="width 1.0"):
+    with pytest.raises(ConfigError, match="model.pretrained needs model.width 1.0"):
         load_vgg16_frontend(CSRNet(0.5), tmp_path / "bad.pth")
 
 

@@ -5,15 +5,15 @@ import pytest
 import scipy.io
 from conftest import write_image, write_points, write_sha, write_ucf
 
-from pipeline.errors import DataError
+from pipeline.errors import ConfigError, DataError
 from pipeline.readers import FORMATS, read
+from pipeline.readers.shanghaitech import gt_mat_bytes
 from pipeline.readers.ucf_cc_50 import fold_numbers
-from pipeline.synth import gt_mat_bytes
 
 
 def test_registry_lists_the_formats():
     assert {"shanghaitech", "ucf_cc_50", "points"} <= set(FORMATS)
-    with pytest.raises(ValueError, match="unknown format"):
+    with pytest.raises(ConfigError, match="unknown format"):
         read("nope", ".", "train")
 
 
@@ -77,7 +77,7 @@ def test_empty_split_and_missing_folder_are_errors(tmp_path):
         list(read("shanghaitech", tmp_path, "train"))
     with pytest.raises(DataError, match="test_data.*folder not found"):
         list(read("shanghaitech", tmp_path, "test"))
-    with pytest.raises(ValueError, match="splits"):
+    with pytest.raises(ConfigError, match="splits"):
         list(read("shanghaitech", tmp_path, "val"))
 
 
@@ -91,7 +91,7 @@ def test_ucf_folds_follow_the_protocol():
     assert fold_numbers(1, "test") == list(range(1, 11))
     assert fold_numbers(5, "test") == list(range(41, 51))
     assert len(fold_numbers(3, "train")) == 40 and 25 not in fold_numbers(3, "train")
-    with pytest.raises(ValueError):
+    with pytest.raises(ConfigError, match="fold: ucf_cc_50 folds are 1..5"):
         fold_numbers(6, "test")
 
 
@@ -108,7 +108,7 @@ def test_ucf_reads_a_fold_and_warns_about_absent_numbers(tmp_path):
 
 def test_ucf_errors(tmp_path):
     write_ucf(tmp_path, range(1, 11))
-    with pytest.raises(ValueError, match="needs a fold"):
+    with pytest.raises(ConfigError, match="needs a fold"):
         list(read("ucf_cc_50", tmp_path, "test"))
     scipy.io.savemat(tmp_path / "3_ann.mat", {"points": np.zeros((1, 2))})
     with pytest.raises(DataError, match="3_ann.mat: no 'annPoints'"):

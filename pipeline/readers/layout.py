@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import re
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
+from pipeline.atomic import atomic_path
 from pipeline.errors import DataError
 from pipeline.sample import is_image
 
 
 def natural_key(path: Path) -> tuple:
     """Sort ``IMG_2`` before ``IMG_10``."""
-    return tuple(int(t) if t.isdigit() else t for t in re.split(r"(\d+)", path.stem))
+    return tuple(int(t) if t.isdecimal() else t for t in re.split(r"(\d+)", path.stem))  # "²" is a digit, not decimal
 
 
 def pair_files(
@@ -37,6 +39,14 @@ def pair_files(
             raise DataError(img, f"no ground truth for this image (expected {ann})")
         pairs.append((img, ann))
     return pairs
+
+
+def copy_image(src: Path, dst: Path) -> None:
+    """Copy an image into a written dataset atomically (nothing to do when `dst` is `src`)."""
+    if dst.exists() and dst.samefile(src):
+        return
+    with atomic_path(dst) as tmp:
+        shutil.copyfile(src, tmp)
 
 
 def list_images(folder: Path) -> list[Path]:

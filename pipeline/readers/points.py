@@ -9,10 +9,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-from pipeline.errors import DataError
-from pipeline.pointfile import read_point_file
-from pipeline.readers import register
-from pipeline.readers.layout import list_images, natural_key, pair_files
+from pipeline.errors import ConfigError, DataError
+from pipeline.pointfile import PointFile, read_point_file, write_point_file
+from pipeline.points import split_inside
+from pipeline.readers import register, register_writer
+from pipeline.readers.layout import copy_image, list_images, natural_key, pair_files
 from pipeline.sample import Sample, image_size
 
 
@@ -20,7 +21,7 @@ from pipeline.sample import Sample, image_size
 def read(root: Path, split: str = "all", unannotated: str = "error") -> Iterator[Sample]:
     """Yield annotated samples; ``unannotated="skip"`` passes over images with no point file yet."""
     if unannotated not in ("error", "skip"):
-        raise ValueError(f"unannotated must be 'error' or 'skip'; got {unannotated!r}")
+        raise ConfigError("unannotated", f"must be 'error' or 'skip'; got {unannotated!r}")
     base = root if split == "all" else root / split
     images = list_images(base / "images")
     point_dir = base / "points"
@@ -37,3 +38,17 @@ def read(root: Path, split: str = "all", unannotated: str = "error") -> Iterator
         if (pf.height, pf.width) != (h, w):
             raise DataError(ann, f"annotated for a {pf.width}x{pf.height} image but {img.name} is {w}x{h}")
         yield Sample(img.stem, img, pf.points, h, w)
+
+
+@register_writer("points")
+def write(sample: Sample, out: Path, split: str) -> int:
+    """``out/images/<name>`` + ``out/points/<stem>.json`` (split ``all``) or under ``out/<split>/``.
+
+    Out-of-image points cannot be stored in a point file: they are dropped and counted.
+    """
+    base = out if split == "all" else out / split
+    kept, dropped = split_inside(sample.points, sample.shape)
+    copy_image(sample.image_path, base / "images" / sample.image_path.name)
+    pf = PointFile(f"images/{sample.image_path.name}", sample.width, sample.height, 1, kept)
+    write_point_file(base / "points" / f"{sample.image_id}.json", pf)
+    return dropped

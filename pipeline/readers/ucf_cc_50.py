@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import io
+import re
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
-from pipeline.errors import DataError
+import numpy as np
+import scipy.io
+
+from pipeline.atomic import write_bytes
+from pipeline.errors import ConfigError, DataError
 from pipeline.points import as_points
-from pipeline.readers import register
-from pipeline.readers.layout import natural_key, pair_files
+from pipeline.readers import register, register_writer
+from pipeline.readers.layout import copy_image, natural_key, pair_files
 from pipeline.readers.matfile import load_mat
 from pipeline.sample import Sample, image_size, is_image
 
@@ -20,36 +26,40 @@ N_FOLDS = 5
 def fold_numbers(fold: int, split: str) -> list[int]:
     """Image numbers of `split` in `fold`: test = ``10(f-1)+1 .. 10f``, train = the rest."""
     if not 1 <= fold <= N_FOLDS:
-        raise ValueError(f"ucf_cc_50 fold must be 1..{N_FOLDS}; got {fold}")
+        raise ConfigError("fold", f"ucf_cc_50 folds are 1..{N_FOLDS}; got {fold}")
     size = N_IMAGES // N_FOLDS
     test = range(size * (fold - 1) + 1, size * fold + 1)
     if split == "test":
         return list(test)
     if split == "train":
         return [n for n in range(1, N_IMAGES + 1) if n not in test]
-    raise ValueError(f"ucf_cc_50 splits are train, test; got {split!r}")
+    raise ConfigError("split", f"ucf_cc_50 splits are train, test; got {split!r}")
 
 
 @register("ucf_cc_50")
 def read(root: Path, split: str, fold: int | None = None) -> Iterator[Sample]:
     """Yield the samples of `split` under the 5-fold protocol (`fold` 1..5)."""
     if fold is None:
-        raise ValueError("ucf_cc_50 needs a fold (1..5)")
+        raise ConfigError("fold", f"ucf_cc_50 needs a fold (1..{N_FOLDS}): --fold, or options: {{fold: K}}")
     wanted = fold_numbers(int(fold), split)
     if not root.is_dir():
         raise DataError(root, "folder not found")
     images = sorted((p for p in root.iterdir() if is_image(p)), key=natural_key)
     annotations = sorted(root.glob("*_ann.mat"), key=natural_key)
-    pairs = dict(
-        (int(img.stem), (img, ann))
-        for img, ann in pair_files(
-            images,
-            annotations,
-            image_for=lambda ann: ann.stem.removesuffix("_ann"),
-            annotation_for=lambda img: root / f"{img.stem}_ann.mat",
-        )
-        if img.stem.isdigit()
-    )
+    pairs: dict[int, tuple[Path, Path]] = {}
+    for img, ann in pair_files(
+        images,
+        annotations,
+        image_for=lambda ann: ann.stem.removesuffix("_ann"),
+        annotation_for=lambda img: root / f"{img.stem}_ann.mat",
+    ):
+        if not (img.stem.isascii() and img.stem.isdigit()):  # "²".isdigit() is True, int("²") fails
+            warnings.warn(f"{img}: not a UCF_CC_50 image number; skipped", stacklevel=2)
+            continue
+        n = int(img.stem)
+        if n in pairs:
+            raise DataError(img, f"image number {n} also names {pairs[n][0].name}; keep one of them")
+        pairs[n] = (img, ann)
     missing = [n for n in wanted if n not in pairs]
     if missing:
         warnings.warn(f"{root}: images {missing} of fold {fold} ({split}) not found; skipped", stacklevel=2)
@@ -61,3 +71,21 @@ def read(root: Path, split: str, fold: int | None = None) -> Iterator[Sample]:
         h, w = image_size(img)
         raw = load_mat(ann, "annPoints", "is this a UCF_CC_50 annotation file?")
         yield Sample(img.stem, img, as_points(raw, ann), h, w)
+
+
+@register_writer("ucf_cc_50")
+def write(sample: Sample, out: Path, split: str) -> int:
+    """``out/<n>.<ext>`` + ``out/<n>_ann.mat`` with ``annPoints``; `n` is the number the image id ends in.
+
+    The reader (and the 5-fold protocol) knows images by number, so ``IMG_3``
+    becomes ``3``: what is written reads back.
+    """
+    match = re.search(r"(\d+)$", sample.image_id)
+    if match is None or not match.group(1).isascii():
+        raise DataError(sample.image_path, "ucf_cc_50 names images by number; this image id ends in none")
+    number = int(match.group(1))
+    copy_image(sample.image_path, out / f"{number}{sample.image_path.suffix}")
+    buf = io.BytesIO()
+    scipy.io.savemat(buf, {"annPoints": np.asarray(sample.points, np.float64).reshape(-1, 2)})
+    write_bytes(out / f"{number}_ann.mat", buf.getvalue())
+    return 0

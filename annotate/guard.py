@@ -1,0 +1,101 @@
+"""Who may talk to the annotation server, and how much they may send.
+
+* Requests whose ``Host`` is not a loopback name are refused (DNS rebinding),
+  unless the server was started for the network with an access token.
+* Mutations need ``X-Headcount: 1`` (no cross-site form can send it).
+* With a token (a non-loopback bind), every request must carry it: the header
+  ``X-Headcount-Token``, or the cookie the page gets from ``/?token=...``.
+* Request bodies are bounded (`MAX_BODY`): a declared larger ``Content-Length``
+  is refused at once, and a streamed body is cut off as it passes the bound.
+"""
+
+from __future__ import annotations
+
+import hmac
+from http.cookies import SimpleCookie
+from urllib.parse import parse_qs
+
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1"}
+MUTATING = {"POST", "PUT", "PATCH", "DELETE"}
+MAX_BODY = 16 * 1024 * 1024  # bytes; 200,000 points as JSON take about 8 MB
+COOKIE = "headcount_token"
+
+
+def is_loopback_host(host_header: str) -> bool:
+    """True for ``localhost``, ``127.x.x.x`` or ``[::1]``, with or without a port."""
+    host = host_header.strip().lower()
+    if host.startswith("["):
+        host = host[1 : host.find("]")] if "]" in host else ""
+    elif host.count(":") == 1:
+        host = host.split(":")[0]
+    parts = host.split(".")
+    return host in LOOPBACK_NAMES or (len(parts) == 4 and parts[0] == "127" and all(p.isdigit() for p in parts))
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+class GuardMiddleware:
+    """The rules of the module docstring, before any route runs."""
+
+    def __init__(self, app: ASGIApp, token: str | None = None, max_body: int = MAX_BODY) -> None:
+        self.app, self.token, self.max_body = app, token, max_body
+
+    def _token_ok(self, scope: Scope, headers: dict[str, str]) -> tuple[bool, bool]:
+        """(authorised, set the cookie): the token from the header, the cookie or ``?token=``."""
+        offered = [headers.get("x-headcount-token", "")]
+        cookie = SimpleCookie(headers.get("cookie", ""))
+        if COOKIE in cookie:
+            offered.append(cookie[COOKIE].value)
+        from_query = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("token", [""])[0]
+        ok = any(hmac.compare_digest(o.encode(), self.token.encode()) for o in offered if o)
+        via_query = bool(from_query) and hmac.compare_digest(from_query.encode(), self.token.encode())
+        return ok or via_query, via_query
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        set_cookie = False
+        if self.token is None:
+            if not is_loopback_host(headers.get("host", "")):
+                await JSONResponse({"error": "host not allowed"}, 403)(scope, receive, send)
+                return
+        else:
+            ok, set_cookie = self._token_ok(scope, headers)
+            if not ok:
+                await JSONResponse({"error": "access token required"}, 401)(scope, receive, send)
+                return
+        if scope["method"] in MUTATING and headers.get("x-headcount") != "1":
+            await JSONResponse({"error": "missing X-Headcount: 1 header"}, 403)(scope, receive, send)
+            return
+        declared = headers.get("content-length", "0")
+        if not declared.isdigit() or int(declared) > self.max_body:
+            await JSONResponse({"error": f"request body over {self.max_body} bytes"}, 413)(scope, receive, send)
+            return
+
+        received = 0
+
+        async def bounded_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > self.max_body:
+                raise BodyTooLarge
+            return message
+
+        async def send_with_cookie(message: Message) -> None:
+            if set_cookie and message["type"] == "http.response.start":
+                cookie = f"{COOKIE}={self.token}; HttpOnly; SameSite=Strict; Path=/"
+                message = {**message, "headers": [*message.get("headers", []), (b"set-cookie", cookie.encode())]}
+            await send(message)
+
+        try:
+            await self.app(scope, bounded_receive, send_with_cookie)
+        except BodyTooLarge:
+            await JSONResponse({"error": f"request body over {self.max_body} bytes"}, 413)(scope, receive, send)

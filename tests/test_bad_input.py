@@ -1,0 +1,424 @@
+"""Every command against hostile and careless input: the right exit code, one line naming
+the file or the setting, no traceback, and nothing written (DESIGN.md section 6)."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import struct
+import sys
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+import torch
+import yaml
+from conftest import write_points, write_sha, write_ucf
+
+from pipeline.cli import main
+
+TRAIN = {
+    "dataset": "tiny",
+    "epochs": 1,
+    "batch_size": 2,
+    "lr": 0.001,
+    "crop_height": 32,
+    "crop_width": 32,
+    "val_fraction": 0.25,
+}
+
+
+def run_main(args: list[str], capsys) -> tuple[int, str]:
+    """`headcount ARGS` in this process, through the same main() the console script runs."""
+    argv = sys.argv
+    sys.argv = ["headcount", *map(str, args)]
+    try:
+        main()
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+    finally:
+        sys.argv = argv
+    return code, capsys.readouterr().err
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def png_bomb(path: Path, width: int = 20000, height: int = 20000) -> Path:
+    """A tiny PNG whose header claims 400 megapixels."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    idat = zlib.compress(b"\0" * 64)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b""))
+    return path
+
+
+TRAIN_ARGS = ["train", "--params", "{tmp}/params.yaml", "--store", "{train}", "--out", "{tmp}/models"]
+UCF_FOLD1 = ["density", "--format", "ucf_cc_50", "--root", "{tmp}/ucf", "--split", "test", "--fold", "1"]
+UCF_FOLD1 += ["--out", "{tmp}/o.h5"]
+SHA_TEST = ["density", "--format", "shanghaitech", "--root", "{tmp}/sha", "--split", "test"]
+
+
+@dataclass
+class Case:
+    name: str
+    args: list[str]
+    code: int
+    message: str  # a regex the one-line error must match
+    setup: Callable | None = None  # (tmp, stores) -> None
+    train: dict = field(default_factory=dict)  # params.yaml train overrides
+    model: dict = field(default_factory=dict)
+
+
+def _sha(tmp: Path, stores) -> None:
+    write_sha(tmp / "sha", "test", {1: np.array([[3.0, 4.0], [10.0, 12.0]])})
+
+
+def _bomb(tmp: Path, stores) -> None:
+    write_points(tmp / "ann", "big", [[1.0, 1.0]])
+    png_bomb(tmp / "ann" / "images" / "big.png")
+
+
+def _damaged_attrs(tmp: Path, stores) -> None:
+    shutil.copy(stores["train"], tmp / "store.h5")
+    with h5py.File(tmp / "store.h5", "a") as f:
+        del f.attrs["params"]
+
+
+def _damaged_chunk(tmp: Path, stores) -> None:
+    shutil.copy(stores["train"], tmp / "store.h5")
+    with h5py.File(tmp / "store.h5", "r") as f:
+        ds = f["images"][next(iter(f["images"]))]["density"]
+        offset = ds.id.get_chunk_info(0).byte_offset
+    with open(tmp / "store.h5", "r+b") as fh:
+        fh.seek(offset)
+        fh.write(b"\xff" * 64)  # deflate stream destroyed
+
+
+def _checkpoint(tmp: Path, stores) -> None:
+    from pipeline.checkpoint import save_checkpoint
+    from pipeline.model import CSRNet, ModelConfig
+
+    save_checkpoint(tmp / "ck.pt", model=CSRNet(0.0625).state_dict(), model_config=ModelConfig(width=0.0625).__dict__)
+    (tmp / "img.jpg").write_bytes(_jpeg())
+    (tmp / "notes.json").write_text('{"keep": true}')
+
+
+def _jpeg() -> bytes:
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (64, 48), (90, 100, 110)).save(buf, format="JPEG")
+    return buf.getvalue()
+
+
+def _truncated_last(size: int):
+    def setup(tmp: Path, stores) -> None:
+        (tmp / "models").mkdir()
+        (tmp / "models" / "last.pt").write_bytes(b"PK\x03\x04" + b"\0" * size if size else b"")
+
+    return setup
+
+
+def _malicious(tmp: Path, stores) -> None:
+    class Payload:
+        def __reduce__(self):
+            return (os.system, (f"touch {tmp / 'pwned'}",))
+
+    torch.save({"model": Payload(), "model_config": {}}, tmp / "evil.pt")
+    (tmp / "img.jpg").write_bytes(_jpeg())
+
+
+def _ucf_copy(number: int, stem: str):
+    """A UCF folder with image `number` and a copy of it under another name `stem`."""
+
+    def setup(tmp: Path, stores) -> None:
+        write_ucf(tmp / "ucf", [number])
+        shutil.copy(tmp / "ucf" / f"{number}.jpg", tmp / "ucf" / f"{stem}.jpg")
+        shutil.copy(tmp / "ucf" / f"{number}_ann.mat", tmp / "ucf" / f"{stem}_ann.mat")
+
+    return setup
+
+
+CASES = [
+    Case(
+        "density: option of another format",
+        [
+            *SHA_TEST,
+            "--fold",
+            "1",
+            "--out",
+            "{tmp}/o.h5",
+        ],
+        2,
+        "fold.*shanghaitech.*no option 'fold'",
+        _sha,
+    ),
+    Case(
+        "density: unknown split",
+        ["density", "--format", "shanghaitech", "--root", "{tmp}/sha", "--split", "val", "--out", "{tmp}/o.h5"],
+        2,
+        "split: shanghaitech splits are train, test",
+        _sha,
+    ),
+    Case(
+        "density: sigma 1e9",
+        [
+            *SHA_TEST,
+            "--method",
+            "fixed",
+            "--sigma",
+            "1e9",
+            "--out",
+            "{tmp}/o.h5",
+        ],
+        2,
+        r"sigma: must be a number in \(0, 1000\]",
+        _sha,
+    ),
+    Case(
+        "density: beta inf",
+        [
+            *SHA_TEST,
+            "--beta",
+            "inf",
+            "--out",
+            "{tmp}/o.h5",
+        ],
+        2,
+        "beta: must be a number",
+        _sha,
+    ),
+    Case(
+        "density: --out is the ground truth",
+        [
+            *SHA_TEST,
+            "--out",
+            "{tmp}/sha/test_data/ground-truth/GT_IMG_1.mat",
+        ],
+        2,
+        "GT_IMG_1.mat: exists and is not a headcount density store; not replacing it",
+        _sha,
+    ),
+    Case(
+        "density: --out under a file",
+        [
+            *SHA_TEST,
+            "--out",
+            "{tmp}/sha/test_data/images/IMG_1.jpg/o.h5",
+        ],
+        1,
+        "IMG_1.jpg",
+        _sha,
+    ),
+    Case(
+        "density: decompression bomb",
+        ["density", "--format", "points", "--root", "{tmp}/ann", "--split", "all", "--out", "{tmp}/o.h5"],
+        1,
+        "big.png: refusing a decompression bomb",
+        _bomb,
+    ),
+    Case(
+        "density: ucf ² image",
+        UCF_FOLD1,
+        1,
+        "ucf: empty split",
+        _ucf_copy(12, "²"),
+    ),
+    Case(
+        "density: ucf 1 and 01 collide",
+        UCF_FOLD1,
+        1,
+        "image number 1 also names",
+        _ucf_copy(1, "01"),
+    ),
+    Case(
+        "inspect: attributes missing",
+        ["inspect", "{tmp}/store.h5"],
+        1,
+        "store.h5: damaged store: attribute.*params",
+        _damaged_attrs,
+    ),
+    Case(
+        "inspect: corrupted chunk",
+        ["inspect", "{tmp}/store.h5"],
+        1,
+        "store.h5: damaged entry for image",
+        _damaged_chunk,
+    ),
+    Case(
+        "export: corrupted chunk",
+        ["export", "{tmp}/store.h5", "--out", "{tmp}/csrnet"],
+        1,
+        "store.h5: damaged entry",
+        _damaged_chunk,
+    ),
+    Case(
+        "train: store missing",
+        ["train", "--params", "{tmp}/params.yaml", "--store", "{tmp}/none.h5", "--out", "{tmp}/models"],
+        1,
+        "none.h5: density store not found",
+    ),
+    Case(
+        "train: corrupted chunk",
+        ["train", "--params", "{tmp}/params.yaml", "--store", "{tmp}/store.h5", "--out", "{tmp}/models"],
+        1,
+        "store.h5: damaged entry",
+        _damaged_chunk,
+    ),
+    Case(
+        "train: batch_size 0",
+        TRAIN_ARGS,
+        2,
+        "params.yaml: train.batch_size must be at least 1",
+        train={"batch_size": 0},
+    ),
+    Case(
+        "train: lr abc",
+        TRAIN_ARGS,
+        2,
+        "params.yaml: train.lr must be a number, got 'abc'",
+        train={"lr": "abc"},
+    ),
+    Case(
+        "train: epochs '2'",
+        TRAIN_ARGS,
+        2,
+        "train.epochs must be a whole number, got '2'",
+        train={"epochs": "2"},
+    ),
+    Case(
+        "train: optimizer adamw",
+        TRAIN_ARGS,
+        2,
+        "train.optimizer must be one of adam, sgd, got 'adamw'",
+        train={"optimizer": "adamw"},
+    ),
+    Case(
+        "train: crop not a multiple of 8",
+        TRAIN_ARGS,
+        2,
+        "train.crop_height must be a multiple of 8",
+        train={"crop_height": 30},
+    ),
+    Case(
+        "train: val_fraction 1",
+        TRAIN_ARGS,
+        2,
+        r"train.val_fraction must be in \[0, 1\)",
+        train={"val_fraction": 1},
+    ),
+    Case(
+        "train: fewer images than a batch",
+        TRAIN_ARGS,
+        2,
+        "train.batch_size 16 is more than the 6 training images",
+        train={"batch_size": 16},
+    ),
+    Case(
+        "train: pretrained file missing",
+        TRAIN_ARGS,
+        1,
+        "vgg.pth: model.pretrained file not found",
+        model={"width": 1.0, "pretrained": "vgg.pth"},
+    ),
+    Case(
+        "train: unknown key",
+        TRAIN_ARGS,
+        2,
+        "unknown key.*'train': resume",
+        train={"resume": True},
+    ),
+    Case(
+        "train --resume: 0-byte last.pt",
+        [*TRAIN_ARGS, "--resume"],
+        1,
+        "last.pt: not a headcount checkpoint",
+        _truncated_last(0),
+    ),
+    Case(
+        "train --resume: truncated last.pt",
+        [*TRAIN_ARGS, "--resume"],
+        1,
+        "last.pt: not a headcount checkpoint",
+        _truncated_last(100),
+    ),
+    Case(
+        "count: malicious checkpoint",
+        ["count", "{tmp}/img.jpg", "--checkpoint", "{tmp}/evil.pt"],
+        1,
+        "evil.pt: not a headcount checkpoint",
+        _malicious,
+    ),
+    Case(
+        "count: heatmap would replace another file",
+        ["count", "{tmp}/img.jpg", "--checkpoint", "{tmp}/ck.pt", "--heatmap", "{tmp}/notes.json"],
+        2,
+        "notes.json: exists and is not a PNG image",
+        _checkpoint,
+    ),
+    Case(
+        "count: heatmap folder unwritable",
+        ["count", "{tmp}/img.jpg", "--checkpoint", "{tmp}/ck.pt", "--heatmap", "{tmp}/notes.json/h.png"],
+        1,
+        "notes.json",
+        _checkpoint,
+    ),
+    Case(
+        "evaluate: checkpoint missing",
+        [
+            "evaluate",
+            "--checkpoint",
+            "{tmp}/none.pt",
+            "--test",
+            "{train}",
+            "--train",
+            "{train}",
+            "--metrics",
+            "{tmp}/m.json",
+            "--predictions",
+            "{tmp}/p.csv",
+        ],
+        1,
+        "none.pt: checkpoint not found",
+    ),
+    Case(
+        "annotate: network bind without the flag",
+        ["annotate", "{tmp}", "--host", "0.0.0.0"],
+        2,
+        "0.0.0.0 is not loopback; add --allow-remote",
+    ),
+    Case("params.yaml missing", ["train", "--params", "{tmp}/nothing.yaml"], 2, "nothing.yaml: cannot read"),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_bad_input_gives_one_line_the_right_code_and_writes_nothing(case, tiny_stores, tmp_path, capsys):
+    work = tmp_path / "w"
+    work.mkdir()
+    params = {"model": {"width": 0.0625, **case.model}, "train": {**TRAIN, **case.train}}
+    (work / "params.yaml").write_text(yaml.safe_dump(params))
+    if case.setup:
+        case.setup(work, tiny_stores)
+    before = snapshot(work)
+    args = [a.format(tmp=work, train=tiny_stores["train"]) for a in case.args]
+    code, err = run_main(args, capsys)
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert code == case.code, err
+    assert "Traceback" not in err and len(lines) == 1, err
+    assert lines[0].startswith("error: ") or lines[0].startswith("Error: "), err
+    assert re.search(case.message, lines[0]), lines[0]
+    assert snapshot(work) == before  # nothing written, nothing replaced
+    assert not (work / "pwned").exists()
