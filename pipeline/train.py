@@ -195,12 +195,7 @@ def train(
         start, best, history = ck["epoch"] + 1, ck["best_mae"], ck["history"]
 
     ddp = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
-    live = None
-    if rank == 0 and live_dir is not None:
-        from dvclive import Live
-
-        live = Live(str(live_dir), resume=start > 0, dvcyaml=None, save_dvc_exp=False, report=None)
-        live.step = start
+    live = None  # opened after the first epoch: a run that fails on its data leaves the old plots alone
 
     epochs = tqdm(
         range(start, cfg.epochs),
@@ -245,6 +240,11 @@ def train(
             save_checkpoint(last, **state)
             if improved:
                 save_checkpoint(out_dir / "best.pt", **state)
+            if live is None and live_dir is not None:
+                from dvclive import Live
+
+                live = Live(str(live_dir), resume=start > 0, dvcyaml=None, save_dvc_exp=False, report=None)
+                live.step = epoch
             if live is not None:
                 live.log_metric("train/loss", train_loss)
                 live.log_metric("val/mae", val_mae)

@@ -405,9 +405,10 @@ CASES = [
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
-def test_bad_input_gives_one_line_the_right_code_and_writes_nothing(case, tiny_stores, tmp_path, capsys):
+def test_bad_input_gives_one_line_the_right_code_and_writes_nothing(case, tiny_stores, tmp_path, capsys, monkeypatch):
     work = tmp_path / "w"
     work.mkdir()
+    monkeypatch.chdir(work)  # default outputs (dvclive/, models/) land here, where the snapshot sees them
     params = {"model": {"width": 0.0625, **case.model}, "train": {**TRAIN, **case.train}}
     (work / "params.yaml").write_text(yaml.safe_dump(params))
     if case.setup:
