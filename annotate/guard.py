@@ -61,23 +61,24 @@ class GuardMiddleware:
             await self.app(scope, receive, send)
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        too_large = (413, f"request body over {self.max_body} bytes")
+
+        async def refuse(status: int, error: str) -> None:
+            await JSONResponse({"error": error}, status)(scope, receive, send)
+
         set_cookie = False
         if self.token is None:
             if not is_loopback_host(headers.get("host", "")):
-                await JSONResponse({"error": "host not allowed"}, 403)(scope, receive, send)
-                return
+                return await refuse(403, "host not allowed")
         else:
             ok, set_cookie = self._token_ok(scope, headers)
             if not ok:
-                await JSONResponse({"error": "access token required"}, 401)(scope, receive, send)
-                return
+                return await refuse(401, "access token required")
         if scope["method"] in MUTATING and headers.get("x-headcount") != "1":
-            await JSONResponse({"error": "missing X-Headcount: 1 header"}, 403)(scope, receive, send)
-            return
+            return await refuse(403, "missing X-Headcount: 1 header")
         declared = headers.get("content-length", "0")
         if not declared.isdigit() or int(declared) > self.max_body:
-            await JSONResponse({"error": f"request body over {self.max_body} bytes"}, 413)(scope, receive, send)
-            return
+            return await refuse(*too_large)
 
         received = 0
 
@@ -98,4 +99,4 @@ class GuardMiddleware:
         try:
             await self.app(scope, bounded_receive, send_with_cookie)
         except BodyTooLarge:
-            await JSONResponse({"error": f"request body over {self.max_body} bytes"}, 413)(scope, receive, send)
+            await refuse(*too_large)

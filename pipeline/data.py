@@ -61,12 +61,17 @@ class Crop:
     flip: bool
 
 
+def check_crop_size(size: tuple[int, int]) -> None:
+    """Crops are positive multiples of the model's stride, or targets would not align with its output."""
+    if size[0] % STRIDE or size[1] % STRIDE or min(size) <= 0:
+        raise ValueError(f"crop size must be positive multiples of {STRIDE}, got {size}")
+
+
 def random_crop(rng: np.random.Generator, shape: tuple[int, int], size: tuple[int, int], flip: bool) -> Crop:
     """A crop of `size` (multiples of 8) inside `shape`; smaller images are padded later."""
+    check_crop_size(size)
     h, w = shape
     ch, cw = size
-    if ch % STRIDE or cw % STRIDE or min(ch, cw) <= 0:
-        raise ValueError(f"crop size must be positive multiples of {STRIDE}, got {size}")
     top = int(rng.integers(0, max(h - ch, 0) + 1))
     left = int(rng.integers(0, max(w - cw, 0) + 1))
     return Crop(top, left, ch, cw, bool(flip and rng.random() < 0.5))
@@ -111,8 +116,8 @@ class CrowdDataset(Dataset):
         cache: bool = True,
     ) -> None:
         self.store = read_split(store)
-        if crop is not None and (crop[0] % STRIDE or crop[1] % STRIDE or min(crop) <= 0):
-            raise ValueError(f"crop size must be positive multiples of {STRIDE}, got {crop}")
+        if crop is not None:
+            check_crop_size(crop)
         self.ids = list(self.store) if ids is None else list(ids)
         self.crop, self.flip, self.seed = crop, flip, seed
         self.epoch = 0

@@ -6,8 +6,8 @@ does the same; either makes a training run drift apart between two machines
 (MAE 11.94 vs 13.91 on the demo). ``reproducible`` turns oneDNN off (convolutions
 become ATen's im2col + GEMM) and runs MKL in its Conditional Numerical
 Reproducibility mode ``AVX2,STRICT``: the AVX2 code path on every CPU, and
-results that do not depend on the thread count. The price is about 1.7x per
-training step on 2 cores (``headcount bench train`` prints both modes);
+results that do not depend on the thread count. The price on 2 cores is about
+2x per training step and 3.4x per inference (``headcount bench train`` prints both modes);
 ``fast`` keeps oneDNN for runs that need speed more than bit-identical metrics.
 """
 

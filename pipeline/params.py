@@ -31,8 +31,10 @@ class RunConfig:
     resume: bool = False  # training: continue models/last.pt of a killed run (same data and settings)
 
     def __post_init__(self) -> None:
-        if self.workers < 1 or (self.threads is not None and self.threads < 1) or self.loader_workers < 0:
-            raise ConfigError("workers", "workers and threads must be at least 1, loader_workers at least 0")
+        for key, least in (("workers", 1), ("threads", 1), ("loader_workers", 0)):
+            value = getattr(self, key)
+            if value is not None and value < least:
+                raise ConfigError(key, f"must be at least {least}, got {value}")
 
 
 def load_params(path: str | Path = "params.yaml") -> dict[str, Any]:
@@ -73,38 +75,31 @@ def section(params: dict[str, Any], name: str, cls: type, skip: tuple[str, ...] 
         raise ConfigError(where, f"{name}.{exc.where} {exc.problem}") from None
 
 
+# what each plain annotation accepts, and how a refusal names it; bools are not numbers here
+_PLAIN = {
+    type(None): ("null", lambda v: v is None),
+    float: ("a number", lambda v: isinstance(v, int | float) and not isinstance(v, bool)),
+    int: ("a whole number", lambda v: isinstance(v, int) and not isinstance(v, bool)),
+    bool: ("true or false", lambda v: isinstance(v, bool)),
+    str: ("a string", lambda v: isinstance(v, str)),
+}
+
+
 def _type_problem(value: Any, hint: Any) -> str | None:
     """Why `value` does not fit the annotation `hint`, or None when it does."""
     union = isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union
-    options = typing.get_args(hint) if union else (hint,)
     problems = []
-    for option in options:
-        if option is type(None):
-            if value is None:
-                return None
-            problems.append("null")
-        elif typing.get_origin(option) is typing.Literal:
-            if value in typing.get_args(option) and not isinstance(value, bool):
-                return None
-            problems.append("one of " + ", ".join(map(str, typing.get_args(option))))
-        elif option is float:
-            if isinstance(value, int | float) and not isinstance(value, bool):
-                return None
-            problems.append("a number")
-        elif option is int:
-            if isinstance(value, int) and not isinstance(value, bool):
-                return None
-            problems.append("a whole number")
-        elif option is bool:
-            if isinstance(value, bool):
-                return None
-            problems.append("true or false")
-        elif option is str:
-            if isinstance(value, str):
-                return None
-            problems.append("a string")
+    for option in typing.get_args(hint) if union else (hint,):
+        if typing.get_origin(option) is typing.Literal:
+            choices = typing.get_args(option)
+            name, fits = "one of " + ", ".join(map(str, choices)), value in choices and not isinstance(value, bool)
+        elif option in _PLAIN:
+            name, fits = _PLAIN[option][0], _PLAIN[option][1](value)
         else:  # pragma: no cover - a field type this checker does not know is a programming error
             raise TypeError(f"cannot check a params value against {option!r}")
+        if fits:
+            return None
+        problems.append(name)
     return "must be " + " or ".join(problems)
 
 

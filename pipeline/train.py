@@ -29,7 +29,7 @@ from pipeline.errors import ConfigError
 from pipeline.metrics import mae
 from pipeline.model import STRIDE, CSRNet, ModelConfig, build_model
 from pipeline.numerics import Numerics, configure
-from pipeline.params import RunConfig
+from pipeline.params import RunConfig, section
 from pipeline.store import read_split
 
 
@@ -66,6 +66,11 @@ class TrainConfig:
             raise ConfigError("momentum", f"must be in [0, 1), got {self.momentum}")
         if not (math.isfinite(self.weight_decay) and self.weight_decay >= 0):
             raise ConfigError("weight_decay", f"must be a finite number >= 0, got {self.weight_decay}")
+
+
+def train_config(params: dict) -> TrainConfig:
+    """The ``train:`` section of params.yaml; ``dataset`` names the store, read by `params.train_store`."""
+    return section(params, "train", TrainConfig, skip=("dataset",))
 
 
 def _distributed() -> tuple[int, int]:

@@ -2,13 +2,13 @@
 
 from pipeline.model import ModelConfig
 from pipeline.params import load_params, run_config, section, train_store
-from pipeline.train import TrainConfig, train
+from pipeline.train import train, train_config
 
 params = load_params()
 train(
     train_store(params, "train"),
     "models",
-    section(params, "train", TrainConfig, skip=("dataset",)),
+    train_config(params),
     section(params, "model", ModelConfig),
     run=run_config(params),
     live_dir="dvclive",

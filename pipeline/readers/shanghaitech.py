@@ -36,12 +36,16 @@ def read_gt(path: Path):
     return as_points(location, path)
 
 
+def _split_folder(split: str) -> str:
+    if split not in SPLITS:
+        raise ConfigError("split", f"shanghaitech splits are {', '.join(SPLITS)}; got {split!r}")
+    return SPLITS[split]
+
+
 @register("shanghaitech")
 def read(root: Path, split: str) -> Iterator[Sample]:
     """Yield the samples of `split` ("train" or "test")."""
-    if split not in SPLITS:
-        raise ConfigError("split", f"shanghaitech splits are {', '.join(SPLITS)}; got {split!r}")
-    base = root / SPLITS[split]
+    base = root / _split_folder(split)
     images = list_images(base / "images")
     gt_dir = next((base / d for d in GT_DIRS if (base / d).is_dir()), None)
     if gt_dir is None:
@@ -79,9 +83,7 @@ def gt_mat_bytes(points: np.ndarray) -> bytes:
 @register_writer("shanghaitech")
 def write(sample: Sample, out: Path, split: str) -> int:
     """``out/<split>_data/images/<name>`` + ``ground-truth/GT_<stem>.mat`` (official nesting)."""
-    if split not in SPLITS:
-        raise ConfigError("split", f"shanghaitech splits are {', '.join(SPLITS)}; got {split!r}")
-    base = out / SPLITS[split]
+    base = out / _split_folder(split)
     copy_image(sample.image_path, base / "images" / sample.image_path.name)
     write_bytes(base / "ground-truth" / f"GT_{sample.image_id}.mat", gt_mat_bytes(sample.points))
     return 0
