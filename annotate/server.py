@@ -37,14 +37,20 @@ def create_app(
     density: DensityParams = DensityParams(),
     checkpoint: str | Path | None = None,
     token: str | None = None,
+    device: str = "auto",
 ):
-    """The ASGI app for the annotation folder `root`; `token` (a non-loopback bind) is required on every request."""
+    """The ASGI app for the annotation folder `root`; `token` (a non-loopback bind) is required on every request.
+
+    The model behind proposals (`checkpoint`) runs on `device` (``auto``: a GPU when there is one).
+    """
     catalog = Catalog(root)
     model = None
     if checkpoint is not None:
+        from pipeline.device import resolve_device
         from pipeline.predict import load_model
 
-        model = load_model(checkpoint)
+        torch_device = resolve_device(device)
+        model = load_model(checkpoint, device=torch_device)
 
     def entry_or_404(request: Request):
         image_id = request.path_params["image_id"]
@@ -124,7 +130,7 @@ def create_app(
         from pipeline.image import load_image
         from pipeline.predict import predict_density
 
-        d = predict_density(model, load_image(e.path))
+        d = predict_density(model, load_image(e.path), torch_device)
         return JSONResponse({"points": propose_points(d, (e.height, e.width)).tolist(), "count": float(d.sum())})
 
     def index(request: Request) -> FileResponse:
@@ -213,12 +219,13 @@ def serve(
     density: DensityParams = DensityParams(),
     checkpoint: str | Path | None = None,
     token: str | None = None,
+    device: str = "auto",
 ) -> None:
     """Run the server until Ctrl-C; a non-loopback `host` needs a `token`."""
     import uvicorn
 
     if not is_loopback_host(host) and token is None:
         raise ConfigError("--host", f"{host} is not a loopback address: serving the network needs --allow-remote")
-    app = create_app(root, density, checkpoint, token=token)
+    app = create_app(root, density, checkpoint, token=token, device=device)
     with folder_lock(root, f"headcount annotate (pid {os.getpid()}, http://{host}:{port}/)"):
         uvicorn.run(app, host=host, port=port, log_level="warning")

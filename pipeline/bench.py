@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -103,6 +105,56 @@ def bench_split(
         seconds = _timed(build_split, "shanghaitech", root, "test", out, workers=workers, progress=False)[1]
         size = out.stat().st_size
     return {"images": float(images), "workers": float(workers), "seconds": seconds, "mb": size / 1e6}
+
+
+def make_synthetic_store(root: Path, images: int, size: tuple[int, int], seed: int = 0) -> Path:
+    """A store over `images` synthetic crowd JPEGs of `size` (W, H): what the loader and training benches read."""
+    from pipeline.build import build_split
+    from pipeline.synth import SynthConfig, make_dataset
+
+    w, h = size
+    make_dataset(root / "raw", SynthConfig(train=images, test=0, width=w, height=h, seed=seed), progress=False)
+    out = root / "train.h5"
+    build_split("shanghaitech", root / "raw", "train", out, progress=False)
+    return out
+
+
+def bench_loader(
+    workers: int = 2,
+    images: int = 64,
+    size: tuple[int, int] = (1024, 768),
+    crop: tuple[int, int] = (384, 512),
+    batch: int = 16,
+    epochs: int = 2,
+    cache_dir: str | Path | None = None,
+) -> Iterator[dict[str, float]]:
+    """Crops per second out of the training loader, one dict per epoch (the first decodes, later ones are steady).
+
+    The same path `train` runs: `CrowdDataset` over a store, the shared decoded
+    cache, persistent workers, `EpochBatches`. Only the loader is timed: the
+    crops are consumed as they arrive.
+    """
+    import tempfile
+
+    import torch
+
+    from pipeline.cache import decoded_cache
+    from pipeline.data import CrowdDataset, EpochBatches, make_loader
+
+    with tempfile.TemporaryDirectory(prefix="headcount-bench-") as tmp:
+        store = make_synthetic_store(Path(tmp), images, size)
+        with decoded_cache(cache_dir) as cache:
+            dataset = CrowdDataset(store, crop=crop, flip=True, cache=cache)
+            sampler = EpochBatches(len(dataset), batch, seed=0)
+            loader = make_loader(dataset, sampler, workers, torch.device("cpu"))
+            for epoch in range(epochs):
+                sampler.set_epoch(epoch)
+                t, n = time.perf_counter(), 0
+                for b in loader:
+                    n += len(b["image"])
+                seconds = time.perf_counter() - t
+                rate = n / seconds
+                yield {"epoch": epoch + 1, "img_per_s": rate, "images": n, "seconds": seconds, "workers": workers}
 
 
 def _timed(fn, *args, **kwargs):
@@ -214,3 +266,162 @@ def bench_model(repeats: int = 3, train_shape=(384, 512), infer_shape=(768, 1024
             best[name] = min(best[name], _timed(fn)[1])
     configure("reproducible")
     return best
+
+
+@dataclass(frozen=True)
+class TrainCase:
+    """One training set-up that `bench_train_device` times."""
+
+    name: str
+    batch: int
+    precision: str
+    channels_last: bool
+    compile: bool
+    optimizer: str
+
+
+TRAIN_CASES = (
+    TrainCase("reference", 1, "fp32", False, False, "sgd"),  # CSRNet-pytorch: fp32, batch 1, SGD
+    TrainCase("fp32", 16, "fp32", False, False, "adam"),
+    TrainCase("bf16+channels_last", 16, "bf16", True, False, "adam"),
+    TrainCase("fast", 16, "bf16", True, True, "adam"),  # train.precision bf16, channels_last, compile
+)
+
+
+def bench_train_device(
+    device: str = "auto",
+    *,
+    width: float = 1.0,
+    crop: tuple[int, int] = (384, 512),
+    images: int = 64,
+    size: tuple[int, int] = (1024, 768),
+    steps: int = 30,
+    warmup: int = 5,
+    loader_workers: int | None = None,
+    compile: bool = True,
+    infer: tuple[tuple[int, int, int], ...] = ((768, 1024, 1), (1080, 1920, 8)),
+) -> Iterator[dict]:
+    """Training and inference images per second on `device`, one dict per case.
+
+    Each training case is timed twice: the model alone on a batch already on the
+    device (``img_per_s``), and end to end (``e2e_img_per_s``): `CrowdDataset`
+    crops of synthetic `size` JPEGs through the training loader, normalised on
+    the device, as `train` runs them. Inference cases are ``(height, width, batch)``
+    in fp32 and in bf16 + channels_last (+ compile when `compile`).
+    """
+    import os
+    import tempfile
+
+    import torch
+
+    from pipeline.cache import decoded_cache
+    from pipeline.data import CrowdDataset, EpochBatches, make_loader, to_model_input
+    from pipeline.device import autocast, resolve_device, synchronize
+    from pipeline.model import STRIDE, CSRNet
+    from pipeline.numerics import configure
+    from pipeline.train import train_step
+
+    dev = resolve_device(device)
+    configure("fast", None, dev.type)
+    workers = min(os.cpu_count() or 1, 16) if loader_workers is None else loader_workers
+    cases = [c for c in TRAIN_CASES if compile or not c.compile]
+
+    def peak_gib() -> float | None:
+        return torch.cuda.max_memory_allocated(dev) / 2**30 if dev.type == "cuda" else None
+
+    def reset_peak() -> None:
+        if dev.type == "cuda":
+            torch.cuda.empty_cache()
+            torch.cuda.reset_peak_memory_stats(dev)
+
+    def timed(step, n: int) -> float:
+        synchronize(dev)
+        t = time.perf_counter()
+        for _ in range(n):
+            step()
+        synchronize(dev)
+        return time.perf_counter() - t
+
+    with tempfile.TemporaryDirectory(prefix="headcount-bench-") as tmp, decoded_cache(None) as cache:
+        store = make_synthetic_store(Path(tmp), images, size)
+        ids = list(CrowdDataset(store).ids)
+        per_epoch = (warmup + steps) * max(c.batch for c in cases)
+        dataset = CrowdDataset(store, crop=crop, flip=True, ids=ids * -(-per_epoch // len(ids)), cache=cache)
+        for _ in make_loader(CrowdDataset(store, cache=cache), EpochBatches(len(ids), 1, 0), workers, dev):
+            pass  # decode every image once, outside the timings
+        for case in cases:
+            reset_peak()
+            torch.manual_seed(0)
+            fmt = torch.channels_last if case.channels_last else torch.contiguous_format
+            model = CSRNet(width).to(dev, memory_format=fmt).train()
+            opt = (
+                torch.optim.SGD(model.parameters(), lr=1e-7, momentum=0.95)
+                if case.optimizer == "sgd"
+                else torch.optim.Adam(model.parameters(), lr=1e-5)
+            )
+            net = torch.compile(model) if case.compile else model
+            loader = make_loader(dataset, EpochBatches(len(dataset), case.batch, 0), workers, dev)
+            batches = iter(loader)
+
+            def from_loader(net=net, opt=opt, case=case, batches=batches) -> None:
+                b = next(batches)
+                x = to_model_input(b["image"], dev, case.channels_last)
+                train_step(net, opt, x, b["target"].to(dev, non_blocking=True), 1 / case.batch, case.precision)
+
+            first = next(iter(make_loader(dataset, EpochBatches(len(dataset), case.batch, 1), 0, dev)))
+            x, y = to_model_input(first["image"], dev, case.channels_last), first["target"].to(dev)
+
+            def on_device(net=net, opt=opt, case=case, x=x, y=y) -> None:
+                train_step(net, opt, x, y, 1 / case.batch, case.precision)
+
+            timed(from_loader, warmup)  # compiles, picks cuDNN kernels, starts the workers
+            e2e = timed(from_loader, steps)
+            alone = timed(on_device, steps)
+            yield {
+                "case": case.name,
+                "phase": "train",
+                "device": str(dev),
+                "batch": case.batch,
+                "crop": f"{crop[1]}x{crop[0]}",
+                "precision": case.precision,
+                "channels_last": case.channels_last,
+                "compile": case.compile,
+                "img_per_s": steps * case.batch / alone,
+                "e2e_img_per_s": steps * case.batch / e2e,
+                "loader_workers": workers,
+                "peak_gib": peak_gib(),
+            }
+            del net, model, opt, loader, batches
+        for h, w, b in infer:
+            for precision, channels_last, compiled in (
+                ("fp32", False, False),
+                ("bf16", True, False),
+                *((("bf16", True, True),) if compile else ()),
+            ):
+                reset_peak()
+                torch.manual_seed(0)
+                fmt = torch.channels_last if channels_last else torch.contiguous_format
+                model = CSRNet(width).to(dev, memory_format=fmt).eval()
+                net = torch.compile(model) if compiled else model
+                x = torch.randn(b, 3, -(-h // STRIDE) * STRIDE, -(-w // STRIDE) * STRIDE, device=dev)
+                x = x.contiguous(memory_format=fmt)
+
+                def infer_step(net=net, x=x, precision=precision) -> None:
+                    with torch.inference_mode(), autocast(dev, precision):
+                        net(x).sum()
+
+                timed(infer_step, warmup)
+                seconds = timed(infer_step, steps)
+                yield {
+                    "case": "+".join([precision] + ["channels_last"] * channels_last + ["compile"] * compiled),
+                    "phase": "inference",
+                    "device": str(dev),
+                    "batch": b,
+                    "size": f"{w}x{h}",
+                    "precision": precision,
+                    "channels_last": channels_last,
+                    "compile": compiled,
+                    "img_per_s": steps * b / seconds,
+                    "peak_gib": peak_gib(),
+                }
+                del net, model, x

@@ -18,6 +18,15 @@ from pipeline.errors import HeadcountError
 from pipeline.numerics import NUMERICS
 
 _DEF = DensityParams()
+_DEVICE_HELP = "auto (a GPU when there is one), cpu, cuda or cuda:N."
+
+
+def _device(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    from pipeline.params import DEVICE_SPEC
+
+    if value is not None and not DEVICE_SPEC.fullmatch(value):
+        raise click.BadParameter(f"expected auto, cpu, cuda or cuda:N, got {value!r}")
+    return value
 
 
 def _size(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[int, int] | None:
@@ -30,6 +39,16 @@ def _size(ctx: click.Context, param: click.Parameter, value: str | None) -> tupl
     except ValueError:
         raise click.BadParameter(f"expected WxH with positive integers, got {value!r}") from None
     return w, h
+
+
+def _infer_cases(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> tuple:
+    try:
+        cases = [tuple(int(v) for v in case.lower().split("x")) for case in value]
+        if any(len(c) != 3 or min(c) <= 0 for c in cases):
+            raise ValueError
+    except ValueError:
+        raise click.BadParameter(f"expected WxHxBATCH with positive integers, got {value!r}") from None
+    return tuple((h, w, b) for w, h, b in cases)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -151,8 +170,17 @@ def export(store: Path, out: Path) -> None:
 )
 @click.option("--resume/--no-resume", default=None, help="Override run.resume.")
 @click.option("--threads", type=click.IntRange(1), default=None, help="Override run.threads (never changes results).")
+@click.option("--device", callback=_device, default=None, help="Override run.device: " + _DEVICE_HELP)
+@click.option("--loader-workers", type=click.IntRange(0), default=None, help="Override run.loader_workers.")
 def train_cmd(
-    params_file: Path, store: Path | None, out: Path, live: Path, resume: bool | None, threads: int | None
+    params_file: Path,
+    store: Path | None,
+    out: Path,
+    live: Path,
+    resume: bool | None,
+    threads: int | None,
+    device: str | None,
+    loader_workers: int | None,
 ) -> None:
     """Train CSRNet as the DVC `train` stage does (torchrun-compatible)."""
     from dataclasses import replace
@@ -164,7 +192,7 @@ def train_cmd(
     params = load_params(params_file)
     cfg = train_config(params)
     run = run_config(params)
-    overrides = {"resume": resume, "threads": threads}
+    overrides = {"resume": resume, "threads": threads, "device": device, "loader_workers": loader_workers}
     run = replace(run, **{k: v for k, v in overrides.items() if v is not None})
     store = store or train_store(params, "train")
     summary = train(store, out, cfg, section(params, "model", ModelConfig), run=run, live_dir=live)
@@ -199,12 +227,22 @@ def train_cmd(
     show_default=True,
     help="reproducible: the same bits on any CPU; fast: oneDNN (see train.numerics).",
 )
-def evaluate_cmd(checkpoint, test_store, train_store, metrics, predictions, numerics) -> None:
+@click.option("--device", callback=_device, default="cpu", show_default=True, help=_DEVICE_HELP)
+@click.option("--bf16", is_flag=True, help="bfloat16 autocast (GPUs; the metrics move in the 3rd digit).")
+def evaluate_cmd(checkpoint, test_store, train_store, metrics, predictions, numerics, device, bf16) -> None:
     """MAE, RMSE, GAME(0..3) and per-image predictions, as the DVC `evaluate` stage writes them."""
+    from pipeline.device import resolve_device
     from pipeline.evaluate import evaluate
 
     m = evaluate(
-        checkpoint, test_store, train_store, metrics_out=metrics, predictions_out=predictions, numerics=numerics
+        checkpoint,
+        test_store,
+        train_store,
+        metrics_out=metrics,
+        predictions_out=predictions,
+        numerics=numerics,
+        device=resolve_device(device),
+        precision="bf16" if bf16 else "fp32",
     )
     click.echo("  ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in m.items()))
 
@@ -218,11 +256,15 @@ def evaluate_cmd(checkpoint, test_store, train_store, metrics, predictions, nume
     default=None,
     help="Save the density overlaid on the image (OUT_<stem>.png for several images).",
 )
-def count_cmd(images: tuple[Path, ...], checkpoint: Path, heatmap: Path | None) -> None:
+@click.option("--device", callback=_device, default="auto", show_default=True, help=_DEVICE_HELP)
+@click.option("--bf16", is_flag=True, help="bfloat16 autocast (about 2x faster on a GPU).")
+def count_cmd(images: tuple[Path, ...], checkpoint: Path, heatmap: Path | None, device: str, bf16: bool) -> None:
     """Print one predicted count per image."""
+    from pipeline.device import resolve_device
     from pipeline.predict import count_images
 
-    for path, n in zip(images, count_images(list(images), checkpoint, heatmap), strict=True):
+    counts = count_images(list(images), checkpoint, heatmap, resolve_device(device), "bf16" if bf16 else "fp32")
+    for path, n in zip(images, counts, strict=True):
         click.echo(f"{path}\t{n:.1f}")
 
 
@@ -266,8 +308,15 @@ def convert_cmd(src, root, split, fold, dst, out, out_split) -> None:
     is_flag=True,
     help="Allow a non-loopback --host; every request then needs the access token printed at start.",
 )
+@click.option("--device", callback=_device, default="auto", show_default=True, help="For --checkpoint: " + _DEVICE_HELP)
 def annotate_cmd(
-    folder: Path, host: str, port: int, checkpoint: Path | None, params_file: Path | None, allow_remote: bool
+    folder: Path,
+    host: str,
+    port: int,
+    checkpoint: Path | None,
+    params_file: Path | None,
+    allow_remote: bool,
+    device: str,
 ) -> None:
     """Serve the point-click annotation tool for FOLDER (images/ and points/)."""
     import secrets
@@ -292,7 +341,7 @@ def annotate_cmd(
         click.echo(f"  http://{host}:{port}/?token={token}")
     else:
         click.echo(f"annotating {folder} at http://{host}:{port}/  (Ctrl-C stops; every edit is saved)")
-    serve(folder, host=host, port=port, density=density, checkpoint=checkpoint, token=token)
+    serve(folder, host=host, port=port, density=density, checkpoint=checkpoint, token=token, device=device)
 
 
 @cli.group()
@@ -326,10 +375,89 @@ def bench_density(heads: int, split_images: int, workers: int) -> None:
         click.echo(f"  end to end       {s['seconds']:12.2f} s   ({s['mb']:.0f} MB store)")
 
 
+@bench.command("loader")
+@click.option("--workers", type=click.IntRange(0), default=2, show_default=True, help="Loader worker processes.")
+@click.option("--images", type=click.IntRange(1), default=64, show_default=True, help="Synthetic images.")
+@click.option("--size", callback=_size, default="1024x768", show_default=True, help="Image size WxH.")
+@click.option("--crop", callback=_size, default="512x384", show_default=True, help="Crop size WxH (multiples of 8).")
+@click.option("--batch", type=click.IntRange(1), default=16, show_default=True)
+@click.option("--epochs", type=click.IntRange(1), default=2, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Only the JSON lines (no summary on stderr).")
+def bench_loader_cmd(workers: int, images: int, size, crop, batch: int, epochs: int, as_json: bool) -> None:
+    """Training crops per second out of the data loader: one JSON line per epoch, the last is the steady state."""
+    import json
+
+    from pipeline.bench import bench_loader
+    from pipeline.data import check_crop_size
+
+    try:
+        check_crop_size((crop[1], crop[0]))
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--crop") from None
+    if batch > images:
+        raise click.BadParameter(f"{batch} is more than the {images} images of an epoch", param_hint="--batch")
+    last = None
+    for last in bench_loader(workers, images, size, (crop[1], crop[0]), batch, epochs):
+        click.echo(json.dumps(last), nl=True)
+    if not as_json:
+        click.echo(f"steady state: {last['img_per_s']:.0f} crops/s with {workers} workers", err=True)
+
+
 @bench.command("train")
 @click.option("--repeats", type=click.IntRange(1), default=3, show_default=True)
-def bench_train(repeats: int) -> None:
-    """CSRNet train steps and inference in both numerics modes vs plain PyTorch."""
+@click.option(
+    "--device",
+    callback=_device,
+    default=None,
+    help="Time training img/s on this device (" + _DEVICE_HELP + "): the reference recipe vs the fast settings, "
+    "loader included. Without it: the CPU numerics table.",
+)
+@click.option("--width", type=click.FloatRange(0, 1, min_open=True), default=1.0, show_default=True)
+@click.option("--crop", callback=_size, default="512x384", show_default=True, help="Crop size WxH (multiples of 8).")
+@click.option("--steps", type=click.IntRange(1), default=30, show_default=True, help="Timed steps per case.")
+@click.option("--warmup", type=click.IntRange(1), default=5, show_default=True, help="Untimed steps first.")
+@click.option("--images", type=click.IntRange(1), default=64, show_default=True, help="Synthetic 1024x768 images.")
+@click.option(
+    "--infer",
+    callback=_infer_cases,
+    multiple=True,
+    default=("1024x768x1", "1920x1080x8"),
+    show_default=True,
+    help="Inference cases WxHxBATCH.",
+)
+@click.option("--loader-workers", type=click.IntRange(0), default=None, help="Default: one per core, at most 16.")
+@click.option("--no-compile", is_flag=True, help="Skip the torch.compile cases.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON line per case instead of a table.")
+def bench_train(
+    repeats: int,
+    device: str | None,
+    width: float,
+    crop,
+    steps: int,
+    warmup: int,
+    images: int,
+    infer,
+    loader_workers: int | None,
+    no_compile: bool,
+    as_json: bool,
+) -> None:
+    """CSRNet training speed: per device (--device), or on the CPU in both numerics modes vs plain PyTorch."""
+    if device is not None:
+        from pipeline.bench import bench_train_device
+
+        cases = bench_train_device(
+            device,
+            width=width,
+            crop=(crop[1], crop[0]),
+            steps=steps,
+            warmup=warmup,
+            images=images,
+            loader_workers=loader_workers,
+            compile=not no_compile,
+            infer=infer,
+        )
+        _print_device_bench(cases, as_json)
+        return
     from pipeline.bench import bench_model
 
     r = bench_model(repeats=repeats)
@@ -345,6 +473,30 @@ def bench_train(repeats: int) -> None:
         theirs = f"{r[plain]:>14.3f}s" if plain else f"{'-':>15}"
         click.echo(f"{label:34}{ours}{theirs}")
     click.echo("fast = oneDNN; reproducible = the same bits on any x86-64 CPU and thread count (train.numerics)")
+
+
+def _print_device_bench(cases, as_json: bool) -> None:
+    import json
+
+    rows = []
+    if not as_json:
+        click.echo(f"{'phase':9} {'case':30} {'size':>9} {'batch':5} {'img/s':>9} {'e2e img/s':>10} {'GiB':>7}")
+    for r in cases:
+        rows.append(r)
+        if as_json:
+            click.echo(json.dumps(r))
+        else:
+            e2e = f"{r['e2e_img_per_s']:>10.1f}" if "e2e_img_per_s" in r else f"{'-':>10}"
+            peak = f"{r['peak_gib']:>7.2f}" if r["peak_gib"] is not None else f"{'-':>7}"
+            where = r.get("crop") or r.get("size")
+            click.echo(f"{r['phase']:9} {r['case']:30} {where:>9} b{r['batch']:<3} {r['img_per_s']:>9.1f} {e2e} {peak}")
+    ref = next((r for r in rows if r["case"] == "reference"), None)
+    best = max((r for r in rows if r["phase"] == "train"), key=lambda r: r["e2e_img_per_s"], default=None)
+    if not as_json and ref and best:
+        click.echo(
+            f"img/s: the model alone; e2e: end to end, loader included; GiB: peak GPU memory. "
+            f"{best['case']} end to end = {best['e2e_img_per_s'] / ref['e2e_img_per_s']:.1f}x the reference"
+        )
 
 
 def _threads() -> int:

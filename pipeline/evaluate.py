@@ -8,9 +8,11 @@ import json
 from pathlib import Path
 
 import numpy as np
+import torch
 from tqdm import tqdm
 
 from pipeline.atomic import write_bytes
+from pipeline.device import Precision
 from pipeline.image import load_image
 from pipeline.metrics import game_error, mae, rmse
 from pipeline.numerics import Numerics, configure
@@ -29,6 +31,8 @@ def evaluate(
     predictions_out: str | Path,
     numerics: Numerics = "reproducible",
     threads: int | None = None,
+    device: torch.device = torch.device("cpu"),
+    precision: Precision = "fp32",
     progress: bool | None = None,
 ) -> dict:
     """Predict every test image and write the metrics and per-image predictions.
@@ -38,14 +42,14 @@ def evaluate(
     `numerics` as in training (`pipeline.numerics`): "reproducible" runs the eager
     model without oneDNN, so the metrics are the same bits on any CPU.
     """
-    configure(numerics, threads)
-    model = load_model(checkpoint, optimize=numerics == "fast")
+    configure(numerics, threads, device.type)
+    model = load_model(checkpoint, optimize=numerics == "fast", device=device)
     test = read_split(test_store)
     train_counts = np.array([rec.count for rec in read_split(train_store).values()], dtype=np.float64)
     rows, games = [], {lv: [] for lv in GAME_LEVELS}
     for image_id in tqdm(list(test), desc="evaluate", disable=None if progress is None else not progress):
         rec = test[image_id]
-        density = predict_density(model, load_image(test.image_path(image_id)))
+        density = predict_density(model, load_image(test.image_path(image_id)), device, precision)
         rows.append((image_id, rec.count, float(density.sum())))
         for lv in GAME_LEVELS:
             games[lv].append(game_error(density, rec.points, (rec.height, rec.width), lv))

@@ -6,6 +6,7 @@ a stage's DVC dependencies are the modules it imports (tests/test_dvc_deps.py).
 
 from __future__ import annotations
 
+import re
 import types
 import typing
 from dataclasses import dataclass, fields
@@ -16,21 +17,34 @@ import yaml
 
 from pipeline.errors import ConfigError
 
+DEVICE_SPEC = re.compile(r"auto|cpu|cuda(:\d+)?")
+
+
+def check_device_spec(spec: str) -> None:
+    """Refuse a device spec that names no device, before anything is built (see `pipeline.device`)."""
+    if not DEVICE_SPEC.fullmatch(spec):
+        raise ConfigError("device", f"must be auto, cpu, cuda or cuda:N, got {spec!r}")
+
 
 @dataclass(frozen=True)
 class RunConfig:
     """How to run, not what is computed: the ``run:`` section, which no stage hashes.
 
-    None of these changes a result (tests/test_numerics.py checks threads and
-    workers), so changing one never re-runs a stage or invalidates a checkpoint.
+    On the CPU none of these changes a result (tests/test_numerics.py checks
+    threads and workers), so changing one never re-runs a stage or invalidates a
+    checkpoint. ``device`` is the exception by nature: a GPU computes in other
+    arithmetic, so the committed metrics are the CPU's.
     """
 
     workers: int = 1  # density: worker processes
     threads: int | None = None  # torch intra-op threads; None = torch's default (one per core)
     loader_workers: int = 0  # training: DataLoader worker processes
     resume: bool = False  # training: continue models/last.pt of a killed run (same data and settings)
+    device: str = "auto"  # auto | cpu | cuda | cuda:N (pipeline/device.py)
+    cache_dir: str | None = None  # decoded-image cache (pipeline/cache.py); None: a temporary one per run
 
     def __post_init__(self) -> None:
+        check_device_spec(self.device)
         for key, least in (("workers", 1), ("threads", 1), ("loader_workers", 0)):
             value = getattr(self, key)
             if value is not None and value < least:

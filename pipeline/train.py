@@ -8,6 +8,7 @@ global batch over N processes without changing what is computed.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
@@ -20,14 +21,15 @@ from typing import Literal
 import numpy as np
 import torch
 import torch.distributed as dist
-from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from pipeline.cache import decoded_cache
 from pipeline.checkpoint import load_checkpoint, save_checkpoint
-from pipeline.data import CrowdDataset
+from pipeline.data import CrowdDataset, EpochBatches, make_loader, to_model_input
+from pipeline.device import Precision, autocast, resolve_device
 from pipeline.errors import ConfigError
 from pipeline.metrics import mae
-from pipeline.model import STRIDE, CSRNet, ModelConfig, build_model
+from pipeline.model import STRIDE, ModelConfig, build_model
 from pipeline.numerics import Numerics, configure
 from pipeline.params import RunConfig, section
 from pipeline.store import read_split
@@ -50,6 +52,9 @@ class TrainConfig:
     val_fraction: float = 0.15  # held out of the training split to pick best.pt
     seed: int = 0
     numerics: Numerics = "reproducible"  # see pipeline/numerics.py
+    precision: Precision = "fp32"  # bf16: autocast forward (GPUs; runs on CPUs too)
+    channels_last: bool = False  # NHWC activations: what tensor cores want
+    compile: bool = False  # torch.compile the model (minutes to compile; pays off on long GPU runs)
 
     def __post_init__(self) -> None:
         for key in ("epochs", "batch_size", "crop_height", "crop_width"):
@@ -73,11 +78,13 @@ def train_config(params: dict) -> TrainConfig:
     return section(params, "train", TrainConfig, skip=("dataset",))
 
 
-def _distributed() -> tuple[int, int]:
-    """(rank, world size) under torchrun, (0, 1) otherwise."""
+def _distributed(device: torch.device) -> tuple[int, int]:
+    """(rank, world size) under torchrun, (0, 1) otherwise; NCCL between GPUs, gloo between CPUs."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world > 1 and not dist.is_initialized():
-        dist.init_process_group("gloo")
+        if device.type == "cuda":
+            torch.cuda.set_device(device)
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
     return (dist.get_rank(), world) if world > 1 else (0, 1)
 
 
@@ -126,26 +133,57 @@ def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Opti
 
 
 @torch.inference_mode()
-def predict_counts(model: CSRNet, dataset: CrowdDataset) -> tuple[np.ndarray, np.ndarray]:
-    """(predicted, true) counts over whole images."""
+def predict_counts(
+    model: torch.nn.Module,
+    dataset: CrowdDataset,
+    *,
+    device: torch.device = torch.device("cpu"),
+    precision: Precision = "fp32",
+    channels_last: bool = False,
+    batch_size: int = 1,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(predicted, true) counts over whole images, in batches of images of one size."""
     model.eval()
-    pred, true = [], []
+    pred, true, group = [], [], []
+
+    def flush() -> None:
+        images = torch.stack([s["image"] for s in group])
+        with autocast(device, precision):
+            out = model(to_model_input(images, device, channels_last)).float().cpu()
+        pred.extend(float(o.sum()) for o in out)
+        true.extend(float(s["count"]) for s in group)
+        group.clear()
+
     for i in range(len(dataset)):
         s = dataset[i]
-        pred.append(float(model(s["image"][None]).sum()))
-        true.append(float(s["count"]))
+        if group and (len(group) == batch_size or s["image"].shape != group[0]["image"].shape):
+            flush()
+        group.append(s)
+    if group:
+        flush()
     return np.array(pred), np.array(true)
 
 
 def train_step(
-    model: torch.nn.Module, opt: torch.optim.Optimizer, images: torch.Tensor, targets: torch.Tensor, scale: float
-) -> float:
-    """One optimisation step on the squared error summed over cells, times `scale`; returns the loss."""
-    loss = ((model(images) - targets) ** 2).sum() * scale
+    model: torch.nn.Module,
+    opt: torch.optim.Optimizer,
+    images: torch.Tensor,
+    targets: torch.Tensor,
+    scale: float,
+    precision: Precision = "fp32",
+) -> torch.Tensor:
+    """One optimisation step on the squared error summed over cells, times `scale`.
+
+    Returns the loss as a tensor on the model's device: reading it as a number
+    would make the host wait for the GPU on every step.
+    """
+    with autocast(images.device, precision):
+        out = model(images)
+    loss = ((out.float() - targets) ** 2).sum() * scale
     opt.zero_grad(set_to_none=True)
     loss.backward()
     opt.step()
-    return float(loss.detach())
+    return loss.detach()
 
 
 def train(
@@ -164,110 +202,130 @@ def train(
     other data or settings is refused (`ConfigError`) and left as it is.
     Returns a summary (epochs run in this call, best validation MAE).
     """
-    configure(cfg.numerics, run.threads)
-    rank, world = _distributed()
-    if cfg.batch_size % world:
-        raise ConfigError("params.yaml", f"train.batch_size {cfg.batch_size} must be divisible by {world} processes")
-    out_dir = Path(out_dir)
-    seed_everything(cfg.seed)
-    model = build_model(model_cfg)
-    opt = make_optimizer(model, cfg)
-    all_ids = list(read_split(store))  # first: a missing or foreign store is named as such
-    fp = fingerprint(store, cfg, model_cfg)
-    train_ids, val_ids = split_ids(all_ids, cfg.val_fraction, cfg.seed)
-    if len(train_ids) < cfg.batch_size:
-        raise ConfigError(
-            "params.yaml",
-            f"train.batch_size {cfg.batch_size} is more than the {len(train_ids)} training images of {store} "
-            f"({len(val_ids)} held out by train.val_fraction {cfg.val_fraction})",
-        )
-    train_set = CrowdDataset(store, crop=(cfg.crop_height, cfg.crop_width), flip=cfg.flip, seed=cfg.seed, ids=train_ids)
-    val_set = CrowdDataset(store, ids=val_ids or train_ids)
-
-    start, best, history = 0, float("inf"), []
-    last = out_dir / "last.pt"
-    if run.resume and last.exists():
-        ck = load_checkpoint(last)
-        if ck.get("fingerprint") != fp:
+    with contextlib.ExitStack() as stack:  # the decoded-image cache lives as long as the run
+        device = resolve_device(run.device)
+        seed_everything(cfg.seed)
+        configure(cfg.numerics, run.threads, device.type)
+        rank, world = _distributed(device)
+        if cfg.batch_size % world:
+            problem = f"train.batch_size {cfg.batch_size} must be divisible by {world} processes"
+            raise ConfigError("params.yaml", problem)
+        out_dir = Path(out_dir)
+        model = build_model(model_cfg).to(device)
+        if cfg.channels_last:
+            model = model.to(memory_format=torch.channels_last)
+        opt = make_optimizer(model, cfg)
+        all_ids = list(read_split(store))  # first: a missing or foreign store is named as such
+        fp = fingerprint(store, cfg, model_cfg)
+        train_ids, val_ids = split_ids(all_ids, cfg.val_fraction, cfg.seed)
+        if len(train_ids) < cfg.batch_size:
             raise ConfigError(
-                last,
-                "was trained on other data or settings; not resuming and not overwriting it "
-                "(set run.resume: false to start afresh, or restore the params it was trained with)",
+                "params.yaml",
+                f"train.batch_size {cfg.batch_size} is more than the {len(train_ids)} training images of {store} "
+                f"({len(val_ids)} held out by train.val_fraction {cfg.val_fraction})",
             )
-        model.load_state_dict(ck["model"])
-        opt.load_state_dict(ck["optimizer"])
-        torch.set_rng_state(ck["torch_rng"])
-        start, best, history = ck["epoch"] + 1, ck["best_mae"], ck["history"]
+        cache = stack.enter_context(decoded_cache(run.cache_dir))
+        train_set = CrowdDataset(
+            store, crop=(cfg.crop_height, cfg.crop_width), flip=cfg.flip, seed=cfg.seed, ids=train_ids, cache=cache
+        )
+        val_set = CrowdDataset(store, ids=val_ids or train_ids, cache=cache)
+        sampler = EpochBatches(len(train_set), cfg.batch_size, cfg.seed, rank, world)
+        loader = make_loader(train_set, sampler, run.loader_workers, device)
 
-    ddp = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
-    live = None  # opened after the first epoch: a run that fails on its data leaves the old plots alone
+        start, best, history = 0, float("inf"), []
+        last = out_dir / "last.pt"
+        if run.resume and last.exists():
+            ck = load_checkpoint(last)
+            if ck.get("fingerprint") != fp:
+                raise ConfigError(
+                    last,
+                    "was trained on other data or settings; not resuming and not overwriting it "
+                    "(set run.resume: false to start afresh, or restore the params it was trained with)",
+                )
+            model.load_state_dict(ck["model"])
+            opt.load_state_dict(ck["optimizer"])
+            torch.set_rng_state(ck["torch_rng"])
+            start, best, history = ck["epoch"] + 1, ck["best_mae"], ck["history"]
 
-    epochs = tqdm(
-        range(start, cfg.epochs),
-        initial=start,
-        total=cfg.epochs,
-        desc="train",
-        unit="epoch",
-        disable=(rank != 0) or (None if progress is None else not progress),
-    )
-    for epoch in epochs:
-        model.train()
-        for group in opt.param_groups:
-            group["lr"] = lr_at(cfg, epoch)
-        train_set.set_epoch(epoch)
-        order = np.random.default_rng([cfg.seed, epoch]).permutation(len(train_set))
-        batches = [order[b : b + cfg.batch_size] for b in range(0, len(order) - cfg.batch_size + 1, cfg.batch_size)]
-        mine = [batch[rank::world].tolist() for batch in batches]
-        loader = DataLoader(train_set, batch_sampler=mine, num_workers=run.loader_workers)
-        total = 0.0
-        for batch in loader:
-            # sum over the global batch, divided by its size; DDP averages over ranks, hence x world
-            total += train_step(ddp, opt, batch["image"], batch["target"], world / cfg.batch_size) / world
-        train_loss = _all_sum(total, world) / max(len(batches), 1)
-
-        if rank == 0:
-            pred, true = predict_counts(model, val_set)
-            val_mae = mae(pred, true)
-            history.append({"epoch": epoch, "loss": train_loss, "val_mae": val_mae})
-            improved = val_mae < best
-            best = min(best, val_mae)
-            state = dict(
-                model=model.state_dict(),
-                optimizer=opt.state_dict(),
-                epoch=epoch,
-                best_mae=best,
-                history=history,
-                torch_rng=torch.get_rng_state(),
-                fingerprint=fp,
-                train_config=asdict(cfg),
-                model_config=asdict(model_cfg),
-            )
-            save_checkpoint(last, **state)
-            if improved:
-                save_checkpoint(out_dir / "best.pt", **state)
-            if live is None and live_dir is not None:
-                from dvclive import Live
-
-                live = Live(str(live_dir), resume=start > 0, dvcyaml=None, save_dvc_exp=False, report=None)
-                live.step = epoch
-            if live is not None:
-                live.log_metric("train/loss", train_loss)
-                live.log_metric("val/mae", val_mae)
-                live.next_step()
-            epochs.set_postfix(loss=f"{train_loss:.3g}", val_mae=f"{val_mae:.2f}")
+        ddp = model
         if world > 1:
-            dist.barrier()
-    if live is not None:
-        live.end()
+            ids = [device.index] if device.type == "cuda" else None
+            ddp = torch.nn.parallel.DistributedDataParallel(model, device_ids=ids)
+        step_model = torch.compile(ddp) if cfg.compile else ddp
+        live = None  # opened after the first epoch: a run that fails on its data leaves the old plots alone
+
+        epochs = tqdm(
+            range(start, cfg.epochs),
+            initial=start,
+            total=cfg.epochs,
+            desc="train",
+            unit="epoch",
+            disable=(rank != 0) or (None if progress is None else not progress),
+        )
+        for epoch in epochs:
+            model.train()
+            for group in opt.param_groups:
+                group["lr"] = lr_at(cfg, epoch)
+            sampler.set_epoch(epoch)
+            total = torch.zeros((), dtype=torch.float64, device=device)
+            for batch in loader:
+                images = to_model_input(batch["image"], device, cfg.channels_last)
+                targets = batch["target"].to(device, non_blocking=True)
+                # sum over the global batch, divided by its size; DDP averages over ranks, hence x world
+                loss = train_step(step_model, opt, images, targets, world / cfg.batch_size, cfg.precision)
+                total += loss.double() / world
+            train_loss = _all_sum(total, world) / max(len(sampler), 1)
+
+            if rank == 0:
+                pred, true = predict_counts(
+                    model,
+                    val_set,
+                    device=device,
+                    precision=cfg.precision,
+                    channels_last=cfg.channels_last,
+                    batch_size=cfg.batch_size,
+                )
+                val_mae = mae(pred, true)
+                history.append({"epoch": epoch, "loss": train_loss, "val_mae": val_mae})
+                improved = val_mae < best
+                best = min(best, val_mae)
+                state = dict(
+                    model=model.state_dict(),
+                    optimizer=opt.state_dict(),
+                    epoch=epoch,
+                    best_mae=best,
+                    history=history,
+                    torch_rng=torch.get_rng_state(),
+                    fingerprint=fp,
+                    train_config=asdict(cfg),
+                    model_config=asdict(model_cfg),
+                )
+                save_checkpoint(last, **state)
+                if improved:
+                    save_checkpoint(out_dir / "best.pt", **state)
+                if live is None and live_dir is not None:
+                    from dvclive import Live
+
+                    live = Live(str(live_dir), resume=start > 0, dvcyaml=None, save_dvc_exp=False, report=None)
+                    live.step = epoch
+                if live is not None:
+                    live.log_metric("train/loss", train_loss)
+                    live.log_metric("val/mae", val_mae)
+                    live.next_step()
+                epochs.set_postfix(loss=f"{train_loss:.3g}", val_mae=f"{val_mae:.2f}")
+            if world > 1:
+                dist.barrier()
+        if live is not None:
+            live.end()
+        if world > 1:
+            dist.destroy_process_group()
+        ran = cfg.epochs - start
+        return {"epochs": ran, "best_val_mae": best, "train_images": len(train_ids), "val_images": len(val_ids)}
+
+
+def _all_sum(value: torch.Tensor, world: int) -> float:
+    """A per-rank sum added up over all ranks (on the ranks' device, as NCCL needs)."""
     if world > 1:
-        dist.destroy_process_group()
-    ran = cfg.epochs - start
-    return {"epochs": ran, "best_val_mae": best, "train_images": len(train_ids), "val_images": len(val_ids)}
-
-
-def _all_sum(value: float, world: int) -> float:
-    if world == 1:
-        return value
-    t = torch.tensor([value], dtype=torch.float64)
-    dist.all_reduce(t)
-    return float(t)
+        value = value.clone()
+        dist.all_reduce(value)
+    return float(value)

@@ -1,16 +1,23 @@
-"""DVC stage: evaluate models/best.pt on the test split (params: train.dataset, train.numerics, evaluate.*)."""
+"""DVC stage: evaluate models/best.pt on the test split.
 
+Params: train.dataset, train.numerics, train.precision, evaluate.*; run.* says how, never what.
+"""
+
+from pipeline.device import resolve_device
 from pipeline.evaluate import evaluate
 from pipeline.params import load_params, run_config, train_store
 from pipeline.train import train_config
 
 params = load_params()
+cfg, run = train_config(params), run_config(params)
 evaluate(
     "models/best.pt",
     train_store(params, params["evaluate"]["split"]),
     train_store(params, "train"),
     metrics_out="metrics.json",
     predictions_out="eval/predictions.csv",
-    numerics=train_config(params).numerics,
-    threads=run_config(params).threads,
+    numerics=cfg.numerics,
+    threads=run.threads,
+    device=resolve_device(run.device),
+    precision=cfg.precision,
 )

@@ -2,7 +2,17 @@ import numpy as np
 import pytest
 import torch
 
-from pipeline.data import Crop, CrowdDataset, apply_crop, random_crop, sum_pool
+from pipeline.data import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    Crop,
+    CrowdDataset,
+    EpochBatches,
+    apply_crop,
+    random_crop,
+    sum_pool,
+    to_model_input,
+)
 from pipeline.density import density_map
 
 
@@ -55,17 +65,49 @@ def test_random_crops_are_multiples_of_eight_and_inside():
 def test_dataset_targets_sum_to_the_crops_density_and_samples_repeat_per_epoch(tiny_stores):
     ds = CrowdDataset(tiny_stores["train"], crop=(32, 32), flip=True, seed=5)
     a = ds[2]
-    assert a["image"].shape == (3, 32, 32) and a["target"].shape == (1, 4, 4)
+    assert a["image"].shape == (32, 32, 3) and a["image"].dtype == torch.uint8 and a["target"].shape == (1, 4, 4)
     assert torch.equal(ds[2]["image"], a["image"])  # same (seed, epoch, index), same sample
+    assert torch.equal(ds[(1, 2)]["image"], ds[(1, 2)]["image"])
     ds.set_epoch(1)
     assert not torch.equal(ds[2]["image"], a["image"])
+    assert torch.equal(ds[2]["image"], ds[(1, 2)]["image"])  # an (epoch, index) key is that epoch's sample
+    assert torch.equal(ds[(0, 2)]["image"], a["image"])
     whole = CrowdDataset(tiny_stores["train"])
     s = whole[0]
     rec = whole.store[whole.ids[0]]
-    assert s["image"].shape == (3, 48, 64) and s["target"].shape == (1, 6, 8)
+    assert s["image"].shape == (48, 64, 3) and s["target"].shape == (1, 6, 8)
     assert float(s["target"].sum()) == pytest.approx(float(rec.density.sum()), rel=1e-5)
     assert float(s["count"]) == rec.count
-    assert abs(float(s["image"].mean())) < 3  # ImageNet-normalised
+
+
+def test_model_input_is_imagenet_normalisation_padded_to_the_stride():
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (2, 45, 67, 3), dtype=np.uint8)
+    expected = ((images.astype(np.float32) / 255.0 - IMAGENET_MEAN) / IMAGENET_STD).transpose(0, 3, 1, 2)
+    x = to_model_input(torch.from_numpy(images), torch.device("cpu"))
+    assert x.shape == (2, 3, 48, 72) and x.is_contiguous()
+    # the same float32 arithmetic as numpy's, bit for bit (the committed metrics depend on it)
+    assert np.array_equal(x[:, :, :45, :67].numpy(), expected)
+    assert not x[:, :, 45:].any() and not x[:, :, :, 67:].any()  # zero padding, after normalising
+    cl = to_model_input(torch.from_numpy(images), torch.device("cpu"), channels_last=True)
+    assert cl.is_contiguous(memory_format=torch.channels_last) and torch.equal(cl, x)
+
+
+def test_epoch_batches_split_each_global_batch_over_ranks_and_carry_the_epoch():
+    one = EpochBatches(10, 4, seed=3)
+    ranks = [EpochBatches(10, 4, seed=3, rank=r, world=2) for r in range(2)]
+    for epoch in (0, 1):
+        for s in (one, *ranks):
+            s.set_epoch(epoch)
+        whole = list(one)
+        assert len(whole) == len(one) == 2 and all(len(b) == 4 for b in whole)  # only whole global batches
+        assert {e for b in whole for e, _ in b} == {epoch}
+        for b, *shares in zip(whole, *ranks, strict=True):
+            assert sorted(sum(shares, [])) == sorted(b) and all(len(s) == 2 for s in shares)
+    one.set_epoch(0)
+    first = list(one)
+    one.set_epoch(1)
+    assert [i for b in first for _, i in b] != [i for b in one for _, i in b]
 
 
 def test_crop_size_must_be_a_multiple_of_eight(tiny_stores):
