@@ -248,24 +248,165 @@ def evaluate_cmd(checkpoint, test_store, train_store, metrics, predictions, nume
 
 
 @cli.command("count")
-@click.argument("images", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--checkpoint", required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("inputs", nargs=-1, required=True)
+@click.option(
+    "--checkpoint",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="A training checkpoint (.pt) or an ONNX model (.onnx, from export-model; runs on ONNX Runtime).",
+)
 @click.option(
     "--heatmap",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
-    help="Save the density overlaid on the image (OUT_<stem>.png for several images).",
+    help="Images: save the density overlaid on the image (OUT_<stem>.png for several images).",
 )
 @click.option("--device", callback=_device, default="auto", show_default=True, help=_DEVICE_HELP)
 @click.option("--bf16", is_flag=True, help="bfloat16 autocast (about 2x faster on a GPU).")
-def count_cmd(images: tuple[Path, ...], checkpoint: Path, heatmap: Path | None, device: str, bf16: bool) -> None:
-    """Print one predicted count per image."""
-    from pipeline.device import resolve_device
-    from pipeline.predict import count_images
+@click.option("--threads", type=click.IntRange(1), default=None, help="CPU threads (default: every core).")
+@click.option(
+    "--out",
+    default="-",
+    show_default=True,
+    help="Videos and streams: per-frame results, FILE.csv, FILE.jsonl, or - (JSON lines on stdout).",
+)
+@click.option(
+    "--zones",
+    "zones_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="YAML/JSON polygons with names and optional alert thresholds.",
+)
+@click.option("--threshold", type=float, default=None, help="Alert when the (smoothed) total count reaches this.")
+@click.option("--smooth", type=click.FloatRange(0), default=2.0, show_default=True, help="EMA time constant, seconds.")
+@click.option(
+    "--hysteresis",
+    type=click.FloatRange(0, 1, max_open=True),
+    default=0.1,
+    show_default=True,
+    help="An alert clears below threshold x (1 - this).",
+)
+@click.option(
+    "--alerts", "alerts_out", type=click.Path(dir_okay=False, path_type=Path), help="Also append alerts (JSON lines)."
+)
+@click.option(
+    "--snapshots", type=click.Path(file_okay=False, path_type=Path), help="Folder for a PNG of each alert's frame."
+)
+@click.option(
+    "--overlay", type=click.Path(dir_okay=False, path_type=Path), help="Write an overlay video (heatmap, zones)."
+)
+@click.option("--every", type=click.IntRange(1), default=1, show_default=True, help="Count every N-th frame.")
+@click.option("--fps", "sample_fps", type=click.FloatRange(0, min_open=True), help="Count F frames per second.")
+@click.option("--live", is_flag=True, help="Treat files as cameras: frames arrive in real time, late ones drop.")
+def count_cmd(
+    inputs: tuple[str, ...],
+    checkpoint: Path,
+    heatmap: Path | None,
+    device: str,
+    bf16: bool,
+    threads: int | None,
+    out: str,
+    zones_file: Path | None,
+    threshold: float | None,
+    smooth: float,
+    hysteresis: float,
+    alerts_out: Path | None,
+    snapshots: Path | None,
+    overlay: Path | None,
+    every: int,
+    sample_fps: float | None,
+    live: bool,
+) -> None:
+    """Count people in images (one count per line), videos, streams and cameras (one record per frame).
 
-    counts = count_images(list(images), checkpoint, heatmap, resolve_device(device), "bf16" if bf16 else "fp32")
-    for path, n in zip(images, counts, strict=True):
-        click.echo(f"{path}\t{n:.1f}")
+    INPUTS are image files, video files, stream URLs (rtsp://, http(s)://) or
+    camera devices (/dev/video0). Exit code 3: an alert fired; 130: stopped by Ctrl-C
+    (everything counted so far is written).
+    """
+    from pipeline.alerts import AlertConfig
+    from pipeline.counter import count_images, load_counter
+    from pipeline.stream import count_video, is_video
+    from pipeline.zones import load_zones
+
+    videos = [i for i in inputs if is_video(i)]
+    images = [Path(i) for i in inputs if not is_video(i)]
+    if overlay is not None and len(videos) > 1:
+        raise click.BadParameter("one overlay video per run: count one video at a time", param_hint="--overlay")
+    zones = load_zones(zones_file) if zones_file else []
+    counter = load_counter(checkpoint, device, "bf16" if bf16 else "fp32", threads)
+    if images:
+        for path, n in zip(images, count_images(images, counter, heatmap), strict=True):
+            click.echo(f"{path}\t{n:.1f}")
+    fired, interrupted = 0, False
+    for spec in videos:
+        s = count_video(
+            spec,
+            counter,
+            out=out,
+            zones=zones,
+            total_threshold=threshold,
+            alert_config=AlertConfig(smooth, hysteresis),
+            alerts_out=alerts_out,
+            snapshots=snapshots,
+            overlay=overlay,
+            every=every,
+            fps=sample_fps,
+            live=True if live else None,
+        )
+        fired += s.alerts
+        drops = f", dropped {s.dropped} of {s.decoded} ({s.dropped / max(s.decoded, 1):.0%})" if s.dropped else ""
+        lag = f", lag {s.lag_mean_s * 1e3:.0f} ms mean / {s.lag_max_s * 1e3:.0f} ms max" if s.lag_max_s else ""
+        click.echo(
+            f"{spec}: {s.frames} frames in {s.seconds:.1f} s ({s.fps:.1f} fps, {counter.name}){drops}{lag}, "
+            f"{s.alerts} alert(s){' - interrupted' if s.interrupted else ''}",
+            err=True,
+        )
+        if s.interrupted:
+            interrupted = True
+            break
+    if interrupted:
+        sys.exit(130)
+    if fired:
+        sys.exit(3)
+
+
+@cli.command("export-model")
+@click.argument("checkpoint", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--onnx", "onnx_out", required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--int8", is_flag=True, help="Quantise the convolutions to int8 (faster on CPUs; counts move a little).")
+@click.option(
+    "--calibrate",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=None,
+    help="--int8: a folder of images like those to be counted (default: synthetic crowds).",
+)
+def export_model_cmd(checkpoint: Path, onnx_out: Path, int8: bool, calibrate: Path | None) -> None:
+    """Write a checkpoint as ONNX (uint8 frames in, any height and width) and check it against PyTorch."""
+    import tempfile
+
+    from pipeline.counter import (
+        OnnxCounter,
+        calibration_frames,
+        compare_counts,
+        export_onnx,
+        quantize_onnx,
+        verify_onnx,
+    )
+
+    if not int8:
+        export_onnx(checkpoint, onnx_out)
+        diff = verify_onnx(checkpoint, onnx_out)
+        click.echo(f"wrote {onnx_out}; ONNX Runtime vs PyTorch count on test frames: {diff:.1e} relative")
+        return
+    images = None
+    if calibrate is not None:
+        images = sorted(p for p in calibrate.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+    frames = calibration_frames(images)
+    with tempfile.TemporaryDirectory(prefix="headcount-export-") as tmp:
+        fp32 = export_onnx(checkpoint, Path(tmp) / "fp32.onnx")
+        quantize_onnx(fp32, onnx_out, frames)
+        diff = compare_counts(OnnxCounter(fp32), OnnxCounter(onnx_out), frames)
+    click.echo(f"wrote {onnx_out} (int8); its counts differ from fp32 by at most {diff:.1%} on the calibration frames")
 
 
 @cli.command("convert")

@@ -22,6 +22,7 @@ from pipeline.params import check_device_spec
 
 Precision = Literal["fp32", "bf16"]
 PRECISIONS: tuple[str, ...] = typing.get_args(Precision)
+WHERE = "device (run.device or --device)"
 
 
 def resolve_device(spec: str = "auto") -> torch.device:
@@ -33,13 +34,13 @@ def resolve_device(spec: str = "auto") -> torch.device:
     if spec == "cpu" or (spec == "auto" and not torch.cuda.is_available()):
         return torch.device("cpu")
     if not torch.cuda.is_available():
-        raise ConfigError("device", f"{spec!r} asked for, but torch sees no CUDA GPU (use cpu or auto)")
+        raise ConfigError(WHERE, f"{spec!r} asked for, but torch sees no CUDA GPU (use cpu or auto)")
     if spec in ("auto", "cuda"):
         index = int(os.environ.get("LOCAL_RANK", "0")) % torch.cuda.device_count()
     else:
         index = int(spec.split(":")[1])
         if index >= torch.cuda.device_count():
-            raise ConfigError("device", f"{spec!r} asked for, but torch sees {torch.cuda.device_count()} GPU(s)")
+            raise ConfigError(WHERE, f"{spec!r} asked for, but torch sees {torch.cuda.device_count()} GPU(s)")
     return torch.device("cuda", index)
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import warnings
 from pathlib import Path
 
@@ -10,12 +9,10 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
-from pipeline.atomic import refuse_foreign, write_bytes
 from pipeline.checkpoint import load_checkpoint
 from pipeline.data import to_model_input
 from pipeline.device import Precision, autocast
 from pipeline.errors import DataError
-from pipeline.image import load_image
 from pipeline.model import CSRNet, ModelConfig
 
 # anchors of matplotlib's "inferno": dark for empty, bright for dense
@@ -67,7 +64,7 @@ def predict_density(
     precision: Precision = "fp32",
 ) -> np.ndarray:
     """The model's density at 1/8 resolution for a uint8 (H, W, 3) image; its sum is the count."""
-    x = to_model_input(torch.from_numpy(np.ascontiguousarray(image))[None], device, device.type != "cpu")
+    x = to_model_input(torch.tensor(image)[None], device, device.type != "cpu")  # a copy: PIL arrays are read-only
     with autocast(device, precision):
         out = model(x)
     return out[0, 0].float().cpu().numpy()
@@ -95,47 +92,3 @@ def heatmap(image: np.ndarray, density: np.ndarray, count: float, alpha: float =
     draw.rectangle([x0 - 4, y0 - 4, x1 + 4, y1 + 4], fill=(0, 0, 0))
     draw.text((8, 8), text, fill=(255, 255, 255), font=font)
     return out
-
-
-def heatmap_paths(paths: list[Path], out: Path) -> list[Path]:
-    """Where each image's overlay goes: `out` for one image, ``OUT_<stem>.png`` for several
-    (``OUT_<stem>_<n>.png`` where stems repeat, so no overlay replaces another)."""
-    if len(paths) == 1:
-        return [out]
-    stems = [p.stem for p in paths]
-    suffix = out.suffix or ".png"
-    return [
-        out.with_name(f"{out.stem}_{stem}{f'_{i + 1}' if stems.count(stem) > 1 else ''}{suffix}")
-        for i, stem in enumerate(stems)
-    ]
-
-
-def _is_png(path: Path) -> bool:
-    with open(path, "rb") as f:
-        return f.read(8) == b"\x89PNG\r\n\x1a\n"
-
-
-def count_images(
-    paths: list[Path],
-    checkpoint: str | Path,
-    heatmap_out: Path | None = None,
-    device: torch.device = torch.device("cpu"),
-    precision: Precision = "fp32",
-) -> list[float]:
-    """Count each image; with `heatmap_out` also save overlays (see `heatmap_paths`)."""
-    targets = heatmap_paths(paths, heatmap_out) if heatmap_out is not None else [None] * len(paths)
-    for target in targets:
-        if target is not None:
-            refuse_foreign(target, _is_png, "a PNG image")
-    model = load_model(checkpoint, device=device)
-    counts = []
-    for path, target in zip(paths, targets, strict=True):
-        image = load_image(path)
-        density = predict_density(model, image, device, precision)
-        count = float(density.sum())
-        counts.append(count)
-        if target is not None:
-            buf = io.BytesIO()
-            heatmap(image, density, count).save(buf, format="PNG")
-            write_bytes(target, buf.getvalue())
-    return counts

@@ -1,0 +1,136 @@
+"""Where per-frame results go: CSV or JSON lines (flushed per frame), an overlay video, alert snapshots.
+
+Every line is flushed as it is written, so ``tail -f`` and a pipe into ``jq``
+see each frame as it is counted, and a stop at any moment leaves a file whose
+every line is complete.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from pathlib import Path
+from typing import IO
+
+import numpy as np
+from PIL import ImageDraw, ImageFont
+
+from pipeline.atomic import write_bytes
+from pipeline.errors import ConfigError
+from pipeline.predict import heatmap
+from pipeline.zones import Zone
+
+
+class RecordWriter:
+    """Frame records as CSV (``.csv``) or JSON lines (anything else; ``-`` is stdout)."""
+
+    def __init__(self, target: str | Path, zone_names: list[str], extra: tuple[str, ...] = ()) -> None:
+        self.target = str(target)
+        self.csv = self.target.lower().endswith(".csv")
+        if self.target == "-":
+            self.f: IO[str] = sys.stdout
+        else:
+            Path(self.target).parent.mkdir(parents=True, exist_ok=True)
+            self.f = open(self.target, "w", newline="")  # noqa: SIM115 - closed by close()
+        self.writer = None
+        if self.csv:
+            self.columns = ["frame", "t", "count", *[f"zone:{n}" for n in zone_names], *extra]
+            self.writer = csv.DictWriter(self.f, self.columns, extrasaction="ignore", lineterminator="\n")
+            self.writer.writeheader()
+            self.f.flush()
+
+    def write(self, record: dict) -> None:
+        if self.writer is not None:
+            row = {k: v for k, v in record.items() if k != "zones"}
+            row.update({f"zone:{k}": v for k, v in record.get("zones", {}).items()})
+            self.writer.writerow(row)
+        else:
+            self.f.write(json.dumps(record) + "\n")
+        self.f.flush()
+
+    def close(self) -> None:
+        if self.f is not sys.stdout:
+            self.f.close()
+
+
+class EventWriter:
+    """Alert events as JSON lines to stdout and/or a file."""
+
+    def __init__(self, path: str | Path | None, stdout: bool) -> None:
+        self.stdout = stdout
+        self.f = open(path, "a") if path else None  # noqa: SIM115 - closed by close()
+
+    def write(self, event: dict) -> None:
+        line = json.dumps(event) + "\n"
+        for f in (sys.stdout if self.stdout else None, self.f):
+            if f is not None:
+                f.write(line)
+                f.flush()
+
+    def close(self) -> None:
+        if self.f is not None:
+            self.f.close()
+
+
+def draw_overlay(image: np.ndarray, density: np.ndarray, count: float, zones: list[Zone], active: set[str]):
+    """The density heatmap over the frame, the total, and each zone's outline and count (red when alerting)."""
+    out = heatmap(image, density, count)
+    if not zones:
+        return out
+    draw = ImageDraw.Draw(out)
+    font = ImageFont.load_default(size=max(10, image.shape[0] // 30))
+    for z in zones:
+        colour = (255, 40, 40) if z.name in active else (80, 220, 255)
+        pts = [tuple(p) for p in z.polygon.tolist()]
+        draw.line([*pts, pts[0]], fill=colour, width=max(2, image.shape[0] // 240))
+        draw.text(pts[0], z.name, fill=colour, font=font)
+    return out
+
+
+class OverlayVideo:
+    """An H.264 (or MPEG-4 Part 2 where the FFmpeg build lacks x264) video of overlays, written as frames come."""
+
+    def __init__(self, path: str | Path, fps: float, size: tuple[int, int]) -> None:
+        from fractions import Fraction
+
+        import av
+
+        path = Path(path)
+        if path.exists() and path.suffix.lower() not in (".mp4", ".mkv", ".avi", ".mov"):
+            raise ConfigError(path, "exists and is not a video file; not overwriting it")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.container = av.open(str(path), "w")
+        codec = "libx264" if "libx264" in av.codecs_available else "mpeg4"
+        rate = Fraction(fps).limit_denominator(1001) if fps > 0 else Fraction(25)
+        self.stream = self.container.add_stream(codec, rate=rate)
+        w, h = size
+        self.stream.width, self.stream.height = w - w % 2, h - h % 2  # yuv420p needs even sizes
+        self.stream.pix_fmt = "yuv420p"
+        self.n = 0
+
+    def write(self, image) -> None:
+        import av
+
+        frame = av.VideoFrame.from_image(image.crop((0, 0, self.stream.width, self.stream.height)))
+        frame.pts = self.n
+        self.n += 1
+        for packet in self.stream.encode(frame):
+            self.container.mux(packet)
+
+    def close(self) -> None:
+        for packet in self.stream.encode():
+            self.container.mux(packet)
+        self.container.close()
+
+
+def save_snapshot(folder: Path, event: dict, image) -> Path:
+    """The overlay of the frame an alert fired on, as ``alert_<frame>_<zone>.png``."""
+    safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in event["zone"])
+    path = Path(folder) / f"alert_{event['frame']:06d}_{safe}.png"
+    import io
+
+    buf = io.BytesIO()
+    image.save(buf, format="PNG")
+    write_bytes(path, buf.getvalue())
+    return path

@@ -1,0 +1,117 @@
+"""Counting zones: named polygons in image pixels, and how much of a density map falls in each.
+
+A zone file is YAML or JSON::
+
+    zones:
+      - name: entrance
+        polygon: [[0, 0], [320, 0], [320, 360], [0, 360]]   # x, y in image pixels
+        threshold: 40                                       # optional: alert above this count
+      - name: stage
+        polygon: [[320, 0], [640, 0], [640, 360], [320, 360]]
+
+A pixel belongs to a zone when its centre lies inside the polygon (even-odd
+rule, half-open on edges), so zones that tile the image share no pixel and
+their counts add up to the total. The model's output is 8x coarser than the
+image: each output cell counts in a zone by the share of its 64 pixels there.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from pipeline.errors import DataError
+from pipeline.model import STRIDE
+
+
+@dataclass(frozen=True)
+class Zone:
+    name: str
+    polygon: np.ndarray  # (K, 2) float64 x, y
+    threshold: float | None = None
+
+
+def load_zones(path: str | Path) -> list[Zone]:
+    """Zones from a YAML or JSON file; a bad file is a `DataError` naming it and the problem."""
+    path = Path(path)
+    try:
+        doc = yaml.safe_load(path.read_text())  # JSON is YAML
+    except FileNotFoundError:
+        raise DataError(path, "zone file not found") from None
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise DataError(path, f"not a YAML or JSON zone file ({str(exc).splitlines()[0]})") from None
+    items = doc.get("zones") if isinstance(doc, dict) else doc
+    if not isinstance(items, list) or not items:
+        raise DataError(path, "expected a non-empty list under 'zones'")
+    zones, names = [], set()
+    for i, item in enumerate(items):
+        where = f"zone {i + 1}"
+        if not isinstance(item, dict) or not isinstance(item.get("name"), str) or not item["name"]:
+            raise DataError(path, f"{where}: needs a 'name' (text)")
+        name = item["name"]
+        if name in names:
+            raise DataError(path, f"zone name {name!r} is used twice")
+        names.add(name)
+        try:
+            poly = np.asarray(item.get("polygon"), dtype=np.float64)
+        except (TypeError, ValueError):
+            poly = np.empty((0,))
+        if poly.ndim != 2 or poly.shape[1] != 2 or len(poly) < 3 or not np.isfinite(poly).all():
+            raise DataError(path, f"zone {name!r}: 'polygon' must be at least 3 finite [x, y] points")
+        threshold = item.get("threshold")
+        if threshold is not None and (
+            isinstance(threshold, bool) or not isinstance(threshold, int | float) or not math.isfinite(threshold)
+        ):
+            raise DataError(path, f"zone {name!r}: 'threshold' must be a number, got {threshold!r}")
+        unknown = set(item) - {"name", "polygon", "threshold"}
+        if unknown:
+            raise DataError(path, f"zone {name!r}: unknown key(s) {', '.join(sorted(unknown))}")
+        zones.append(Zone(name, poly, None if threshold is None else float(threshold)))
+    return zones
+
+
+def polygon_mask(polygon: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Boolean (H, W): pixels whose centre is inside `polygon` (even-odd rule).
+
+    >>> polygon_mask(np.array([[0, 0], [2, 0], [2, 1], [0, 1]]), (2, 3)).astype(int).tolist()
+    [[1, 1, 0], [0, 0, 0]]
+    """
+    h, w = shape
+    ys = np.arange(h, dtype=np.float64)[:, None] + 0.5
+    xs = np.arange(w, dtype=np.float64)[None, :] + 0.5
+    inside = np.zeros((h, w), dtype=bool)
+    for (x0, y0), (x1, y1) in zip(polygon, np.roll(polygon, -1, axis=0), strict=True):
+        if y0 == y1:
+            continue  # a horizontal edge never crosses a horizontal ray
+        crosses = (y0 > ys) != (y1 > ys)  # (H, 1): rows this edge spans, half-open
+        x_at = x0 + (ys - y0) * (x1 - x0) / (y1 - y0)
+        inside ^= crosses & (xs < x_at)
+    return inside
+
+
+def cell_weights(zones: list[Zone], shape: tuple[int, int]) -> np.ndarray:
+    """(Z, h, w): the share of each output cell's in-image pixels inside each zone, for an image of `shape`.
+
+    Shares of in-image pixels, not of all 64: a border cell of a frame whose size
+    is not a multiple of 8 still counts in full, so tiling zones add up to the total.
+    """
+    h, w = shape
+    ch, cw = -(-h // STRIDE), -(-w // STRIDE)
+
+    def pooled(mask: np.ndarray) -> np.ndarray:
+        m = np.zeros((ch * STRIDE, cw * STRIDE))
+        m[:h, :w] = mask
+        return m.reshape(ch, STRIDE, cw, STRIDE).sum(axis=(1, 3))
+
+    pixels = pooled(np.ones(shape))
+    return np.stack([pooled(polygon_mask(z.polygon, shape)) / pixels for z in zones])
+
+
+def zone_counts(density: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Count in each zone: the density weighted by each zone's cell shares."""
+    h, w = density.shape[-2:]
+    return np.einsum("zhw,hw->z", weights[:, :h, :w], density.astype(np.float64))

@@ -1,0 +1,249 @@
+"""Counting videos and live sources: frames in order, zones, alerts, drop policy, ONNX, and the command."""
+
+from __future__ import annotations
+
+import csv
+import json
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import asdict
+
+import av
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+from pipeline.alerts import AlertConfig, AlertMonitor
+from pipeline.checkpoint import save_checkpoint
+from pipeline.cli import cli
+from pipeline.counter import OnnxCounter, TorchCounter, export_onnx, quantize_onnx
+from pipeline.errors import DataError
+from pipeline.model import CSRNet, ModelConfig
+from pipeline.stream import Frame, count_frames, count_video, decode, paced, sample
+from pipeline.synth_video import make_video
+from pipeline.zones import Zone, cell_weights, load_zones, polygon_mask, zone_counts
+
+CPU = torch.device("cpu")
+FRAMES, SIZE = 12, (128, 96)
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    torch.manual_seed(0)
+    cfg = ModelConfig(width=0.125, batch_norm=True)
+    model = CSRNet(cfg.width, cfg.batch_norm).eval()
+    path = tmp_path_factory.mktemp("model") / "ck.pt"
+    save_checkpoint(path, model=model.state_dict(), model_config=asdict(cfg))
+    return path
+
+
+@pytest.fixture(scope="module")
+def video(tmp_path_factory):
+    path = tmp_path_factory.mktemp("video") / "crowd.mp4"
+    truth = make_video(path, frames=FRAMES, size=SIZE, fps=25, heads=(20, 60))
+    return path, truth
+
+
+def test_the_synthetic_video_pans_across_a_crowd_with_known_counts(video):
+    path, truth = video
+    frames = list(decode(str(path)))
+    assert len(frames) == len(truth) == FRAMES and frames[0].image.shape == (96, 128, 3)
+    assert [f.index for f in frames] == list(range(FRAMES))
+    assert [round(f.t, 3) for f in frames] == [round(i / 25, 3) for i in range(FRAMES)]
+    assert truth.min() > 0 and len(set(truth.tolist())) > 1  # heads enter and leave the view
+
+
+def test_every_frame_is_counted_in_order_as_the_model_counts_it(video, checkpoint, tmp_path):
+    path, _ = video
+    counter = TorchCounter(checkpoint, CPU)
+    out = tmp_path / "counts.jsonl"
+    summary = count_video(str(path), counter, out=str(out), alerts_stdout=False, progress=False)
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    expected = [float(counter(f.image[None])[0].sum(dtype=np.float64)) for f in decode(str(path))]
+    assert [r["frame"] for r in records] == list(range(FRAMES)) and summary.frames == FRAMES
+    assert [r["count"] for r in records] == pytest.approx(expected, rel=1e-6)
+    assert summary.dropped == 0 and not summary.interrupted
+
+
+def test_sampling_on_purpose_by_frame_and_by_rate(video):
+    path, _ = video
+    frames = list(decode(str(path)))
+    assert [f.index for f in sample(frames, every=3)] == [0, 3, 6, 9]
+    assert [f.index for f in sample(frames, fps=10)] == [0, 3, 5, 8, 10]  # 25 fps source: 0, 0.1, 0.2 ... s
+
+
+def test_onnx_export_counts_like_pytorch_within_1e_4(checkpoint, video, tmp_path):
+    onnx_path = export_onnx(checkpoint, tmp_path / "m.onnx")
+    ort, torch_counter = OnnxCounter(onnx_path), TorchCounter(checkpoint, CPU)
+    rng = np.random.default_rng(0)
+    frames = [f.image for f in decode(str(video[0]))][:4]
+    frames += [rng.integers(0, 256, (101, 149, 3), dtype=np.uint8)]  # not a multiple of 8: padding in the graph
+    for f in frames:
+        a, b = ort(f[None]), torch_counter(f[None])
+        assert a.shape == b.shape
+        assert abs(a.sum(dtype=np.float64) - b.sum(dtype=np.float64)) <= 1e-4 * abs(b.sum(dtype=np.float64))
+    batch = np.stack(frames[:3])
+    assert ort(batch).shape[0] == 3  # dynamic batch too
+
+
+def test_int8_export_keeps_counts_close(checkpoint, video, tmp_path):
+    fp32 = export_onnx(checkpoint, tmp_path / "m.onnx")
+    frames = [f.image for f in decode(str(video[0]))]
+    int8 = OnnxCounter(quantize_onnx(fp32, tmp_path / "m8.onnx", frames[::2]))
+    ref = OnnxCounter(fp32)
+    for f in frames[1::2]:
+        a, b = int8(f[None]).sum(dtype=np.float64), ref(f[None]).sum(dtype=np.float64)
+        assert a != b and abs(a - b) <= 0.1 * abs(b)
+
+
+def test_export_never_overwrites_a_file_that_is_not_an_onnx_model(checkpoint, tmp_path):
+    precious = tmp_path / "notes.onnx"
+    precious.write_text("my notes")
+    r = CliRunner().invoke(cli, ["export-model", str(checkpoint), "--onnx", str(precious)])
+    assert r.exit_code != 0 and precious.read_text() == "my notes"
+
+
+def test_zones_that_tile_the_frame_add_up_to_the_total():
+    h, w = 45, 70  # not multiples of 8: border cells hold fewer pixels
+    density = np.random.default_rng(0).random((6, 9)).astype(np.float32)
+    tiles = [
+        Zone("left-top", np.array([[0, 0], [35, 0], [0, 45]], float)),  # split along a diagonal
+        Zone("left-rest", np.array([[35, 0], [35, 45], [0, 45]], float)),
+        Zone("right", np.array([[35, 0], [70, 0], [70, 45], [35, 45]], float)),
+    ]
+    w_ = cell_weights(tiles, (h, w))
+    masks = [polygon_mask(z.polygon, (h, w)) for z in tiles]
+    assert (sum(m.astype(int) for m in masks) == 1).all()  # every pixel in exactly one zone
+    # edges through pixel centres (x = 4.5, y = 4.5): each such pixel still lands in exactly one zone
+    quads = [[[0, 0], [4.5, 0], [4.5, 4.5], [0, 4.5]], [[4.5, 0], [10, 0], [10, 4.5], [4.5, 4.5]]]
+    quads += [[[0, 4.5], [10, 4.5], [10, 10], [0, 10]]]
+    assert (sum(polygon_mask(np.array(q), (10, 10)).astype(int) for q in quads) == 1).all()
+    counts = zone_counts(density, w_)
+    assert counts.sum() == pytest.approx(float(density.sum(dtype=np.float64)), rel=1e-9)
+    # pixels 35..39 of cell column 4 (32..39) are "right": 5/8 of it
+    assert counts[2] == pytest.approx(float(density[:, 5:].sum() + 0.625 * density[:, 4].sum()), rel=1e-6)
+
+
+def test_a_bad_zone_file_names_itself_and_the_problem(tmp_path):
+    cases = {
+        "a.yaml": ("zones: [{name: a, polygon: [[0, 0], [1, 1]]}]", "at least 3"),
+        "b.yaml": (
+            "zones: [{name: a, polygon: [[0,0],[1,0],[1,1]]}, {name: a, polygon: [[0,0],[1,0],[1,1]]}]",
+            "twice",
+        ),
+        "c.json": ('{"zones": [{"name": "a", "polygon": [[0,0],[1,0],[1,1]], "threshold": "x"}]}', "threshold"),
+        "d.yaml": ("zones: [", "not a YAML"),
+    }
+    for name, (text, problem) in cases.items():
+        (tmp_path / name).write_text(text)
+        with pytest.raises(DataError, match=problem) as err:
+            load_zones(tmp_path / name)
+        assert name in str(err.value)
+
+
+def test_alerts_fire_once_and_clear_with_hysteresis():
+    monitor = AlertMonitor({"z": 10.0}, AlertConfig(smoothing_s=0, hysteresis=0.2))
+    series = [5, 9, 10, 11, 9.5, 8.5, 10.2, 7.9, 7.0, 10.0]
+    events = []
+    for t, c in enumerate(series):
+        events += [(t, e["event"]) for e in monitor.update(float(t), {"z": c})[1]]
+    # 9.5 and 8.5 stay above 10 x 0.8: no flapping; 7.9 clears; 10.0 fires again
+    assert events == [(2, "alert"), (7, "clear"), (9, "alert")] and monitor.fired == 2
+
+
+def test_smoothing_follows_time_not_frames():
+    a = AlertMonitor({}, AlertConfig(smoothing_s=1.0))
+    b = AlertMonitor({}, AlertConfig(smoothing_s=1.0))
+    a.update(0.0, {"z": 0.0})
+    b.update(0.0, {"z": 0.0})
+    for t in np.arange(1, 11) / 10:  # 10 frames over a second ...
+        sa, _ = a.update(float(t), {"z": 100.0})
+    sb, _ = b.update(1.0, {"z": 100.0})  # ... or one frame a second later: the same smoothed value
+    assert sa["z"] == pytest.approx(sb["z"], rel=1e-9) == pytest.approx(100 * (1 - np.exp(-1)), rel=1e-9)
+
+
+def _frames(n: int, fps: float):
+    image = np.zeros((16, 16, 3), np.uint8)
+    return (Frame(i, i / fps, image) for i in range(n))
+
+
+class SlowCounter:
+    name = "slow"
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+
+    def __call__(self, frames):
+        time.sleep(self.seconds)
+        return np.ones((len(frames), 2, 2), np.float32)
+
+
+def test_a_live_source_drops_frames_instead_of_falling_behind():
+    n, fps, cost = 60, 100.0, 0.03  # the model takes 3 frame-times per frame
+    s = count_frames(paced(_frames(n, fps)), SlowCounter(cost), live=True)
+    assert s.frames + s.dropped == n and s.dropped >= n // 2
+    assert s.lag_max_s < cost + 3 / fps  # a frame waits for at most the one being counted
+    assert s.seconds < n / fps + 4 * cost  # done soon after the source ends, not a queue later
+    f = count_frames(_frames(20, fps), SlowCounter(0.005), live=False)
+    assert f.frames == 20 and f.dropped == 0  # a file: every frame, as fast as the model goes
+
+
+def test_count_command_writes_zones_overlay_snapshots_and_exits_3_on_an_alert(video, checkpoint, tmp_path):
+    path, _ = video
+    counter = TorchCounter(checkpoint, CPU)
+    totals = [float(counter(f.image[None])[0].sum(dtype=np.float64)) for f in decode(str(path))]
+    zones = tmp_path / "zones.yaml"  # an untrained model: counts may be negative, hence the thresholds
+    zones.write_text(
+        "zones:\n- {name: left, polygon: [[0,0],[64,0],[64,96],[0,96]]}\n"
+        "- {name: right, polygon: [[64,0],[128,0],[128,96],[64,96]], threshold: -1.0e+6}\n"
+    )
+    args = [
+        "count",
+        str(path),
+        "--checkpoint",
+        str(checkpoint),
+        "--zones",
+        str(zones),
+        "--out",
+        str(tmp_path / "c.csv"),
+    ]
+    args += ["--threshold", str(min(totals) - 1), "--overlay", str(tmp_path / "o.mp4"), "--snapshots", str(tmp_path)]
+    r = CliRunner().invoke(cli, [*args, "--smooth", "0"])
+    assert r.exit_code == 3, r.output
+    rows = list(csv.DictReader((tmp_path / "c.csv").open()))
+    assert [int(row["frame"]) for row in rows] == list(range(FRAMES))
+    for row, total in zip(rows, totals, strict=True):
+        assert float(row["count"]) == pytest.approx(total, rel=1e-6)
+        assert float(row["zone:left"]) + float(row["zone:right"]) == pytest.approx(total, rel=1e-6)
+    alerts = [json.loads(line) for line in r.stdout.splitlines() if line.startswith("{")]
+    assert {(a["event"], a["zone"], a["frame"]) for a in alerts} == {("alert", "total", 0), ("alert", "right", 0)}
+    assert len(list(tmp_path.glob("alert_000000_*.png"))) == 2
+    with av.open(str(tmp_path / "o.mp4")) as c:
+        assert sum(1 for _ in c.decode(video=0)) == FRAMES
+
+
+def test_count_streams_json_lines_to_stdout(video, checkpoint):
+    r = CliRunner().invoke(cli, ["count", str(video[0]), "--checkpoint", str(checkpoint), "--every", "4"])
+    assert r.exit_code == 0, r.output
+    lines = [json.loads(line) for line in r.stdout.splitlines()]
+    assert [x["frame"] for x in lines] == [0, 4, 8] and all(set(x) == {"frame", "t", "count", "zones"} for x in lines)
+
+
+def test_ctrl_c_stops_cleanly_and_keeps_every_line_written(checkpoint, tmp_path):
+    path = tmp_path / "long.mp4"
+    make_video(path, frames=100, size=(64, 48), fps=25, heads=(5, 20))  # 4 s when replayed live
+    out = tmp_path / "out.jsonl"
+    cmd = [sys.executable, "-m", "pipeline", "count", str(path), "--checkpoint", str(checkpoint), "--live"]
+    proc = subprocess.Popen([*cmd, "--out", str(out)], stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and (not out.exists() or len(out.read_text().splitlines()) < 5):
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    lines = out.read_text().splitlines()
+    assert 5 <= len(lines) < 100 and all(json.loads(line)["lag"] >= 0 for line in lines)
+    assert "interrupted" in err and "Traceback" not in err
