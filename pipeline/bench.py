@@ -425,3 +425,74 @@ def bench_train_device(
                     "peak_gib": peak_gib(),
                 }
                 del net, model, x
+
+
+def bench_stream(
+    checkpoint: str | Path | None = None,
+    *,
+    size: tuple[int, int] = (640, 360),
+    frames: int = 250,
+    fps: float = 25.0,
+    live: bool = False,
+    runtime: str = "int8",
+    width: float = 0.25,
+    threads: int | None = None,
+) -> dict:
+    """`count` end to end (decode, model, zones, writing) on a synthetic crowd video of `size` (W, H).
+
+    `runtime`: ``int8`` / ``onnx`` (ONNX Runtime, exported here) or ``pytorch``.
+    Without a checkpoint an untrained model of the demo's shape (`width`, BatchNorm)
+    is timed: speed does not depend on the weights; ``mae_vs_truth`` then means nothing.
+    `live` replays the video at `fps` as a camera would (frames drop when the model is slower).
+    """
+    import json
+    import tempfile
+    from dataclasses import asdict
+
+    import torch
+
+    from pipeline.checkpoint import save_checkpoint
+    from pipeline.counter import OnnxCounter, TorchCounter, export_onnx, is_onnx, quantize_onnx
+    from pipeline.model import CSRNet, ModelConfig
+    from pipeline.stream import count_video, decode
+    from pipeline.synth_video import make_video
+    from pipeline.zones import Zone
+
+    w, h = size
+    with tempfile.TemporaryDirectory(prefix="headcount-bench-") as tmp:
+        tmp = Path(tmp)
+        video = tmp / "crowd.mp4"
+        truth = make_video(video, frames=frames, size=size, fps=fps)
+        if checkpoint is None:
+            torch.manual_seed(0)
+            cfg = ModelConfig(width=width, batch_norm=True)
+            checkpoint = tmp / "untrained.pt"
+            save_checkpoint(checkpoint, model=CSRNet(width, True).state_dict(), model_config=asdict(cfg))
+        if threads:
+            torch.set_num_threads(threads)
+        if is_onnx(checkpoint):
+            counter = OnnxCounter(checkpoint, threads)
+        elif runtime == "pytorch":
+            counter = TorchCounter(checkpoint, torch.device("cpu"))
+        else:
+            model = export_onnx(checkpoint, tmp / "model.onnx")
+            if runtime == "int8":
+                calibration = [f.image for f in decode(str(video))][:: max(frames // 8, 1)]
+                model = quantize_onnx(model, tmp / "model-int8.onnx", calibration)
+            counter = OnnxCounter(model, threads)
+        halves = [
+            Zone("left", np.array([[0, 0], [w / 2, 0], [w / 2, h], [0, h]], float)),
+            Zone("right", np.array([[w / 2, 0], [w, 0], [w, h], [w / 2, h]], float)),
+        ]
+        out = tmp / "counts.jsonl"
+        s = count_video(str(video), counter, out=str(out), zones=halves, alerts_stdout=False, live=live, progress=False)
+        records = [json.loads(line) for line in out.read_text().splitlines()]
+    counted = np.array([r["count"] for r in records])
+    return {
+        "size": f"{w}x{h}",
+        "counter": counter.name + (":int8" if runtime == "int8" and not is_onnx(checkpoint) else ""),
+        "live": live,
+        "source_fps": fps,
+        **s.as_dict(),
+        "mae_vs_truth": float(np.abs(counted - truth[[r["frame"] for r in records]]).mean()) if records else None,
+    }

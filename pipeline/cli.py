@@ -262,7 +262,19 @@ def evaluate_cmd(checkpoint, test_store, train_store, metrics, predictions, nume
     help="Images: save the density overlaid on the image (OUT_<stem>.png for several images).",
 )
 @click.option("--device", callback=_device, default="auto", show_default=True, help=_DEVICE_HELP)
-@click.option("--bf16", is_flag=True, help="bfloat16 autocast (about 2x faster on a GPU).")
+@click.option(
+    "--precision",
+    type=click.Choice(["auto", "fp32", "bf16"]),
+    default="auto",
+    show_default=True,
+    help="auto: bf16 on a GPU (about 2x as fast), fp32 on a CPU.",
+)
+@click.option(
+    "--batch",
+    type=click.IntRange(1),
+    default=None,
+    help="Video files: frames per model call (default: 8 on a GPU, 1 on a CPU; live sources: 1).",
+)
 @click.option("--threads", type=click.IntRange(1), default=None, help="CPU threads (default: every core).")
 @click.option(
     "--out",
@@ -303,7 +315,8 @@ def count_cmd(
     checkpoint: Path,
     heatmap: Path | None,
     device: str,
-    bf16: bool,
+    precision: str,
+    batch: int | None,
     threads: int | None,
     out: str,
     zones_file: Path | None,
@@ -333,7 +346,7 @@ def count_cmd(
     if overlay is not None and len(videos) > 1:
         raise click.BadParameter("one overlay video per run: count one video at a time", param_hint="--overlay")
     zones = load_zones(zones_file) if zones_file else []
-    counter = load_counter(checkpoint, device, "bf16" if bf16 else "fp32", threads)
+    counter = load_counter(checkpoint, device, precision, threads)
     if images:
         for path, n in zip(images, count_images(images, counter, heatmap), strict=True):
             click.echo(f"{path}\t{n:.1f}")
@@ -352,6 +365,7 @@ def count_cmd(
             every=every,
             fps=sample_fps,
             live=True if live else None,
+            batch=batch or counter.batch,
         )
         fired += s.alerts
         drops = f", dropped {s.dropped} of {s.decoded} ({s.dropped / max(s.decoded, 1):.0%})" if s.dropped else ""
@@ -614,6 +628,29 @@ def bench_train(
         theirs = f"{r[plain]:>14.3f}s" if plain else f"{'-':>15}"
         click.echo(f"{label:34}{ours}{theirs}")
     click.echo("fast = oneDNN; reproducible = the same bits on any x86-64 CPU and thread count (train.numerics)")
+
+
+@bench.command("stream")
+@click.option(
+    "--checkpoint",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="A checkpoint or ONNX model (default: an untrained model of the demo's shape; speed only).",
+)
+@click.option("--size", callback=_size, default="640x360", show_default=True, help="Frame size WxH.")
+@click.option("--frames", type=click.IntRange(1), default=250, show_default=True)
+@click.option("--fps", type=click.FloatRange(0, min_open=True), default=25.0, show_default=True)
+@click.option("--live", is_flag=True, help="Replay the video at --fps as a camera: late frames drop.")
+@click.option("--runtime", type=click.Choice(["int8", "onnx", "pytorch"]), default="int8", show_default=True)
+@click.option("--threads", type=click.IntRange(1), default=None)
+def bench_stream_cmd(checkpoint, size, frames, fps, live, runtime, threads) -> None:
+    """Counting a synthetic crowd video end to end: fps, dropped frames, lag (one JSON line)."""
+    import json
+
+    from pipeline.bench import bench_stream
+
+    r = bench_stream(checkpoint, size=size, frames=frames, fps=fps, live=live, runtime=runtime, threads=threads)
+    click.echo(json.dumps(r))
 
 
 def _print_device_bench(cases, as_json: bool) -> None:

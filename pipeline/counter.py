@@ -36,6 +36,7 @@ class Counter(Protocol):
     """uint8 (B, H, W, 3) frames -> float32 (B, ceil(H/8), ceil(W/8)) densities; a map's sum is its count."""
 
     name: str
+    batch: int  # frames per call that suit it (GPUs want several)
 
     def __call__(self, frames: np.ndarray) -> np.ndarray: ...
 
@@ -175,6 +176,7 @@ class TorchCounter:
         self.device, self.precision = device, precision
         self.model = load_model(checkpoint, device=device)
         self.name = f"pytorch:{device}{':bf16' if precision == 'bf16' else ''}"
+        self.batch = 8 if device.type == "cuda" else 1
 
     @torch.inference_mode()
     def __call__(self, frames: np.ndarray) -> np.ndarray:
@@ -202,6 +204,7 @@ class OnnxCounter:
         if [i.name for i in inputs] != ["frames"] or inputs[0].type != "tensor(uint8)":
             raise DataError(path, "not a headcount ONNX model (expects one uint8 input 'frames'; use export-model)")
         self.name = "onnxruntime:cpu"
+        self.batch = 1
 
     def __call__(self, frames: np.ndarray) -> np.ndarray:
         return self.session.run(None, {"frames": np.ascontiguousarray(frames, dtype=np.uint8)})[0]
@@ -212,16 +215,22 @@ def is_onnx(path: str | Path) -> bool:
 
 
 def load_counter(
-    path: str | Path, device: str = "auto", precision: Precision = "fp32", threads: int | None = None
+    path: str | Path, device: str = "auto", precision: Precision | str = "auto", threads: int | None = None
 ) -> Counter:
-    """A `Counter` for a checkpoint (``.pt``) or an ONNX file (``.onnx``, CPU only)."""
+    """A `Counter` for a checkpoint (``.pt``) or an ONNX file (``.onnx``, CPU only).
+
+    Precision ``auto`` is bf16 on a GPU (its tensor cores) and fp32 on a CPU.
+    """
     if is_onnx(path):
         if not Path(path).is_file():
             raise DataError(path, "ONNX model not found")
         return OnnxCounter(path, threads)
     if threads:
         torch.set_num_threads(threads)
-    return TorchCounter(path, resolve_device(device), precision)
+    dev = resolve_device(device)
+    if precision == "auto":
+        precision = "bf16" if dev.type == "cuda" else "fp32"
+    return TorchCounter(path, dev, precision)
 
 
 def heatmap_paths(paths: list[Path], out: Path) -> list[Path]:

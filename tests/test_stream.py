@@ -66,6 +66,11 @@ def test_every_frame_is_counted_in_order_as_the_model_counts_it(video, checkpoin
     assert [r["frame"] for r in records] == list(range(FRAMES)) and summary.frames == FRAMES
     assert [r["count"] for r in records] == pytest.approx(expected, rel=1e-6)
     assert summary.dropped == 0 and not summary.interrupted
+    # in batches of 5 (how a GPU is fed): the same frames, the same counts, the last batch short
+    count_video(str(path), counter, out=str(out), alerts_stdout=False, progress=False, batch=5)
+    batched = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["frame"] for r in batched] == list(range(FRAMES))
+    assert [r["count"] for r in batched] == pytest.approx(expected, rel=1e-5)
 
 
 def test_sampling_on_purpose_by_frame_and_by_rate(video):
@@ -185,7 +190,8 @@ def test_a_live_source_drops_frames_instead_of_falling_behind():
     n, fps, cost = 60, 100.0, 0.03  # the model takes 3 frame-times per frame
     s = count_frames(paced(_frames(n, fps)), SlowCounter(cost), live=True)
     assert s.frames + s.dropped == n and s.dropped >= n // 2
-    assert s.lag_max_s < cost + 3 / fps  # a frame waits for at most the one being counted
+    # a frame waits for at most the one being counted (a queue would reach ~1 s here); 50 ms for the scheduler
+    assert s.lag_max_s < 2 * cost + 0.05
     assert s.seconds < n / fps + 4 * cost  # done soon after the source ends, not a queue later
     f = count_frames(_frames(20, fps), SlowCounter(0.005), live=False)
     assert f.frames == 20 and f.dropped == 0  # a file: every frame, as fast as the model goes
@@ -247,3 +253,26 @@ def test_ctrl_c_stops_cleanly_and_keeps_every_line_written(checkpoint, tmp_path)
     lines = out.read_text().splitlines()
     assert 5 <= len(lines) < 100 and all(json.loads(line)["lag"] >= 0 for line in lines)
     assert "interrupted" in err and "Traceback" not in err
+
+
+def test_bad_video_input_exits_1_naming_the_file(checkpoint, tmp_path):
+    (tmp_path / "bad.mp4").write_text("not a video")
+    cases = [
+        (["bad.mp4", "--checkpoint", str(checkpoint)], "bad.mp4: cannot open as video"),
+        (["gone.mp4", "--checkpoint", str(checkpoint)], "gone.mp4: video file not found"),
+        (["bad.mp4", "--checkpoint", "gone.onnx"], "gone.onnx: ONNX model not found"),
+    ]
+    for args, message in cases:
+        r = subprocess.run(
+            [sys.executable, "-m", "pipeline", "count", *args], cwd=tmp_path, capture_output=True, text=True
+        )
+        assert r.returncode == 1 and f"error: {message}" in r.stderr, r.stderr
+        assert "Traceback" not in r.stderr
+
+
+def test_bench_stream_reports_fps_drops_and_error_against_the_truth():
+    r = CliRunner().invoke(cli, ["bench", "stream", "--size", "96x64", "--frames", "6", "--runtime", "onnx"])
+    assert r.exit_code == 0, r.output
+    x = json.loads(r.stdout)
+    assert x["frames"] == x["decoded"] == 6 and x["dropped"] == 0 and x["fps"] > 0
+    assert x["counter"] == "onnxruntime:cpu" and x["mae_vs_truth"] >= 0
