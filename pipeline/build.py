@@ -25,7 +25,7 @@ PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 def make_record(sample: Sample, params: DensityParams, source_root: Path) -> Record:
     """Density, sigmas and bookkeeping for one sample, compressed for the store."""
-    d = compute_density(sample.points, sample.shape, **asdict(params))
+    d = compute_density(sample.points, sample.shape, **asdict(params), sizes=sample.sizes)
     try:
         rel = sample.image_path.resolve().relative_to(source_root.resolve())
     except ValueError:
@@ -81,6 +81,15 @@ def build_split(
     """
     root = Path(root)
     samples = list(read(format, root, split, **(reader_options or {})))
+    unlabelled = next((s for s in samples if not s.labelled), None)
+    if unlabelled is not None:
+        raise DataError(
+            unlabelled.image_path, "no public labels (a test split): it can be counted, not made a density map"
+        )
+    if params.method == "box":
+        no_sizes = next((s for s in samples if s.sizes is None), None)
+        if no_sizes is not None:
+            raise DataError(no_sizes.image_path, f"method 'box' needs head sizes; {format} annotations have none")
     ids = [s.image_id for s in samples]
     if len(set(ids)) != len(ids):
         dup = next(i for i in ids if ids.count(i) > 1)

@@ -80,7 +80,12 @@ def synth(out: Path, train, test, size, min_count, max_count, seed) -> None:
 
 
 @cli.command()
-@click.option("--format", "fmt", required=True, help="Annotation format (shanghaitech, ucf_cc_50, points).")
+@click.option(
+    "--format",
+    "fmt",
+    required=True,
+    help="Annotation format (shanghaitech, ucf_cc_50, qnrf, jhu, nwpu, labelme, points).",
+)
 @click.option("--root", required=True, type=click.Path(path_type=Path), help="Dataset root folder.")
 @click.option("--split", required=True, help="Split name (train, test; 'all' for a points folder).")
 @click.option("--fold", type=click.IntRange(1, 5), default=None, help="UCF_CC_50 fold (1..5).")
@@ -94,6 +99,13 @@ def synth(out: Path, train, test, size, min_count, max_count, seed) -> None:
     default=_DEF.sigma,
     show_default=True,
     help="Sigma of the fixed kernel.",
+)
+@click.option(
+    "--box-scale",
+    type=click.FloatRange(0, min_open=True),
+    default=_DEF.box_scale,
+    show_default=True,
+    help="Method box: sigma = this x the annotated head size (JHU-Crowd++, NWPU-Crowd).",
 )
 @click.option("--border", type=click.Choice(BORDERS), default=_DEF.border, show_default=True)
 @click.option("--duplicates", type=click.Choice(DUPLICATES), default=_DEF.duplicates, show_default=True)
@@ -137,6 +149,16 @@ def export(store: Path, out: Path) -> None:
     from pipeline.store import export_csrnet
 
     click.echo(f"wrote {export_csrnet(store, out)} files to {out}")
+
+
+@cli.command("report")
+@click.argument("store", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Report folder.")
+def report_cmd(store: Path, out: Path) -> None:
+    """A self-contained HTML page on a density store: counts, sigmas, example maps, problems."""
+    from pipeline.report import write_report
+
+    click.echo(f"wrote {write_report(store, out)}")
 
 
 @cli.command("train")
@@ -424,11 +446,11 @@ def export_model_cmd(checkpoint: Path, onnx_out: Path, int8: bool, calibrate: Pa
 
 
 @cli.command("convert")
-@click.option("--from", "src", required=True, help="Source format (shanghaitech, ucf_cc_50, points).")
+@click.option("--from", "src", required=True, help="Source format (see density --format).")
 @click.option("--root", required=True, type=click.Path(path_type=Path), help="Source dataset root.")
 @click.option("--split", required=True, help="Split to convert (train, test; 'all' for a points folder).")
 @click.option("--fold", type=click.IntRange(1, 5), default=None, help="UCF_CC_50 fold of the source.")
-@click.option("--to", "dst", required=True, help="Target format (shanghaitech, ucf_cc_50, points).")
+@click.option("--to", "dst", required=True, help="Target format (any readable one).")
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Target root.")
 @click.option("--out-split", default=None, help="Split name in the target layout (default: --split).")
 def convert_cmd(src, root, split, fold, dst, out, out_split) -> None:

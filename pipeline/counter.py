@@ -27,7 +27,8 @@ from pipeline.device import Precision, autocast, resolve_device
 from pipeline.errors import DataError
 from pipeline.image import load_image
 from pipeline.model import STRIDE
-from pipeline.predict import heatmap, load_model
+from pipeline.overlay import heatmap
+from pipeline.predict import load_model
 
 ONNX_OPSET = 17
 

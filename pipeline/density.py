@@ -1,4 +1,4 @@
-"""Gaussian density maps from head points (adaptive and fixed kernels).
+"""Gaussian density maps from head points (adaptive, fixed and head-box kernels).
 
 Each head becomes the discrete Gaussian that ``scipy.ndimage.gaussian_filter``
 would put around its pixel (``truncate=4``, ``mode="constant"``), but only the
@@ -17,10 +17,10 @@ import numba
 import numpy as np
 from scipy.spatial import cKDTree
 
-from pipeline.errors import ConfigError
-from pipeline.points import as_points, snap, split_inside
+from pipeline.errors import ConfigError, DataError
+from pipeline.points import as_points, inside, snap
 
-Method = Literal["adaptive", "fixed"]
+Method = Literal["adaptive", "fixed", "box"]
 Border = Literal["drop", "renormalize"]
 Duplicates = Literal["merge", "keep"]
 METHODS: tuple[str, ...] = typing.get_args(Method)
@@ -41,11 +41,12 @@ class DensityParams:
     sigma: float = 15.0
     border: Border = "drop"
     duplicates: Duplicates = "merge"
+    box_scale: float = 0.3  # method box: sigma = box_scale x annotated head size
 
     def __post_init__(self) -> None:
         if self.k < 1:
             raise ConfigError("k", f"must be at least 1, got {self.k}")
-        for key in ("beta", "sigma"):
+        for key in ("beta", "sigma", "box_scale"):
             value = getattr(self, key)
             if not (math.isfinite(value) and 0 < value <= MAX_SIGMA):
                 raise ConfigError(key, f"must be a number in (0, {MAX_SIGMA:g}], got {value}")
@@ -120,16 +121,22 @@ def head_sigmas(
     k: int = 3,
     beta: float = 0.3,
     sigma: float = 15.0,
+    sizes: np.ndarray | None = None,
+    box_scale: float = 0.3,
 ) -> np.ndarray:
     """Kernel width for each head pixel.
 
     Adaptive: ``beta`` x mean distance to the `k` nearest other heads (fewer if
     fewer exist); a lone head gets ``mean(H, W) / 4`` as in the classic recipe,
-    so no sigma is ever inf or NaN.
+    so no sigma is ever inf or NaN. Box: ``box_scale`` x the head's annotated
+    size; a head without one (size 0) gets its adaptive sigma.
     """
     n = len(heads)
     if method == "fixed" or n == 0:
         return np.full(n, float(sigma))
+    if method == "box":
+        adaptive = head_sigmas(heads, shape, k=k, beta=beta)
+        return np.where(sizes > 0, box_scale * sizes, adaptive)
     if n == 1:
         return np.array([float(np.mean(shape)) / 4.0])
     kk = min(k, n - 1)
@@ -147,10 +154,12 @@ def compute_density(
     sigma: float = 15.0,
     border: str = "drop",
     duplicates: str = "merge",
+    box_scale: float = 0.3,
+    sizes: object = None,
 ) -> Density:
     """Density map plus the heads, sigmas and dropped count behind it.
 
-    See `density_map` for the parameters.
+    See `density_map` for the parameters; `sizes` (one per point) feeds ``method="box"``.
     """
     h, w = (int(v) for v in shape)
     if h <= 0 or w <= 0:
@@ -163,13 +172,27 @@ def compute_density(
     if method == "fixed" and not (np.isfinite(sigma) and sigma > 0):
         raise ValueError(f"fixed kernels need a finite sigma > 0, got {sigma}")
 
-    kept, dropped = split_inside(as_points(points), (h, w))
+    pts = as_points(points)
+    size = None
+    if method == "box":
+        if sizes is None:
+            raise DataError(None, "method 'box' needs head sizes (JHU-Crowd++ and NWPU-Crowd have them)")
+        size = np.asarray(sizes, dtype=np.float64).reshape(-1)
+        if len(size) != len(pts) or not np.isfinite(size).all() or (size < 0).any():
+            raise ValueError(f"sizes must be one finite, non-negative size per point; got {len(size)} for {len(pts)}")
+    mask = inside(pts, (h, w))
+    kept, dropped = pts[mask], int(len(pts) - mask.sum())
     heads = snap(kept)
+    size = size[mask] if size is not None else None
     if duplicates == "merge" and len(heads):
         # unique on the row-major pixel index: fast, and the classic head order
-        lin = np.unique(heads[:, 1] * w + heads[:, 0])
+        lin, which = np.unique(heads[:, 1] * w + heads[:, 0], return_inverse=True)
         heads = np.column_stack([lin % w, lin // w])
-    sig = head_sigmas(heads, (h, w), method=method, k=int(k), beta=float(beta), sigma=float(sigma))
+        if size is not None:  # a merged head is as big as its points on average
+            size = np.bincount(which, size) / np.bincount(which)
+    sig = head_sigmas(
+        heads, (h, w), method=method, k=int(k), beta=float(beta), sigma=float(sigma), sizes=size, box_scale=box_scale
+    )
     density = np.zeros((h, w), dtype=np.float32)
     if len(heads):
         cols = np.ascontiguousarray(heads[:, 0])
@@ -188,6 +211,8 @@ def density_map(
     sigma: float = 15.0,
     border: str = "drop",
     duplicates: str = "merge",
+    box_scale: float = 0.3,
+    sizes: object = None,
 ) -> np.ndarray:
     """Gaussian density map of head points, float32 ``(H, W)``.
 
@@ -196,8 +221,9 @@ def density_map(
     points : (N, 2) array of (x, y)
         Head positions in pixels; points outside the image are ignored.
     shape : (H, W)
-    method : "adaptive" or "fixed"
+    method : "adaptive", "fixed" or "box"
         Adaptive: sigma = `beta` x mean distance to the `k` nearest heads.
+        Box: sigma = `box_scale` x the head's annotated size (`sizes`, one per point).
     border : "drop" or "renormalize"
         "drop" loses the mass outside the image (classic); "renormalize"
         rescales each kernel to sum to 1 inside it, preserving the count.
@@ -210,9 +236,8 @@ def density_map(
     >>> round(float(d.sum()), 4)
     2.0
     """
-    return compute_density(
-        points, shape, method=method, k=k, beta=beta, sigma=sigma, border=border, duplicates=duplicates
-    ).density
+    params = dict(method=method, k=k, beta=beta, sigma=sigma, border=border, duplicates=duplicates)
+    return compute_density(points, shape, **params, box_scale=box_scale, sizes=sizes).density
 
 
 def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:

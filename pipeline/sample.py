@@ -15,13 +15,21 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 
 @dataclass(frozen=True)
 class Sample:
-    """An image and its head points (all annotated ones, in-image or not)."""
+    """An image and its head points (all annotated ones, in-image or not).
+
+    `sizes` is each head's annotated size in pixels where the dataset gives head
+    boxes (JHU-Crowd++, NWPU-Crowd), for ``method: box``; `labelled` is False for
+    images whose ground truth is not public (NWPU's test split): they can be
+    counted, never turned into density maps.
+    """
 
     image_id: str
     image_path: Path
     points: np.ndarray
     height: int
     width: int
+    sizes: np.ndarray | None = None
+    labelled: bool = True
 
     @property
     def shape(self) -> tuple[int, int]:

@@ -18,7 +18,7 @@ from PIL import ImageDraw, ImageFont
 
 from pipeline.atomic import write_bytes
 from pipeline.errors import ConfigError
-from pipeline.predict import heatmap
+from pipeline.overlay import heatmap
 from pipeline.zones import Zone
 
 

@@ -48,7 +48,7 @@ def test_ucf_cc_50_needs_numbered_images(tmp_path):
 
 def test_unknown_target_is_refused(tmp_path):
     with pytest.raises(ConfigError, match="cannot write"):
-        convert([], "labelme", tmp_path, "all")
+        convert([], "cvat", tmp_path, "all")
 
 
 # how to read back what each writer wrote: (split to write, read options per split)
@@ -56,6 +56,10 @@ READ_BACK = {
     "shanghaitech": ("test", [("test", {})]),
     "ucf_cc_50": ("all", [("test", {"fold": 1}), ("train", {"fold": 1})]),
     "points": ("all", [("all", {})]),
+    "qnrf": ("test", [("test", {})]),
+    "jhu": ("val", [("val", {})]),
+    "nwpu": ("val", [("val", {})]),
+    "labelme": ("all", [("all", {})]),
 }
 
 

@@ -149,3 +149,35 @@ def test_density_benchmark_reports_parity_on_a_small_image():
 
     r = bench_density_map(shape=(64, 96), heads=40, repeats=2)
     assert r["heads"] == 40 and r["max_abs_diff"] <= 1e-6 and r["ratio"] > 1
+
+
+def test_box_kernels_take_sigma_from_the_annotated_head_size():
+    from pipeline.density import compute_density
+
+    pts = np.array([[10.5, 10.5], [40.5, 20.5], [70.5, 30.5], [70.7, 30.2]])  # the last two share a pixel
+    sizes = np.array([10.0, 0.0, 6.0, 8.0])  # 0: no box for that head
+    d = compute_density(pts, (48, 96), method="box", box_scale=0.5, sizes=sizes)
+    adaptive = compute_density(pts[:3], (48, 96)).sigma
+    assert d.sigma.tolist() == pytest.approx([5.0, adaptive[1], 0.5 * 7.0])  # merged head: mean size
+    kept = compute_density(pts, (48, 96), method="box", sizes=sizes, duplicates="keep", border="renormalize")
+    assert kept.sigma.tolist() == pytest.approx([3.0, kept.sigma[1], 1.8, 2.4])  # default box_scale 0.3
+    assert float(kept.density.sum(dtype=np.float64)) == pytest.approx(4.0, rel=1e-5)
+    with pytest.raises(DataError, match="needs head sizes"):
+        compute_density(pts, (48, 96), method="box")
+
+
+def test_box_method_runs_on_a_dataset_with_head_boxes_and_refuses_one_without(tmp_path, sha_root):
+    from conftest import write_image
+
+    from pipeline.build import build_split
+    from pipeline.density import DensityParams
+    from pipeline.store import read_split
+
+    write_image(tmp_path / "jhu" / "train" / "images" / "0001.jpg", 64, 48)
+    (tmp_path / "jhu" / "train" / "gt").mkdir()
+    (tmp_path / "jhu" / "train" / "gt" / "0001.txt").write_text("10 20 4 9 1 0\n30 30 8 8 1 0\n")
+    box = DensityParams(method="box", box_scale=0.5)
+    build_split("jhu", tmp_path / "jhu", "train", tmp_path / "j.h5", params=box, progress=False)
+    assert read_split(tmp_path / "j.h5")["0001"].sigma.tolist() == [3.0, 4.0]
+    with pytest.raises(DataError, match="method 'box' needs head sizes; shanghaitech"):
+        build_split("shanghaitech", sha_root, "train", tmp_path / "s.h5", params=box, progress=False)

@@ -144,3 +144,93 @@ def test_points_format_round_trip_and_errors(tmp_path):
     (tmp_path / "points" / "a.json").write_text(json.dumps({"format": "other"}))
     with pytest.raises(DataError, match="a.json: not a headcount point file"):
         list(read("points", tmp_path, "all", unannotated="skip"))
+
+
+def test_qnrf_reads_train_and_test_folders(tmp_path):
+    for folder, n in (("Train", 1), ("Test", 2)):
+        write_image(tmp_path / folder / f"img_{n:04d}.jpg", 64, 48)
+        scipy.io.savemat(tmp_path / folder / f"img_{n:04d}_ann.mat", {"annPoints": np.array([[3.5, 4.5], [60, 40]])})
+    (train,) = read("qnrf", tmp_path, "train")
+    assert train.image_id == "img_0001" and train.points.tolist() == [[3.5, 4.5], [60, 40]]
+    assert [s.image_id for s in read("qnrf", tmp_path, "test")] == ["img_0002"]
+    scipy.io.savemat(tmp_path / "Test" / "img_0002_ann.mat", {"points": np.zeros((1, 2))})
+    with pytest.raises(DataError, match=r"img_0002_ann.mat: no 'annPoints'.*UCF-QNRF"):
+        list(read("qnrf", tmp_path, "test"))
+    with pytest.raises(ConfigError, match="qnrf splits are train, test"):
+        list(read("qnrf", tmp_path, "val"))
+
+
+def test_jhu_reads_points_and_head_sizes_and_empty_images(tmp_path):
+    for name, lines in (("0001", "10 20 4 9 1 0\n30.5 40.5 8 8 2 1\n"), ("0002", "")):
+        write_image(tmp_path / "val" / "images" / f"{name}.jpg", 64, 48)
+        (tmp_path / "val" / "gt").mkdir(exist_ok=True)
+        (tmp_path / "val" / "gt" / f"{name}.txt").write_text(lines)
+    a, b = read("jhu", tmp_path, "val")
+    assert a.points.tolist() == [[10, 20], [30.5, 40.5]] and a.sizes.tolist() == [6.0, 8.0]  # sqrt(w h)
+    assert b.points.shape == (0, 2) and b.sizes.shape == (0,)  # a distractor image: no one in it
+    (tmp_path / "val" / "gt" / "0002.txt").write_text("10 20 x 9 1 0\n")
+    with pytest.raises(DataError, match=r"0002.txt: line 1: expected numbers"):
+        list(read("jhu", tmp_path, "val"))
+    (tmp_path / "val" / "gt" / "0002.txt").unlink()
+    with pytest.raises(DataError, match=r"0002.jpg: no ground truth"):
+        list(read("jhu", tmp_path, "val"))
+
+
+def _nwpu(root, ids, split, labelled=True):
+    for i in ids:
+        write_image(root / "images" / f"{i}.jpg", 64, 48)
+        if labelled:
+            doc = {
+                "img_id": f"{i}.jpg",
+                "human_num": 2,
+                "points": [[5, 6], [20, 30]],
+                "boxes": [[1, 2, 9, 10], [15, 25, 25, 35]],
+            }
+            (root / "jsons").mkdir(exist_ok=True)
+            (root / "jsons" / f"{i}.json").write_text(json.dumps(doc))
+    (root / f"{split}.txt").write_text("".join(f"{i} 1 2\n" for i in ids))
+
+
+def test_nwpu_reads_split_lists_boxes_and_an_unlabelled_test_split(tmp_path):
+    _nwpu(tmp_path, ["3098", "3099"], "train")
+    _nwpu(tmp_path, ["3610"], "test", labelled=False)
+    train = list(read("nwpu", tmp_path, "train"))
+    assert [s.image_id for s in train] == ["3098", "3099"] and train[0].sizes.tolist() == [8.0, 10.0]
+    (test,) = read("nwpu", tmp_path, "test")
+    assert not test.labelled and test.points.shape == (0, 2) and test.shape == (48, 64)  # counting only
+    (tmp_path / "jsons" / "3099.json").write_text('{"points": [[1, 2]], "boxes": [[0, 0, 1, 1], [0, 0, 2, 2]]}')
+    with pytest.raises(DataError, match=r"3099.json: 2 boxes for 1 points"):
+        list(read("nwpu", tmp_path, "train"))
+    (tmp_path / "train.txt").write_text("4000 1 1\n")
+    with pytest.raises(DataError, match=r"4000.jpg: image listed in the split but not found"):
+        list(read("nwpu", tmp_path, "train"))
+
+
+def test_an_unlabelled_image_never_becomes_a_density_map(tmp_path):
+    from pipeline.build import build_split
+
+    _nwpu(tmp_path, ["3610"], "test", labelled=False)
+    with pytest.raises(DataError, match=r"3610.jpg: no public labels"):
+        build_split("nwpu", tmp_path, "test", tmp_path / "test.h5", progress=False)
+    assert not (tmp_path / "test.h5").exists()
+
+
+def test_labelme_reads_point_shapes_only(tmp_path):
+    write_image(tmp_path / "a.jpg", 64, 48)
+    shapes = [
+        {"label": "head", "points": [[5.5, 6.5]], "shape_type": "point"},
+        {"label": "head", "points": [[1, 1], [9, 9]], "shape_type": "rectangle"},  # not a head point
+        {"label": "dog", "points": [[30, 30]], "shape_type": "point"},
+    ]
+    doc = {"imagePath": "a.jpg", "imageHeight": 48, "imageWidth": 64, "shapes": shapes, "imageData": None}
+    (tmp_path / "a.json").write_text(json.dumps(doc))
+    (s,) = read("labelme", tmp_path, "all")
+    assert s.image_id == "a" and s.points.tolist() == [[5.5, 6.5], [30, 30]]
+    (s,) = read("labelme", tmp_path, "all", label="head")
+    assert s.points.tolist() == [[5.5, 6.5]]
+    (tmp_path / "a.json").write_text(json.dumps({**doc, "imageWidth": 65}))
+    with pytest.raises(DataError, match=r"a.json: annotated for a 65x48 image but a.jpg is 64x48"):
+        list(read("labelme", tmp_path, "all"))
+    (tmp_path / "a.json").write_text(json.dumps({**doc, "imagePath": "missing.jpg"}))
+    with pytest.raises(DataError, match=r"a.json: its imagePath 'missing.jpg' is not an image"):
+        list(read("labelme", tmp_path, "all"))

@@ -7,7 +7,7 @@ writes it in that layout and returns the points it had to drop, plus its import
 below.
 
 >>> sorted(FORMATS)
-['points', 'shanghaitech', 'ucf_cc_50']
+['jhu', 'labelme', 'nwpu', 'points', 'qnrf', 'shanghaitech', 'ucf_cc_50']
 """
 
 from __future__ import annotations
@@ -68,4 +68,4 @@ def writer(format: str) -> Writer:
 
 
 # registration happens on import
-from pipeline.readers import points, shanghaitech, ucf_cc_50  # noqa: E402, F401
+from pipeline.readers import jhu, labelme, nwpu, points, qnrf, shanghaitech, ucf_cc_50  # noqa: E402, F401

@@ -1,0 +1,103 @@
+"""NWPU-Crowd: ``images/XXXX.jpg``, ``jsons/XXXX.json`` (``points``, ``boxes``), split lists ``train.txt``,
+``val.txt``, ``test.txt`` whose lines start with the image number.
+
+The test split's labels are not public: its images are read as unlabelled
+samples (``labelled=False``), which can be counted but never made into density
+maps. Boxes are ``[x1, y1, x2, y2]`` per head; their size is kept for ``method: box``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+from pipeline.atomic import write_bytes
+from pipeline.errors import ConfigError, DataError
+from pipeline.points import as_points
+from pipeline.readers import register, register_writer
+from pipeline.readers.layout import copy_image
+from pipeline.sample import IMAGE_SUFFIXES, Sample, image_size
+
+SPLITS = ("train", "val", "test")
+
+
+def split_ids(root: Path, split: str) -> list[str]:
+    """Image ids listed for `split`: the first field of each line of ``<split>.txt``."""
+    if split not in SPLITS:
+        raise ConfigError("split", f"nwpu splits are {', '.join(SPLITS)}; got {split!r}")
+    listing = root / f"{split}.txt"
+    try:
+        lines = listing.read_text().splitlines()
+    except FileNotFoundError:
+        raise DataError(listing, "split list not found (is this an NWPU-Crowd root?)") from None
+    ids = [line.split()[0] for line in lines if line.strip()]
+    if not ids:
+        raise DataError(listing, "empty split list")
+    return ids
+
+
+def find_image(root: Path, image_id: str) -> Path:
+    for suffix in IMAGE_SUFFIXES:
+        path = root / "images" / f"{image_id}{suffix}"
+        if path.is_file():
+            return path
+    raise DataError(root / "images" / f"{image_id}.jpg", "image listed in the split but not found")
+
+
+def read_json(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
+    """(points, head sizes or None) from one ``jsons/XXXX.json``."""
+    try:
+        doc = json.loads(path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DataError(path, f"not JSON ({exc})") from None
+    if not isinstance(doc, dict) or "points" not in doc:
+        raise DataError(path, "no 'points' list (is this an NWPU-Crowd annotation?)")
+    points = as_points(doc["points"], path)
+    boxes = doc.get("boxes")
+    if not boxes:
+        return points, None
+    try:
+        b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    except (TypeError, ValueError):
+        raise DataError(path, "'boxes' must be [x1, y1, x2, y2] per head") from None
+    if len(b) != len(points) or not np.isfinite(b).all():
+        raise DataError(path, f"{len(b)} boxes for {len(points)} points: expected one finite box per head")
+    return points, np.sqrt(np.abs(b[:, 2] - b[:, 0]) * np.abs(b[:, 3] - b[:, 1]))
+
+
+@register("nwpu")
+def read(root: Path, split: str) -> Iterator[Sample]:
+    """Yield the samples of `split`; the test split (no public labels) yields unlabelled samples."""
+    for image_id in split_ids(root, split):
+        img = find_image(root, image_id)
+        ann = root / "jsons" / f"{image_id}.json"
+        h, w = image_size(img)
+        if not ann.is_file():
+            if split == "test":
+                yield Sample(image_id, img, np.zeros((0, 2)), h, w, labelled=False)
+                continue
+            raise DataError(img, f"no ground truth for this image (expected {ann})")
+        points, sizes = read_json(ann)
+        yield Sample(image_id, img, points, h, w, sizes=sizes)
+
+
+@register_writer("nwpu")
+def write(sample: Sample, out: Path, split: str) -> int:
+    """``out/images/<id>.<ext>``, ``out/jsons/<id>.json`` and the id appended to ``out/<split>.txt``."""
+    if split not in SPLITS:
+        raise ConfigError("split", f"nwpu splits are {', '.join(SPLITS)}; got {split!r}")
+    copy_image(sample.image_path, out / "images" / f"{sample.image_id}{sample.image_path.suffix}")
+    doc: dict = {"img_id": f"{sample.image_id}{sample.image_path.suffix}", "human_num": len(sample.points)}
+    doc["points"] = sample.points.tolist()
+    if sample.sizes is not None:
+        half = np.asarray(sample.sizes)[:, None] / 2
+        doc["boxes"] = np.hstack([sample.points - half, sample.points + half]).tolist()
+    write_bytes(out / "jsons" / f"{sample.image_id}.json", json.dumps(doc).encode())
+    listing = out / f"{split}.txt"
+    listed = split_ids(out, split) if listing.is_file() else []
+    if sample.image_id not in listed:
+        write_bytes(listing, "".join(f"{i}\n" for i in [*listed, sample.image_id]).encode())
+    return 0

@@ -1,0 +1,54 @@
+"""UCF-QNRF: ``Train/`` and ``Test/`` with ``img_XXXX.jpg`` + ``img_XXXX_ann.mat`` (``annPoints``)."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import scipy.io
+
+from pipeline.atomic import write_bytes
+from pipeline.errors import ConfigError
+from pipeline.points import as_points
+from pipeline.readers import register, register_writer
+from pipeline.readers.layout import copy_image, list_images, natural_key, pair_files
+from pipeline.readers.matfile import load_mat
+from pipeline.sample import Sample, image_size
+
+SPLITS = {"train": "Train", "test": "Test"}
+
+
+def split_folder(root: Path, split: str) -> Path:
+    if split not in SPLITS:
+        raise ConfigError("split", f"qnrf splits are {', '.join(SPLITS)}; got {split!r}")
+    return root / SPLITS[split]
+
+
+@register("qnrf")
+def read(root: Path, split: str) -> Iterator[Sample]:
+    """Yield the samples of `split` (``train`` = ``Train/``, ``test`` = ``Test/``)."""
+    base = split_folder(root, split)
+    images = list_images(base)
+    annotations = sorted(base.glob("*_ann.mat"), key=natural_key)
+    for img, ann in pair_files(
+        images,
+        annotations,
+        image_for=lambda a: a.stem.removesuffix("_ann"),
+        annotation_for=lambda i: base / f"{i.stem}_ann.mat",
+    ):
+        h, w = image_size(img)
+        raw = load_mat(ann, "annPoints", "is this a UCF-QNRF annotation file?")
+        yield Sample(img.stem, img, as_points(raw, ann), h, w)
+
+
+@register_writer("qnrf")
+def write(sample: Sample, out: Path, split: str) -> int:
+    """``out/Train|Test/<id>.<ext>`` + ``<id>_ann.mat`` with ``annPoints`` (x, y)."""
+    base = split_folder(out, split)
+    copy_image(sample.image_path, base / f"{sample.image_id}{sample.image_path.suffix}")
+    buf = io.BytesIO()
+    scipy.io.savemat(buf, {"annPoints": np.asarray(sample.points, np.float64).reshape(-1, 2)})
+    write_bytes(base / f"{sample.image_id}_ann.mat", buf.getvalue())
+    return 0
