@@ -24,7 +24,7 @@ from annotate.guard import GuardMiddleware, is_loopback_host
 from pipeline.atomic import umask
 from pipeline.density import DensityParams, density_map
 from pipeline.errors import ConfigError, DataError
-from pipeline.predict import colorize
+from pipeline.overlay import colorize
 
 STATIC = Path(__file__).parent / "static"
 IMAGE_CACHE = "private, max-age=3600"
@@ -118,7 +118,7 @@ def create_app(
         if (e := entry_or_404(request)) is None:
             return not_found()
         pf = catalog.load(e.id)
-        d = density_map(pf.points, (e.height, e.width), **asdict(density))
+        d = density_map(pf.points, (e.height, e.width), **density.kernel())
         return _png_response(_overlay_rgba(d))
 
     def proposals(request: Request) -> JSONResponse:

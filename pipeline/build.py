@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import ctypes
+import math
 import os
 import signal
 import sys
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from functools import partial
 from pathlib import Path
 
@@ -23,9 +24,27 @@ from pipeline.store import Record, encode_density, write_split
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
+def resized(sample: Sample, max_side: int | None) -> Sample:
+    """`sample` in the frame of its image shrunk to `max_side` (long side): points and head sizes scaled.
+
+    Each axis scales by new/old size exactly, so a point inside stays inside and no
+    head is lost: the count is unchanged. The map is then rendered at that size,
+    never resampled from a full-size one.
+    """
+    h, w = sample.shape
+    if not max_side or max(h, w) <= max_side:
+        return sample
+    s = max_side / max(h, w)
+    h2, w2 = max(1, round(h * s)), max(1, round(w * s))
+    sx, sy = w2 / w, h2 / h
+    sizes = None if sample.sizes is None else sample.sizes * math.sqrt(sx * sy)
+    return replace(sample, points=sample.points * [sx, sy], height=h2, width=w2, sizes=sizes)
+
+
 def make_record(sample: Sample, params: DensityParams, source_root: Path) -> Record:
     """Density, sigmas and bookkeeping for one sample, compressed for the store."""
-    d = compute_density(sample.points, sample.shape, **asdict(params), sizes=sample.sizes)
+    sample = resized(sample, params.max_side)
+    d = compute_density(sample.points, sample.shape, **params.kernel(), sizes=sample.sizes)
     try:
         rel = sample.image_path.resolve().relative_to(source_root.resolve())
     except ValueError:

@@ -107,6 +107,12 @@ def synth(out: Path, train, test, size, min_count, max_count, seed) -> None:
     show_default=True,
     help="Method box: sigma = this x the annotated head size (JHU-Crowd++, NWPU-Crowd).",
 )
+@click.option(
+    "--max-side",
+    type=click.IntRange(8),
+    default=None,
+    help="Make maps of larger images at this long side (points scaled, count kept; training resizes to match).",
+)
 @click.option("--border", type=click.Choice(BORDERS), default=_DEF.border, show_default=True)
 @click.option("--duplicates", type=click.Choice(DUPLICATES), default=_DEF.duplicates, show_default=True)
 @click.option("--workers", type=click.IntRange(1), default=1, show_default=True, help="Worker processes.")
@@ -144,11 +150,25 @@ def inspect_cmd(store: Path) -> None:
 @cli.command()
 @click.argument("store", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path))
-def export(store: Path, out: Path) -> None:
-    """Export a store to the CSRNet-pytorch layout (one <image>.h5 with key 'density' each)."""
-    from pipeline.store import export_csrnet
+@click.option(
+    "--format",
+    "fmt",
+    default="csrnet",
+    show_default=True,
+    help="csrnet: CSRNet-pytorch density files; or any annotation format convert writes (its points and images).",
+)
+def export(store: Path, out: Path, fmt: str) -> None:
+    """Export a store: CSRNet-pytorch density files (one <image>.h5 with key 'density'), or its annotations."""
+    if fmt == "csrnet":
+        from pipeline.store import export_csrnet
 
-    click.echo(f"wrote {export_csrnet(store, out)} files to {out}")
+        click.echo(f"wrote {export_csrnet(store, out)} files to {out}")
+        return
+    from pipeline.convert import convert, store_samples
+    from pipeline.store import read_split
+
+    n, _ = convert(store_samples(store), fmt, out, read_split(store).attrs["split"])
+    click.echo(f"wrote {n} images with their {fmt} annotations to {out}")
 
 
 @cli.command("report")

@@ -8,11 +8,14 @@ points a format cannot hold (outside the image) are dropped and counted.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+
+import numpy as np
 
 from pipeline.readers import writer
 from pipeline.sample import Sample
+from pipeline.store import read_split
 
 
 def convert(samples: Iterable[Sample], to: str, out: str | Path, split: str) -> tuple[int, int]:
@@ -23,3 +26,12 @@ def convert(samples: Iterable[Sample], to: str, out: str | Path, split: str) -> 
         dropped += write(sample, Path(out), split)
         n += 1
     return n, dropped
+
+
+def store_samples(path: str | Path) -> Iterator[Sample]:
+    """The samples a density store was made from: its images and in-image points as annotated."""
+    store = read_split(path)
+    for image_id in store:
+        rec = store[image_id]
+        points = np.asarray(rec.points, dtype=np.float64).reshape(-1, 2)
+        yield Sample(image_id, store.image_path(image_id), points, rec.height, rec.width)

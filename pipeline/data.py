@@ -21,7 +21,6 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from pipeline.cache import DecodedCache, file_identity
 from pipeline.errors import DataError
-from pipeline.image import load_image
 from pipeline.model import STRIDE
 from pipeline.store import read_split
 
@@ -140,15 +139,7 @@ class CrowdDataset(Dataset):
 
     def _decode(self, image_id: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         rec = self.store[image_id]
-        path = self._image_path(image_id)
-        image = load_image(path)
-        if image.shape[:2] != rec.density.shape:
-            raise DataError(
-                path,
-                f"image is {image.shape[1]}x{image.shape[0]} but its density map is "
-                f"{rec.width}x{rec.height} (re-run the density stage)",
-            )
-        return image, rec.density, rec.points.astype(np.float64)
+        return self.store.image(image_id), rec.density, rec.points.astype(np.float64)
 
     def _load(self, image_id: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         if self.cache is None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import typing
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Literal
 
 import numba
@@ -42,14 +42,21 @@ class DensityParams:
     border: Border = "drop"
     duplicates: Duplicates = "merge"
     box_scale: float = 0.3  # method box: sigma = box_scale x annotated head size
+    max_side: int | None = None  # maps (and training images) of larger images are made at this long side
 
     def __post_init__(self) -> None:
         if self.k < 1:
             raise ConfigError("k", f"must be at least 1, got {self.k}")
+        if self.max_side is not None and self.max_side < 8:
+            raise ConfigError("max_side", f"must be at least 8 (or null), got {self.max_side}")
         for key in ("beta", "sigma", "box_scale"):
             value = getattr(self, key)
             if not (math.isfinite(value) and 0 < value <= MAX_SIGMA):
                 raise ConfigError(key, f"must be a number in (0, {MAX_SIGMA:g}], got {value}")
+
+    def kernel(self) -> dict:
+        """The keyword arguments of `density_map` (everything but the image-size setting `max_side`)."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "max_side"}
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,6 @@ from tqdm import tqdm
 
 from pipeline.atomic import write_bytes
 from pipeline.device import Precision
-from pipeline.image import load_image
 from pipeline.metrics import game_error, mae, rmse
 from pipeline.numerics import Numerics, configure
 from pipeline.predict import load_model, predict_density
@@ -49,7 +48,7 @@ def evaluate(
     rows, games = [], {lv: [] for lv in GAME_LEVELS}
     for image_id in tqdm(list(test), desc="evaluate", disable=None if progress is None else not progress):
         rec = test[image_id]
-        density = predict_density(model, load_image(test.image_path(image_id)), device, precision)
+        density = predict_density(model, test.image(image_id), device, precision)
         rows.append((image_id, rec.count, float(density.sum())))
         for lv in GAME_LEVELS:
             games[lv].append(game_error(density, rec.points, (rec.height, rec.width), lv))

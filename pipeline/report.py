@@ -21,7 +21,6 @@ from PIL import Image
 
 from pipeline import __version__
 from pipeline.atomic import refuse_foreign, write_bytes
-from pipeline.image import load_image
 from pipeline.inspection import MIN_SIGMA, inspect_store
 from pipeline.overlay import colorize
 from pipeline.store import read_split
@@ -166,7 +165,7 @@ def write_report(store_path: str | Path, out_dir: str | Path) -> Path:
     }
     for role, image_id in r["examples"].items():
         rec = store[image_id]
-        files[f"{role}.png"] = _overlay(load_image(store.image_path(image_id)), rec.density)
+        files[f"{role}.png"] = _overlay(store.image(image_id), rec.density)
     for name, data in files.items():
         write_bytes(out_dir / name, data)
     _write_csv(out_dir / "counts.csv", ["image", "count"], enumerate(r["_counts"].astype(int).tolist()))

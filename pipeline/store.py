@@ -212,6 +212,32 @@ class DensityStore(Mapping[str, Record]):
         root = Path(self.attrs["source_root"])
         return root if root.is_absolute() else (self.path.parent / root).resolve()
 
+    def image(self, image_id: str) -> np.ndarray:
+        """The image behind `image_id` in its map's frame, uint8 (H, W, 3).
+
+        A store made with ``density.max_side`` holds maps of large images at a
+        smaller size: the image is resized to match (Lanczos), so image, map and
+        points line up. Any other size mismatch means the image changed since the
+        density stage: a `DataError` naming it.
+        """
+        from PIL import Image
+
+        from pipeline.image import load_image
+
+        path = self.image_path(image_id)
+        with h5py.File(self.path, "r") as f:
+            a = f["images"][image_id].attrs
+            h, w = int(a["height"]), int(a["width"])
+        image = load_image(path)
+        if image.shape[:2] == (h, w):
+            return image
+        if self.params.get("max_side") and max(h, w) == self.params["max_side"]:
+            return np.asarray(Image.fromarray(image).resize((w, h), Image.LANCZOS))
+        raise DataError(
+            path,
+            f"image is {image.shape[1]}x{image.shape[0]} but its density map is {w}x{h} (re-run the density stage)",
+        )
+
     def image_path(self, image_id: str) -> Path:
         """Path of the image behind `image_id`."""
         with h5py.File(self.path, "r") as f:

@@ -9,7 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
-import pipeline.data as data_mod
+import pipeline.image as image_mod
 from pipeline.cache import DecodedCache, decoded_cache
 from pipeline.data import CrowdDataset, EpochBatches, make_loader
 
@@ -31,7 +31,7 @@ def test_workers_share_one_decode_per_image_and_serve_the_same_samples(tiny_stor
     def no_decoding(path):
         raise AssertionError(f"decoded {path} again")
 
-    monkeypatch.setattr(data_mod, "load_image", no_decoding)  # forked workers inherit the patch
+    monkeypatch.setattr(image_mod, "load_image", no_decoding)  # forked workers inherit the patch
     again = _epoch(cached, workers=2, epoch=0)
     later = _epoch(cached, workers=2, epoch=1)
     monkeypatch.undo()

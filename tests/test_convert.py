@@ -78,3 +78,18 @@ def test_every_writable_format_reads_back_what_it_wrote(tmp_path, fmt):
             back[int(re.search(r"(\d+)$", s.image_id).group(1))] = s.points
     assert back.keys() == pts.keys()
     assert all(np.array_equal(back[n], pts[n]) for n in pts)
+
+
+def test_export_writes_a_stores_annotations_in_another_format(tmp_path, sha_root):
+    from click.testing import CliRunner
+
+    from pipeline.build import build_split
+    from pipeline.cli import cli
+    from pipeline.store import read_split
+
+    build_split("shanghaitech", sha_root, "test", tmp_path / "test.h5", progress=False)
+    r = CliRunner().invoke(cli, ["export", str(tmp_path / "test.h5"), "--format", "jhu", "--out", str(tmp_path / "j")])
+    assert r.exit_code == 0, r.output
+    (back,) = read("jhu", tmp_path / "j", "test")
+    rec = read_split(tmp_path / "test.h5")["IMG_3"]
+    assert back.image_id == "IMG_3" and np.array_equal(back.points, rec.points.astype(np.float64))

@@ -181,3 +181,26 @@ def test_box_method_runs_on_a_dataset_with_head_boxes_and_refuses_one_without(tm
     assert read_split(tmp_path / "j.h5")["0001"].sigma.tolist() == [3.0, 4.0]
     with pytest.raises(DataError, match="method 'box' needs head sizes; shanghaitech"):
         build_split("shanghaitech", sha_root, "train", tmp_path / "s.h5", params=box, progress=False)
+
+
+def test_max_side_makes_maps_of_large_images_smaller_and_keeps_every_head(tmp_path):
+    from conftest import write_sha
+
+    from pipeline.build import build_split
+    from pipeline.data import CrowdDataset
+    from pipeline.density import DensityParams
+    from pipeline.store import read_split
+
+    pts = np.array([[0.2, 0.3], [199.9, 99.9], [100.0, 50.0], [150.5, 20.5]])
+    write_sha(tmp_path / "sha", "train", {1: pts}, size=(200, 100))
+    params = DensityParams(max_side=64, border="renormalize")
+    build_split("shanghaitech", tmp_path / "sha", "train", tmp_path / "s.h5", params=params, progress=False)
+    store = read_split(tmp_path / "s.h5")
+    rec = store["IMG_1"]
+    assert (rec.height, rec.width) == (32, 64) and rec.density.shape == (32, 64)
+    assert rec.count == 4 and rec.dropped == 0  # the corner heads stay inside
+    assert np.allclose(rec.points, pts * [64 / 200, 32 / 100], atol=1e-4)
+    assert float(rec.density.sum(dtype=np.float64)) == pytest.approx(4.0, rel=1e-5)
+    assert store.image("IMG_1").shape == (32, 64, 3)  # the image in the map's frame
+    sample = CrowdDataset(tmp_path / "s.h5")[0]
+    assert sample["image"].shape == (32, 64, 3) and sample["target"].shape == (1, 4, 8)
