@@ -19,7 +19,7 @@ from pipeline.density import DensityParams, compute_density
 from pipeline.errors import DataError
 from pipeline.readers import read
 from pipeline.sample import Sample
-from pipeline.store import Record, encode_density, write_split
+from pipeline.store import HeadKernels, Record, encode_density, write_split
 
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
@@ -54,7 +54,9 @@ def make_record(sample: Sample, params: DensityParams, source_root: Path) -> Rec
         image=str(rel),
         height=sample.height,
         width=sample.width,
-        density=encode_density(d.density),
+        density=HeadKernels(d.heads, d.kernel_sigma, params.border == "renormalize")
+        if params.encoding == "heads"
+        else encode_density(d.density),
         points=d.points,
         sigma=d.sigma,
         count=len(d.points),

@@ -113,6 +113,13 @@ def synth(out: Path, train, test, size, min_count, max_count, seed) -> None:
     default=None,
     help="Make maps of larger images at this long side (points scaled, count kept; training resizes to match).",
 )
+@click.option(
+    "--encoding",
+    type=click.Choice(["map", "heads"]),
+    default=_DEF.encoding,
+    show_default=True,
+    help="heads: keep head kernels and render maps on read (the same maps, ~1000x smaller store).",
+)
 @click.option("--border", type=click.Choice(BORDERS), default=_DEF.border, show_default=True)
 @click.option("--duplicates", type=click.Choice(DUPLICATES), default=_DEF.duplicates, show_default=True)
 @click.option("--workers", type=click.IntRange(1), default=1, show_default=True, help="Worker processes.")

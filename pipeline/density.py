@@ -23,6 +23,7 @@ from pipeline.points import as_points, inside, snap
 Method = Literal["adaptive", "fixed", "box"]
 Border = Literal["drop", "renormalize"]
 Duplicates = Literal["merge", "keep"]
+Encoding = Literal["map", "heads"]
 METHODS: tuple[str, ...] = typing.get_args(Method)
 BORDERS: tuple[str, ...] = typing.get_args(Border)
 DUPLICATES: tuple[str, ...] = typing.get_args(Duplicates)
@@ -43,6 +44,7 @@ class DensityParams:
     duplicates: Duplicates = "merge"
     box_scale: float = 0.3  # method box: sigma = box_scale x annotated head size
     max_side: int | None = None  # maps (and training images) of larger images are made at this long side
+    encoding: Encoding = "map"  # how the store keeps maps: "heads" keeps kernels and renders on read
 
     def __post_init__(self) -> None:
         if self.k < 1:
@@ -56,7 +58,7 @@ class DensityParams:
 
     def kernel(self) -> dict:
         """The keyword arguments of `density_map` (everything but the image-size setting `max_side`)."""
-        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "max_side"}
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("max_side", "encoding")}
 
 
 @dataclass(frozen=True)
@@ -65,7 +67,8 @@ class Density:
 
     `points` are the in-image points as annotated, `heads` the snapped pixels
     ``(col, row)`` that got a kernel (after merging duplicates), `sigma` one
-    width per head, `dropped` the points that fell outside the image.
+    width per head (float32, as stored; `kernel_sigma` is the float64 the map
+    was rendered with), `dropped` the points that fell outside the image.
     """
 
     density: np.ndarray
@@ -73,6 +76,7 @@ class Density:
     heads: np.ndarray
     sigma: np.ndarray
     dropped: int
+    kernel_sigma: np.ndarray
 
 
 def gaussian_weights(sigma: float) -> np.ndarray:
@@ -200,12 +204,20 @@ def compute_density(
     sig = head_sigmas(
         heads, (h, w), method=method, k=int(k), beta=float(beta), sigma=float(sigma), sizes=size, box_scale=box_scale
     )
-    density = np.zeros((h, w), dtype=np.float32)
+    sig = sig.astype(np.float64)
+    density = render(heads, sig, (h, w), border == "renormalize")
+    return Density(density, kept, heads, sig.astype(np.float32), dropped, sig)
+
+
+def render(heads: np.ndarray, sigma: np.ndarray, shape: tuple[int, int], renormalize: bool) -> np.ndarray:
+    """The map of heads (pixel ``(col, row)``) with float64 kernel widths `sigma`: the one way maps are drawn,
+    so a store that keeps only heads and sigmas renders the very map that was computed."""
+    density = np.zeros(shape, dtype=np.float32)
     if len(heads):
-        cols = np.ascontiguousarray(heads[:, 0])
-        rows = np.ascontiguousarray(heads[:, 1])
-        _splat(density, cols, rows, sig.astype(np.float64), border == "renormalize")
-    return Density(density=density, points=kept, heads=heads, sigma=sig.astype(np.float32), dropped=dropped)
+        cols = np.ascontiguousarray(heads[:, 0], dtype=np.int64)
+        rows = np.ascontiguousarray(heads[:, 1], dtype=np.int64)
+        _splat(density, cols, rows, np.ascontiguousarray(sigma, dtype=np.float64), renormalize)
+    return density
 
 
 def density_map(

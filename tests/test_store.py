@@ -139,3 +139,32 @@ def test_a_relative_dataset_root_makes_the_store_location_independent(tmp_path, 
     shutil.move(tmp_path / "a", tmp_path / "moved")
     moved = read_split(tmp_path / "moved" / "data/density/x/test.h5")
     assert moved.image_path("IMG_1") == tmp_path / "moved" / "data/raw/test_data/images/IMG_1.jpg"
+
+
+def test_a_heads_encoded_store_reads_back_the_very_same_maps_and_is_far_smaller(tmp_path):
+    from conftest import write_sha
+
+    from pipeline.build import build_split
+    from pipeline.density import DensityParams
+    from pipeline.store import export_csrnet
+
+    rng = np.random.default_rng(0)
+    items = {n: np.column_stack([rng.uniform(0, 320, 40 * n), rng.uniform(0, 240, 40 * n)]) for n in (1, 2, 3)}
+    write_sha(tmp_path / "sha", "train", items, size=(320, 240))
+    stores = {}
+    for enc, border in (("map", "drop"), ("heads", "drop"), ("heads", "renormalize"), ("map", "renormalize")):
+        params = DensityParams(encoding=enc, border=border)
+        out = tmp_path / f"{enc}-{border}.h5"
+        build_split("shanghaitech", tmp_path / "sha", "train", out, params=params, progress=False)
+        stores[enc, border] = read_split(out)
+    for border in ("drop", "renormalize"):
+        maps, heads = stores["map", border], stores["heads", border]
+        assert heads.attrs["format_version"] == 2 and maps.attrs["format_version"] == 1
+        for image_id in maps:
+            a, b = maps[image_id], heads[image_id]
+            assert np.array_equal(a.density, b.density)  # bit for bit
+            assert np.array_equal(a.sigma, b.sigma) and np.array_equal(a.points, b.points) and a.count == b.count
+    assert stores["heads", "drop"].path.stat().st_size * 20 < stores["map", "drop"].path.stat().st_size
+    export_csrnet(stores["heads", "drop"].path, tmp_path / "csrnet")
+    with h5py.File(tmp_path / "csrnet" / "IMG_2.h5") as f:
+        assert np.array_equal(f["density"][...], stores["map", "drop"]["IMG_2"].density)
