@@ -19,6 +19,7 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from annotate import frame
 from annotate.catalog import Catalog, StaleRevision
 from annotate.guard import GuardMiddleware, is_loopback_host
 from pipeline.atomic import umask
@@ -112,7 +113,15 @@ def create_app(
         headers = {"Cache-Control": IMAGE_CACHE, "ETag": f'"{st.st_mtime_ns:x}-{st.st_size:x}"'}
         if request.headers.get("if-none-match") == headers["ETag"]:
             return Response(status_code=304, headers=headers)
-        return FileResponse(e.path, headers=headers, stat_result=st)
+        with open(e.path, "rb") as f:
+            head = f.read(frame.HEADER_BYTES)
+        fixed, orientation = frame.stored_frame(head)
+        if fixed is head:  # no rotation to undo: stream the file as it is
+            return FileResponse(e.path, headers=headers, stat_result=st)
+        with open(e.path, "rb") as f:  # the stored pixels, not the EXIF-rotated view (annotate/frame.py)
+            body, _ = frame.stored_frame(f.read())
+        media = "image/png" if body[:4] == b"\x89PNG" else "image/jpeg"
+        return Response(body, media_type=media, headers={**headers, "X-Headcount-Orientation": str(orientation)})
 
     def density_png(request: Request) -> Response:
         if (e := entry_or_404(request)) is None:

@@ -317,3 +317,30 @@ def test_a_network_bind_needs_the_token_on_every_request(folder):
     assert client.get("/api/images").status_code == 200  # now from the cookie
     r = client.put("/api/images/a/points", json={"points": [[1, 1]], "revision": 0})
     assert r.status_code == 403  # the token does not replace the X-Headcount header
+
+
+def test_stored_frame_neutralises_only_the_orientation(tmp_path):
+    import io
+
+    from PIL import Image
+
+    from annotate.frame import stored_frame
+
+    for fmt in ("JPEG", "PNG"):
+        exif = Image.Exif()
+        exif[0x0112] = 6
+        exif[0x010F] = "phone"  # another tag, kept
+        buf = io.BytesIO()
+        Image.new("RGB", (40, 30), (10, 20, 30)).save(buf, format=fmt, exif=exif.tobytes())
+        data = buf.getvalue()
+        fixed, old = stored_frame(data)
+        assert old == 6 and len(fixed) == len(data)
+        assert sum(a != b for a, b in zip(fixed, data, strict=True)) <= 5  # one value (and a PNG chunk CRC)
+        with Image.open(io.BytesIO(fixed)) as im:
+            im.load()  # still a valid file (the PNG CRC was fixed)
+            assert im.getexif()[0x0112] == 1 and im.getexif()[0x010F] == "phone" and im.size == (40, 30)
+    plain = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(plain, format="JPEG")
+    assert stored_frame(plain.getvalue()) == (plain.getvalue(), None)
+    broken = b"\xff\xd8\xff\xe1\x00\x10Exif\x00\x00MM\x00\x2a\xff\xff"  # IFD offset past the end
+    assert stored_frame(broken) == (broken, None)

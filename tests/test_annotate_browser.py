@@ -230,3 +230,50 @@ def test_model_proposals_can_be_accepted(tmp_path, browser):
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_a_click_on_a_visible_mark_saves_the_pixel_the_pipeline_loads_there_for_every_exif_orientation(
+    tmp_path, browser
+):
+    """Phone photos carry EXIF orientations; the pipeline uses the stored pixels, and so must the page."""
+    import time
+
+    from pipeline.image import load_image
+
+    folder = tmp_path / "ann"
+    (folder / "images").mkdir(parents=True)
+    for o in range(1, 9):
+        raw = np.zeros((64, 96, 3), np.uint8)
+        raw[8:20, 60:76] = (255, 0, 0)  # a red mark, off-centre on both axes: any flip or turn moves it
+        exif = Image.Exif()
+        exif[0x0112] = o
+        Image.fromarray(raw).save(folder / "images" / f"o{o}.jpg", quality=95, exif=exif.tobytes())
+    proc, url = start_annotate(folder)
+    try:
+        page, errors = _open(browser, url)
+        for i in range(8):
+            stem = f"o{i + 1}"
+            page.evaluate(f"window.headcount.openImage({i})")
+            page.wait_for_function(f"window.headcount.loadedId === '{stem}'")
+            # where the mark is on screen, read back from the canvas the annotator looks at
+            cx, cy = page.evaluate("""() => { const c = document.getElementById('canvas');
+                const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+                let sx = 0, sy = 0, n = 0;
+                for (let y = 0; y < c.height; y++) for (let x = 0; x < c.width; x++) {
+                  const k = 4 * (y * c.width + x);
+                  if (d[k] > 180 && d[k + 1] < 80 && d[k + 2] < 80) { sx += x; sy += y; n++; } }
+                const r = c.width / c.clientWidth; return [sx / n / r, sy / n / r]; }""")
+            box = page.locator("#canvas").bounding_box()
+            page.mouse.click(box["x"] + cx, box["y"] + cy)
+            path = folder / "points" / f"{stem}.json"
+            deadline = time.monotonic() + 10
+            while not path.exists() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            ((x, y),) = _saved_points(folder, stem)
+            assert 60 <= x < 76 and 8 <= y < 20, (stem, x, y)  # the mark's stored pixels
+            r, g, _ = load_image(folder / "images" / f"{stem}.jpg")[int(y), int(x)]
+            assert r > 180 and g < 80  # what the training loader reads there
+        assert not errors
+    finally:
+        proc.kill()
+        proc.wait()

@@ -262,6 +262,13 @@ async function openImage(index) {
   img.src = `/api/images/${encodeURIComponent(item.id)}/image`;
   await img.decode();
   if (state.id !== item.id) return;
+  if (img.naturalWidth !== item.width || img.naturalHeight !== item.height) {
+    // never annotate a picture in another frame than the pipeline's (stored pixels, EXIF not applied)
+    setStatus("error", "image frame mismatch");
+    showMessage(`${item.name}: the browser shows ${img.naturalWidth}x${img.naturalHeight} but the file stores ` +
+                `${item.width}x${item.height} pixels; not annotating it (clicks would land in the wrong place)`);
+    return;
+  }
   state.img = img;
   await loadPoints();
   fit();
