@@ -48,6 +48,9 @@ class Catalog:
             h, w = image_size(path)
             self.entries[path.stem] = Entry(path.stem, path, w, h)
         self._locks = {k: threading.Lock() for k in self.entries}
+        # (mtime_ns, size) of each point file -> (count, revision, problem): the listing parses a file
+        # only when it changed, and a save updates its own entry (an edit costs O(1), not O(images))
+        self._summaries: dict[str, tuple[tuple[int, int], tuple[int, int, str | None]]] = {}
 
     def __contains__(self, image_id: str) -> bool:
         return image_id in self.entries
@@ -55,8 +58,27 @@ class Catalog:
     def point_path(self, image_id: str) -> Path:
         return self.points_dir / f"{self.entries[image_id].id}.json"
 
+    def summary(self, image_id: str) -> tuple[int, int, str | None]:
+        """(count, revision, problem) of an image's point file; `problem` names a broken file."""
+        path = self.point_path(image_id)
+        try:
+            st = path.stat()
+        except FileNotFoundError:
+            return 0, 0, None
+        key = (st.st_mtime_ns, st.st_size)
+        cached = self._summaries.get(image_id)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        try:
+            pf = read_point_file(path)
+            value = (len(pf.points), pf.revision, None)
+        except DataError as exc:
+            value = (0, 0, str(exc))
+        self._summaries[image_id] = (key, value)
+        return value
+
     def load(self, image_id: str) -> PointFile:
-        """Saved points, or an empty revision 0 for an image not annotated yet."""
+        """Saved points, or an empty revision 0 for an image not annotated yet (`DataError` for a broken file)."""
         e = self.entries[image_id]
         path = self.point_path(image_id)
         if not path.exists():
@@ -73,9 +95,27 @@ class Catalog:
         if not inside(pts, (e.height, e.width)).all():
             raise DataError(f"points for {image_id}", f"points outside the {e.width}x{e.height} image")
         with self._locks[image_id]:
-            current = self.load(image_id).revision
+            path = self.point_path(image_id)
+            try:
+                current = self.load(image_id).revision
+            except DataError:  # a broken file: it counts as revision 0, and is kept aside, never overwritten
+                current = 0
+                if revision == current:
+                    backup(path)
             if revision != current:
                 raise StaleRevision(current)
             pf = PointFile(f"images/{e.path.name}", e.width, e.height, current + 1, pts)
-            write_point_file(self.point_path(image_id), pf)
+            write_point_file(path, pf)
+            st = path.stat()
+            self._summaries[image_id] = ((st.st_mtime_ns, st.st_size), (len(pts), pf.revision, None))
             return pf
+
+
+def backup(path: Path) -> Path:
+    """Move a broken point file to ``<name>.broken-<n>`` (the first free n): kept for its owner, and no
+    longer ``*.json``, so the `points` reader passes it over."""
+    n = 1
+    while (target := path.with_name(f"{path.name}.broken-{n}")).exists():
+        n += 1
+    path.rename(target)
+    return target

@@ -65,17 +65,9 @@ def create_app(
     def images(request: Request) -> JSONResponse:
         out = []
         for e in catalog.entries.values():
-            pf = catalog.load(e.id)
-            out.append(
-                {
-                    "id": e.id,
-                    "name": e.path.name,
-                    "width": e.width,
-                    "height": e.height,
-                    "count": len(pf.points),
-                    "revision": pf.revision,
-                }
-            )
+            count, revision, problem = catalog.summary(e.id)
+            item = {"id": e.id, "name": e.path.name, "width": e.width, "height": e.height}
+            out.append({**item, "count": count, "revision": revision, **({"error": problem} if problem else {})})
         return JSONResponse(out)
 
     def config(request: Request) -> JSONResponse:
@@ -84,7 +76,10 @@ def create_app(
     def get_points(request: Request) -> JSONResponse:
         if (e := entry_or_404(request)) is None:
             return not_found()
-        pf = catalog.load(e.id)
+        try:
+            pf = catalog.load(e.id)
+        except DataError as exc:  # one broken file breaks one image, not the app: start it afresh
+            return JSONResponse({"points": [], "revision": 0, "error": str(exc)})
         return JSONResponse({"points": pf.points.tolist(), "revision": pf.revision})
 
     async def put_points(request: Request) -> JSONResponse:

@@ -344,3 +344,37 @@ def test_stored_frame_neutralises_only_the_orientation(tmp_path):
     assert stored_frame(plain.getvalue()) == (plain.getvalue(), None)
     broken = b"\xff\xd8\xff\xe1\x00\x10Exif\x00\x00MM\x00\x2a\xff\xff"  # IFD offset past the end
     assert stored_frame(broken) == (broken, None)
+
+
+def test_a_broken_point_file_breaks_one_image_which_can_be_repaired_and_is_kept_as_a_backup(client, folder):
+    (folder / "points").mkdir()
+    (folder / "points" / "a.json").write_text('{"format": "headcount-points", "version": 1, "points": [[1, 2]')
+    listing = client.get("/api/images")
+    assert listing.status_code == 200
+    a, b = listing.json()
+    assert "a.json" in a["error"] and "not a readable JSON point file" in a["error"] and "error" not in b
+    got = client.get("/api/images/a/points").json()
+    assert got["points"] == [] and got["revision"] == 0 and "a.json" in got["error"]
+    r = client.put("/api/images/a/points", json={"points": [[3.5, 4.5]], "revision": 0}, headers=MUT)
+    assert r.status_code == 200 and r.json() == {"revision": 1, "count": 1}
+    assert (folder / "points" / "a.json.broken-1").read_text().endswith("[[1, 2]")  # kept, byte for byte
+    fixed = client.get("/api/images").json()[0]
+    assert "error" not in fixed and fixed["count"] == 1 and fixed["revision"] == 1
+    from pipeline.readers import read
+
+    (s,) = [s for s in read("points", folder, "all", unannotated="skip")]  # the backup is not a point file
+    assert s.image_id == "a" and s.points.tolist() == [[3.5, 4.5]]
+
+
+def test_the_listing_reads_a_point_file_only_when_it_changed(client, folder, monkeypatch):
+    import annotate.catalog as catalog_mod
+
+    client.put("/api/images/a/points", json={"points": [[1, 1]], "revision": 0}, headers=MUT)
+    reads = []
+    real = catalog_mod.read_point_file
+    monkeypatch.setattr(catalog_mod, "read_point_file", lambda p: reads.append(p) or real(p))
+    for _ in range(3):
+        assert client.get("/api/images").json()[0]["count"] == 1
+    assert reads == []  # a save updates its own summary; nothing changed since
+    client.put("/api/images/a/points", json={"points": [[1, 1], [2, 2]], "revision": 1}, headers=MUT)
+    assert client.get("/api/images").json()[0]["count"] == 2 and len(reads) == 1  # the save's own revision check

@@ -277,3 +277,24 @@ def test_a_click_on_a_visible_mark_saves_the_pixel_the_pipeline_loads_there_for_
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_a_broken_point_file_is_marked_and_repaired_in_the_page(server, browser):
+    import time
+
+    url, folder = server
+    (folder / "points").mkdir(exist_ok=True)
+    (folder / "points" / "crowd.json").write_text("{not json")
+    page, errors = _open(browser, url)
+    page.wait_for_function("document.getElementById('status').textContent === 'broken point file'")
+    assert "crowd.json" in page.locator("#message").inner_text()
+    assert page.locator("#images li .broken").count() == 1  # the other image lists as usual
+    page.mouse.click(*_to_screen(page, 30.5, 40.5))
+    deadline = time.monotonic() + 10
+    while not (folder / "points" / "crowd.json.broken-1").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    _saved(page)
+    ((x, y),) = _saved_points(folder)
+    assert abs(x - 30.5) < 1 and abs(y - 40.5) < 1
+    assert (folder / "points" / "crowd.json.broken-1").read_text() == "{not json"
+    assert page.locator("#images li .broken").count() == 0 and not errors

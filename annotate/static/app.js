@@ -209,7 +209,7 @@ async function saveLoop() {
       state.savedVersion = version;
       metrics.lastSaveMs = performance.now() - startedAt;
       const item = state.images[state.index];
-      if (item) { item.revision = data.revision; renderList(); }
+      if (item) { item.revision = data.revision; item.count = data.count; delete item.error; renderList(); }
       if (state.showDensity) loadDensity();
     } else if (resp.status === 409) {
       showMessage("This image was saved from another tab; showing the saved version (Ctrl+Z brings yours back).");
@@ -236,6 +236,10 @@ async function loadPoints() {
   state.version = state.savedVersion = 0;
   updateCount();
   setStatus("saved");
+  if (data.error) {
+    setStatus("error", "broken point file");
+    showMessage(`${data.error}. Annotate it afresh: the first save keeps the broken file aside as a backup.`);
+  }
   requestDraw();
 }
 
@@ -287,8 +291,9 @@ function renderList() {
     const name = document.createElement("span");
     name.textContent = it.name;
     const badge = document.createElement("span");
-    badge.className = it.revision > 0 ? "done" : "todo";
-    badge.textContent = `${it.count} ${it.revision > 0 ? "✓" : "·"}`;
+    badge.className = it.error ? "broken" : it.revision > 0 ? "done" : "todo";
+    badge.textContent = it.error ? "broken" : `${it.count} ${it.revision > 0 ? "✓" : "·"}`;
+    if (it.error) li.title = it.error;
     if (it.revision > 0) done++;
     li.append(name, badge);
     li.onclick = () => openImage(i);
