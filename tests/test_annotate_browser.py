@@ -298,3 +298,24 @@ def test_a_broken_point_file_is_marked_and_repaired_in_the_page(server, browser)
     assert abs(x - 30.5) < 1 and abs(y - 40.5) < 1
     assert (folder / "points" / "crowd.json.broken-1").read_text() == "{not json"
     assert page.locator("#images li .broken").count() == 0 and not errors
+
+
+def test_delete_twice_removes_only_the_head_under_the_cursor_and_an_edit_touches_one_list_row(server, browser):
+    url, folder = server
+    page, errors = _open(browser, url)
+    scale = page.evaluate("window.headcount.state.view.scale")
+    a, b = (100.5, 80.5), (100.5 + 57 / scale, 80.5)  # two heads 57 screen pixels apart
+    for p in (a, b):
+        page.mouse.click(*_to_screen(page, *p))
+    _saved(page)
+    rows = page.evaluate("window.rows = [...document.querySelectorAll('#images li')]; window.rows.length")
+    page.mouse.move(*_to_screen(page, *a))
+    page.keyboard.press("Delete")
+    page.keyboard.press("Delete")  # the cursor is over nothing now: nothing else goes
+    page.wait_for_function("window.headcount.state.points.length === 1")
+    _saved(page)
+    ((x, y),) = _saved_points(folder)
+    assert abs(x - b[0]) < 1 and abs(y - b[1]) < 1
+    same = page.evaluate("[...document.querySelectorAll('#images li')].every((li, i) => li === window.rows[i])")
+    assert rows == 2 and same  # the sidebar was updated in place, not rebuilt
+    assert "1 of 2 annotated" in page.locator("#progress").inner_text() and not errors

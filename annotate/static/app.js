@@ -14,7 +14,7 @@ const state = {
   undo: [], redo: [],
   view: { scale: 1, ox: 0, oy: 0 },
   img: null, density: null, showDensity: false, proposalsEnabled: false,
-  version: 0, savedVersion: 0, saving: null, hover: -1,
+  version: 0, savedVersion: 0, saving: null, hover: -1, mouse: null,
 };
 const metrics = { renderMs: 0, lastSaveMs: null, editAt: 0 };
 
@@ -147,7 +147,9 @@ function edit(mutate) {
 function changed() {
   state.version++;
   metrics.editAt = performance.now();
-  state.hover = Math.min(state.hover, state.points.length - 1);
+  // the head under the cursor now, not the index the removed one had (that is another head)
+  state.hover = state.mouse ? nearest(state.points, ...state.mouse) : -1;
+  canvas.classList.toggle("over-point", state.hover >= 0);
   updateCount();
   requestDraw();
   save();
@@ -163,7 +165,7 @@ function acceptAll() { if (state.proposals.length) edit(() => { state.points.pus
 function updateCount() {
   $("count").textContent = state.points.length;
   const item = state.images[state.index];
-  if (item) { item.count = state.points.length; renderList(); }
+  if (item) { item.count = state.points.length; updateListItem(state.index); }
 }
 
 // ---------- saving ----------
@@ -209,7 +211,7 @@ async function saveLoop() {
       state.savedVersion = version;
       metrics.lastSaveMs = performance.now() - startedAt;
       const item = state.images[state.index];
-      if (item) { item.revision = data.revision; item.count = data.count; delete item.error; renderList(); }
+      if (item) { item.revision = data.revision; item.count = data.count; delete item.error; updateListItem(state.index); }
       if (state.showDensity) loadDensity();
     } else if (resp.status === 409) {
       showMessage("This image was saved from another tab; showing the saved version (Ctrl+Z brings yours back).");
@@ -281,25 +283,40 @@ async function openImage(index) {
   window.headcount.ready = true;
 }
 
+function fillBadge(li, it) {
+  const badge = li.lastChild;
+  badge.className = it.error ? "broken" : it.revision > 0 ? "done" : "todo";
+  badge.textContent = it.error ? "broken" : `${it.count} ${it.revision > 0 ? "✓" : "·"}`;
+  li.title = it.error || "";
+}
+function renderProgress() {
+  $("progress").textContent = `${state.doneCount} of ${state.images.length} annotated`;
+}
+// the whole list is built on load and on a change of image; an edit touches its own row only
 function renderList() {
   const ul = $("images");
   ul.textContent = "";
-  let done = 0;
+  state.doneCount = 0;
   state.images.forEach((it, i) => {
     const li = document.createElement("li");
     if (i === state.index) li.className = "current";
     const name = document.createElement("span");
     name.textContent = it.name;
-    const badge = document.createElement("span");
-    badge.className = it.error ? "broken" : it.revision > 0 ? "done" : "todo";
-    badge.textContent = it.error ? "broken" : `${it.count} ${it.revision > 0 ? "✓" : "·"}`;
-    if (it.error) li.title = it.error;
-    if (it.revision > 0) done++;
-    li.append(name, badge);
+    li.append(name, document.createElement("span"));
+    fillBadge(li, it);
+    it.wasDone = it.revision > 0;
+    if (it.wasDone) state.doneCount++;
     li.onclick = () => openImage(i);
     ul.append(li);
   });
-  $("progress").textContent = `${done} of ${state.images.length} annotated`;
+  renderProgress();
+}
+function updateListItem(i) {
+  const it = state.images[i], li = $("images").children[i];
+  if (!it || !li) return;
+  fillBadge(li, it);
+  const done = it.revision > 0;
+  if (done !== it.wasDone) { state.doneCount += done ? 1 : -1; it.wasDone = done; renderProgress(); }
 }
 
 async function propose() {
@@ -329,6 +346,7 @@ canvas.addEventListener("mousedown", (ev) => {
 window.addEventListener("mousemove", (ev) => {
   if (!state.img) return;
   const [sx, sy] = eventPos(ev);
+  state.mouse = [sx, sy];
   const [ix, iy] = screenToImage(sx, sy);
   $("cursor").textContent = insideImage(ix, iy) ? `x ${ix.toFixed(1)}  y ${iy.toFixed(1)}` : "";
   if (!drag) {
