@@ -319,3 +319,46 @@ def test_delete_twice_removes_only_the_head_under_the_cursor_and_an_edit_touches
     same = page.evaluate("[...document.querySelectorAll('#images li')].every((li, i) => li === window.rows[i])")
     assert rows == 2 and same  # the sidebar was updated in place, not rebuilt
     assert "1 of 2 annotated" in page.locator("#progress").inner_text() and not errors
+
+
+def test_proposals_ignore_the_zoom_stay_with_their_image_and_show_the_models_count(tmp_path, browser):
+    import torch
+
+    from pipeline.model import CSRNet, ModelConfig
+    from pipeline.train import save_checkpoint
+
+    folder = tmp_path / "ann"
+    write_image(folder / "images" / "c.jpg", 128, 96)
+    write_image(folder / "images" / "d.jpg", 128, 96)
+    model = CSRNet(0.0625)
+    with torch.no_grad():
+        model.output.bias.fill_(0.08)
+    save_checkpoint(tmp_path / "ck.pt", model=model.state_dict(), model_config=ModelConfig(width=0.0625).__dict__)
+    proc, url = start_annotate(folder, "--checkpoint", str(tmp_path / "ck.pt"))
+    try:
+        page, errors = _open(browser, url)
+        page.click("#propose")
+        page.wait_for_function("window.headcount.state.proposals.length > 0")
+        proposed = page.evaluate("window.headcount.state.proposals")
+        assert "Model count" in page.locator("#message").inner_text()
+        # annotate a head 5 image px from one proposal, then propose again zoomed far in and at fit
+        near = [proposed[0][0] + 5, proposed[0][1]]
+        page.mouse.click(*_to_screen(page, *near))
+        counts = []
+        for key in ("0", "+"):  # fit (0), then zoom in
+            for _ in range(1 if key == "0" else 6):
+                page.keyboard.press(key)
+            page.click("#propose")
+            page.wait_for_timeout(300)
+            counts.append(page.evaluate("window.headcount.state.proposals.length"))
+        assert counts[0] == counts[1] == len(proposed) - 1  # the one beside the head is dropped, at any zoom
+        page.evaluate("window.headcount.openImage(1)")
+        page.wait_for_function("window.headcount.loadedId === 'd'")
+        assert page.evaluate("window.headcount.state.proposals.length") == 0
+        page.evaluate("window.headcount.openImage(0)")
+        page.wait_for_function("window.headcount.loadedId === 'c'")
+        assert page.evaluate("window.headcount.state.proposals.length") == counts[1]  # kept with their image
+        assert errors == []
+    finally:
+        proc.kill()
+        proc.wait()

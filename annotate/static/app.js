@@ -14,7 +14,7 @@ const state = {
   undo: [], redo: [],
   view: { scale: 1, ox: 0, oy: 0 },
   img: null, density: null, showDensity: false, proposalsEnabled: false,
-  version: 0, savedVersion: 0, saving: null, hover: -1, mouse: null,
+  version: 0, savedVersion: 0, saving: null, hover: -1, mouse: null, proposalsById: {},
 };
 const metrics = { renderMs: 0, lastSaveMs: null, editAt: 0 };
 
@@ -256,9 +256,11 @@ async function openImage(index) {
   if (index < 0 || index >= state.images.length) return;
   if (state.saving) await state.saving;
   const item = state.images[index];
+  if (state.id) state.proposalsById[state.id] = state.proposals;  // kept for when this image comes back
   state.index = index; state.id = item.id;
   state.width = item.width; state.height = item.height;
-  state.undo = []; state.redo = []; state.proposals = []; state.density = null; state.hover = -1;
+  state.proposals = state.proposalsById[item.id] || [];
+  state.undo = []; state.redo = []; state.density = null; state.hover = -1;
   state.img = null; state.points = [];   // no edits land on the wrong image while it loads
   window.headcount.loadedId = null;
   $("name").textContent = `${item.name} (${index + 1}/${state.images.length})`;
@@ -319,12 +321,21 @@ function updateListItem(i) {
   if (done !== it.wasDone) { state.doneCount += done ? 1 : -1; it.wasDone = done; renderProgress(); }
 }
 
+// a proposal within this many image pixels of an annotated head is that head (one model cell):
+// measured in the image, so what is proposed does not depend on the zoom
+const PROPOSAL_DUPLICATE_PX = 8;
 async function propose() {
-  const resp = await fetch(`/api/images/${encodeURIComponent(state.id)}/proposals`);
+  const id = state.id;
+  const resp = await fetch(`/api/images/${encodeURIComponent(id)}/proposals`);
   if (!resp.ok) { showMessage("No proposals: " + resp.status); return; }
   const data = await resp.json();
-  const far = data.points.filter((p) => nearest(state.points, ...imageToScreen(...p)) < 0);
+  if (id !== state.id) return;
+  const r2 = PROPOSAL_DUPLICATE_PX * PROPOSAL_DUPLICATE_PX;
+  const far = data.points.filter((p) => !state.points.some((q) => (p[0] - q[0]) ** 2 + (p[1] - q[1]) ** 2 <= r2));
   edit(() => { state.proposals = far; });
+  state.modelCount = data.count;
+  showMessage(`Model count ${data.count.toFixed(1)}: ${data.points.length} heads proposed, ${far.length} not ` +
+              `yet annotated (click to accept, A for all, right-click to reject)`);
 }
 
 // ---------- input ----------
