@@ -50,7 +50,7 @@ class Catalog:
         self._locks = {k: threading.Lock() for k in self.entries}
         # (mtime_ns, size) of each point file -> (count, revision, problem): the listing parses a file
         # only when it changed, and a save updates its own entry (an edit costs O(1), not O(images))
-        self._summaries: dict[str, tuple[tuple[int, int], tuple[int, int, str | None]]] = {}
+        self._summaries: dict[str, tuple[tuple[int, int], tuple[int, int, str, str | None]]] = {}
 
     def __contains__(self, image_id: str) -> bool:
         return image_id in self.entries
@@ -58,22 +58,22 @@ class Catalog:
     def point_path(self, image_id: str) -> Path:
         return self.points_dir / f"{self.entries[image_id].id}.json"
 
-    def summary(self, image_id: str) -> tuple[int, int, str | None]:
-        """(count, revision, problem) of an image's point file; `problem` names a broken file."""
+    def summary(self, image_id: str) -> tuple[int, int, str, str | None]:
+        """(count, revision, status, problem) of an image's point file; `problem` names a broken file."""
         path = self.point_path(image_id)
         try:
             st = path.stat()
         except FileNotFoundError:
-            return 0, 0, None
+            return 0, 0, "todo", None
         key = (st.st_mtime_ns, st.st_size)
         cached = self._summaries.get(image_id)
         if cached is not None and cached[0] == key:
             return cached[1]
         try:
             pf = read_point_file(path)
-            value = (len(pf.points), pf.revision, None)
+            value = (len(pf.points), pf.revision, pf.status, None)
         except DataError as exc:
-            value = (0, 0, str(exc))
+            value = (0, 0, "todo", str(exc))
         self._summaries[image_id] = (key, value)
         return value
 
@@ -85,8 +85,10 @@ class Catalog:
             return PointFile(f"images/{e.path.name}", e.width, e.height, 0, np.zeros((0, 2)))
         return read_point_file(path)
 
-    def save(self, image_id: str, points: object, revision: int) -> PointFile:
+    def save(self, image_id: str, points: object, revision: int, status: str | None = None) -> PointFile:
         """Validate, check the revision and write atomically; returns what was saved.
+
+        `status` None keeps the image's workflow status.
 
         Raises `DataError` for bad points (nothing written) and `StaleRevision`.
         """
@@ -97,17 +99,19 @@ class Catalog:
         with self._locks[image_id]:
             path = self.point_path(image_id)
             try:
-                current = self.load(image_id).revision
+                old = self.load(image_id)
             except DataError:  # a broken file: it counts as revision 0, and is kept aside, never overwritten
-                current = 0
-                if revision == current:
+                old = None
+                if revision == 0:
                     backup(path)
+            current = old.revision if old is not None else 0
             if revision != current:
                 raise StaleRevision(current)
-            pf = PointFile(f"images/{e.path.name}", e.width, e.height, current + 1, pts)
+            status = status or (old.status if old is not None else "todo")
+            pf = PointFile(f"images/{e.path.name}", e.width, e.height, current + 1, pts, status)
             write_point_file(path, pf)
             st = path.stat()
-            self._summaries[image_id] = ((st.st_mtime_ns, st.st_size), (len(pts), pf.revision, None))
+            self._summaries[image_id] = ((st.st_mtime_ns, st.st_size), (len(pts), pf.revision, status, None))
             return pf
 
 

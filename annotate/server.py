@@ -26,6 +26,7 @@ from pipeline.atomic import umask
 from pipeline.density import DensityParams, density_map
 from pipeline.errors import ConfigError, DataError
 from pipeline.overlay import colorize
+from pipeline.pointfile import STATUSES
 
 STATIC = Path(__file__).parent / "static"
 IMAGE_CACHE = "private, max-age=3600"
@@ -65,9 +66,10 @@ def create_app(
     def images(request: Request) -> JSONResponse:
         out = []
         for e in catalog.entries.values():
-            count, revision, problem = catalog.summary(e.id)
+            count, revision, status, problem = catalog.summary(e.id)
             item = {"id": e.id, "name": e.path.name, "width": e.width, "height": e.height}
-            out.append({**item, "count": count, "revision": revision, **({"error": problem} if problem else {})})
+            item.update(count=count, revision=revision, status=status)
+            out.append({**item, **({"error": problem} if problem else {})})
         return JSONResponse(out)
 
     def config(request: Request) -> JSONResponse:
@@ -79,8 +81,8 @@ def create_app(
         try:
             pf = catalog.load(e.id)
         except DataError as exc:  # one broken file breaks one image, not the app: start it afresh
-            return JSONResponse({"points": [], "revision": 0, "error": str(exc)})
-        return JSONResponse({"points": pf.points.tolist(), "revision": pf.revision})
+            return JSONResponse({"points": [], "revision": 0, "status": "todo", "error": str(exc)})
+        return JSONResponse({"points": pf.points.tolist(), "revision": pf.revision, "status": pf.status})
 
     async def put_points(request: Request) -> JSONResponse:
         if (e := entry_or_404(request)) is None:
@@ -92,14 +94,14 @@ def create_app(
         parsed = await run_in_threadpool(_parse_save, body)
         if isinstance(parsed, str):
             return JSONResponse({"error": parsed}, 400)
-        points, revision = parsed
+        points, revision, status = parsed
         try:
-            pf = await run_in_threadpool(catalog.save, e.id, points, revision)
+            pf = await run_in_threadpool(catalog.save, e.id, points, revision, status)
         except StaleRevision as exc:
             return JSONResponse({"error": "stale revision (saved elsewhere first)", "revision": exc.current}, 409)
         except DataError as exc:
             return JSONResponse({"error": exc.problem}, 400)
-        return JSONResponse({"revision": pf.revision, "count": len(pf.points)})
+        return JSONResponse({"revision": pf.revision, "count": len(pf.points), "status": pf.status})
 
     def image(request: Request) -> Response:
         if (e := entry_or_404(request)) is None:
@@ -157,20 +159,22 @@ def create_app(
     return app
 
 
-def _parse_save(body: bytes) -> tuple[list, int] | str:
-    """``(points, revision)`` of a PUT body, or why it is refused."""
+def _parse_save(body: bytes) -> tuple[list, int, str | None] | str:
+    """``(points, revision, status or None)`` of a PUT body, or why it is refused."""
     try:
         doc = json.loads(body)
-        points, revision = doc["points"], doc["revision"]
+        points, revision, status = doc["points"], doc["revision"], doc.get("status")
         if not isinstance(points, list) or not isinstance(revision, int) or isinstance(revision, bool):
             raise TypeError
-    except (ValueError, KeyError, TypeError):
-        return 'expected {"points": [[x, y], ...], "revision": int}'
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return 'expected {"points": [[x, y], ...], "revision": int, "status": "todo" | "done" | "reviewed"}'
+    if status is not None and status not in STATUSES:
+        return f"status must be one of {', '.join(STATUSES)}"
     if len(points) > MAX_POINTS:
         return f"at most {MAX_POINTS} points per image"
     if any(not isinstance(p, list) or len(p) != 2 or not all(_is_number(v) for v in p) for p in points):
         return "points must be [x, y] pairs of finite numbers"
-    return points, revision
+    return points, revision, status
 
 
 def _is_number(v: object) -> bool:

@@ -1,7 +1,12 @@
 """The annotation tool's point file, ``points/<stem>.json`` (DESIGN.md section 7).
 
-``{"format": "headcount-points", "version": 1, "image": "images/<name>",
-"width": W, "height": H, "revision": R, "points": [[x, y], ...]}``
+``{"format": "headcount-points", "version": 2, "image": "images/<name>",
+"width": W, "height": H, "revision": R, "status": "todo" | "done" | "reviewed",
+"points": [[x, y], ...]}``
+
+Version 2 adds the per-image workflow `status`, so progress counts images an
+annotator declared done, not images merely saved or converted. Version 1 files
+(no status) are still read, as ``todo``.
 """
 
 from __future__ import annotations
@@ -17,7 +22,9 @@ from pipeline.errors import DataError
 from pipeline.points import as_points, inside
 
 FORMAT = "headcount-points"
-VERSION = 1
+VERSION = 2
+READABLE_VERSIONS = (1, 2)
+STATUSES = ("todo", "done", "reviewed")
 
 
 @dataclass(frozen=True)
@@ -27,6 +34,7 @@ class PointFile:
     height: int
     revision: int
     points: np.ndarray
+    status: str = "todo"
 
 
 def read_point_file(path: Path) -> PointFile:
@@ -39,20 +47,26 @@ def read_point_file(path: Path) -> PointFile:
         raise DataError(path, f"not a readable JSON point file ({exc})") from None
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
         raise DataError(path, f'not a headcount point file (expected "format": "{FORMAT}")')
-    if doc.get("version") != VERSION:
-        raise DataError(path, f"unsupported point-file version {doc.get('version')!r} (expected {VERSION})")
+    if doc.get("version") not in READABLE_VERSIONS:
+        versions = " or ".join(map(str, READABLE_VERSIONS))
+        raise DataError(path, f"unsupported point-file version {doc.get('version')!r} (expected {versions})")
+    status = doc.get("status", "todo") if doc["version"] >= 2 else "todo"
+    if status not in STATUSES:
+        raise DataError(path, f"status must be one of {', '.join(STATUSES)}, got {status!r}")
     try:
         width, height, revision = int(doc["width"]), int(doc["height"]), int(doc["revision"])
         image = str(doc["image"])
         raw = doc["points"]
     except (KeyError, TypeError, ValueError) as exc:
         raise DataError(path, f"missing or malformed field ({exc})") from None
-    return PointFile(image, width, height, revision, as_points(raw, path))
+    return PointFile(image, width, height, revision, as_points(raw, path), status)
 
 
 def write_point_file(path: Path, pf: PointFile) -> None:
     """Write atomically (temp, fsync, rename); refuses points outside the image."""
     pts = as_points(pf.points, path)
+    if pf.status not in STATUSES:
+        raise DataError(path, f"status must be one of {', '.join(STATUSES)}, got {pf.status!r}")
     if not inside(pts, (pf.height, pf.width)).all():
         raise DataError(path, "points outside the image")
     doc = {
@@ -62,6 +76,7 @@ def write_point_file(path: Path, pf: PointFile) -> None:
         "width": pf.width,
         "height": pf.height,
         "revision": pf.revision,
+        "status": pf.status,
         "points": pts.tolist(),
     }
     write_bytes(path, (json.dumps(doc) + "\n").encode("utf-8"))

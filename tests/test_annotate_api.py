@@ -32,23 +32,24 @@ def client(folder):
 
 def test_image_list_and_empty_points(client):
     assert client.get("/api/images").json() == [
-        {"id": "a", "name": "a.jpg", "width": 64, "height": 48, "count": 0, "revision": 0},
-        {"id": "b", "name": "b.png", "width": 40, "height": 30, "count": 0, "revision": 0},
+        {"id": "a", "name": "a.jpg", "width": 64, "height": 48, "count": 0, "revision": 0, "status": "todo"},
+        {"id": "b", "name": "b.png", "width": 40, "height": 30, "count": 0, "revision": 0, "status": "todo"},
     ]
-    assert client.get("/api/images/a/points").json() == {"points": [], "revision": 0}
+    assert client.get("/api/images/a/points").json() == {"points": [], "revision": 0, "status": "todo"}
 
 
 def test_save_writes_the_point_file_contract_and_bumps_the_revision(client, folder):
     r = client.put("/api/images/a/points", json={"points": [[1.5, 2.5], [10, 20]], "revision": 0}, headers=MUT)
-    assert r.status_code == 200 and r.json() == {"revision": 1, "count": 2}
+    assert r.status_code == 200 and r.json() == {"revision": 1, "count": 2, "status": "todo"}
     doc = json.loads((folder / "points" / "a.json").read_text())
     assert doc == {
         "format": "headcount-points",
-        "version": 1,
+        "version": 2,
         "image": "images/a.jpg",
         "width": 64,
         "height": 48,
         "revision": 1,
+        "status": "todo",
         "points": [[1.5, 2.5], [10.0, 20.0]],
     }
     assert client.put("/api/images/a/points", json={"points": [], "revision": 1}, headers=MUT).json()["revision"] == 2
@@ -356,7 +357,7 @@ def test_a_broken_point_file_breaks_one_image_which_can_be_repaired_and_is_kept_
     got = client.get("/api/images/a/points").json()
     assert got["points"] == [] and got["revision"] == 0 and "a.json" in got["error"]
     r = client.put("/api/images/a/points", json={"points": [[3.5, 4.5]], "revision": 0}, headers=MUT)
-    assert r.status_code == 200 and r.json() == {"revision": 1, "count": 1}
+    assert r.status_code == 200 and r.json() == {"revision": 1, "count": 1, "status": "todo"}
     assert (folder / "points" / "a.json.broken-1").read_text().endswith("[[1, 2]")  # kept, byte for byte
     fixed = client.get("/api/images").json()[0]
     assert "error" not in fixed and fixed["count"] == 1 and fixed["revision"] == 1
@@ -378,3 +379,23 @@ def test_the_listing_reads_a_point_file_only_when_it_changed(client, folder, mon
     assert reads == []  # a save updates its own summary; nothing changed since
     client.put("/api/images/a/points", json={"points": [[1, 1], [2, 2]], "revision": 1}, headers=MUT)
     assert client.get("/api/images").json()[0]["count"] == 2 and len(reads) == 1  # the save's own revision check
+
+
+def test_status_is_saved_kept_across_edits_and_version_1_files_still_read(client, folder):
+    put = client.put
+    assert put(
+        "/api/images/a/points", json={"points": [[1, 1]], "revision": 0, "status": "done"}, headers=MUT
+    ).json() == {
+        "revision": 1,
+        "count": 1,
+        "status": "done",
+    }
+    put("/api/images/a/points", json={"points": [[1, 1], [2, 2]], "revision": 1}, headers=MUT)  # no status: kept
+    assert client.get("/api/images/a/points").json()["status"] == "done"
+    assert client.get("/api/images").json()[0]["status"] == "done"
+    bad = put("/api/images/a/points", json={"points": [], "revision": 2, "status": "finished"}, headers=MUT)
+    assert bad.status_code == 400 and "status must be one of todo, done, reviewed" in bad.json()["error"]
+    v1 = {"format": "headcount-points", "version": 1, "image": "images/b.png", "width": 40, "height": 30}
+    (folder / "points" / "b.json").write_text(json.dumps({**v1, "revision": 3, "points": [[5, 5]]}))
+    b = client.get("/api/images").json()[1]
+    assert (b["count"], b["revision"], b["status"]) == (1, 3, "todo")  # saved once is not done

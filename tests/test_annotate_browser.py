@@ -318,7 +318,7 @@ def test_delete_twice_removes_only_the_head_under_the_cursor_and_an_edit_touches
     assert abs(x - b[0]) < 1 and abs(y - b[1]) < 1
     same = page.evaluate("[...document.querySelectorAll('#images li')].every((li, i) => li === window.rows[i])")
     assert rows == 2 and same  # the sidebar was updated in place, not rebuilt
-    assert "1 of 2 annotated" in page.locator("#progress").inner_text() and not errors
+    assert "0 of 2 done" in page.locator("#progress").inner_text() and not errors  # saved is not done
 
 
 def test_proposals_ignore_the_zoom_stay_with_their_image_and_show_the_models_count(tmp_path, browser):
@@ -362,3 +362,28 @@ def test_proposals_ignore_the_zoom_stay_with_their_image_and_show_the_models_cou
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_done_is_an_explicit_status_that_survives_a_reload_and_next_to_do_skips_done_images(server, browser):
+    url, folder = server
+    page, errors = _open(browser, url)
+    page.mouse.click(*_to_screen(page, 50.5, 60.5))
+    _saved(page)
+    assert "0 of 2 done" in page.locator("#progress").inner_text()  # saving heads does not make it done
+    page.keyboard.press("Enter")  # done, then the next image still to do
+    page.wait_for_function("window.headcount.loadedId === 'second'")
+    doc = json.loads((folder / "points" / "crowd.json").read_text())
+    assert doc["version"] == 2 and doc["status"] == "done" and len(doc["points"]) == 1
+    assert "1 of 2 done" in page.locator("#progress").inner_text()
+    page.select_option("#image-status", "reviewed")
+    _saved(page)
+    assert json.loads((folder / "points" / "second.json").read_text())["status"] == "reviewed"
+    page.reload()
+    page.wait_for_function("window.headcount && window.headcount.loadedId")
+    assert "2 of 2 done" in page.locator("#progress").inner_text()
+    assert page.locator("#images li .done").count() == 2
+    page.select_option("#image-status", "todo")  # back to work on the open image
+    _saved(page)
+    page.keyboard.press("u")
+    page.wait_for_timeout(300)
+    assert page.evaluate("window.headcount.loadedId") == "second" and not errors  # the only one to do

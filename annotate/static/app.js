@@ -193,7 +193,7 @@ async function saveLoop() {
   // one request at a time; edits made meanwhile go out in the next one
   while (state.version !== state.savedVersion) {
     const id = state.id, version = state.version, startedAt = metrics.editAt;
-    const body = JSON.stringify({ points: state.points, revision: state.revision });
+    const body = JSON.stringify({ points: state.points, revision: state.revision, status: state.status });
     setStatus("saving", "saving…");
     let resp;
     try {
@@ -235,6 +235,8 @@ async function loadPoints() {
   const data = await resp.json();
   state.points = data.points;
   state.revision = data.revision;
+  state.status = data.status || "todo";
+  $("image-status").value = state.status;
   state.version = state.savedVersion = 0;
   updateCount();
   setStatus("saved");
@@ -285,14 +287,17 @@ async function openImage(index) {
   window.headcount.ready = true;
 }
 
+const MARKS = { todo: "·", done: "✓", reviewed: "✓✓" };
+function isDone(it) { return it.status === "done" || it.status === "reviewed"; }
 function fillBadge(li, it) {
   const badge = li.lastChild;
-  badge.className = it.error ? "broken" : it.revision > 0 ? "done" : "todo";
-  badge.textContent = it.error ? "broken" : `${it.count} ${it.revision > 0 ? "✓" : "·"}`;
-  li.title = it.error || "";
+  badge.className = it.error ? "broken" : isDone(it) ? "done" : "todo";
+  badge.textContent = it.error ? "broken" : `${it.count} ${MARKS[it.status] || "·"}`;
+  li.title = it.error || it.status || "";
 }
+// done = declared done (or reviewed) by an annotator; saved, converted or proposed is not done
 function renderProgress() {
-  $("progress").textContent = `${state.doneCount} of ${state.images.length} annotated`;
+  $("progress").textContent = `${state.doneCount} of ${state.images.length} done`;
 }
 // the whole list is built on load and on a change of image; an edit touches its own row only
 function renderList() {
@@ -306,7 +311,7 @@ function renderList() {
     name.textContent = it.name;
     li.append(name, document.createElement("span"));
     fillBadge(li, it);
-    it.wasDone = it.revision > 0;
+    it.wasDone = isDone(it);
     if (it.wasDone) state.doneCount++;
     li.onclick = () => openImage(i);
     ul.append(li);
@@ -317,13 +322,30 @@ function updateListItem(i) {
   const it = state.images[i], li = $("images").children[i];
   if (!it || !li) return;
   fillBadge(li, it);
-  const done = it.revision > 0;
+  const done = isDone(it);
   if (done !== it.wasDone) { state.doneCount += done ? 1 : -1; it.wasDone = done; renderProgress(); }
 }
 
 // a proposal within this many image pixels of an annotated head is that head (one model cell):
 // measured in the image, so what is proposed does not depend on the zoom
 const PROPOSAL_DUPLICATE_PX = 8;
+function setImageStatus(status) {
+  if (!state.img || status === state.status) return;
+  state.status = status;
+  $("image-status").value = status;
+  const item = state.images[state.index];
+  if (item) item.status = status;
+  changed();
+}
+function nextUnfinished() {
+  const n = state.images.length;
+  for (let k = 1; k <= n; k++) {
+    const i = (state.index + k) % n;
+    if (!isDone(state.images[i])) { openImage(i); return; }
+  }
+  showMessage("Every image is done.");
+}
+
 async function propose() {
   const id = state.id;
   const resp = await fetch(`/api/images/${encodeURIComponent(id)}/proposals`);
@@ -423,7 +445,7 @@ function toggleDensity(on) {
 }
 
 window.addEventListener("keydown", (ev) => {
-  if (ev.target.tagName === "INPUT" && ev.target.type !== "checkbox") return;
+  if ((ev.target.tagName === "INPUT" && ev.target.type !== "checkbox") || ev.target.tagName === "SELECT") return;
   const k = ev.key, mod = ev.ctrlKey || ev.metaKey;
   if (mod && (k === "z" || k === "Z")) { ev.preventDefault(); ev.shiftKey ? redo() : undo(); return; }
   if (mod && (k === "y" || k === "Y")) { ev.preventDefault(); redo(); return; }
@@ -434,6 +456,8 @@ window.addEventListener("keydown", (ev) => {
   else if (k === "0") fit();
   else if (k === "Delete" || k === "Backspace") deletePoint(state.hover);
   else if (k === "n" || k === "N" || k === "ArrowRight") openImage(state.index + 1);
+  else if (k === "Enter") { setImageStatus("done"); nextUnfinished(); }
+  else if (k === "u" || k === "U") nextUnfinished();
   else if (k === "p" || k === "P" || k === "ArrowLeft") openImage(state.index - 1);
   else if (k === "d" || k === "D") toggleDensity(!state.showDensity);
   else if ((k === "a" || k === "A") && state.proposalsEnabled) acceptAll();
@@ -457,6 +481,8 @@ $("undo").onclick = undo;
 $("redo").onclick = redo;
 $("density-toggle").onchange = (ev) => toggleDensity(ev.target.checked);
 $("propose").onclick = propose;
+$("image-status").onchange = (ev) => { setImageStatus(ev.target.value); ev.target.blur(); };
+$("next-unfinished").onclick = nextUnfinished;
 $("accept-all").onclick = acceptAll;
 $("help-button").onclick = () => toggleHelp();
 $("help").onclick = (ev) => { if (ev.target.id === "help") toggleHelp(false); };
