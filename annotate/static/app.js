@@ -15,6 +15,8 @@ const state = {
   view: { scale: 1, ox: 0, oy: 0 },
   img: null, density: null, showDensity: false, proposalsEnabled: false,
   version: 0, savedVersion: 0, saving: null, hover: -1, mouse: null, proposalsById: {},
+  // how the image and heads look (never saved): dense crowds need small, faint or hidden markers
+  look: { markers: true, size: 1, opacity: 0.9, brightness: 1, contrast: 1 },
 };
 const metrics = { renderMs: 0, lastSaveMs: null, editAt: 0 };
 
@@ -33,8 +35,14 @@ function eventPos(ev) {
 }
 function insideImage(x, y) { return x >= 0 && y >= 0 && x < state.width && y < state.height; }
 
+function markerRadius() {
+  return Math.max(1, Math.min(6, 2 + state.view.scale * 2) * state.look.size);
+}
+// the grab radius follows the marker: small markers leave the space between dense heads clickable
+function hitRadius() { return Math.min(HIT_RADIUS, markerRadius() + 2); }
 function nearest(list, sx, sy) {
-  let best = -1, bestD = HIT_RADIUS * HIT_RADIUS;
+  const hit = hitRadius();
+  let best = -1, bestD = hit * hit;
   const v = state.view;
   for (let i = 0; i < list.length; i++) {
     const dx = v.ox + list[i][0] * v.scale - sx, dy = v.oy + list[i][1] * v.scale - sy;
@@ -68,27 +76,30 @@ function draw() {
   if (!state.img) return;
   const v = state.view;
   ctx.imageSmoothingEnabled = v.scale < 2;   // sharp pixels when zoomed in
+  const L = state.look;
+  if (L.brightness !== 1 || L.contrast !== 1) ctx.filter = `brightness(${L.brightness}) contrast(${L.contrast})`;
   ctx.drawImage(state.img, v.ox, v.oy, state.width * v.scale, state.height * v.scale);
+  ctx.filter = "none";
   if (state.showDensity && state.density) {
     ctx.globalAlpha = 0.75;
     ctx.imageSmoothingEnabled = true;
     ctx.drawImage(state.density, v.ox, v.oy, state.width * v.scale, state.height * v.scale);
     ctx.globalAlpha = 1;
   }
-  const r = Math.max(2, Math.min(6, 2 + v.scale * 2));
+  const r = markerRadius();
   const W = canvas.clientWidth, H = canvas.clientHeight;
   // one path per style: thousands of heads stay one fill call
   ctx.beginPath();
-  for (const p of state.points) {
+  for (const p of L.markers ? state.points : []) {
     const x = v.ox + p[0] * v.scale, y = v.oy + p[1] * v.scale;
     if (x < -r || y < -r || x > W + r || y > H + r) continue;
     ctx.moveTo(x + r, y);
     ctx.arc(x, y, r, 0, 2 * Math.PI);
   }
-  ctx.fillStyle = "rgba(255, 60, 60, 0.9)";
+  ctx.fillStyle = `rgba(255, 60, 60, ${L.opacity})`;
   ctx.fill();
   ctx.lineWidth = 1;
-  ctx.strokeStyle = "rgba(255, 255, 255, 0.9)";
+  ctx.strokeStyle = `rgba(255, 255, 255, ${L.opacity})`;
   ctx.stroke();
   if (state.proposals.length) {
     ctx.beginPath();
@@ -103,7 +114,7 @@ function draw() {
     ctx.stroke();
     ctx.setLineDash([]);
   }
-  if (state.hover >= 0 && state.hover < state.points.length) {
+  if (L.markers && state.hover >= 0 && state.hover < state.points.length) {
     const [x, y] = imageToScreen(...state.points[state.hover]);
     ctx.beginPath();
     ctx.arc(x, y, r + 3, 0, 2 * Math.PI);
@@ -458,6 +469,7 @@ window.addEventListener("keydown", (ev) => {
   else if (k === "n" || k === "N" || k === "ArrowRight") openImage(state.index + 1);
   else if (k === "Enter") { setImageStatus("done"); nextUnfinished(); }
   else if (k === "u" || k === "U") nextUnfinished();
+  else if (k === "h" || k === "H") setLook("markers", !state.look.markers);
   else if (k === "p" || k === "P" || k === "ArrowLeft") openImage(state.index - 1);
   else if (k === "d" || k === "D") toggleDensity(!state.showDensity);
   else if ((k === "a" || k === "A") && state.proposalsEnabled) acceptAll();
@@ -483,6 +495,15 @@ $("density-toggle").onchange = (ev) => toggleDensity(ev.target.checked);
 $("propose").onclick = propose;
 $("image-status").onchange = (ev) => { setImageStatus(ev.target.value); ev.target.blur(); };
 $("next-unfinished").onclick = nextUnfinished;
+function setLook(key, value) {
+  state.look[key] = value;
+  if (key === "markers") $("markers-toggle").checked = value;
+  requestDraw();
+}
+$("markers-toggle").onchange = (ev) => setLook("markers", ev.target.checked);
+for (const key of ["size", "opacity", "brightness", "contrast"]) {
+  $(`look-${key}`).oninput = (ev) => setLook(key, Number(ev.target.value));
+}
 $("accept-all").onclick = acceptAll;
 $("help-button").onclick = () => toggleHelp();
 $("help").onclick = (ev) => { if (ev.target.id === "help") toggleHelp(false); };
