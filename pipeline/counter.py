@@ -22,11 +22,10 @@ import torch
 from torch import nn
 
 from pipeline.atomic import atomic_path, refuse_foreign, write_bytes
-from pipeline.data import IMAGENET_MEAN, IMAGENET_STD, to_model_input
+from pipeline.data import to_model_input
 from pipeline.device import Precision, autocast, resolve_device
 from pipeline.errors import DataError
 from pipeline.image import load_image
-from pipeline.model import STRIDE
 from pipeline.overlay import heatmap
 from pipeline.predict import load_model
 
@@ -43,19 +42,14 @@ class Counter(Protocol):
 
 
 class FrameModel(nn.Module):
-    """The network with its input step inside: uint8 NHWC frames, normalised and padded to the stride."""
+    """The network with its input step inside: uint8 NHWC frames, normalised and padded as `to_model_input` does."""
 
     def __init__(self, net: nn.Module) -> None:
         super().__init__()
         self.net = net
-        self.register_buffer("mean", torch.as_tensor(IMAGENET_MEAN)[None, :, None, None])
-        self.register_buffer("std", torch.as_tensor(IMAGENET_STD)[None, :, None, None])
 
     def forward(self, frames: torch.Tensor) -> torch.Tensor:
-        x = (frames.permute(0, 3, 1, 2).float() / 255.0 - self.mean) / self.std
-        h, w = x.shape[-2:]
-        x = nn.functional.pad(x, (0, (STRIDE - w % STRIDE) % STRIDE, 0, (STRIDE - h % STRIDE) % STRIDE))
-        return self.net(x)[:, 0]
+        return self.net(to_model_input(frames, frames.device))[:, 0]
 
 
 def export_onnx(checkpoint: str | Path, out: str | Path, opset: int = ONNX_OPSET) -> Path:
@@ -155,19 +149,11 @@ def _is_onnx_model(path: Path) -> bool:
 
 
 def verify_onnx(checkpoint: str | Path, onnx_path: str | Path, seed: int = 0) -> float:
-    """Largest relative difference of the count between ONNX Runtime and PyTorch, over two frame sizes
+    """Largest relative difference of the count between ONNX Runtime and PyTorch, on frames of two sizes
     (one not a multiple of 8, so the padding inside the graph is checked too)."""
-    model = FrameModel(load_model(checkpoint, optimize=False)).eval()
-    session = OnnxCounter(onnx_path)
     rng = np.random.default_rng(seed)
-    worst = 0.0
-    for h, w in ((360, 640), (101, 149)):
-        frames = rng.integers(0, 256, (2, h, w, 3), dtype=np.uint8)
-        with torch.inference_mode():
-            ref = model(torch.from_numpy(frames)).numpy().sum(axis=(1, 2), dtype=np.float64)
-        got = session(frames).sum(axis=(1, 2), dtype=np.float64)
-        worst = max(worst, float(np.max(np.abs(got - ref) / np.maximum(np.abs(ref), 1e-6))))
-    return worst
+    frames = [rng.integers(0, 256, (h, w, 3), dtype=np.uint8) for h, w in ((360, 640), (101, 149)) for _ in range(2)]
+    return compare_counts(TorchCounter(checkpoint, torch.device("cpu")), OnnxCounter(onnx_path), frames)
 
 
 class TorchCounter:
