@@ -24,6 +24,9 @@ class ImageReport:
     sigma_min: float
     sigma_max: float
     problems: list[str] = field(default_factory=list)
+    height: int = 0
+    width: int = 0
+    sigma: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32), repr=False)  # one per head
 
 
 def inspect_store(path: str | Path) -> tuple[dict, list[ImageReport]]:
@@ -44,6 +47,9 @@ def inspect_store(path: str | Path) -> tuple[dict, list[ImageReport]]:
             rec.dropped,
             float(sig.min()) if len(sig) else float("nan"),
             float(sig.max()) if len(sig) else float("nan"),
+            height=rec.height,
+            width=rec.width,
+            sigma=sig,
         )
         if not np.isfinite(dens).all():
             rep.problems.append("non-finite values in density")

@@ -83,20 +83,18 @@ def _overlay(image: np.ndarray, density: np.ndarray) -> bytes:
 
 def build_report(store_path: str | Path) -> dict:
     """Everything the page shows, as plain data (also written as ``report.json``)."""
-    attrs, reports = inspect_store(store_path)
-    store = read_split(store_path)
+    attrs, reports = inspect_store(store_path)  # one pass over the records: their maps are not read again
     rng = np.random.default_rng(0)
     counts, sigmas, rows, kinds = [], [], [], {}
     for rep in reports:
-        rec = store[rep.image_id]
         counts.append(rep.count)
-        sig = np.asarray(rec.sigma, np.float64)
+        sig = np.asarray(rep.sigma, np.float64)
         sigmas.append(sig)
         problems = list(rep.problems)
         merged = rep.count - rep.heads
         if merged > 0:
             problems.append(f"{merged} duplicate point(s) merged")
-        if len(sig) and (huge := int((sig > HUGE_SIGMA_FRACTION * max(rec.height, rec.width)).sum())):
+        if len(sig) and (huge := int((sig > HUGE_SIGMA_FRACTION * max(rep.height, rep.width)).sum())):
             problems.append(f"{huge} head(s) with sigma > {HUGE_SIGMA_FRACTION:g} x image side")
         for p in problems:
             kind = _kind(p)
