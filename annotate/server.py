@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
 
+import numpy as np
 from PIL import Image
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -20,16 +21,17 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from annotate import frame
-from annotate.catalog import Catalog, StaleRevision
+from annotate.catalog import Catalog, Edit, StaleRevision
 from annotate.guard import GuardMiddleware, is_loopback_host
 from pipeline.atomic import umask
-from pipeline.density import DensityParams, density_map
+from pipeline.density import DensityParams, density_map, preview_map
 from pipeline.errors import ConfigError, DataError
 from pipeline.overlay import colorize
-from pipeline.pointfile import STATUSES
+from pipeline.pointfile import MAX_TILES, STATUSES
 
 STATIC = Path(__file__).parent / "static"
 IMAGE_CACHE = "private, max-age=3600"
+MAX_PREVIEW_SIDE = 4096  # px: a density preview is for a screen
 MAX_POINTS = 200_000  # per image; NWPU's densest has about 20,000 heads
 LOCK_NAME = ".headcount-annotate.lock"
 
@@ -46,6 +48,7 @@ def create_app(
     The model behind proposals (`checkpoint`) runs on `device` (``auto``: a GPU when there is one).
     """
     catalog = Catalog(root)
+    preview_map(np.zeros((0, 2)), (8, 8), 8, density)  # the first preview should not pay for loading the kernels
     model = None
     if checkpoint is not None:
         from pipeline.device import resolve_device
@@ -63,14 +66,26 @@ def create_app(
     def not_found() -> JSONResponse:
         return JSONResponse({"error": "no such image"}, 404)
 
+    def listing(e) -> dict:
+        count, revision, status, problem = catalog.summary(e.id)
+        item = {"id": e.id, "name": e.path.name, "width": e.width, "height": e.height}
+        item.update(count=count, revision=revision, status=status)
+        return {**item, **({"error": problem} if problem else {})}
+
     def images(request: Request) -> JSONResponse:
-        out = []
-        for e in catalog.entries.values():
-            count, revision, status, problem = catalog.summary(e.id)
-            item = {"id": e.id, "name": e.path.name, "width": e.width, "height": e.height}
-            item.update(count=count, revision=revision, status=status)
-            out.append({**item, **({"error": problem} if problem else {})})
-        return JSONResponse(out)
+        seq = catalog.seq  # before the listing: a save during it shows up in the next /api/changes too
+        headers = {"X-Headcount-Seq": f"{catalog.instance}:{seq}"}
+        return JSONResponse([listing(e) for e in catalog.entries.values()], headers=headers)
+
+    def changes(request: Request) -> JSONResponse:
+        """What was saved since the tab's last look (``?since=<instance>:<seq>``): it polls this, so an
+        idle tab shows what other tabs did; ``reset`` asks it to reload the listing."""
+        instance, _, seq = request.query_params.get("since", "").partition(":")
+        now = f"{catalog.instance}:{catalog.seq}"
+        ids = catalog.changes(int(seq)) if instance == catalog.instance and seq.isdigit() else None
+        if ids is None:
+            return JSONResponse({"seq": now, "reset": True})
+        return JSONResponse({"seq": now, "images": [listing(catalog.entries[i]) for i in ids]})
 
     def config(request: Request) -> JSONResponse:
         return JSONResponse({"proposals": model is not None, "density": asdict(density)})
@@ -81,8 +96,8 @@ def create_app(
         try:
             pf = catalog.load(e.id)
         except DataError as exc:  # one broken file breaks one image, not the app: start it afresh
-            return JSONResponse({"points": [], "revision": 0, "status": "todo", "error": str(exc)})
-        return JSONResponse({"points": pf.points.tolist(), "revision": pf.revision, "status": pf.status})
+            return JSONResponse({"points": [], "revision": 0, "status": "todo", "tiles": None, "error": str(exc)})
+        return JSONResponse(_points_doc(pf))
 
     async def put_points(request: Request) -> JSONResponse:
         if (e := entry_or_404(request)) is None:
@@ -103,6 +118,23 @@ def create_app(
             return JSONResponse({"error": exc.problem}, 400)
         return JSONResponse({"revision": pf.revision, "count": len(pf.points), "status": pf.status})
 
+    async def post_edits(request: Request) -> JSONResponse:
+        if (e := entry_or_404(request)) is None:
+            return not_found()
+        from starlette.concurrency import run_in_threadpool
+
+        parsed = await run_in_threadpool(_parse_edit, await request.body())
+        if isinstance(parsed, str):
+            return JSONResponse({"error": parsed}, 400)
+        try:
+            pf, merged = await run_in_threadpool(catalog.edit, e.id, parsed)
+        except StaleRevision as exc:
+            return JSONResponse({"error": "the saved file is older than this tab's copy", "revision": exc.current}, 409)
+        except DataError as exc:
+            return JSONResponse({"error": exc.problem}, 400)
+        out = {"revision": pf.revision, "count": len(pf.points), "status": pf.status, "merged": merged}
+        return JSONResponse({**out, **(_points_doc(pf) if merged else {})})
+
     def image(request: Request) -> Response:
         if (e := entry_or_404(request)) is None:
             return not_found()
@@ -120,12 +152,23 @@ def create_app(
         media = "image/png" if body[:4] == b"\x89PNG" else "image/jpeg"
         return Response(body, media_type=media, headers={**headers, "X-Headcount-Orientation": str(orientation)})
 
-    def density_png(request: Request) -> Response:
+    def density_png(request: Request) -> Response:  # a plain def: Starlette runs it in its thread pool
         if (e := entry_or_404(request)) is None:
             return not_found()
-        pf = catalog.load(e.id)
-        d = density_map(pf.points, (e.height, e.width), **density.kernel())
-        return _png_response(_overlay_rgba(d))
+        try:
+            pf = catalog.load(e.id)
+        except DataError as exc:
+            return JSONResponse({"error": str(exc)}, 409)
+        side = request.query_params.get("max_side", "")
+        if side and not (side.isdigit() and 8 <= int(side) <= MAX_PREVIEW_SIDE):
+            return JSONResponse({"error": f"max_side must be an integer in 8..{MAX_PREVIEW_SIDE}"}, 400)
+        if side:  # drawn at the screen's size, from the full-size heads and sigmas (pipeline/density.py)
+            d = preview_map(pf.points, (e.height, e.width), int(side), density)
+        else:
+            d = density_map(pf.points, (e.height, e.width), **density.kernel())
+        response = _png_response(_overlay_rgba(d))
+        response.headers["X-Headcount-Count"] = f"{float(d.sum(dtype=np.float64)):.2f}"
+        return response
 
     def proposals(request: Request) -> JSONResponse:
         if (e := entry_or_404(request)) is None:
@@ -148,6 +191,8 @@ def create_app(
         Route("/api/images", images),
         Route("/api/images/{image_id}/points", get_points, methods=["GET"]),
         Route("/api/images/{image_id}/points", put_points, methods=["PUT"]),
+        Route("/api/images/{image_id}/edits", post_edits, methods=["POST"]),
+        Route("/api/changes", changes),
         Route("/api/images/{image_id}/image", image),
         Route("/api/images/{image_id}/density.png", density_png),
         Route("/api/images/{image_id}/proposals", proposals),
@@ -177,14 +222,65 @@ def _parse_save(body: bytes) -> tuple[list, int, str | None] | str:
     return points, revision, status
 
 
+def _points_doc(pf) -> dict:
+    tiles = pf.tiles.as_json() if pf.tiles is not None else None
+    return {"points": pf.points.tolist(), "revision": pf.revision, "status": pf.status, "tiles": tiles}
+
+
+EDIT_SHAPE = (
+    '{"base": revision, "added": [[x, y], ...], "removed": [[x, y], ...], "status"?: "todo" | "done" | "reviewed", '
+    '"tiles"?: {"cols": C, "rows": R, "done": [i, ...], "undone": [i, ...]}}'
+)
+
+
+def _parse_edit(body: bytes) -> Edit | str:
+    """The `Edit` of a POST .../edits body, or why it is refused."""
+    try:
+        doc = json.loads(body)
+        base, added, removed = doc["base"], doc["added"], doc["removed"]
+        status, tiles = doc.get("status"), doc.get("tiles")
+        if not isinstance(base, int) or isinstance(base, bool) or base < 0:
+            raise TypeError
+        if not isinstance(added, list) or not isinstance(removed, list):
+            raise TypeError
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return "expected " + EDIT_SHAPE
+    if status is not None and status not in STATUSES:
+        return f"status must be one of {', '.join(STATUSES)}"
+    if len(added) + len(removed) > MAX_POINTS:
+        return f"at most {MAX_POINTS} points per image"
+    for pts in (added, removed):
+        if any(not isinstance(p, list) or len(p) != 2 or not all(_is_number(v) for v in p) for p in pts):
+            return "points must be [x, y] pairs of finite numbers"
+    grid, done, undone = None, frozenset(), frozenset()
+    if tiles is not None:
+        try:
+            grid = (tiles["cols"], tiles["rows"])
+            done, undone = frozenset(tiles.get("done", [])), frozenset(tiles.get("undone", []))
+            values = (*grid, *done, *undone)
+            if not all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+                raise TypeError
+        except (KeyError, TypeError, AttributeError):
+            return "expected " + EDIT_SHAPE
+        if not all(1 <= v <= MAX_TILES for v in grid) or any(not 0 <= i < grid[0] * grid[1] for i in done | undone):
+            return f"tiles: a grid of 1..{MAX_TILES} per side, and indices inside it"
+    return Edit(
+        base,
+        np.asarray(added, float).reshape(-1, 2),
+        np.asarray(removed, float).reshape(-1, 2),
+        status,
+        grid,
+        done,
+        undone,
+    )
+
+
 def _is_number(v: object) -> bool:
     return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
 
 
 def _overlay_rgba(density):
     """Density as an RGBA image: inferno colours, transparent where empty."""
-    import numpy as np
-
     peak = float(density.max())
     norm = np.sqrt(density / peak) if peak > 0 else density  # sqrt: sparse heads stay visible
     rgba = np.dstack([colorize(norm), (np.clip(norm * 2, 0, 1) * 220).astype(np.uint8)])

@@ -173,16 +173,23 @@ def compute_density(
     See `density_map` for the parameters; `sizes` (one per point) feeds ``method="box"``.
     """
     h, w = (int(v) for v in shape)
+    kept, heads, sig, dropped = _heads(points, (h, w), method, k, beta, sigma, duplicates, box_scale, sizes)
+    _check_choice("border", border, BORDERS)
+    density = render(heads, sig, (h, w), border == "renormalize")
+    return Density(density, kept, heads, sig.astype(np.float32), dropped, sig)
+
+
+def _heads(points, shape, method, k, beta, sigma, duplicates, box_scale, sizes):
+    """(in-image points, head pixels, float64 sigmas, dropped count): everything but the drawing."""
+    h, w = shape
     if h <= 0 or w <= 0:
         raise ValueError(f"image shape must be positive, got {shape}")
     _check_choice("method", method, METHODS)
-    _check_choice("border", border, BORDERS)
     _check_choice("duplicates", duplicates, DUPLICATES)
     if method == "adaptive" and (int(k) < 1 or not beta > 0):
         raise ValueError(f"adaptive kernels need k >= 1 and beta > 0, got k={k}, beta={beta}")
     if method == "fixed" and not (np.isfinite(sigma) and sigma > 0):
         raise ValueError(f"fixed kernels need a finite sigma > 0, got {sigma}")
-
     pts = as_points(points)
     size = None
     if method == "box":
@@ -204,9 +211,29 @@ def compute_density(
     sig = head_sigmas(
         heads, (h, w), method=method, k=int(k), beta=float(beta), sigma=float(sigma), sizes=size, box_scale=box_scale
     )
-    sig = sig.astype(np.float64)
-    density = render(heads, sig, (h, w), border == "renormalize")
-    return Density(density, kept, heads, sig.astype(np.float32), dropped, sig)
+    return kept, heads, sig.astype(np.float64), dropped
+
+
+def preview_map(
+    points: object, shape: tuple[int, int], max_side: int, params: DensityParams, sizes: object = None
+) -> np.ndarray:
+    """The density map of `points` drawn at most `max_side` pixels on its long side, for a screen.
+
+    Heads and sigmas are those of the full-size map with the kernel of
+    `params`, scaled down: the picture and the count are the full map's,
+    at a cost that follows the screen, not the photo (a 6000x4000 map with 5,000
+    heads takes seconds at full size). Not for training: its pixels are not the
+    stored map's.
+    """
+    h, w = (int(v) for v in shape)
+    p = params
+    _, heads, sig, _ = _heads(points, (h, w), p.method, p.k, p.beta, p.sigma, p.duplicates, p.box_scale, sizes)
+    scale = min(1.0, max(1, int(max_side)) / max(h, w))
+    small = (max(1, round(h * scale)), max(1, round(w * scale)))
+    fy, fx = small[0] / h, small[1] / w
+    cols = np.minimum(((heads[:, 0] + 0.5) * fx).astype(np.int64), small[1] - 1)
+    rows = np.minimum(((heads[:, 1] + 0.5) * fy).astype(np.int64), small[0] - 1)
+    return render(np.column_stack([cols, rows]), sig * min(fx, fy), small, p.border == "renormalize")
 
 
 def render(heads: np.ndarray, sigma: np.ndarray, shape: tuple[int, int], renormalize: bool) -> np.ndarray:

@@ -1,12 +1,15 @@
 """The annotation tool's point file, ``points/<stem>.json`` (DESIGN.md section 7).
 
-``{"format": "headcount-points", "version": 2, "image": "images/<name>",
+``{"format": "headcount-points", "version": 3, "image": "images/<name>",
 "width": W, "height": H, "revision": R, "status": "todo" | "done" | "reviewed",
-"points": [[x, y], ...]}``
+"tiles": {"cols": C, "rows": R, "done": [i, ...]} | null, "points": [[x, y], ...]}``
 
-Version 2 adds the per-image workflow `status`, so progress counts images an
-annotator declared done, not images merely saved or converted. Version 1 files
-(no status) are still read, as ``todo``.
+Version 2 added the per-image workflow `status`, so progress counts images an
+annotator declared done, not images merely saved or converted. Version 3 adds
+per-tile progress: the image cut into a ``cols`` x ``rows`` grid, and the tiles
+(row-major index ``row * cols + col``) an annotator declared complete, which is
+how a dense image of thousands of heads gets done piece by piece. Versions 1
+and 2 are still read (``todo``, no tiles).
 """
 
 from __future__ import annotations
@@ -22,8 +25,9 @@ from pipeline.errors import DataError
 from pipeline.points import as_points, inside
 
 FORMAT = "headcount-points"
-VERSION = 2
-READABLE_VERSIONS = (1, 2)
+VERSION = 3
+READABLE_VERSIONS = (1, 2, 3)
+MAX_TILES = 64  # per side
 STATUSES = ("todo", "done", "reviewed")
 
 
@@ -35,6 +39,36 @@ class PointFile:
     revision: int
     points: np.ndarray
     status: str = "todo"
+    tiles: Tiles | None = None
+
+
+@dataclass(frozen=True)
+class Tiles:
+    """Per-tile progress: a ``cols`` x ``rows`` grid over the image and the indices of the tiles done."""
+
+    cols: int
+    rows: int
+    done: frozenset[int] = frozenset()
+
+    def as_json(self) -> dict:
+        return {"cols": self.cols, "rows": self.rows, "done": sorted(self.done)}
+
+
+def parse_tiles(doc: object, source: str | Path) -> Tiles | None:
+    """`Tiles` from their JSON form (None stays None); `DataError` for a malformed grid."""
+    if doc is None:
+        return None
+    try:
+        cols, rows, done = doc["cols"], doc["rows"], doc["done"]
+        ok = all(isinstance(v, int) and not isinstance(v, bool) for v in (cols, rows, *done))
+    except (KeyError, TypeError):
+        ok = False
+    if not ok or not (1 <= cols <= MAX_TILES and 1 <= rows <= MAX_TILES):
+        shape = f'{{"cols": 1..{MAX_TILES}, "rows": 1..{MAX_TILES}, "done": [index, ...]}}'
+        raise DataError(source, f"tiles must be {shape}")
+    if any(not 0 <= i < cols * rows for i in done):
+        raise DataError(source, f"a done tile index is outside the {cols}x{rows} grid")
+    return Tiles(cols, rows, frozenset(done))
 
 
 def read_point_file(path: Path) -> PointFile:
@@ -59,7 +93,8 @@ def read_point_file(path: Path) -> PointFile:
         raw = doc["points"]
     except (KeyError, TypeError, ValueError) as exc:
         raise DataError(path, f"missing or malformed field ({exc})") from None
-    return PointFile(image, width, height, revision, as_points(raw, path), status)
+    tiles = parse_tiles(doc.get("tiles"), path) if doc["version"] >= 3 else None
+    return PointFile(image, width, height, revision, as_points(raw, path), status, tiles)
 
 
 def write_point_file(path: Path, pf: PointFile) -> None:
@@ -77,6 +112,7 @@ def write_point_file(path: Path, pf: PointFile) -> None:
         "height": pf.height,
         "revision": pf.revision,
         "status": pf.status,
+        "tiles": pf.tiles.as_json() if pf.tiles is not None else None,
         "points": pts.tolist(),
     }
     write_bytes(path, (json.dumps(doc) + "\n").encode("utf-8"))

@@ -35,7 +35,8 @@ def test_image_list_and_empty_points(client):
         {"id": "a", "name": "a.jpg", "width": 64, "height": 48, "count": 0, "revision": 0, "status": "todo"},
         {"id": "b", "name": "b.png", "width": 40, "height": 30, "count": 0, "revision": 0, "status": "todo"},
     ]
-    assert client.get("/api/images/a/points").json() == {"points": [], "revision": 0, "status": "todo"}
+    empty = {"points": [], "revision": 0, "status": "todo", "tiles": None}
+    assert client.get("/api/images/a/points").json() == empty
 
 
 def test_save_writes_the_point_file_contract_and_bumps_the_revision(client, folder):
@@ -44,12 +45,13 @@ def test_save_writes_the_point_file_contract_and_bumps_the_revision(client, fold
     doc = json.loads((folder / "points" / "a.json").read_text())
     assert doc == {
         "format": "headcount-points",
-        "version": 2,
+        "version": 3,
         "image": "images/a.jpg",
         "width": 64,
         "height": 48,
         "revision": 1,
         "status": "todo",
+        "tiles": None,
         "points": [[1.5, 2.5], [10.0, 20.0]],
     }
     assert client.put("/api/images/a/points", json={"points": [], "revision": 1}, headers=MUT).json()["revision"] == 2
@@ -399,3 +401,81 @@ def test_status_is_saved_kept_across_edits_and_version_1_files_still_read(client
     (folder / "points" / "b.json").write_text(json.dumps({**v1, "revision": 3, "points": [[5, 5]]}))
     b = client.get("/api/images").json()[1]
     assert (b["count"], b["revision"], b["status"]) == (1, 3, "todo")  # saved once is not done
+
+
+def _edit(client, base, added=(), removed=(), **extra):
+    body = {"base": base, "added": [list(p) for p in added], "removed": [list(p) for p in removed], **extra}
+    return client.post("/api/images/a/edits", json=body, headers=MUT)
+
+
+def test_edits_from_one_revision_in_two_tabs_are_both_kept_by_a_three_way_merge(client, folder):
+    assert _edit(client, 0, added=[(1.25, 2.5), (3, 4), (5, 6)]).json() == {
+        "revision": 1,
+        "count": 3,
+        "status": "todo",
+        "merged": False,
+    }
+    # tab A (at revision 1) adds a head and moves (3, 4); tab B, also at revision 1, deletes (5, 6) and adds one
+    a = _edit(client, 1, added=[(7, 8), (3.5, 4.5)], removed=[(3, 4)]).json()
+    assert a["revision"] == 2 and not a["merged"] and "points" not in a
+    b = _edit(client, 1, added=[(9, 9)], removed=[(5, 6), (3, 4)]).json()  # B also deleted the head A moved
+    assert b["merged"] and b["revision"] == 3
+    assert sorted(map(tuple, b["points"])) == [(1.25, 2.5), (3.5, 4.5), (7, 8), (9, 9)]  # nothing of A's lost
+    saved = json.loads((folder / "points" / "a.json").read_text())["points"]
+    assert sorted(map(tuple, saved)) == sorted(map(tuple, b["points"]))
+    # two equal heads on one spot are two heads: removing one keeps the other
+    _edit(client, 3, added=[(9, 9)])
+    r = _edit(client, 4, removed=[(9, 9)]).json()
+    assert r["count"] == 4 and [9, 9] in json.loads((folder / "points" / "a.json").read_text())["points"]
+
+
+def test_a_bad_edit_is_400_a_base_from_the_future_409_and_neither_writes(client, folder):
+    _edit(client, 0, added=[(1, 1)])
+    before = (folder / "points" / "a.json").read_bytes()
+    for body, code in (
+        ({"base": 1, "added": [[64.5, 1]], "removed": []}, 400),  # outside the 64x48 image
+        ({"base": 1, "added": [[float("nan"), 1]], "removed": []}, 400),
+        ({"base": 1, "added": [], "removed": [], "status": "finished"}, 400),
+        ({"base": "1", "added": [], "removed": []}, 400),
+        ({"base": 1, "added": [], "removed": [], "tiles": {"cols": 2, "rows": 2, "done": [4]}}, 400),
+        ({"base": 5, "added": [[2, 2]], "removed": []}, 409),
+    ):
+        r = client.post("/api/images/a/edits", content=json.dumps(body), headers=MUT)
+        assert r.status_code == code, body
+    assert (folder / "points" / "a.json").read_bytes() == before
+
+
+def test_tile_progress_merges_per_tile_and_is_saved_in_point_file_version_3(client, folder):
+    _edit(client, 0, tiles={"cols": 4, "rows": 3, "done": [0, 5]})
+    _edit(client, 0, tiles={"cols": 4, "rows": 3, "done": [11], "undone": [5]})  # another tab, same base
+    doc = json.loads((folder / "points" / "a.json").read_text())
+    assert doc["version"] == 3 and doc["tiles"] == {"cols": 4, "rows": 3, "done": [0, 11]}
+    assert client.get("/api/images/a/points").json()["tiles"] == doc["tiles"]
+    _edit(client, 2, added=[(1, 1)], status="done")  # no tile change: the progress stays
+    assert json.loads((folder / "points" / "a.json").read_text())["tiles"]["done"] == [0, 11]
+    _edit(client, 3, tiles={"cols": 2, "rows": 2, "done": [1]})  # a new grid starts afresh
+    assert json.loads((folder / "points" / "a.json").read_text())["tiles"] == {"cols": 2, "rows": 2, "done": [1]}
+
+
+def test_open_tabs_learn_what_was_saved_since_their_last_look(client):
+    r = client.get("/api/images")
+    seq = r.headers["X-Headcount-Seq"]
+    assert client.get("/api/changes", params={"since": seq}).json() == {"seq": seq, "images": []}
+    _edit(client, 0, added=[(1, 1)])
+    client.put("/api/images/b/points", json={"points": [[2, 2]], "revision": 0}, headers=MUT)
+    _edit(client, 1, added=[(3, 3)])
+    changed = client.get("/api/changes", params={"since": seq}).json()
+    assert [(i["id"], i["count"], i["revision"]) for i in changed["images"]] == [("a", 2, 2), ("b", 1, 1)]
+    assert client.get("/api/changes", params={"since": changed["seq"]}).json()["images"] == []
+    other = TestClient(create_app(client.app.state.catalog.root), base_url="http://127.0.0.1:8000")
+    assert other.get("/api/changes", params={"since": seq}).json()["reset"]  # another server: reload the list
+
+
+def test_the_density_preview_is_drawn_at_the_size_asked_for_and_names_the_count(client):
+    client.put("/api/images/a/points", json={"points": [[10, 10], [30, 20], [50, 40]], "revision": 0}, headers=MUT)
+    r = client.get("/api/images/a/density.png", params={"max_side": 32})
+    assert r.status_code == 200 and Image.open(io.BytesIO(r.content)).size == (32, 24)
+    assert 2.0 < float(r.headers["X-Headcount-Count"]) <= 3.0
+    assert Image.open(io.BytesIO(client.get("/api/images/a/density.png").content)).size == (64, 48)  # full size
+    for bad in ("0", "x", "100000"):
+        assert client.get("/api/images/a/density.png", params={"max_side": bad}).status_code == 400

@@ -204,3 +204,19 @@ def test_max_side_makes_maps_of_large_images_smaller_and_keeps_every_head(tmp_pa
     assert store.image("IMG_1").shape == (32, 64, 3)  # the image in the map's frame
     sample = CrowdDataset(tmp_path / "s.h5")[0]
     assert sample["image"].shape == (32, 64, 3) and sample["target"].shape == (1, 4, 8)
+
+
+def test_a_preview_is_the_full_map_scaled_down_with_the_same_count():
+    from pipeline.density import DensityParams, preview_map
+
+    rng = np.random.default_rng(3)
+    pts = np.column_stack([rng.uniform(0, 600, 300), rng.uniform(0, 400, 300)])
+    params = DensityParams(border="renormalize")
+    full = density_map(pts, (400, 600), **params.kernel())
+    assert np.array_equal(preview_map(pts, (400, 600), 600, params), full)  # at full size it is the map itself
+    small = preview_map(pts, (400, 600), 150, params)
+    assert small.shape == (100, 150) and small.sum() == pytest.approx(300, rel=1e-5)
+    # the same picture, pooled: each 4x4 block of the full map against the preview's pixel
+    pooled = full.reshape(100, 4, 150, 4).sum(axis=(1, 3))
+    assert np.corrcoef(pooled.ravel(), small.ravel())[0, 1] > 0.95
+    assert preview_map(pts, (400, 600), 150, DensityParams()).sum() < 300  # "drop" loses border mass as usual
