@@ -482,3 +482,225 @@ def test_markers_hide_shrink_and_fade_and_the_image_brightens_for_dense_crowds(t
     finally:
         proc.kill()
         proc.wait()
+
+
+def _pixel(page, x, y):
+    """The canvas pixel (RGBA) at image point (x, y)."""
+    return page.evaluate(f"""() => {{ const [sx, sy] = window.headcount.imageToScreen({x}, {y});
+        const c = document.getElementById('canvas'), d = window.devicePixelRatio || 1;
+        return [...c.getContext('2d').getImageData(Math.round(sx * d), Math.round(sy * d), 1, 1).data]; }}""")
+
+
+def _set_range(page, selector, value):
+    page.fill(selector, str(value))
+    page.dispatch_event(selector, "input")
+    page.wait_for_timeout(100)
+
+
+@pytest.fixture
+def dense(tmp_path):
+    """A 320x240 grey image with a head every 12 px: markers cover most of it at fit."""
+    folder = tmp_path / "dense"
+    (folder / "images").mkdir(parents=True)
+    Image.new("RGB", (320, 240), (64, 64, 64)).save(folder / "images" / "dense.png")
+    grid = [[x + 0.5, y + 0.5] for x in range(10, 310, 12) for y in range(10, 230, 12)]
+    (folder / "points").mkdir()
+    doc = {"format": "headcount-points", "version": 2, "image": "images/dense.png", "width": 320, "height": 240}
+    (folder / "points" / "dense.json").write_text(json.dumps({**doc, "revision": 1, "points": grid}))
+    proc, url = start_annotate(folder)
+    yield url, folder, grid
+    proc.kill()
+    proc.wait()
+
+
+def test_gamma_add_beside_a_head_and_pans_that_never_move_a_head(dense, browser):
+    url, folder, grid = dense
+    page, errors = _open(browser, url)
+    page.keyboard.press("h")  # markers hidden: the image's own pixels
+    dark = _pixel(page, 5, 5)[0]
+    page.click("#look summary")
+    _set_range(page, "#look-gamma", 2)
+    assert dark == 64 and _pixel(page, 5, 5)[0] > 100  # gamma 2 lifts the mid-tones: 64 -> about 128
+    _set_range(page, "#look-gamma", 1)
+    page.keyboard.press("h")
+    n = len(grid)
+    # Shift+click right on a head adds a second head there instead of grabbing the first
+    page.keyboard.down("Shift")
+    page.mouse.click(*_to_screen(page, 22.5, 22.5))
+    page.keyboard.up("Shift")
+    _saved(page)
+    assert len(_saved_points(folder, "dense")) == n + 1
+    # the middle button drags the view, even when pressed on a head
+    before = page.evaluate("({...window.headcount.state.view})")
+    x, y = _to_screen(page, 34.5, 34.5)
+    page.mouse.move(x, y)
+    page.mouse.down(button="middle")
+    page.mouse.move(x + 40, y + 25, steps=4)
+    page.mouse.up(button="middle")
+    after = page.evaluate("({...window.headcount.state.view})")
+    assert (after["ox"] - before["ox"], after["oy"] - before["oy"]) == (40, 25)
+    # lock heads (L): a plain drag that starts on a head pans, and a click on a head adds one
+    page.keyboard.press("l")
+    x, y = _to_screen(page, 46.5, 46.5)
+    page.mouse.move(x, y)
+    page.mouse.down()
+    page.mouse.move(x - 30, y - 10, steps=4)
+    page.mouse.up()
+    page.mouse.click(*_to_screen(page, 58.5, 58.5))
+    _saved(page)
+    saved = _saved_points(folder, "dense")
+    assert len(saved) == n + 2 and saved.count([46.5, 46.5]) == 1 and all(p in saved for p in grid)
+    assert not errors
+
+
+def test_tile_grid_marks_tiles_done_jumps_to_the_next_and_keeps_progress(dense, browser):
+    url, folder, grid = dense
+    page, errors = _open(browser, url)
+    page.keyboard.press("g")
+    assert page.locator("#tiles").inner_text() == "tiles 0/4"  # 320x240: a 2x2 grid (at least 2 a side)
+    page.keyboard.press("j")  # zoom to the first tile not done
+    x0, y0 = page.evaluate("window.headcount.screenToImage(0, 0)")
+    assert x0 < 1 and y0 < 1 and page.evaluate("window.headcount.state.view.scale") > 2
+    page.keyboard.press("t")  # mark the tile in view done
+    page.keyboard.press("j")  # the next one
+    page.keyboard.press("t")
+    _saved(page)
+    doc = json.loads((folder / "points" / "dense.json").read_text())
+    assert doc["version"] == 3 and doc["tiles"] == {"cols": 2, "rows": 2, "done": [0, 1]}
+    assert page.locator("#tiles").inner_text() == "tiles 2/4" and len(doc["points"]) == len(grid)
+    page.reload()
+    page.wait_for_function("window.headcount && window.headcount.loadedId")
+    assert page.locator("#tiles").inner_text() == "tiles 2/4"
+    page.keyboard.press("g")
+    page.wait_for_timeout(100)
+    page.keyboard.press("0")
+    assert _pixel(page, 300, 5)[1] > _pixel(page, 300, 235)[1]  # a done tile is tinted green
+    page.screenshot(path=str(folder / "tiles.png"))
+    assert not errors
+
+
+def test_the_density_preview_comes_at_screen_size_says_when_it_is_updating_and_drops_stale_requests(tmp_path, browser):
+    folder = tmp_path / "big"
+    write_image(folder / "images" / "big.jpg", 3000, 2000)
+    rng = np.random.default_rng(2)
+    pts = np.column_stack([rng.uniform(0, 3000, 800), rng.uniform(0, 2000, 800)]).round(2).tolist()
+    (folder / "points").mkdir()
+    doc = {"format": "headcount-points", "version": 3, "image": "images/big.jpg", "width": 3000, "height": 2000}
+    (folder / "points" / "big.json").write_text(json.dumps({**doc, "revision": 1, "points": pts}))
+    proc, url = start_annotate(folder)
+    try:
+        page, errors = _open(browser, url)
+        sizes = []
+        page.on("response", lambda r: "density.png" in r.url and sizes.append(r.url.split("max_side=")[1]))
+        aborted = []
+        page.on("requestfailed", lambda r: "density.png" in r.url and aborted.append(r.failure))
+        page.keyboard.press("d")
+        page.wait_for_function("window.headcount.state.densityState === 'fresh'")
+        side = int(sizes[0].split("&")[0])
+        assert side <= max(page.evaluate("[canvas.width, canvas.height]")) and side < 3000  # the screen's size
+        assert page.evaluate("[window.headcount.state.density.width, window.headcount.state.density.height]") == [
+            side,
+            round(side * 2000 / 3000),
+        ]
+        assert page.locator("#density-state").inner_text().startswith("Σ 7")  # about 800 heads less the borders
+        page.mouse.click(*_to_screen(page, 1500.5, 1000.5))  # an edit: the overlay is stale until redrawn
+        assert page.locator("#density-state").inner_text() == "updating…"
+        page.wait_for_function("window.headcount.state.densityState === 'fresh'")
+        # a request overtaken by a newer one is cancelled, and the newer one is what shows
+        page.evaluate("""async () => { const h = window.headcount; h.loadDensity();
+            await new Promise((r) => setTimeout(r, 5)); h.loadDensity(); }""")
+        page.wait_for_function("window.headcount.state.densityState === 'fresh'")
+        assert page.evaluate("window.headcount.metrics.previewAborted") >= 1 and not errors
+        assert aborted and all("ABORTED" in f for f in aborted)  # cancelled in the network, not just ignored
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_keyboard_adds_selects_and_nudges_heads_and_reaches_the_image_list(server, browser):
+    url, folder = server
+    page, errors = _open(browser, url)
+    page.focus("#canvas")
+    page.keyboard.press("i")  # a head at the cursor: the middle of the view when the mouse is elsewhere
+    _saved(page)
+    ((x, y),) = _saved_points(folder)
+    assert abs(x - 160) < 1 and abs(y - 120) < 1
+    scale = page.evaluate("window.headcount.state.view.scale")
+    page.keyboard.press("Shift+ArrowRight")  # 10 screen px
+    page.keyboard.press("ArrowDown")  # 1 screen px
+    _saved(page)
+    ((x2, y2),) = _saved_points(folder)
+    assert abs((x2 - x) * scale - 10) < 0.01 and abs((y2 - y) * scale - 1) < 0.01
+    page.keyboard.press("i")
+    page.keyboard.press("Escape")
+    page.keyboard.press("[")  # select the previous head (the first one), then remove it with Delete
+    page.keyboard.press("[")
+    page.keyboard.press("Delete")
+    _saved(page)
+    assert len(_saved_points(folder)) == 1 and not _has(_saved_points(folder), (x2, y2), 0.01)
+    # Tab reaches the image list; Enter opens the focused image
+    page.evaluate("document.activeElement.blur()")
+    for _ in range(40):
+        page.keyboard.press("Tab")
+        if page.evaluate("!!document.activeElement.closest('#images')"):
+            break
+    assert page.evaluate("document.activeElement.getAttribute('aria-label')").startswith("crowd.png: 1 heads")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.getAttribute('aria-label')").startswith("second.jpg")
+    page.keyboard.press("Enter")
+    page.wait_for_function("window.headcount.loadedId === 'second'")
+    assert not errors
+
+
+def test_the_toolbar_fits_1024_px_and_every_control_has_a_name(server, browser):
+    url, _ = server
+    page = browser.new_page(viewport={"width": 1024, "height": 700})
+    page.goto(url)
+    page.wait_for_function("window.headcount && window.headcount.loadedId")
+    controls = page.evaluate("""() => [...document.querySelectorAll(
+        '#toolbar button, #toolbar select, #toolbar input, #toolbar summary')]
+        .filter((e) => !e.closest('[hidden]') && !e.closest('.look-panel')).map((e) => {
+            const r = e.getBoundingClientRect();
+            const name = e.getAttribute('aria-label') || (e.closest('label') || e).textContent.trim();
+            return {id: e.id, right: r.right, bottom: r.bottom, visible: r.width > 0, name}; })""")
+    assert len(controls) >= 12
+    for c in controls:
+        assert c["visible"] and c["right"] <= 1024 and c["bottom"] <= 120, c  # on screen, in the toolbar rows
+        assert any(ch.isalpha() for ch in c["name"]), c  # announced by a word, not a symbol
+    assert page.evaluate("document.getElementById('canvas').getAttribute('aria-label')")
+
+
+def test_touch_pinch_zooms_one_finger_pans_without_moving_heads_and_a_tap_adds(dense, browser):
+    url, folder, grid = dense
+    context = browser.new_context(viewport={"width": 1100, "height": 700}, has_touch=True)
+    page = context.new_page()
+    page.goto(url)
+    page.wait_for_function("window.headcount && window.headcount.loadedId")
+    cdp = context.new_cdp_session(page)
+
+    def touch(kind, *points):
+        cdp.send(
+            "Input.dispatchTouchEvent",
+            {"type": kind, "touchPoints": [{"x": x, "y": y, "id": i} for i, (x, y) in enumerate(points)]},
+        )
+
+    view = page.evaluate("({...window.headcount.state.view})")
+    cx, cy = _to_screen(page, 160, 120)
+    touch("touchStart", (cx - 50, cy), (cx + 50, cy))
+    for d in (60, 80, 100):
+        touch("touchMove", (cx - d, cy), (cx + d, cy))
+    touch("touchEnd")
+    zoomed = page.evaluate("({...window.headcount.state.view})")
+    assert abs(zoomed["scale"] / view["scale"] - 2) < 0.01  # the fingers spread 2x: the image too
+    x, y = _to_screen(page, 154.5, 118.5)  # one finger on a head drags the view, not the head
+    touch("touchStart", (x, y))
+    for k in range(1, 5):
+        touch("touchMove", (x + 10 * k, y + 5 * k))
+    touch("touchEnd")
+    panned = page.evaluate("({...window.headcount.state.view})")
+    assert (round(panned["ox"] - zoomed["ox"]), round(panned["oy"] - zoomed["oy"])) == (40, 20)
+    page.touchscreen.tap(*_to_screen(page, 160.5, 124.5))  # a tap between heads adds one there
+    _saved(page)
+    saved = _saved_points(folder, "dense")
+    assert len(saved) == len(grid) + 1 and all(p in saved for p in grid) and _has(saved, (160.5, 124.5), 0.5)
+    context.close()

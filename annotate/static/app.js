@@ -950,7 +950,7 @@ $("accept-all").onclick = acceptAll;
 $("help-button").onclick = () => toggleHelp();
 $("help").onclick = (ev) => { if (ev.target.id === "help") toggleHelp(false); };
 
-window.headcount = { state, metrics, screenToImage, imageToScreen, openImage, draw, poll, ready: false };
+window.headcount = { state, metrics, screenToImage, imageToScreen, openImage, draw, poll, loadDensity, ready: false };
 
 (async function start() {
   const [config] = await Promise.all([fetch("/api/config").then((r) => r.json()), loadListing()]);
