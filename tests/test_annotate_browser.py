@@ -437,66 +437,6 @@ def test_done_is_an_explicit_status_that_survives_a_reload_and_next_to_do_skips_
     assert page.evaluate("window.headcount.loadedId") == "second" and not errors  # the only one to do
 
 
-def _red_pixels(page):
-    return page.evaluate("""() => { const c = document.getElementById('canvas');
-        const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data; let n = 0;
-        for (let k = 0; k < d.length; k += 4) if (d[k] > 200 && d[k + 1] < 90 && d[k + 2] < 90) n++;
-        return n; }""")
-
-
-def test_markers_hide_shrink_and_fade_and_the_image_brightens_for_dense_crowds(tmp_path, browser):
-    folder = tmp_path / "ann"
-    (folder / "images").mkdir(parents=True)
-    Image.new("RGB", (320, 240), (40, 60, 40)).save(folder / "images" / "dense.png")
-    grid = [[x + 0.5, y + 0.5] for x in range(10, 310, 12) for y in range(10, 230, 12)]
-    (folder / "points").mkdir()
-    doc = {"format": "headcount-points", "version": 2, "image": "images/dense.png", "width": 320, "height": 240}
-    (folder / "points" / "dense.json").write_text(json.dumps({**doc, "revision": 1, "points": grid}))
-    proc, url = start_annotate(folder)
-    try:
-        page, errors = _open(browser, url)
-        page.wait_for_timeout(200)
-        normal = _red_pixels(page)
-        page.keyboard.press("h")
-        page.wait_for_timeout(100)
-        assert normal > 0 and _red_pixels(page) == 0  # hidden
-        page.keyboard.press("h")
-        page.click("#look summary")
-        page.fill("#look-size", "0.3")
-        page.dispatch_event("#look-size", "input")
-        page.wait_for_timeout(100)
-        small = _red_pixels(page)
-        assert 0 < small < normal / 2  # smaller markers
-        # a click between small markers adds a head (the grab radius shrinks with them)
-        page.mouse.click(*_to_screen(page, 16.5, 16.5))
-        page.wait_for_function(f"window.headcount.state.points.length === {len(grid) + 1}")
-        before = page.evaluate("window.headcount.state.look.brightness")
-        page.fill("#look-brightness", "2")
-        page.dispatch_event("#look-brightness", "input")
-        page.wait_for_timeout(100)
-        pixel = page.evaluate("""() => { const c = document.getElementById('canvas');
-            return [...c.getContext('2d').getImageData(c.width / 2 + 3, c.height / 2 + 3, 1, 1).data]; }""")
-        assert before == 1 and pixel[1] > 100  # the dark background (green 60) is brighter now
-        page.screenshot(path=str(tmp_path / "dense.png"))
-        assert not errors
-    finally:
-        proc.kill()
-        proc.wait()
-
-
-def _pixel(page, x, y):
-    """The canvas pixel (RGBA) at image point (x, y)."""
-    return page.evaluate(f"""() => {{ const [sx, sy] = window.headcount.imageToScreen({x}, {y});
-        const c = document.getElementById('canvas'), d = window.devicePixelRatio || 1;
-        return [...c.getContext('2d').getImageData(Math.round(sx * d), Math.round(sy * d), 1, 1).data]; }}""")
-
-
-def _set_range(page, selector, value):
-    page.fill(selector, str(value))
-    page.dispatch_event(selector, "input")
-    page.wait_for_timeout(100)
-
-
 @pytest.fixture
 def dense(tmp_path):
     """A 320x240 grey image with a head every 12 px: markers cover most of it at fit."""
@@ -511,6 +451,55 @@ def dense(tmp_path):
     yield url, folder, grid
     proc.kill()
     proc.wait()
+
+
+def _red_pixels(page):
+    return page.evaluate("""() => { const c = document.getElementById('canvas');
+        const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data; let n = 0;
+        for (let k = 0; k < d.length; k += 4) if (d[k] > 200 && d[k + 1] < 90 && d[k + 2] < 90) n++;
+        return n; }""")
+
+
+def test_markers_hide_shrink_and_fade_and_the_image_brightens_for_dense_crowds(dense, browser):
+    url, folder, grid = dense
+    page, errors = _open(browser, url)
+    page.wait_for_timeout(200)
+    normal = _red_pixels(page)
+    page.keyboard.press("h")
+    page.wait_for_timeout(100)
+    assert normal > 0 and _red_pixels(page) == 0  # hidden
+    page.keyboard.press("h")
+    page.click("#look summary")
+    page.fill("#look-size", "0.3")
+    page.dispatch_event("#look-size", "input")
+    page.wait_for_timeout(100)
+    small = _red_pixels(page)
+    assert 0 < small < normal / 2  # smaller markers
+    # a click between small markers adds a head (the grab radius shrinks with them)
+    page.mouse.click(*_to_screen(page, 16.5, 16.5))
+    page.wait_for_function(f"window.headcount.state.points.length === {len(grid) + 1}")
+    before = page.evaluate("window.headcount.state.look.brightness")
+    page.fill("#look-brightness", "2")
+    page.dispatch_event("#look-brightness", "input")
+    page.wait_for_timeout(100)
+    pixel = page.evaluate("""() => { const c = document.getElementById('canvas');
+        return [...c.getContext('2d').getImageData(c.width / 2 + 3, c.height / 2 + 3, 1, 1).data]; }""")
+    assert before == 1 and pixel[1] > 100  # the dark background (grey 64) is brighter now
+    page.screenshot(path=str(folder / "dense.png"))
+    assert not errors
+
+
+def _pixel(page, x, y):
+    """The canvas pixel (RGBA) at image point (x, y)."""
+    return page.evaluate(f"""() => {{ const [sx, sy] = window.headcount.imageToScreen({x}, {y});
+        const c = document.getElementById('canvas'), d = window.devicePixelRatio || 1;
+        return [...c.getContext('2d').getImageData(Math.round(sx * d), Math.round(sy * d), 1, 1).data]; }}""")
+
+
+def _set_range(page, selector, value):
+    page.fill(selector, str(value))
+    page.dispatch_event(selector, "input")
+    page.wait_for_timeout(100)
 
 
 def test_gamma_add_beside_a_head_and_pans_that_never_move_a_head(dense, browser):
