@@ -116,3 +116,19 @@ def start_annotate(folder: Path, *args: str, port: int | None = None):
             time.sleep(0.05)
     proc.kill()
     raise RuntimeError(f"annotation server did not start: {proc.stderr.read().decode()[-2000:]}")
+
+
+def many_images(root: Path, n: int) -> Path:
+    """`n` small PNGs, a tenth of them with a point file: a folder of a big annotation project."""
+    folder = root / "many"
+    (folder / "images").mkdir(parents=True)
+    (folder / "points").mkdir()
+    Image.new("RGB", (64, 48), (90, 90, 90)).save(folder / "images" / "img_00000.png")
+    body = (folder / "images" / "img_00000.png").read_bytes()
+    for i in range(n):
+        (folder / "images" / f"img_{i:05d}.png").write_bytes(body)
+        if i % 10 == 0:
+            doc = {"format": "headcount-points", "version": 3, "image": f"images/img_{i:05d}.png", "width": 64}
+            doc.update(height=48, revision=1, status="done" if i % 20 == 0 else "todo", tiles=None, points=[[5, 5]])
+            (folder / "points" / f"img_{i:05d}.json").write_text(json.dumps(doc))
+    return folder

@@ -6,7 +6,7 @@ import shutil
 
 import numpy as np
 import pytest
-from conftest import start_annotate, write_image
+from conftest import many_images, start_annotate, write_image
 from PIL import Image
 from scipy.spatial import cKDTree
 
@@ -693,3 +693,34 @@ def test_touch_pinch_zooms_one_finger_pans_without_moving_heads_and_a_tap_adds(d
     saved = _saved_points(folder, "dense")
     assert len(saved) == len(grid) + 1 and all(p in saved for p in grid) and _has(saved, (160.5, 124.5), 0.5)
     context.close()
+
+
+def test_ten_thousand_images_load_once_and_an_edit_touches_one_list_row(tmp_path, browser):
+    folder = many_images(tmp_path, 10_000)
+    proc, url = start_annotate(folder)
+    try:
+        page = browser.new_page(viewport={"width": 1100, "height": 700})
+        listings = []
+        page.on("request", lambda r: r.url[len(url) - 1 :] == "/api/images" and listings.append(r.url))
+        page.goto(url)
+        page.wait_for_function("window.headcount && window.headcount.loadedId", timeout=60_000)
+        assert page.locator("#images li").count() == 10_000
+        assert page.locator("#progress").inner_text() == "500 of 10000 done"
+        page.evaluate("""() => { window.rows = new Set(); window.changes = 0; new MutationObserver((m) => {
+            for (const r of m) { window.changes++;
+                const t = r.target.nodeType === 1 ? r.target : r.target.parentElement;
+                window.rows.add(t.closest('li')); }
+            }).observe(document.getElementById('images'), {childList: true, subtree: true, characterData: true,
+                                                           attributes: true}); }""")
+        page.mouse.click(*_to_screen(page, 30.5, 20.5))
+        _saved(page)
+        page.wait_for_timeout(1500)  # a poll or two: our own save comes back as a change, and changes nothing
+        # the edited row changes (its badge, title and label), and no other: never the whole list
+        assert page.evaluate("window.changes") > 0 and page.evaluate("[...window.rows].length") == 1
+        assert page.locator("#images li").first.inner_text().endswith("2 ✓")  # img_00000 had 1 head, done
+        page.keyboard.press("n")
+        page.wait_for_function("window.headcount.loadedId === 'img_00001'")
+        assert len(listings) == 1 and page.locator("#images li.current").count() == 1
+    finally:
+        proc.kill()
+        proc.wait()
