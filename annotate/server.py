@@ -280,10 +280,16 @@ def _is_number(v: object) -> bool:
 
 
 def _overlay_rgba(density):
-    """Density as an RGBA image: inferno colours, transparent where empty."""
-    peak = float(density.max())
-    norm = np.sqrt(density / peak) if peak > 0 else density  # sqrt: sparse heads stay visible
-    rgba = np.dstack([colorize(norm), (np.clip(norm * 2, 0, 1) * 220).astype(np.uint8)])
+    """Density as an RGBA image: inferno colours, transparent where empty.
+
+    Scaled to the 99th percentile of the non-empty pixels, not the peak: one
+    narrow kernel (a head close to others) would otherwise leave the whole map
+    dark and faint.
+    """
+    positive = density[density > 0]
+    ref = float(np.percentile(positive, 99)) if positive.size else 0.0
+    norm = np.sqrt(np.clip(density / ref, 0, 1)) if ref > 0 else density  # sqrt: sparse heads stay visible
+    rgba = np.dstack([colorize(norm), (np.clip(norm * 2, 0, 1) * 200).astype(np.uint8)])
     return Image.fromarray(rgba, "RGBA")
 
 

@@ -479,3 +479,14 @@ def test_the_density_preview_is_drawn_at_the_size_asked_for_and_names_the_count(
     assert Image.open(io.BytesIO(client.get("/api/images/a/density.png").content)).size == (64, 48)  # full size
     for bad in ("0", "x", "100000"):
         assert client.get("/api/images/a/density.png", params={"max_side": bad}).status_code == 400
+
+
+def test_the_density_overlay_is_not_darkened_by_one_narrow_kernel(tmp_path):
+    write_image(tmp_path / "images" / "wide.png", 200, 100, fmt="PNG")
+    spread = [[x + 0.5, 50.5] for x in range(10, 190, 20)]
+    client = TestClient(create_app(tmp_path), base_url="http://127.0.0.1:8000")
+    pts = spread + [[100.5, 20.5], [101.5, 20.5], [100.5, 21.5], [101.5, 21.5]]  # 4 heads: kernels of sigma 0.34
+    client.put("/api/images/wide/points", json={"points": pts, "revision": 0}, headers=MUT)
+    overlay = np.asarray(Image.open(io.BytesIO(client.get("/api/images/wide/density.png").content)))
+    alpha = [overlay[int(y), int(x), 3] for x, y in spread]
+    assert min(alpha) > 100  # every spread-out head shows, not only the sharp pair

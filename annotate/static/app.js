@@ -133,9 +133,11 @@ function draw() {
   }
   ctx.fillStyle = `rgba(255, 60, 60, ${L.opacity})`;
   ctx.fill();
-  ctx.lineWidth = 1;
-  ctx.strokeStyle = `rgba(255, 255, 255, ${L.opacity})`;
-  ctx.stroke();
+  if (r >= 3) {   // a white rim shows a marker on red or dark heads; on a tiny one it would be all rim
+    ctx.lineWidth = 1;
+    ctx.strokeStyle = `rgba(255, 255, 255, ${L.opacity})`;
+    ctx.stroke();
+  }
   if (state.proposals.length) {
     ctx.beginPath();
     for (const p of state.proposals) {
