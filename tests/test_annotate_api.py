@@ -136,7 +136,7 @@ def test_density_preview_follows_the_saved_points_and_kernel_params(folder):
     client.put("/api/images/a/points", json={"points": [[10.5, 20.5]], "revision": 0}, headers=MUT)
     r = client.get("/api/images/a/density.png")
     assert r.status_code == 200 and r.headers["content-type"] == "image/png"
-    img = np.asarray(Image.open(io.BytesIO(r.content)))
+    img = np.asarray(Image.open(io.BytesIO(r.content)).convert("RGBA"))  # a palette with alpha: RGBA when read
     assert img.shape == (48, 64, 4)
     assert img[20, 10, 3] > 150 and img[20, 19, 3] == 0  # opaque at the head, clear past 4 sigma
 
@@ -487,6 +487,6 @@ def test_the_density_overlay_is_not_darkened_by_one_narrow_kernel(tmp_path):
     client = TestClient(create_app(tmp_path), base_url="http://127.0.0.1:8000")
     pts = spread + [[100.5, 20.5], [101.5, 20.5], [100.5, 21.5], [101.5, 21.5]]  # 4 heads: kernels of sigma 0.34
     client.put("/api/images/wide/points", json={"points": pts, "revision": 0}, headers=MUT)
-    overlay = np.asarray(Image.open(io.BytesIO(client.get("/api/images/wide/density.png").content)))
+    overlay = np.asarray(Image.open(io.BytesIO(client.get("/api/images/wide/density.png").content)).convert("RGBA"))
     alpha = [overlay[int(y), int(x), 3] for x, y in spread]
     assert min(alpha) > 100  # every spread-out head shows, not only the sharp pair
