@@ -600,8 +600,13 @@ async function loadListing() {
   renderList();
   return images.findIndex((it) => it.id === current);
 }
+let polling = false;   // one poll at a time: a slow answer is not asked for twice
 async function poll() {
-  if (!state.seq || document.hidden) return;
+  if (polling || !state.seq || document.hidden) return;
+  polling = true;
+  try { await pollOnce(); } finally { polling = false; }
+}
+async function pollOnce() {
   let data;
   try {
     data = await (await fetch(`/api/changes?since=${encodeURIComponent(state.seq)}`)).json();
