@@ -11,9 +11,10 @@ sees the same samples.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import torch
@@ -23,6 +24,8 @@ from pipeline.cache import DecodedCache, file_identity
 from pipeline.errors import DataError
 from pipeline.model import STRIDE
 from pipeline.store import read_split
+
+T = TypeVar("T")
 
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
 IMAGENET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
@@ -211,6 +214,25 @@ def _imagenet_stats(device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
     per step would make the host wait for the GPU every step."""
     mean = torch.as_tensor(IMAGENET_MEAN, device=device)[:, None, None]
     return mean, torch.as_tensor(IMAGENET_STD, device=device)[:, None, None]
+
+
+def same_shape_batches(items: Iterable[T], size: int, shape: Callable[[T], tuple]) -> Iterator[list[T]]:
+    """Consecutive runs of `items` of one `shape`, at most `size` long: what one forward pass takes.
+
+    Lazy: a run is yielded as soon as it is full or the shape changes, so a live
+    stream waits for at most `size` frames.
+    """
+    group: list[T] = []
+    for item in items:
+        if group and shape(item) != shape(group[0]):
+            yield group
+            group = []
+        group.append(item)
+        if len(group) == size:
+            yield group
+            group = []
+    if group:
+        yield group
 
 
 def to_model_input(images: torch.Tensor, device: torch.device, channels_last: bool = False) -> torch.Tensor:

@@ -24,6 +24,7 @@ import numpy as np
 
 from pipeline.alerts import AlertConfig, AlertMonitor
 from pipeline.counter import Counter
+from pipeline.data import same_shape_batches
 from pipeline.errors import DataError
 from pipeline.zones import Zone, cell_weights, zone_counts
 
@@ -175,19 +176,8 @@ def sample(frames: Iterable[Frame], every: int = 1, fps: float | None = None) ->
 
 def _counted(frames: Iterable[Frame], counter: Counter, batch: int) -> Iterator[tuple[Frame, np.ndarray]]:
     """(frame, density) pairs, running the model on up to `batch` frames of one size at a time."""
-    group: list[Frame] = []
-
-    def run() -> Iterator[tuple[Frame, np.ndarray]]:
-        densities = counter(np.stack([g.image for g in group]))
-        yield from zip(group, densities, strict=True)
-        group.clear()
-
-    for f in frames:
-        if group and (len(group) == batch or f.image.shape != group[0].image.shape):
-            yield from run()
-        group.append(f)
-    if group:
-        yield from run()
+    for group in same_shape_batches(frames, batch, lambda f: f.image.shape):
+        yield from zip(group, counter(np.stack([g.image for g in group])), strict=True)
 
 
 @dataclass

@@ -25,7 +25,7 @@ from tqdm import tqdm
 
 from pipeline.cache import decoded_cache
 from pipeline.checkpoint import load_checkpoint, save_checkpoint
-from pipeline.data import CrowdDataset, EpochBatches, make_loader, to_model_input
+from pipeline.data import CrowdDataset, EpochBatches, make_loader, same_shape_batches, to_model_input
 from pipeline.device import Precision, autocast, resolve_device
 from pipeline.errors import ConfigError
 from pipeline.metrics import mae
@@ -144,23 +144,14 @@ def predict_counts(
 ) -> tuple[np.ndarray, np.ndarray]:
     """(predicted, true) counts over whole images, in batches of images of one size."""
     model.eval()
-    pred, true, group = [], [], []
-
-    def flush() -> None:
+    pred, true = [], []
+    samples = (dataset[i] for i in range(len(dataset)))
+    for group in same_shape_batches(samples, batch_size, lambda s: s["image"].shape):
         images = torch.stack([s["image"] for s in group])
         with autocast(device, precision):
             out = model(to_model_input(images, device, channels_last)).float().cpu()
         pred.extend(float(o.sum()) for o in out)
         true.extend(float(s["count"]) for s in group)
-        group.clear()
-
-    for i in range(len(dataset)):
-        s = dataset[i]
-        if group and (len(group) == batch_size or s["image"].shape != group[0]["image"].shape):
-            flush()
-        group.append(s)
-    if group:
-        flush()
     return np.array(pred), np.array(true)
 
 

@@ -113,3 +113,20 @@ def test_epoch_batches_split_each_global_batch_over_ranks_and_carry_the_epoch():
 def test_crop_size_must_be_a_multiple_of_eight(tiny_stores):
     with pytest.raises(ValueError, match="multiples of 8"):
         CrowdDataset(tiny_stores["train"], crop=(30, 32))
+
+
+def test_same_shape_batches_are_runs_of_one_shape_yielded_as_soon_as_they_are_complete():
+    from pipeline.data import same_shape_batches
+
+    shapes = [(2, 2), (2, 2), (2, 2), (3, 3), (2, 2), (2, 2)]
+    assert [len(g) for g in same_shape_batches(shapes, 2, lambda s: s)] == [2, 1, 1, 2]
+    assert [g[0] for g in same_shape_batches(shapes, 8, lambda s: s)] == [(2, 2), (3, 3), (2, 2)]
+    seen = []
+
+    def source():
+        for i in range(10):
+            seen.append(i)
+            yield (1, 1)
+
+    first = next(same_shape_batches(source(), 3, lambda s: s))
+    assert len(first) == 3 and len(seen) == 3  # a full batch goes out before the next item is read
