@@ -256,10 +256,9 @@ class DensityStore(Mapping[str, Record]):
 
         from pipeline.image import load_image
 
-        path = self.image_path(image_id)
-        with h5py.File(self.path, "r") as f:
-            a = f["images"][image_id].attrs
-            h, w = int(a["height"]), int(a["width"])
+        a = self._attrs(image_id)  # one open of the store for the path and the map's size
+        path = self._image_path(image_id, a)
+        h, w = int(a["height"]), int(a["width"])
         image = load_image(path)
         if image.shape[:2] == (h, w):
             return image
@@ -272,12 +271,16 @@ class DensityStore(Mapping[str, Record]):
 
     def image_path(self, image_id: str) -> Path:
         """Path of the image behind `image_id`."""
+        return self._image_path(image_id, self._attrs(image_id))
+
+    def _attrs(self, image_id: str) -> dict:
         with h5py.File(self.path, "r") as f:
-            try:
-                rel = str(f["images"][image_id].attrs["image"])
-            except KeyError:
-                raise DataError(self.path, f"damaged entry for image {image_id!r} (no 'image' attribute)") from None
-        return self.source_root / rel
+            return dict(f["images"][image_id].attrs)
+
+    def _image_path(self, image_id: str, attrs: dict) -> Path:
+        if "image" not in attrs:
+            raise DataError(self.path, f"damaged entry for image {image_id!r} (no 'image' attribute)")
+        return self.source_root / str(attrs["image"])
 
 
 def read_split(path: str | Path) -> DensityStore:
