@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import io
 import json
 import math
 import os
@@ -26,6 +25,7 @@ from annotate.guard import GuardMiddleware, is_loopback_host
 from pipeline.atomic import umask
 from pipeline.density import DensityParams, density_map, preview_map
 from pipeline.errors import ConfigError, DataError
+from pipeline.image import encode
 from pipeline.overlay import colorize
 from pipeline.pointfile import MAX_TILES, STATUSES
 
@@ -303,9 +303,7 @@ OVERLAY_ALPHA = (np.clip(_LEVELS * 2, 0, 1) * 200).astype(np.uint8)
 
 
 def _png_response(img: Image.Image) -> Response:
-    buf = io.BytesIO()
-    img.save(buf, format="PNG", compress_level=1)
-    return Response(buf.getvalue(), media_type="image/png", headers={"Cache-Control": "no-store"})
+    return Response(encode(img, "PNG", compress_level=1), media_type="image/png", headers={"Cache-Control": "no-store"})
 
 
 @contextlib.contextmanager

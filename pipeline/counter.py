@@ -10,7 +10,6 @@ multi-threaded pass instead of four numpy passes.
 
 from __future__ import annotations
 
-import io
 import logging
 import os
 import warnings
@@ -25,7 +24,7 @@ from pipeline.atomic import atomic_path, refuse_foreign, write_bytes
 from pipeline.data import to_model_input
 from pipeline.device import Precision, autocast, resolve_device
 from pipeline.errors import DataError
-from pipeline.image import load_image
+from pipeline.image import encode, load_image
 from pipeline.overlay import heatmap
 from pipeline.predict import load_model
 
@@ -251,7 +250,5 @@ def count_images(paths: list[Path], counter: Counter, heatmap_out: Path | None =
         count = float(density.sum(dtype=np.float64))
         counts.append(count)
         if target is not None:
-            buf = io.BytesIO()
-            heatmap(image, density, count).save(buf, format="PNG")
-            write_bytes(target, buf.getvalue())
+            write_bytes(target, encode(heatmap(image, density, count), "PNG"))
     return counts

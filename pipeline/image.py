@@ -16,6 +16,7 @@ Pixels stay in the stored frame: EXIF orientation is not applied (see README).
 from __future__ import annotations
 
 import contextlib
+import io
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -63,6 +64,13 @@ def open_image(path: str | Path, doing: str = "decode image") -> Iterator[Image.
         raise DataError(path, f"refusing a decompression bomb ({exc})") from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
         raise DataError(path, f"cannot {doing} ({exc})") from None
+
+
+def encode(image: Image.Image, format: str, **options) -> bytes:
+    """`image` as the bytes of a `format` file (PNG, JPEG...): what `pipeline.atomic.write_bytes` takes."""
+    buf = io.BytesIO()
+    image.save(buf, format=format, **options)
+    return buf.getvalue()
 
 
 def load_image(path: str | Path) -> np.ndarray:

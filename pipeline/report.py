@@ -21,6 +21,7 @@ from PIL import Image
 
 from pipeline import __version__
 from pipeline.atomic import refuse_foreign, write_bytes
+from pipeline.image import encode
 from pipeline.inspection import MIN_SIGMA, inspect_store
 from pipeline.overlay import colorize
 from pipeline.store import read_split
@@ -76,9 +77,7 @@ def _overlay(image: np.ndarray, density: np.ndarray) -> bytes:
     img = Image.fromarray(blend)
     if img.width > OVERLAY_WIDTH:
         img = img.resize((OVERLAY_WIDTH, round(img.height * OVERLAY_WIDTH / img.width)), Image.BILINEAR)
-    buf = io.BytesIO()
-    img.save(buf, format="PNG", optimize=True)
-    return buf.getvalue()
+    return encode(img, "PNG", optimize=True)
 
 
 def build_report(store_path: str | Path) -> dict:

@@ -18,6 +18,7 @@ from PIL import ImageDraw, ImageFont
 
 from pipeline.atomic import write_bytes
 from pipeline.errors import ConfigError
+from pipeline.image import encode
 from pipeline.overlay import heatmap
 from pipeline.zones import Zone
 
@@ -128,9 +129,5 @@ def save_snapshot(folder: Path, event: dict, image) -> Path:
     """The overlay of the frame an alert fired on, as ``alert_<frame>_<zone>.png``."""
     safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in event["zone"])
     path = Path(folder) / f"alert_{event['frame']:06d}_{safe}.png"
-    import io
-
-    buf = io.BytesIO()
-    image.save(buf, format="PNG")
-    write_bytes(path, buf.getvalue())
+    write_bytes(path, encode(image, "PNG"))
     return path

@@ -9,7 +9,6 @@ with the official ``image_info`` nesting, so the same reader serves both.
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +16,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
 from pipeline.atomic import write_bytes
+from pipeline.image import encode
 from pipeline.readers.shanghaitech import gt_mat_bytes
 
 SKIN = np.array([[255, 220, 190], [230, 180, 140], [190, 140, 100], [140, 95, 65], [95, 65, 45]])
@@ -136,9 +136,8 @@ def make_dataset(root: str | Path, cfg: SynthConfig, progress: bool | None = Non
         for i in tqdm(range(1, n + 1), desc=f"synth {split}", disable=None if progress is None else not progress):
             rng = np.random.default_rng([cfg.seed, split_no, i])
             image, pts = render_image(rng, cfg)
-            buf = io.BytesIO()
-            Image.fromarray(image).save(buf, format="JPEG", quality=cfg.jpeg_quality)
-            write_bytes(base / "images" / f"IMG_{i}.jpg", buf.getvalue())
+            jpeg = encode(Image.fromarray(image), "JPEG", quality=cfg.jpeg_quality)
+            write_bytes(base / "images" / f"IMG_{i}.jpg", jpeg)
             write_bytes(base / "ground-truth" / f"GT_IMG_{i}.mat", gt_mat_bytes(pts))
         counts[split] = n
     return counts
