@@ -26,7 +26,7 @@ import numpy as np
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from conftest import many_images, start_annotate  # noqa: E402
+from conftest import many_images, served  # noqa: E402
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
@@ -62,8 +62,7 @@ def bench(images: int) -> dict:
     with tempfile.TemporaryDirectory() as tmp, sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         folder = many_images(Path(tmp), images)
-        proc, url = start_annotate(folder)
-        try:
+        with served(folder) as url:
             ready = []
             for _ in range(3):
                 page, seconds = open_page(browser, url)
@@ -89,13 +88,9 @@ def bench(images: int) -> dict:
                 page.wait_for_function("document.getElementById('status').textContent === 'saved'")
             out["edit_script_ms_10k_images"] = statistics.median(edit_ms)
             out["list_rows_rebuilt_per_edit"] = page.evaluate("window.rebuilt") / len(edit_ms)
-        finally:
-            proc.kill()
-            proc.wait()
 
         folder = dense_photo(Path(tmp))
-        proc, url = start_annotate(folder)
-        try:
+        with served(folder) as url:
             page, _ = open_page(browser, url)
             out["heads"] = page.evaluate("window.headcount.state.points.length")
             out["frame_ms_5000_heads"] = page.evaluate("""() => { const t = [];
@@ -120,9 +115,6 @@ def bench(images: int) -> dict:
             t = time.perf_counter()
             page.request.get(url + "api/images/photo/density.png", timeout=120_000)
             out["full_size_density_png_s"] = time.perf_counter() - t
-        finally:
-            proc.kill()
-            proc.wait()
         browser.close()
     return out
 

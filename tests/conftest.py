@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -89,6 +91,17 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def served(folder: Path, *args: str) -> Iterator[str]:
+    """`start_annotate` for the length of a ``with`` block: yields the base url, and stops the server after."""
+    proc, url = start_annotate(folder, *args)
+    try:
+        yield url
+    finally:
+        proc.kill()
+        proc.wait()
 
 
 def start_annotate(folder: Path, *args: str, port: int | None = None):

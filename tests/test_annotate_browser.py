@@ -6,7 +6,7 @@ import shutil
 
 import numpy as np
 import pytest
-from conftest import many_images, start_annotate, write_image
+from conftest import many_images, served, write_image
 from PIL import Image
 from scipy.spatial import cKDTree
 
@@ -33,10 +33,8 @@ def server(tmp_path):
     (folder / "images").mkdir(parents=True)
     Image.fromarray(pixels).save(folder / "images" / "crowd.png")
     write_image(folder / "images" / "second.jpg", 200, 100)
-    proc, url = start_annotate(folder)
-    yield url, folder
-    proc.kill()
-    proc.wait()
+    with served(folder) as url:
+        yield url, folder
 
 
 @pytest.fixture
@@ -219,8 +217,7 @@ def test_five_thousand_points_on_a_4000x3000_image(tmp_path, browser, capsys):
             }
         )
     )
-    proc, url = start_annotate(folder)
-    try:
+    with served(folder) as url:
         page, errors = _open(browser, url)
         assert page.text_content("#count") == "5000"
         render = page.evaluate("""() => { const t = [];
@@ -241,9 +238,6 @@ def test_five_thousand_points_on_a_4000x3000_image(tmp_path, browser, capsys):
                 f"\n[annotate] 5000 points on 4000x3000: render {render:.1f} ms (median of 20), "
                 f"click to saved {save_ms:.1f} ms"
             )
-    finally:
-        proc.kill()
-        proc.wait()
 
 
 def test_model_proposals_can_be_accepted(tmp_path, browser):
@@ -258,8 +252,7 @@ def test_model_proposals_can_be_accepted(tmp_path, browser):
     with torch.no_grad():
         model.output.bias.fill_(0.08)  # 192 cells x 0.08: about 15 heads of mass, one flat blob
     save_checkpoint(tmp_path / "ck.pt", model=model.state_dict(), model_config=ModelConfig(width=0.0625).__dict__)
-    proc, url = start_annotate(folder, "--checkpoint", str(tmp_path / "ck.pt"))
-    try:
+    with served(folder, "--checkpoint", str(tmp_path / "ck.pt")) as url:
         page, errors = _open(browser, url)
         assert page.is_visible("#propose")
         page.click("#propose")
@@ -275,9 +268,6 @@ def test_model_proposals_can_be_accepted(tmp_path, browser):
         page.keyboard.press("Control+z")  # undo brings the proposals back
         assert page.evaluate("window.headcount.state.proposals.length") == len(proposals) - 1
         assert errors == []
-    finally:
-        proc.kill()
-        proc.wait()
 
 
 def test_a_click_on_a_visible_mark_saves_the_pixel_the_pipeline_loads_there_for_every_exif_orientation(
@@ -296,8 +286,7 @@ def test_a_click_on_a_visible_mark_saves_the_pixel_the_pipeline_loads_there_for_
         exif = Image.Exif()
         exif[0x0112] = o
         Image.fromarray(raw).save(folder / "images" / f"o{o}.jpg", quality=95, exif=exif.tobytes())
-    proc, url = start_annotate(folder)
-    try:
+    with served(folder) as url:
         page, errors = _open(browser, url)
         for i in range(8):
             stem = f"o{i + 1}"
@@ -322,9 +311,6 @@ def test_a_click_on_a_visible_mark_saves_the_pixel_the_pipeline_loads_there_for_
             r, g, _ = load_image(folder / "images" / f"{stem}.jpg")[int(y), int(x)]
             assert r > 180 and g < 80  # what the training loader reads there
         assert not errors
-    finally:
-        proc.kill()
-        proc.wait()
 
 
 def test_a_broken_point_file_is_marked_and_repaired_in_the_page(server, browser):
@@ -382,8 +368,7 @@ def test_proposals_ignore_the_zoom_stay_with_their_image_and_show_the_models_cou
     with torch.no_grad():
         model.output.bias.fill_(0.08)
     save_checkpoint(tmp_path / "ck.pt", model=model.state_dict(), model_config=ModelConfig(width=0.0625).__dict__)
-    proc, url = start_annotate(folder, "--checkpoint", str(tmp_path / "ck.pt"))
-    try:
+    with served(folder, "--checkpoint", str(tmp_path / "ck.pt")) as url:
         page, errors = _open(browser, url)
         page.click("#propose")
         page.wait_for_function("window.headcount.state.proposals.length > 0")
@@ -407,9 +392,6 @@ def test_proposals_ignore_the_zoom_stay_with_their_image_and_show_the_models_cou
         page.wait_for_function("window.headcount.loadedId === 'c'")
         assert page.evaluate("window.headcount.state.proposals.length") == counts[1]  # kept with their image
         assert errors == []
-    finally:
-        proc.kill()
-        proc.wait()
 
 
 def test_done_is_an_explicit_status_that_survives_a_reload_and_next_to_do_skips_done_images(server, browser):
@@ -447,10 +429,8 @@ def dense(tmp_path):
     (folder / "points").mkdir()
     doc = {"format": "headcount-points", "version": 2, "image": "images/dense.png", "width": 320, "height": 240}
     (folder / "points" / "dense.json").write_text(json.dumps({**doc, "revision": 1, "points": grid}))
-    proc, url = start_annotate(folder)
-    yield url, folder, grid
-    proc.kill()
-    proc.wait()
+    with served(folder) as url:
+        yield url, folder, grid
 
 
 def _red_pixels(page):
@@ -576,8 +556,7 @@ def test_the_density_preview_comes_at_screen_size_says_when_it_is_updating_and_d
     (folder / "points").mkdir()
     doc = {"format": "headcount-points", "version": 3, "image": "images/big.jpg", "width": 3000, "height": 2000}
     (folder / "points" / "big.json").write_text(json.dumps({**doc, "revision": 1, "points": pts}))
-    proc, url = start_annotate(folder)
-    try:
+    with served(folder) as url:
         page, errors = _open(browser, url)
         sizes = []
         page.on("response", lambda r: "density.png" in r.url and sizes.append(r.url.split("max_side=")[1]))
@@ -601,9 +580,6 @@ def test_the_density_preview_comes_at_screen_size_says_when_it_is_updating_and_d
         page.wait_for_function("window.headcount.state.densityState === 'fresh'")
         assert page.evaluate("window.headcount.metrics.previewAborted") >= 1 and not errors
         assert aborted and all("ABORTED" in f for f in aborted)  # cancelled in the network, not just ignored
-    finally:
-        proc.kill()
-        proc.wait()
 
 
 def test_keyboard_adds_selects_and_nudges_heads_and_reaches_the_image_list(server, browser):
@@ -697,8 +673,7 @@ def test_touch_pinch_zooms_one_finger_pans_without_moving_heads_and_a_tap_adds(d
 
 def test_ten_thousand_images_load_once_and_an_edit_touches_one_list_row(tmp_path, browser):
     folder = many_images(tmp_path, 10_000)
-    proc, url = start_annotate(folder)
-    try:
+    with served(folder) as url:
         page = browser.new_page(viewport={"width": 1100, "height": 700})
         listings = []
         page.on("request", lambda r: r.url[len(url) - 1 :] == "/api/images" and listings.append(r.url))
@@ -721,6 +696,3 @@ def test_ten_thousand_images_load_once_and_an_edit_touches_one_list_row(tmp_path
         page.keyboard.press("n")
         page.wait_for_function("window.headcount.loadedId === 'img_00001'")
         assert len(listings) == 1 and page.locator("#images li.current").count() == 1
-    finally:
-        proc.kill()
-        proc.wait()
