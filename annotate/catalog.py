@@ -168,7 +168,7 @@ class Catalog:
 
     def changes(self, since: int) -> list[str] | None:
         """Ids saved after sequence number `since` (oldest first, each once), or None when that is too far back."""
-        if since > self.seq or (since < self.seq and (not self._changes or self._changes[0][0] > since + 1)):
+        if since > self.seq or (since < self.seq and self._changes[0][0] > since + 1):  # since < seq: a save kept
             return None
         ids = [image_id for seq, image_id in self._changes if seq > since]
         return list(dict.fromkeys(ids))

@@ -7,6 +7,7 @@ import fcntl
 import json
 import math
 import os
+import threading
 from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
@@ -14,6 +15,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
@@ -27,7 +29,7 @@ from pipeline.density import DensityParams, density_map, preview_map
 from pipeline.errors import ConfigError, DataError
 from pipeline.image import encode
 from pipeline.overlay import colorize
-from pipeline.pointfile import MAX_TILES, STATUSES
+from pipeline.pointfile import STATUSES, parse_tiles
 
 STATIC = Path(__file__).parent / "static"
 IMAGE_CACHE = "private, max-age=3600"
@@ -48,7 +50,9 @@ def create_app(
     The model behind proposals (`checkpoint`) runs on `device` (``auto``: a GPU when there is one).
     """
     catalog = Catalog(root)
-    preview_map(np.zeros((0, 2)), (8, 8), 8, density)  # the first preview should not pay for loading the kernels
+    # load the compiled kernels (0.3 s) while the page loads, not on the first preview; with no heads
+    # nothing is drawn and nothing loads, so one head
+    threading.Thread(target=preview_map, args=(np.ones((1, 2)), (8, 8), 8, density), daemon=True).start()
     model = None
     if checkpoint is not None:
         from pipeline.device import resolve_device
@@ -103,8 +107,6 @@ def create_app(
         if (e := entry_or_404(request)) is None:
             return not_found()
         body = await request.body()  # bounded by GuardMiddleware
-        from starlette.concurrency import run_in_threadpool
-
         # parsing and checking a large save is CPU work: off the event loop, so other tabs stay served
         parsed = await run_in_threadpool(_parse_save, body)
         if isinstance(parsed, str):
@@ -121,8 +123,6 @@ def create_app(
     async def post_edits(request: Request) -> JSONResponse:
         if (e := entry_or_404(request)) is None:
             return not_found()
-        from starlette.concurrency import run_in_threadpool
-
         parsed = await run_in_threadpool(_parse_edit, await request.body())
         if isinstance(parsed, str):
             return JSONResponse({"error": parsed}, 400)
@@ -213,12 +213,8 @@ def _parse_save(body: bytes) -> tuple[list, int, str | None] | str:
             raise TypeError
     except (ValueError, KeyError, TypeError, AttributeError):
         return 'expected {"points": [[x, y], ...], "revision": int, "status": "todo" | "done" | "reviewed"}'
-    if status is not None and status not in STATUSES:
-        return f"status must be one of {', '.join(STATUSES)}"
-    if len(points) > MAX_POINTS:
-        return f"at most {MAX_POINTS} points per image"
-    if any(not isinstance(p, list) or len(p) != 2 or not all(_is_number(v) for v in p) for p in points):
-        return "points must be [x, y] pairs of finite numbers"
+    if problem := _status_problem(status) or _points_problem(points):
+        return problem
     return points, revision, status
 
 
@@ -245,25 +241,19 @@ def _parse_edit(body: bytes) -> Edit | str:
             raise TypeError
     except (ValueError, KeyError, TypeError, AttributeError):
         return "expected " + EDIT_SHAPE
-    if status is not None and status not in STATUSES:
-        return f"status must be one of {', '.join(STATUSES)}"
-    if len(added) + len(removed) > MAX_POINTS:
-        return f"at most {MAX_POINTS} points per image"
-    for pts in (added, removed):
-        if any(not isinstance(p, list) or len(p) != 2 or not all(_is_number(v) for v in p) for p in pts):
-            return "points must be [x, y] pairs of finite numbers"
+    if problem := _status_problem(status) or _points_problem(added + removed):
+        return problem
     grid, done, undone = None, frozenset(), frozenset()
-    if tiles is not None:
+    if tiles is not None:  # checked as a point file's tiles are, with the undone ones among the indices
         try:
-            grid = (tiles["cols"], tiles["rows"])
-            done, undone = frozenset(tiles.get("done", [])), frozenset(tiles.get("undone", []))
-            values = (*grid, *done, *undone)
-            if not all(isinstance(v, int) and not isinstance(v, bool) for v in values):
-                raise TypeError
-        except (KeyError, TypeError, AttributeError):
+            done, undone = tiles.get("done", []), tiles.get("undone", [])
+            grid_doc = {"cols": tiles.get("cols"), "rows": tiles.get("rows"), "done": [*done, *undone]}
+            checked = parse_tiles(grid_doc, "tiles")
+        except (TypeError, AttributeError):
             return "expected " + EDIT_SHAPE
-        if not all(1 <= v <= MAX_TILES for v in grid) or any(not 0 <= i < grid[0] * grid[1] for i in done | undone):
-            return f"tiles: a grid of 1..{MAX_TILES} per side, and indices inside it"
+        except DataError as exc:
+            return exc.problem
+        grid, done, undone = (checked.cols, checked.rows), frozenset(done), frozenset(undone)
     return Edit(
         base,
         np.asarray(added, float).reshape(-1, 2),
@@ -273,6 +263,22 @@ def _parse_edit(body: bytes) -> Edit | str:
         done,
         undone,
     )
+
+
+def _status_problem(status: object) -> str | None:
+    """Why a save's `status` is refused (None: absent, or fine)."""
+    if status is None or status in STATUSES:
+        return None
+    return f"status must be one of {', '.join(STATUSES)}"
+
+
+def _points_problem(points: list) -> str | None:
+    """Why a save's list of points is refused (None: fine)."""
+    if len(points) > MAX_POINTS:
+        return f"at most {MAX_POINTS} points per image"
+    if any(not isinstance(p, list) or len(p) != 2 or not all(_is_number(v) for v in p) for p in points):
+        return "points must be [x, y] pairs of finite numbers"
+    return None
 
 
 def _is_number(v: object) -> bool:
