@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.errors import DataError
-from pipeline.pointfile import PointFile, Tiles, read_point_file, write_point_file
+from pipeline.pointfile import MAX_POINTS, PointFile, Tiles, read_point_file, write_point_file
 from pipeline.points import as_points, inside
 from pipeline.readers.layout import list_images
 from pipeline.sample import image_size
@@ -163,6 +163,10 @@ class Catalog:
                 raise StaleRevision(current)
             base_points = old.points if old is not None else np.zeros((0, 2))
             pts = merge_points(base_points, added, removed)
+            if len(pts) > MAX_POINTS:  # the bound holds for what is saved, not just for each request
+                raise DataError(
+                    f"edit of {image_id}", f"would save {len(pts):,} points; at most {MAX_POINTS:,} per image"
+                )
             tiles = merge_tiles(old.tiles if old is not None else None, edit)
             return self._write(image_id, old, pts, edit.status, tiles), edit.base != current
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import json
 import math
 import os
 import threading
@@ -24,17 +23,17 @@ from starlette.staticfiles import StaticFiles
 from annotate import frame
 from annotate.catalog import Catalog, Edit, StaleRevision
 from annotate.guard import GuardMiddleware, is_loopback_host
+from pipeline import strictjson
 from pipeline.atomic import umask
 from pipeline.density import DensityParams, density_map, preview_map
 from pipeline.errors import ConfigError, DataError
 from pipeline.image import encode
 from pipeline.overlay import colorize
-from pipeline.pointfile import STATUSES, parse_tiles
+from pipeline.pointfile import MAX_POINTS, STATUSES, parse_tiles
 
 STATIC = Path(__file__).parent / "static"
 IMAGE_CACHE = "private, max-age=3600"
 MAX_PREVIEW_SIDE = 4096  # px: a density preview is for a screen
-MAX_POINTS = 200_000  # per image; NWPU's densest has about 20,000 heads
 LOCK_NAME = ".headcount-annotate.lock"
 
 
@@ -86,7 +85,7 @@ def create_app(
         idle tab shows what other tabs did; ``reset`` asks it to reload the listing."""
         instance, _, seq = request.query_params.get("since", "").partition(":")
         now = f"{catalog.instance}:{catalog.seq}"
-        ids = catalog.changes(int(seq)) if instance == catalog.instance and seq.isdigit() else None
+        ids = catalog.changes(int(seq)) if instance == catalog.instance and _ascii_int(seq) else None
         if ids is None:
             return JSONResponse({"seq": now, "reset": True})
         return JSONResponse({"seq": now, "images": [listing(catalog.entries[i]) for i in ids]})
@@ -160,7 +159,7 @@ def create_app(
         except DataError as exc:
             return JSONResponse({"error": str(exc)}, 409)
         side = request.query_params.get("max_side", "")
-        if side and not (side.isdigit() and 8 <= int(side) <= MAX_PREVIEW_SIDE):
+        if side and not (_ascii_int(side) and 8 <= int(side) <= MAX_PREVIEW_SIDE):
             return JSONResponse({"error": f"max_side must be an integer in 8..{MAX_PREVIEW_SIDE}"}, 400)
         if side:  # drawn at the screen's size, from the full-size heads and sigmas (pipeline/density.py)
             d = preview_map(pf.points, (e.height, e.width), int(side), density)
@@ -207,10 +206,12 @@ def create_app(
 def _parse_save(body: bytes) -> tuple[list, int, str | None] | str:
     """``(points, revision, status or None)`` of a PUT body, or why it is refused."""
     try:
-        doc = json.loads(body)
+        doc = strictjson.loads(body, "request")
         points, revision, status = doc["points"], doc["revision"], doc.get("status")
         if not isinstance(points, list) or not isinstance(revision, int) or isinstance(revision, bool):
             raise TypeError
+    except DataError as exc:
+        return exc.problem
     except (ValueError, KeyError, TypeError, AttributeError):
         return 'expected {"points": [[x, y], ...], "revision": int, "status": "todo" | "done" | "reviewed"}'
     if problem := _status_problem(status) or _points_problem(points):
@@ -232,13 +233,15 @@ EDIT_SHAPE = (
 def _parse_edit(body: bytes) -> Edit | str:
     """The `Edit` of a POST .../edits body, or why it is refused."""
     try:
-        doc = json.loads(body)
+        doc = strictjson.loads(body, "request")
         base, added, removed = doc["base"], doc["added"], doc["removed"]
         status, tiles = doc.get("status"), doc.get("tiles")
         if not isinstance(base, int) or isinstance(base, bool) or base < 0:
             raise TypeError
         if not isinstance(added, list) or not isinstance(removed, list):
             raise TypeError
+    except DataError as exc:
+        return exc.problem
     except (ValueError, KeyError, TypeError, AttributeError):
         return "expected " + EDIT_SHAPE
     if problem := _status_problem(status) or _points_problem(added + removed):
@@ -263,6 +266,11 @@ def _parse_edit(body: bytes) -> Edit | str:
         done,
         undone,
     )
+
+
+def _ascii_int(text: str) -> bool:
+    """A query parameter that is a number: ASCII digits, a few of them ("²".isdigit() is true)."""
+    return 0 < len(text) <= 18 and text.isascii() and text.isdigit()
 
 
 def _status_problem(status: object) -> str | None:

@@ -192,7 +192,9 @@ def plain_csrnet():
     return PlainCSRNet()
 
 
-def bench_model(repeats: int = 3, train_shape=(384, 512), infer_shape=(768, 1024)) -> dict[str, float]:
+def bench_model(
+    repeats: int = 3, train_shape=(384, 512), infer_shape=(768, 1024), demo_shape=(8, 128, 128)
+) -> dict[str, float]:
     """Full-width CSRNet: one train step (batch 1) and one inference, headcount vs plain PyTorch.
 
     headcount's train step is timed in both numerics modes (`pipeline.numerics`):
@@ -203,20 +205,23 @@ def bench_model(repeats: int = 3, train_shape=(384, 512), infer_shape=(768, 1024
     """
     import torch
 
-    from pipeline.data import normalize
+    from pipeline.data import to_model_input
     from pipeline.model import CSRNet
     from pipeline.numerics import configure
     from pipeline.predict import optimize_for_inference, predict_density
-    from pipeline.train import train_step
+    from pipeline.train import TrainConfig, make_optimizer, train_step
 
     torch.manual_seed(0)
     ours, plain, demo = CSRNet(1.0), plain_csrnet(), CSRNet(0.25, batch_norm=True)
     x = torch.randn(1, 3, *train_shape)
     y = torch.rand(1, 1, train_shape[0] // 8, train_shape[1] // 8)
-    demo_x, demo_y = torch.randn(8, 3, 128, 128), torch.rand(8, 1, 16, 16)
+    batch, height, width = demo_shape
+    demo_x, demo_y = torch.randn(batch, 3, height, width), torch.rand(batch, 1, height // 8, width // 8)
     opt_ours = torch.optim.SGD(ours.parameters(), lr=1e-7, momentum=0.95)
     opt_plain = torch.optim.SGD(plain.parameters(), lr=1e-7, momentum=0.95)
-    opt_demo = torch.optim.Adam(demo.parameters(), lr=1e-3)
+    # each mode with the optimiser `train` gives it (reproducible: pipeline.adam)
+    opt_demo = make_optimizer(demo, TrainConfig(lr=1e-3, numerics="fast"))
+    opt_demo_exact = make_optimizer(demo, TrainConfig(lr=1e-3, numerics="reproducible"))
     criterion = torch.nn.MSELoss(reduction="sum")
 
     def plain_step():
@@ -226,7 +231,7 @@ def bench_model(repeats: int = 3, train_shape=(384, 512), infer_shape=(768, 1024
         opt_plain.step()
 
     image = np.random.default_rng(0).integers(0, 256, (*infer_shape, 3), dtype=np.uint8)
-    tensor = normalize(image)[None]
+    tensor = to_model_input(torch.from_numpy(image)[None], torch.device("cpu"))
 
     def plain_infer():
         with torch.no_grad():
@@ -250,9 +255,9 @@ def bench_model(repeats: int = 3, train_shape=(384, 512), infer_shape=(768, 1024
             "reproducible", lambda: (ours.train(), train_step(ours, opt_ours, x, y, 1.0))
         ),
         "plain_train_step_s": lambda: (plain.train(), plain_step()),
-        "demo_step_s": lambda: train_step(demo.train(), opt_demo, demo_x, demo_y, 1 / 8),
+        "demo_step_s": lambda: train_step(demo.train(), opt_demo, demo_x, demo_y, 1 / batch),
         "reproducible_demo_step_s": in_mode(
-            "reproducible", lambda: train_step(demo.train(), opt_demo, demo_x, demo_y, 1 / 8)
+            "reproducible", lambda: train_step(demo.train(), opt_demo_exact, demo_x, demo_y, 1 / batch)
         ),
         "inference_s": lambda: predict_density(frozen, image).sum(),
         "reproducible_inference_s": in_mode("reproducible", lambda: predict_density(ours.eval(), image).sum()),

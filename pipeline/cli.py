@@ -387,7 +387,9 @@ def count_cmd(
     """
     from pipeline.alerts import AlertConfig
     from pipeline.counter import count_images, load_counter
-    from pipeline.stream import count_video, is_video
+    from pipeline.outputs import claim, is_alert_log, is_overlay_video, is_records
+    from pipeline.sinks import RecordWriter
+    from pipeline.stream import count_video, is_live, is_video
     from pipeline.zones import load_zones
 
     videos = [i for i in inputs if is_video(i)]
@@ -395,38 +397,56 @@ def count_cmd(
     if overlay is not None and len(videos) > 1:
         raise click.BadParameter("one overlay video per run: count one video at a time", param_hint="--overlay")
     zones = load_zones(zones_file) if zones_file else []
+    # every output is checked before anything is counted or written (pipeline/outputs.py)
+    inputs = [i for i in inputs if not is_live(i)] + [str(checkpoint)] + ([str(zones_file)] if zones_file else [])
+    if videos and out != "-":
+        claim(out, is_records, "a headcount records file (CSV or JSON lines)", inputs)
+    if videos and alerts_out is not None:
+        claim(alerts_out, is_alert_log, "a headcount alert log (JSON lines)", inputs)
+    if videos and overlay is not None:
+        claim(overlay, is_overlay_video, "a headcount overlay video", inputs)
     counter = load_counter(checkpoint, device, precision, threads)
     if images:
         for path, n in zip(images, count_images(images, counter, heatmap), strict=True):
             click.echo(f"{path}\t{n:.1f}")
     fired, interrupted = 0, False
-    for spec in videos:
-        s = count_video(
-            spec,
-            counter,
-            out=out,
-            zones=zones,
-            total_threshold=threshold,
-            alert_config=AlertConfig(smooth, hysteresis),
-            alerts_out=alerts_out,
-            snapshots=snapshots,
-            overlay=overlay,
-            every=every,
-            fps=sample_fps,
-            live=True if live else None,
-            batch=batch or counter.batch,
-        )
-        fired += s.alerts
-        drops = f", dropped {s.dropped} of {s.decoded} ({s.dropped / max(s.decoded, 1):.0%})" if s.dropped else ""
-        lag = f", lag {s.lag_mean_s * 1e3:.0f} ms mean / {s.lag_max_s * 1e3:.0f} ms max" if s.lag_max_s else ""
-        click.echo(
-            f"{spec}: {s.frames} frames in {s.seconds:.1f} s ({s.fps:.1f} fps, {counter.name}){drops}{lag}, "
-            f"{s.alerts} alert(s){' - interrupted' if s.interrupted else ''}",
-            err=True,
-        )
-        if s.interrupted:
-            interrupted = True
-            break
+    shared = None
+    if len(videos) > 1 and out != "-":  # one file for all: each row says its video, none is lost
+        any_live = live or any(is_live(v) for v in videos)
+        shared = RecordWriter(out, [z.name for z in zones], extra=("source", *(("lag",) if any_live else ())))
+    try:
+        for spec in videos:
+            s = count_video(
+                spec,
+                counter,
+                out=shared or out,
+                zones=zones,
+                total_threshold=threshold,
+                alert_config=AlertConfig(smooth, hysteresis),
+                alerts_out=alerts_out,
+                snapshots=snapshots,
+                overlay=overlay,
+                every=every,
+                fps=sample_fps,
+                live=True if live else None,
+                batch=batch or counter.batch,
+                source=spec if len(videos) > 1 else None,
+                inputs=inputs,
+            )
+            fired += s.alerts
+            drops = f", dropped {s.dropped} of {s.decoded} ({s.dropped / max(s.decoded, 1):.0%})" if s.dropped else ""
+            lag = f", lag {s.lag_mean_s * 1e3:.0f} ms mean / {s.lag_max_s * 1e3:.0f} ms max" if s.lag_max_s else ""
+            click.echo(
+                f"{spec}: {s.frames} frames in {s.seconds:.1f} s ({s.fps:.1f} fps, {counter.name}){drops}{lag}, "
+                f"{s.alerts} alert(s){' - interrupted' if s.interrupted else ''}",
+                err=True,
+            )
+            if s.interrupted:
+                interrupted = True
+                break
+    finally:
+        if shared is not None:
+            shared.close()
     if interrupted:
         sys.exit(130)
     if fired:

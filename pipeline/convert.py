@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.readers import writer
+from pipeline.readers.layout import plain_id
 from pipeline.sample import Sample
 from pipeline.store import read_split
 
@@ -23,6 +24,7 @@ def convert(samples: Iterable[Sample], to: str, out: str | Path, split: str) -> 
     write = writer(to)
     n = dropped = 0
     for sample in samples:
+        plain_id(sample.image_id, Path(sample.image_path))  # every file it writes stays inside `out`
         dropped += write(sample, Path(out), split)
         n += 1
     return n, dropped

@@ -20,11 +20,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from pipeline.atomic import atomic_path, refuse_foreign, write_bytes
+from pipeline.atomic import atomic_path, write_bytes
 from pipeline.data import to_model_input
 from pipeline.device import Precision, autocast, resolve_device
 from pipeline.errors import DataError
 from pipeline.image import encode, load_image
+from pipeline.outputs import claim, is_png
 from pipeline.overlay import heatmap
 from pipeline.predict import load_model
 
@@ -58,8 +59,7 @@ def export_onnx(checkpoint: str | Path, out: str | Path, opset: int = ONNX_OPSET
     """
     model = FrameModel(load_model(checkpoint, optimize=False)).eval()
     example = torch.zeros(1, 64, 96, 3, dtype=torch.uint8)
-    out = Path(out)
-    refuse_foreign(out, _is_onnx_model, "an ONNX model")
+    out = claim(out, _is_onnx_model, "an ONNX model", inputs=[checkpoint])
     with atomic_path(out) as tmp, warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the TorchScript-based exporter's deprecation notice
         torch.onnx.export(
@@ -95,8 +95,7 @@ def quantize_onnx(src: str | Path, out: str | Path, calibration: list[np.ndarray
             x = next(self.it, None)
             return None if x is None else {"frames": np.ascontiguousarray(x[None], dtype=np.uint8)}
 
-    out = Path(out)
-    refuse_foreign(out, _is_onnx_model, "an ONNX model")
+    out = claim(out, _is_onnx_model, "an ONNX model", inputs=[src])
     quiet = logging.getLogger()  # the quantiser logs advice on the root logger
     level = quiet.level
     quiet.setLevel(logging.ERROR)
@@ -232,17 +231,12 @@ def heatmap_paths(paths: list[Path], out: Path) -> list[Path]:
     ]
 
 
-def _is_png(path: Path) -> bool:
-    with open(path, "rb") as f:
-        return f.read(8) == b"\x89PNG\r\n\x1a\n"
-
-
 def count_images(paths: list[Path], counter: Counter, heatmap_out: Path | None = None) -> list[float]:
     """Count each image; with `heatmap_out` also save overlays (see `heatmap_paths`)."""
     targets = heatmap_paths(paths, heatmap_out) if heatmap_out is not None else [None] * len(paths)
     for target in targets:
         if target is not None:
-            refuse_foreign(target, _is_png, "a PNG image")
+            claim(target, is_png, "a PNG image", inputs=paths)
     counts = []
     for path, target in zip(paths, targets, strict=True):
         image = load_image(path)

@@ -14,7 +14,7 @@ from tqdm import tqdm
 from pipeline.atomic import write_bytes
 from pipeline.device import Precision
 from pipeline.metrics import game_error, mae, rmse
-from pipeline.numerics import Numerics, configure
+from pipeline.numerics import Numerics, configure, exact_sum, numerics_in_force
 from pipeline.predict import load_model, predict_density
 from pipeline.store import read_split
 
@@ -49,7 +49,7 @@ def evaluate(
     for image_id in tqdm(list(test), desc="evaluate", disable=None if progress is None else not progress):
         rec = test[image_id]
         density = predict_density(model, test.image(image_id), device, precision)
-        rows.append((image_id, rec.count, float(density.sum())))
+        rows.append((image_id, rec.count, exact_sum(density)))
         for lv in GAME_LEVELS:
             games[lv].append(game_error(density, rec.points, (rec.height, rec.width), lv))
     true = np.array([r[1] for r in rows], dtype=np.float64)
@@ -60,6 +60,7 @@ def evaluate(
         **{f"game_{lv}": float(np.mean(games[lv])) for lv in GAME_LEVELS},
         "n_images": len(rows),
         "baseline_mae": mae(np.full_like(true, train_counts.mean()), true),
+        "numerics": numerics_in_force(numerics, device.type),
     }
     write_bytes(metrics_out, (json.dumps(metrics, indent=2) + "\n").encode())
     buf = io.StringIO()

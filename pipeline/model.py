@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from pipeline.conv import Conv2d
 from pipeline.errors import ConfigError, DataError
 
 FRONTEND = [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512]  # VGG-16 conv1_1 .. conv4_3
@@ -41,7 +42,7 @@ def _layers(cfg: list, in_ch: int, width: float, dilation: int, bn: bool) -> tup
             layers.append(nn.MaxPool2d(2, 2))
         else:
             out = _channels(v, width)
-            layers.append(nn.Conv2d(in_ch, out, 3, padding=dilation, dilation=dilation))
+            layers.append(Conv2d(in_ch, out, 3, padding=dilation, dilation=dilation))
             if bn:
                 layers.append(nn.BatchNorm2d(out))
             layers.append(nn.ReLU(inplace=True))
@@ -57,7 +58,7 @@ class CSRNet(nn.Module):
         # so its weights load by name
         self.frontend, ch = _layers(FRONTEND, 3, width, dilation=1, bn=batch_norm)
         self.backend, ch = _layers(BACKEND, ch, width, dilation=2, bn=batch_norm)
-        self.output = nn.Conv2d(ch, 1, 1)
+        self.output = Conv2d(ch, 1, 1)
         # He init for the 3x3 convs: the paper's N(0, 0.01) shrinks the signal ~4x per layer,
         # which only a pretrained frontend survives; the output conv keeps N(0, 0.01)
         for m in [*self.frontend.modules(), *self.backend.modules()]:

@@ -1,24 +1,37 @@
-"""CPU arithmetic that gives the same bits on any x86-64 CPU with any number of threads.
+"""CPU arithmetic that gives the same bits on any x86-64 CPU with AVX2, Intel or AMD, with any number of threads.
 
-Why: oneDNN, PyTorch's default CPU convolution, picks its kernels by instruction
-set (AVX2 vs AVX-512) and splits its reductions by thread count, and MKL's GEMM
-does the same; either makes a training run drift apart between two machines
-(MAE 11.94 vs 13.91 on the demo). ``reproducible`` turns oneDNN off (convolutions
-become ATen's im2col + GEMM) and runs MKL in its Conditional Numerical
-Reproducibility mode ``AVX2,STRICT``: the AVX2 code path on every CPU, and
-results that do not depend on the thread count. The price on 2 cores is about
-2x per training step and 3.4x per inference (``headcount bench train`` prints both modes);
+Why: PyTorch's CPU convolutions end in oneDNN or MKL, and both choose their
+kernels at run time, by instruction set, thread count and CPU vendor (MKL's
+reproducibility mode is ignored on AMD CPUs: the demo trained to MAE 14.13 on
+an AMD EPYC against 12.71 on Intel). ``reproducible`` leaves nothing to run-time
+dispatch:
+
+* convolutions run `pipeline.conv` (im2col + `pipeline.gemm`): every sum in an
+  order fixed in this project, one fused multiply-add per term;
+* ATen's own kernels (BatchNorm, pooling, ReLU, the optimiser's arithmetic) are
+  pinned to their AVX2 build, one binary on every AVX2 CPU;
+* Adam's square root is numpy's, the processor's correctly rounded instruction
+  (`pipeline.adam`), not MKL's vector library;
+* counts are correctly rounded sums (`exact_sum`), with no order to depend on.
+
 ``fast`` keeps oneDNN for runs that need speed more than bit-identical metrics.
+``headcount bench train`` prints what each costs.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import typing
+import warnings
 from typing import Literal
 
-# MKL reads this once, at its first call, so it is set on import: every module that
-# runs the model imports this one before doing any arithmetic with torch.
+# ATen reads this once, at its first op, so it is set on import: every module that runs the
+# model imports this one before doing any arithmetic with torch. AVX2 is what every x86-64 CPU
+# of the last decade has, Intel or AMD; a CPU without it gets ATen's baseline kernels.
+ATEN_KERNELS = "AVX2"
+os.environ["ATEN_CPU_CAPABILITY"] = ATEN_KERNELS.lower()
+# what MKL still computes (no convolution in `reproducible`) takes its AVX2 path where MKL allows
 os.environ["MKL_CBWR"] = "AVX2,STRICT"
 # cuBLAS needs this before its first call to be deterministic (torch.use_deterministic_algorithms)
 os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
@@ -39,8 +52,20 @@ def configure(numerics: Numerics, threads: int | None = None, device_type: str =
     if numerics not in NUMERICS:
         raise ValueError(f"numerics must be one of {', '.join(NUMERICS)}, got {numerics!r}")
     if threads is not None:
+        import numba
+
         torch.set_num_threads(threads)
+        numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
     torch.backends.mkldnn.enabled = numerics == "fast"
+    from pipeline import conv
+
+    conv.use_exact(numerics == "reproducible")
+    if numerics == "reproducible" and device_type == "cpu" and aten_kernels() != ATEN_KERNELS:
+        warnings.warn(
+            f"ATen runs its {aten_kernels()} kernels, not {ATEN_KERNELS}: training and evaluation on this machine "
+            "will not reproduce the committed metrics (see README, 'Reproducible on any machine')",
+            stacklevel=2,
+        )
     if device_type == "cuda":
         fast = numerics == "fast"
         torch.backends.cudnn.benchmark = fast
@@ -48,3 +73,25 @@ def configure(numerics: Numerics, threads: int | None = None, device_type: str =
         torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = fast
         # warn_only: an op without a deterministic CUDA kernel warns instead of stopping a run
         torch.use_deterministic_algorithms(not fast, warn_only=True)
+
+
+def exact_sum(values) -> float:  # noqa: ANN001 - a tensor or an array
+    """The correctly rounded sum of `values` (math.fsum): no summation order that a CPU or thread count could change."""
+    if hasattr(values, "detach"):
+        values = values.detach().float().cpu().numpy()
+    return math.fsum(values.ravel().tolist())
+
+
+def aten_kernels() -> str:
+    """Which build of ATen's CPU kernels runs: AVX2 where `reproducible` promises its bits."""
+    import torch
+
+    return torch.backends.cpu.get_cpu_capability()
+
+
+def numerics_in_force(numerics: Numerics, device_type: str = "cpu") -> dict:
+    """What decides the bits of a run, for metrics.json: the same on every machine that reproduces it."""
+    if device_type != "cpu":
+        return {"mode": numerics, "device": device_type}
+    conv = "fixed-order fma (pipeline/gemm.py)" if numerics == "reproducible" else "oneDNN"
+    return {"mode": numerics, "device": "cpu", "convolution": conv, "aten_kernels": aten_kernels()}

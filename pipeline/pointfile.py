@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from pipeline import strictjson
 from pipeline.atomic import write_bytes
 from pipeline.errors import DataError
 from pipeline.points import as_points, inside
@@ -28,6 +29,7 @@ FORMAT = "headcount-points"
 VERSION = 3
 READABLE_VERSIONS = (1, 2, 3)
 MAX_TILES = 64  # per side
+MAX_POINTS = 200_000  # per image; NWPU's densest has about 20,000 heads
 STATUSES = ("todo", "done", "reviewed")
 
 
@@ -73,12 +75,12 @@ def parse_tiles(doc: object, source: str | Path) -> Tiles | None:
 
 def read_point_file(path: Path) -> PointFile:
     """Parse and validate a point file; `DataError` names what is wrong."""
+    if not path.exists():
+        raise DataError(path, "point file not found")
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise DataError(path, "point file not found") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise DataError(path, f"not a readable JSON point file ({exc})") from None
+        doc = strictjson.read(path)
+    except DataError as exc:
+        raise DataError(path, f"not a readable JSON point file ({exc.problem})") from None
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
         raise DataError(path, f'not a headcount point file (expected "format": "{FORMAT}")')
     if doc.get("version") not in READABLE_VERSIONS:
@@ -88,11 +90,15 @@ def read_point_file(path: Path) -> PointFile:
     if status not in STATUSES:
         raise DataError(path, f"status must be one of {', '.join(STATUSES)}, got {status!r}")
     try:
-        width, height, revision = int(doc["width"]), int(doc["height"]), int(doc["revision"])
-        image = str(doc["image"])
-        raw = doc["points"]
-    except (KeyError, TypeError, ValueError) as exc:
-        raise DataError(path, f"missing or malformed field ({exc})") from None
+        width, height, revision = (doc[k] for k in ("width", "height", "revision"))
+        image, raw = doc["image"], doc["points"]
+    except KeyError as exc:
+        raise DataError(path, f"missing field {exc}") from None
+    for key, value in (("width", width), ("height", height), ("revision", revision)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise DataError(path, f"{key} must be a non-negative integer, got {str(value)[:40]!r}")
+    if not isinstance(image, str) or not isinstance(raw, list):
+        raise DataError(path, "image must be text and points a list of [x, y]")
     tiles = parse_tiles(doc.get("tiles"), path) if doc["version"] >= 3 else None
     return PointFile(image, width, height, revision, as_points(raw, path), status, tiles)
 

@@ -22,6 +22,10 @@ def as_points(points: object, source: str | Path | None = None) -> np.ndarray:
     >>> as_points([[1, 2]]).dtype
     dtype('float64')
     """
+    if isinstance(points, list | tuple) and any(
+        not isinstance(v, int | float) or isinstance(v, bool) for p in points if isinstance(p, list | tuple) for v in p
+    ):  # parsed JSON: "12" or true is not a coordinate, whatever numpy would make of it
+        raise DataError(source, "points must be numbers, not text or true/false")
     try:
         arr = np.asarray(points, dtype=np.float64)
     except (TypeError, ValueError) as exc:

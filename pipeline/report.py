@@ -20,9 +20,10 @@ import numpy as np
 from PIL import Image
 
 from pipeline import __version__
-from pipeline.atomic import refuse_foreign, write_bytes
+from pipeline.atomic import write_bytes
 from pipeline.image import encode
 from pipeline.inspection import MIN_SIGMA, inspect_store
+from pipeline.outputs import claim, csv_with_header, is_png, json_object_with
 from pipeline.overlay import colorize
 from pipeline.store import read_split
 
@@ -30,6 +31,9 @@ GENERATOR = f'<meta name="generator" content="headcount report {__version__}">'
 HUGE_SIGMA_FRACTION = 0.25  # a kernel wider than a quarter of the image blurs it away
 OVERLAY_WIDTH = 720
 MAX_SIGMAS = 1_000_000  # plotted; a random sample beyond this keeps memory flat on NWPU-sized stores
+
+
+EXAMPLE_ROLES = ("densest", "median", "sparsest")  # the example overlays, one PNG each
 
 
 def _is_report(path: Path) -> bool:
@@ -88,7 +92,7 @@ def build_report(store_path: str | Path) -> dict:
     for rep in reports:
         counts.append(rep.count)
         sig = np.asarray(rep.sigma, np.float64)
-        sigmas.append(sig)
+        sigmas.append(sig[np.isfinite(sig)])  # a NaN sigma is listed as its image's problem, not plotted
         problems = list(rep.problems)
         merged = rep.count - rep.heads
         if merged > 0:
@@ -107,7 +111,7 @@ def build_report(store_path: str | Path) -> dict:
     ids = [r.image_id for r in reports]
     examples = {}
     if len(ids):
-        examples = {"densest": ids[order[-1]], "median": ids[order[len(order) // 2]], "sparsest": ids[order[0]]}
+        examples = dict(zip(EXAMPLE_ROLES, (ids[order[-1]], ids[order[len(order) // 2]], ids[order[0]]), strict=True))
     c = np.array(counts, dtype=np.float64)
     return {
         "store": str(store_path),
@@ -152,7 +156,16 @@ def _kind(problem: str) -> str:
 def write_report(store_path: str | Path, out_dir: str | Path) -> Path:
     """Write ``index.html``, its PNGs, ``report.json`` and the CSVs for ``dvc plots`` to `out_dir`."""
     out_dir = Path(out_dir)
-    refuse_foreign(out_dir / "index.html", _is_report, "a headcount report")
+    inputs = [store_path]
+    owned = {
+        "index.html": (_is_report, "a headcount report"),
+        "report.json": (json_object_with("attrs", "images"), "a headcount report.json"),
+        "counts.csv": (csv_with_header("image", "count"), "a headcount counts.csv"),
+        "sigma.csv": (csv_with_header("sigma", "heads"), "a headcount sigma.csv"),
+        **{f"{name}.png": (is_png, "a PNG image") for name in ("counts", "sigma", *EXAMPLE_ROLES)},
+    }
+    for name, (is_ours, what) in owned.items():  # every file it writes, before it writes one
+        claim(out_dir / name, is_ours, what, inputs)
     r = build_report(store_path)
     store = read_split(store_path)
     label = f"{r['attrs'].get('dataset', '')} / {r['attrs'].get('split', '')}"

@@ -16,9 +16,9 @@ from typing import IO
 import numpy as np
 from PIL import ImageDraw, ImageFont
 
-from pipeline.atomic import write_bytes
-from pipeline.errors import ConfigError
+from pipeline.atomic import refuse_foreign, write_bytes
 from pipeline.image import encode
+from pipeline.outputs import OVERLAY_TAG, is_overlay_video, is_png
 from pipeline.overlay import heatmap
 from pipeline.zones import Zone
 
@@ -98,10 +98,10 @@ class OverlayVideo:
         import av
 
         path = Path(path)
-        if path.exists() and path.suffix.lower() not in (".mp4", ".mkv", ".avi", ".mov"):
-            raise ConfigError(path, "exists and is not a video file; not overwriting it")
+        refuse_foreign(path, is_overlay_video, "a headcount overlay video")
         path.parent.mkdir(parents=True, exist_ok=True)
         self.container = av.open(str(path), "w")
+        self.container.metadata["comment"] = OVERLAY_TAG  # what lets a later run replace it, and nothing else
         codec = "libx264" if "libx264" in av.codecs_available else "mpeg4"
         rate = Fraction(fps).limit_denominator(1001) if fps > 0 else Fraction(25)
         self.stream = self.container.add_stream(codec, rate=rate)
@@ -129,5 +129,6 @@ def save_snapshot(folder: Path, event: dict, image) -> Path:
     """The overlay of the frame an alert fired on, as ``alert_<frame>_<zone>.png``."""
     safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in event["zone"])
     path = Path(folder) / f"alert_{event['frame']:06d}_{safe}.png"
+    refuse_foreign(path, is_png, "a PNG image")
     write_bytes(path, encode(image, "PNG"))
     return path

@@ -16,7 +16,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from pipeline import __version__
+from pipeline import __version__, strictjson
 from pipeline.atomic import atomic_path, refuse_foreign
 from pipeline.errors import DataError
 
@@ -195,10 +195,9 @@ class DensityStore(Mapping[str, Record]):
         missing = [k for k in ("params", "dataset", "split", "source_root") if not isinstance(self.attrs.get(k), str)]
         if missing:
             raise DataError(self.path, f"damaged store: attribute(s) {', '.join(missing)} missing or not text")
-        try:
-            self.params = json.loads(self.attrs["params"])
-        except json.JSONDecodeError:
-            raise DataError(self.path, "damaged store: attribute 'params' is not JSON") from None
+        self.params = strictjson.loads(self.attrs["params"], f"{self.path} (attribute 'params')")
+        if not isinstance(self.params, dict):
+            raise DataError(self.path, "damaged store: attribute 'params' is not a JSON object")
 
     def __len__(self) -> int:
         return len(self._ids)

@@ -25,7 +25,8 @@ import numpy as np
 from pipeline.alerts import AlertConfig, AlertMonitor
 from pipeline.counter import Counter
 from pipeline.data import same_shape_batches
-from pipeline.errors import DataError
+from pipeline.errors import ConfigError, DataError
+from pipeline.sinks import RecordWriter
 from pipeline.zones import Zone, cell_weights, zone_counts
 
 VIDEO_SUFFIXES = {".mp4", ".mkv", ".avi", ".mov", ".webm", ".m4v", ".mpg", ".mpeg", ".ts", ".flv", ".wmv", ".gif"}
@@ -284,7 +285,7 @@ def count_video(
     spec: str,
     counter: Counter,
     *,
-    out: str | None = "-",
+    out: str | RecordWriter | None = "-",
     zones: list[Zone] = (),
     total_threshold: float | None = None,
     alert_config: AlertConfig = AlertConfig(),
@@ -297,29 +298,52 @@ def count_video(
     live: bool | None = None,
     progress: bool | None = None,
     batch: int = 1,
+    source: str | None = None,
+    inputs: Iterable[str | Path] = (),
 ) -> StreamSummary:
     """Count one file, URL or camera into the chosen outputs (see `count_frames`).
 
     `live` None: URLs and devices are live, files are not; True replays a file at its own pace.
+    `out` may be a `RecordWriter` shared by several videos: `source` then names
+    this one in every record and alert. No output may be the video or one of
+    `inputs`, and an existing file is replaced only if it is of the output's
+    kind (`pipeline.outputs`), before anything is opened.
     """
     from tqdm import tqdm
 
-    from pipeline.sinks import EventWriter, OverlayVideo, RecordWriter, draw_overlay, save_snapshot
+    from pipeline.outputs import claim, is_alert_log, is_overlay_video, is_records
+    from pipeline.sinks import EventWriter, OverlayVideo, draw_overlay, save_snapshot
 
     is_live_source = is_live(spec) if live is None else live
     if not is_live(spec) and not Path(spec).is_file():
         raise DataError(spec, "video file not found")
+    inputs = [*inputs, *([] if is_live(spec) else [spec])]
+    if isinstance(out, str) and out != "-":
+        claim(out, is_records, "a headcount records file (CSV or JSON lines)", inputs)
+    if alerts_out is not None:
+        claim(alerts_out, is_alert_log, "a headcount alert log (JSON lines)", inputs)
+    if overlay is not None:
+        claim(overlay, is_overlay_video, "a headcount overlay video", inputs)
+    if snapshots is not None and Path(snapshots).exists() and not Path(snapshots).is_dir():
+        raise ConfigError(snapshots, "exists and is not a folder; --snapshots needs a folder")
     src_fps, n_frames = source_info(spec)
     frames: Iterable[Frame] = decode(spec)
     if live and not is_live(spec):
         frames = paced(frames)
     frames = sample(frames, every, fps)
     zones = list(zones)
-    records = RecordWriter(out, [z.name for z in zones], extra=("lag",) if is_live_source else ()) if out else None
+    shared = isinstance(out, RecordWriter)
+    if shared or not out:
+        records = out or None
+    else:
+        records = RecordWriter(out, [z.name for z in zones], extra=("lag",) if is_live_source else ())
     events = EventWriter(alerts_out, alerts_stdout)
     video: OverlayVideo | None = None
     quiet = not sys.stderr.isatty() if progress is None else not progress
     bar = tqdm(total=n_frames and -(-n_frames // every), unit="frame", desc=Path(spec).name, disable=quiet)
+
+    def tagged(item: dict) -> dict:
+        return {**item, "source": source} if source else item
 
     def on_density(f: Frame, density: np.ndarray, info: dict) -> None:
         nonlocal video
@@ -345,15 +369,15 @@ def count_video(
             zones=zones,
             total_threshold=total_threshold,
             alert_config=alert_config,
-            on_record=records.write if records else (lambda r: None),
-            on_event=events.write,
+            on_record=(lambda r: records.write(tagged(r))) if records else (lambda r: None),
+            on_event=lambda e: events.write(tagged(e)),
             on_density=on_density if (overlay is not None or snapshots) else None,
             progress=bar,
             batch=batch,
         )
     finally:
         bar.close()
-        if records:
+        if records and not shared:
             records.close()
         events.close()
         if video is not None:

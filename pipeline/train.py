@@ -23,6 +23,7 @@ import torch
 import torch.distributed as dist
 from tqdm import tqdm
 
+from pipeline.adam import Adam
 from pipeline.cache import decoded_cache
 from pipeline.checkpoint import load_checkpoint, save_checkpoint
 from pipeline.data import CrowdDataset, EpochBatches, make_loader, same_shape_batches, to_model_input
@@ -30,7 +31,7 @@ from pipeline.device import Precision, autocast, resolve_device
 from pipeline.errors import ConfigError
 from pipeline.metrics import mae
 from pipeline.model import STRIDE, ModelConfig, build_model
-from pipeline.numerics import Numerics, configure
+from pipeline.numerics import Numerics, configure, exact_sum
 from pipeline.params import RunConfig, section
 from pipeline.store import read_split
 
@@ -124,8 +125,10 @@ def lr_at(cfg: TrainConfig, epoch: int) -> float:
     raise ValueError(f"train.schedule must be cosine or constant, got {cfg.schedule!r}")
 
 
-def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+def make_optimizer(model: torch.nn.Module, cfg: TrainConfig, device_type: str = "cpu") -> torch.optim.Optimizer:
     if cfg.optimizer == "adam":
+        if cfg.numerics == "reproducible" and device_type == "cpu":  # torch.sqrt is MKL's, by CPU vendor
+            return Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         return torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     if cfg.optimizer == "sgd":
         return torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
@@ -150,7 +153,7 @@ def predict_counts(
         images = torch.stack([s["image"] for s in group])
         with autocast(device, precision):
             out = model(to_model_input(images, device, channels_last)).float().cpu()
-        pred.extend(float(o.sum()) for o in out)
+        pred.extend(exact_sum(o) for o in out)
         true.extend(float(s["count"]) for s in group)
     return np.array(pred), np.array(true)
 
@@ -170,7 +173,8 @@ def train_step(
     """
     with autocast(images.device, precision):
         out = model(images)
-    loss = ((out.float() - targets) ** 2).sum() * scale
+    # per image first: a sum split by image is the same for any thread count, one long sum is not
+    loss = ((out.float() - targets) ** 2).flatten(1).sum(1).sum() * scale
     opt.zero_grad(set_to_none=True)
     loss.backward()
     opt.step()
@@ -205,7 +209,7 @@ def train(
         model = build_model(model_cfg).to(device)
         if cfg.channels_last:
             model = model.to(memory_format=torch.channels_last)
-        opt = make_optimizer(model, cfg)
+        opt = make_optimizer(model, cfg, device.type)
         all_ids = list(read_split(store))  # first: a missing or foreign store is named as such
         fp = fingerprint(store, cfg, model_cfg)
         train_ids, val_ids = split_ids(all_ids, cfg.val_fraction, cfg.seed)

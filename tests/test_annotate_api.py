@@ -490,3 +490,69 @@ def test_the_density_overlay_is_not_darkened_by_one_narrow_kernel(tmp_path):
     overlay = np.asarray(Image.open(io.BytesIO(client.get("/api/images/wide/density.png").content)).convert("RGBA"))
     alpha = [overlay[int(y), int(x), 3] for x, y in spread]
     assert min(alpha) > 100  # every spread-out head shows, not only the sharp pair
+
+
+HOSTILE_POINT_FILES = {
+    "infinite revision": '{"format": "headcount-points", "version": 3, "image": "images/a.jpg", "width": 64, '
+    '"height": 48, "revision": Infinity, "points": []}',
+    "400-digit coordinate": '{"format": "headcount-points", "version": 3, "image": "images/a.jpg", "width": 64, '
+    '"height": 48, "revision": 1, "points": [[' + "9" * 400 + ", 1]]}",
+    "deep nesting": '{"format": "headcount-points", "points": ' + "[" * 100_000 + "]" * 100_000 + "}",
+    "revision as text": '{"format": "headcount-points", "version": 3, "image": "images/a.jpg", "width": 64, '
+    '"height": 48, "revision": "7", "points": []}',
+}
+
+
+@pytest.mark.parametrize("kind", sorted(HOSTILE_POINT_FILES))
+def test_whatever_is_wrong_inside_a_point_file_breaks_only_its_image(client, folder, kind):
+    (folder / "points").mkdir()
+    (folder / "points" / "a.json").write_text(HOSTILE_POINT_FILES[kind])
+    listing = client.get("/api/images")
+    assert listing.status_code == 200
+    a, b = listing.json()
+    assert "a.json" in a["error"] and "error" not in b
+    got = client.get("/api/images/a/points")
+    assert got.status_code == 200 and got.json()["revision"] == 0 and "a.json" in got.json()["error"]
+    assert client.get("/api/images/a/density.png").status_code < 500  # 409: the broken file is named
+    r = client.post("/api/images/a/edits", json={"base": 0, "added": [[3, 4]], "removed": []}, headers=MUT)
+    assert r.status_code == 200 and r.json()["count"] == 1  # the first save sets the broken file aside
+    assert (folder / "points" / "a.json.broken-1").read_text() == HOSTILE_POINT_FILES[kind]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        '{"base": 0, "added": [[' + "1" * 400 + ', 2]], "removed": []}',
+        '{"base": 0, "added": [[' + "1" * 5000 + ', 2]], "removed": []}',  # past Python's int() digit limit
+        '{"base": 0, "added": [[1e999, 2]], "removed": []}',
+        '{"base": 0, "added": [[NaN, 2]], "removed": []}',
+        '{"base": 0, "added": [["3", 2]], "removed": []}',
+        '{"base": 0, "base": 1, "added": [], "removed": []}',
+        '{"base": 0, "added": ' + "[" * 50_000 + "]" * 50_000 + ', "removed": []}',
+    ],
+    ids=["400 digits", "5000 digits", "1e999", "NaN", "string", "duplicate key", "deep"],
+)
+def test_a_hostile_edit_is_400_never_500_and_writes_nothing(client, folder, body):
+    r = client.post("/api/images/a/edits", content=body, headers={**MUT, "Content-Type": "application/json"})
+    assert r.status_code == 400, r.text
+    assert not (folder / "points" / "a.json").exists()
+
+
+def test_query_numbers_are_ascii_digits_only(client):
+    """'²'.isdigit() is true and int('²') fails: that was a 500."""
+    assert client.get("/api/images/a/density.png?max_side=%C2%B2").status_code == 400
+    instance = client.get("/api/images").headers["X-Headcount-Seq"].split(":")[0]
+    r = client.get(f"/api/changes?since={instance}:%C2%B2")
+    assert r.status_code == 200 and r.json()["reset"] is True
+
+
+def test_edits_cannot_pass_the_point_bound_together(client, folder, monkeypatch):
+    """Two edits of 150k points each used to save 300k, past the bound each request was checked against."""
+    import annotate.catalog
+
+    monkeypatch.setattr(annotate.catalog, "MAX_POINTS", 10)
+    first = client.post("/api/images/a/edits", json={"base": 0, "added": [[1, 1]] * 6, "removed": []}, headers=MUT)
+    assert first.status_code == 200
+    second = client.post("/api/images/a/edits", json={"base": 1, "added": [[2, 2]] * 6, "removed": []}, headers=MUT)
+    assert second.status_code == 400 and "would save 12 points; at most 10" in second.json()["error"]
+    assert json.loads((folder / "points" / "a.json").read_text())["revision"] == 1

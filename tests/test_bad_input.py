@@ -3,6 +3,7 @@ the file or the setting, no traceback, and nothing written (DESIGN.md section 6)
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -66,6 +67,7 @@ def png_bomb(path: Path, width: int = 20000, height: int = 20000) -> Path:
 TRAIN_ARGS = ["train", "--params", "{tmp}/params.yaml", "--store", "{train}", "--out", "{tmp}/models"]
 UCF_FOLD1 = ["density", "--format", "ucf_cc_50", "--root", "{tmp}/ucf", "--split", "test", "--fold", "1"]
 UCF_FOLD1 += ["--out", "{tmp}/o.h5"]
+COUNT = ["count", "{tmp}/v.mp4", "--checkpoint", "{tmp}/ck.pt"]
 SHA_TEST = ["density", "--format", "shanghaitech", "--root", "{tmp}/sha", "--split", "test"]
 
 
@@ -122,6 +124,59 @@ def _jpeg() -> bytes:
     buf = io.BytesIO()
     Image.new("RGB", (64, 48), (90, 100, 110)).save(buf, format="JPEG")
     return buf.getvalue()
+
+
+def _video(tmp: Path, stores) -> None:
+    """A checkpoint, a short video, a user's other video, ground truth and a store: what a slip can destroy."""
+    from pipeline.synth_video import make_video
+
+    _checkpoint(tmp, stores)
+    make_video(tmp / "v.mp4", frames=3, size=(64, 48), heads=(5, 10))
+    shutil.copy(tmp / "v.mp4", tmp / "holiday.mp4")
+    write_sha(tmp / "sha", "test", {1: np.array([[3.0, 4.0], [10.0, 12.0]])})
+    shutil.copy(stores["train"], tmp / "store.h5")
+
+
+def _nwpu_escape(tmp: Path, stores) -> None:
+    """An NWPU split list whose line walks out of the root, to a file that must stay as it is."""
+    (tmp / "secret2").mkdir()
+    (tmp / "secret2" / "x.json").write_text('{"mine": true}')
+    _jpeg_to(tmp / "secret2" / "x.jpg")
+    root = tmp / "nwpu"
+    (root / "images").mkdir(parents=True)
+    (root / "jsons").mkdir()
+    (root / "val.txt").write_text("../../secret2/x 0 0\n")
+
+
+def _labelme_escape(tmp: Path, stores) -> None:
+    (tmp / "secret").mkdir()
+    _jpeg_to(tmp / "secret" / "private.jpg")
+    (tmp / "lm").mkdir()
+    doc = {"imagePath": "../secret/private.jpg", "imageHeight": 48, "imageWidth": 64, "shapes": []}
+    (tmp / "lm" / "a.json").write_text(json.dumps(doc))
+
+
+def _jpeg_to(path: Path) -> None:
+    path.write_bytes(_jpeg())
+
+
+def _report_folder(tmp: Path, stores) -> None:
+    (tmp / "rep").mkdir()
+    (tmp / "rep" / "counts.csv").write_text("my,own,spreadsheet\n1,2,3\n")
+
+
+def _store_in_report_folder(tmp: Path, stores) -> None:
+    (tmp / "rep").mkdir()
+    shutil.copy(stores["train"], tmp / "rep" / "report.json")
+
+
+def _annotated(tmp: Path, stores) -> None:
+    """A points folder an annotator has worked on, and a ShanghaiTech copy of it with other points."""
+    write_points(tmp / "ann", "IMG_1", [[3.0, 4.0]], revision=57)
+    doc = json.loads((tmp / "ann" / "points" / "IMG_1.json").read_text())
+    doc.update(version=3, status="reviewed", tiles=None)
+    (tmp / "ann" / "points" / "IMG_1.json").write_text(json.dumps(doc))
+    write_sha(tmp / "sha", "test", {1: np.array([[30.0, 40.0], [10.0, 12.0]])})
 
 
 def _truncated_last(size: int):
@@ -401,6 +456,93 @@ CASES = [
         "0.0.0.0 is not loopback; add --allow-remote",
     ),
     Case("params.yaml missing", ["train", "--params", "{tmp}/nothing.yaml"], 2, "nothing.yaml: cannot read"),
+    Case(
+        "count: --out onto ground truth",
+        [*COUNT, "--out", "{tmp}/sha/test_data/ground-truth/GT_IMG_1.mat"],
+        2,
+        "GT_IMG_1.mat: exists and is not a headcount records file",
+        _video,
+    ),
+    Case(
+        "count: --out onto a density store",
+        [*COUNT, "--out", "{tmp}/store.h5"],
+        2,
+        "store.h5: exists and is not a headcount records file",
+        _video,
+    ),
+    Case(
+        "count: --out onto the input video",
+        [*COUNT, "--out", "{tmp}/v.mp4"],
+        2,
+        "v.mp4: is an input of this command",
+        _video,
+    ),
+    Case(
+        "count: --overlay onto the input video",
+        [*COUNT, "--out", "{tmp}/rows.csv", "--overlay", "{tmp}/v.mp4"],
+        2,
+        "v.mp4: is an input of this command",
+        _video,
+    ),
+    Case(
+        "count: --overlay onto a video it did not write",
+        [*COUNT, "--out", "{tmp}/rows.csv", "--overlay", "{tmp}/holiday.mp4"],
+        2,
+        "holiday.mp4: exists and is not a headcount overlay video",
+        _video,
+    ),
+    Case(
+        "count: --alerts onto ground truth",
+        [*COUNT, "--out", "{tmp}/rows.csv", "--alerts", "{tmp}/sha/test_data/ground-truth/GT_IMG_1.mat"],
+        2,
+        "GT_IMG_1.mat: exists and is not a headcount alert log",
+        _video,
+    ),
+    Case(
+        "count: --heatmap onto the input image",
+        ["count", "{tmp}/img.jpg", "--checkpoint", "{tmp}/ck.pt", "--heatmap", "{tmp}/img.jpg"],
+        2,
+        "img.jpg: is an input of this command",
+        _checkpoint,
+    ),
+    Case(
+        "convert: an NWPU split list that walks out of the root",
+        ["convert", "--from", "nwpu", "--root", "{tmp}/nwpu", "--split", "val", "--to", "nwpu"]
+        + ["--out", "{tmp}/nwpu2/x/y"],
+        1,
+        "val.txt: image id '../../secret2/x' is not a plain file name",
+        _nwpu_escape,
+    ),
+    Case(
+        "convert: a labelme imagePath outside the root",
+        ["convert", "--from", "labelme", "--root", "{tmp}/lm", "--split", "all", "--to", "points"]
+        + ["--out", "{tmp}/out"],
+        1,
+        "a.json: names .*private.jpg, outside the dataset root",
+        _labelme_escape,
+    ),
+    Case(
+        "convert: --to points over an annotator's work",
+        ["convert", "--from", "shanghaitech", "--root", "{tmp}/sha", "--split", "test", "--to", "points"]
+        + ["--out", "{tmp}/ann", "--out-split", "all"],
+        1,
+        r"IMG_1.json: already holds other annotations \(revision 57, reviewed\)",
+        _annotated,
+    ),
+    Case(
+        "report: a user's file where the report's CSV goes",
+        ["report", "{train}", "--out", "{tmp}/rep"],
+        2,
+        "counts.csv: exists and is not a headcount counts.csv",
+        _report_folder,
+    ),
+    Case(
+        "report: the store itself inside --out",
+        ["report", "{tmp}/rep/report.json", "--out", "{tmp}/rep"],
+        2,
+        "report.json: is an input of this command",
+        _store_in_report_folder,
+    ),
 ]
 
 

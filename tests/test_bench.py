@@ -41,3 +41,19 @@ def test_bench_train_on_a_device_times_the_reference_and_the_fast_settings_end_t
         ("fp32", "48x32", 2),
         ("bf16+channels_last", "48x32", 2),
     ]
+
+
+def test_bench_model_times_every_row_of_the_cpu_table_in_both_numerics_modes():
+    """`headcount bench train` without --device: the README's CPU table, on tiny shapes."""
+    import math
+
+    from pipeline.bench import bench_model
+    from pipeline.numerics import configure
+
+    try:
+        r = bench_model(repeats=1, train_shape=(32, 32), infer_shape=(32, 48), demo_shape=(2, 32, 32))
+    finally:
+        configure("reproducible")
+    for key in ("train_step_s", "demo_step_s", "inference_s"):
+        assert 0 < r[key] < math.inf and 0 < r["reproducible_" + key] < math.inf
+    assert 0 < r["plain_train_step_s"] < math.inf and 0 < r["plain_inference_s"] < math.inf

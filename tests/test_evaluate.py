@@ -57,7 +57,13 @@ def test_evaluate_writes_consistent_metrics_and_predictions(tiny_stores, checkpo
         progress=False,
     )
     assert json.loads((tmp_path / "metrics.json").read_text()) == m
-    assert set(m) == {"mae", "rmse", "game_0", "game_1", "game_2", "game_3", "n_images", "baseline_mae"}
+    assert set(m) == {"mae", "rmse", "game_0", "game_1", "game_2", "game_3", "n_images", "baseline_mae", "numerics"}
+    assert m["numerics"] == {
+        "mode": "reproducible",
+        "device": "cpu",
+        "convolution": "fixed-order fma (pipeline/gemm.py)",
+        "aten_kernels": "AVX2",
+    }
     rows = list(csv.DictReader((tmp_path / "eval" / "pred.csv").read_text().splitlines()))
     assert len(rows) == m["n_images"] == 3
     true = np.array([float(r["true_count"]) for r in rows])

@@ -60,3 +60,20 @@ def test_report_never_overwrites_a_page_it_did_not_write(problem_store, tmp_path
     assert (tmp_path / "rep" / "index.html").read_text() == "<html>my page</html>"
     write_report(problem_store, tmp_path / "rep2")
     write_report(problem_store, tmp_path / "rep2")  # its own page it replaces
+
+
+def test_a_nan_sigma_is_reported_as_its_images_problem_not_a_crash(tiny_stores, tmp_path):
+    import shutil
+
+    import h5py
+
+    store = shutil.copy(tiny_stores["train"], tmp_path / "s.h5")
+    with h5py.File(store, "a") as f:
+        group = f["images"][next(iter(f["images"]))]
+        sigma = group["sigma"][...]
+        sigma[0] = np.nan
+        group["sigma"][...] = sigma
+    page = write_report(store, tmp_path / "rep").read_text()
+    assert "non-finite sigma" in page
+    stats = json.loads((tmp_path / "rep" / "report.json").read_text())
+    assert "NaN" not in json.dumps(stats)

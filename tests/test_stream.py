@@ -276,3 +276,31 @@ def test_bench_stream_reports_fps_drops_and_error_against_the_truth():
     x = json.loads(r.stdout)
     assert x["frames"] == x["decoded"] == 6 and x["dropped"] == 0 and x["fps"] > 0
     assert x["counter"] == "onnxruntime:cpu" and x["mae_vs_truth"] >= 0
+
+
+def test_two_videos_into_one_out_file_keep_every_row_with_its_source(video, checkpoint, tmp_path):
+    """The second video used to truncate the file: the first one's rows were lost, with exit 0."""
+    import shutil
+
+    first, second = tmp_path / "a.mp4", tmp_path / "b.mp4"
+    shutil.copy(video[0], first)
+    shutil.copy(video[0], second)
+    out = tmp_path / "rows.csv"
+    base = ["count", str(first), str(second), "--checkpoint", str(checkpoint), "--every", "4"]
+    for _ in range(2):  # a second run replaces the file it wrote itself
+        r = CliRunner().invoke(cli, [*base, "--out", str(out)])
+        assert r.exit_code == 0, r.output
+        rows = list(csv.DictReader(out.open()))
+        assert [(row["source"], int(row["frame"])) for row in rows] == [
+            (str(v), f) for v in (first, second) for f in (0, 4, 8)
+        ]
+
+
+def test_an_overlay_it_wrote_is_replaced_on_a_rerun_and_says_whose_it_is(video, checkpoint, tmp_path):
+    from pipeline.outputs import is_overlay_video
+
+    args = ["count", str(video[0]), "--checkpoint", str(checkpoint), "--every", "6", "--out", str(tmp_path / "r.jsonl")]
+    for _ in range(2):
+        r = CliRunner().invoke(cli, [*args, "--overlay", str(tmp_path / "o.mp4")])
+        assert r.exit_code == 0, r.output
+    assert is_overlay_video(tmp_path / "o.mp4") and not is_overlay_video(video[0])

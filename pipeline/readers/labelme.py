@@ -15,21 +15,19 @@ from pathlib import Path
 
 import numpy as np
 
+from pipeline import strictjson
 from pipeline.atomic import write_bytes
 from pipeline.errors import DataError
 from pipeline.points import as_points
 from pipeline.readers import register, register_writer
-from pipeline.readers.layout import copy_image, natural_key
+from pipeline.readers.layout import copy_image, inside, natural_key
 from pipeline.sample import Sample, image_size, is_image
 
 LABELME_VERSION = "5.5.0"
 
 
 def read_json(path: Path, label: str | None) -> tuple[dict, np.ndarray]:
-    try:
-        doc = json.loads(path.read_text())
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise DataError(path, f"not JSON ({exc})") from None
+    doc = strictjson.read(path)
     if not isinstance(doc, dict) or not isinstance(doc.get("shapes"), list) or "imagePath" not in doc:
         raise DataError(path, "not a labelme file (no 'shapes' list and 'imagePath')")
     pts = []
@@ -57,7 +55,7 @@ def read(root: Path, split: str = "all", label: str | None = None) -> Iterator[S
     seen: dict[str, Path] = {}
     for ann in files:
         doc, points = read_json(ann, label)
-        img = (ann.parent / str(doc["imagePath"])).resolve()
+        img = inside(root, ann.parent / str(doc["imagePath"]), ann)
         if not is_image(img):
             raise DataError(ann, f"its imagePath {doc['imagePath']!r} is not an image file next to it")
         if img.stem in seen:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import filecmp
 import re
 import shutil
 from collections.abc import Callable
@@ -41,10 +42,32 @@ def pair_files(
     return pairs
 
 
+def inside(root: Path, path: Path, named_in: Path) -> Path:
+    """`path`, resolved (symlinks too), if it lies under `root`; a `DataError` naming `named_in` if not.
+
+    A split list or an annotation names files relative to its dataset, and a
+    line like ``../../secret/x`` must not make a reader (or ``convert``) reach
+    outside the folder the user gave.
+    """
+    resolved = Path(path).resolve()
+    if not resolved.is_relative_to(Path(root).resolve()):
+        raise DataError(named_in, f"names {path}, outside the dataset root {root}; not reading it")
+    return resolved
+
+
+def plain_id(image_id: str, named_in: Path) -> str:
+    """`image_id` if it is a file stem and nothing more: no folder, no '..', not absolute."""
+    if not image_id or image_id in (".", "..") or Path(image_id).name != image_id or "\\" in image_id:
+        raise DataError(named_in, f"image id {image_id!r} is not a plain file name")
+    return image_id
+
+
 def copy_image(src: Path, dst: Path) -> None:
-    """Copy an image into a written dataset atomically (nothing to do when `dst` is `src`)."""
-    if dst.exists() and dst.samefile(src):
-        return
+    """Copy an image into a written dataset atomically; an existing other file there is refused, never replaced."""
+    if dst.exists() or dst.is_symlink():
+        if dst.is_file() and (dst.samefile(src) or filecmp.cmp(src, dst, shallow=False)):
+            return
+        raise DataError(dst, f"exists and is not a copy of {src}; not replacing it (convert into another folder)")
     with atomic_path(dst) as tmp:
         shutil.copyfile(src, tmp)
 

@@ -14,11 +14,12 @@ from pathlib import Path
 
 import numpy as np
 
+from pipeline import strictjson
 from pipeline.atomic import write_bytes
 from pipeline.errors import ConfigError, DataError
 from pipeline.points import as_points
 from pipeline.readers import register, register_writer
-from pipeline.readers.layout import copy_image
+from pipeline.readers.layout import copy_image, inside, plain_id
 from pipeline.sample import IMAGE_SUFFIXES, Sample, image_size
 
 SPLITS = ("train", "val", "test")
@@ -33,7 +34,7 @@ def split_ids(root: Path, split: str) -> list[str]:
         lines = listing.read_text().splitlines()
     except FileNotFoundError:
         raise DataError(listing, "split list not found (is this an NWPU-Crowd root?)") from None
-    ids = [line.split()[0] for line in lines if line.strip()]
+    ids = [plain_id(line.split()[0], listing) for line in lines if line.strip()]
     if not ids:
         raise DataError(listing, "empty split list")
     return ids
@@ -43,16 +44,13 @@ def find_image(root: Path, image_id: str) -> Path:
     for suffix in IMAGE_SUFFIXES:
         path = root / "images" / f"{image_id}{suffix}"
         if path.is_file():
-            return path
+            return inside(root, path, path)
     raise DataError(root / "images" / f"{image_id}.jpg", "image listed in the split but not found")
 
 
 def read_json(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
     """(points, head sizes or None) from one ``jsons/XXXX.json``."""
-    try:
-        doc = json.loads(path.read_text())
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise DataError(path, f"not JSON ({exc})") from None
+    doc = strictjson.read(path)
     if not isinstance(doc, dict) or "points" not in doc:
         raise DataError(path, "no 'points' list (is this an NWPU-Crowd annotation?)")
     points = as_points(doc["points"], path)

@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
+
 from pipeline.errors import ConfigError, DataError
 from pipeline.pointfile import PointFile, read_point_file, write_point_file
 from pipeline.points import split_inside
@@ -48,7 +50,18 @@ def write(sample: Sample, out: Path, split: str) -> int:
     """
     base = out if split == "all" else out / split
     kept, dropped = split_inside(sample.points, sample.shape)
+    target = base / "points" / f"{sample.image_id}.json"
+    if target.exists() or target.is_symlink():
+        # an annotator's file: its revision, status and tiles are work, never reset to revision 1, to do
+        try:
+            old = read_point_file(target)
+        except DataError:
+            old = None
+        if old is None or (old.height, old.width) != sample.shape or not np.array_equal(old.points, kept):
+            what = f"revision {old.revision}, {old.status}" if old is not None else "not a point file"
+            raise DataError(target, f"already holds other annotations ({what}); not replacing them")
     copy_image(sample.image_path, base / "images" / sample.image_path.name)
-    pf = PointFile(f"images/{sample.image_path.name}", sample.width, sample.height, 1, kept)
-    write_point_file(base / "points" / f"{sample.image_id}.json", pf)
+    if not target.exists():
+        pf = PointFile(f"images/{sample.image_path.name}", sample.width, sample.height, 1, kept)
+        write_point_file(target, pf)
     return dropped
