@@ -5,6 +5,7 @@ Exit codes: 0 success, 1 bad data (one line naming the file), 2 bad usage.
 
 from __future__ import annotations
 
+import math
 import signal
 import sys
 from dataclasses import fields
@@ -51,6 +52,18 @@ def _infer_cases(ctx: click.Context, param: click.Parameter, value: tuple[str, .
     return tuple((h, w, b) for w, h, b in cases)
 
 
+class FiniteRange(click.FloatRange):
+    """A float range that also refuses nan and inf (``nan`` passes every comparison click makes)."""
+
+    name = "finite float range"
+
+    def convert(self, value, param, ctx):  # noqa: ANN001, ANN201 - click's signature
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return number
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="headcount")
 def cli() -> None:
@@ -92,17 +105,17 @@ def synth(out: Path, train, test, size, min_count, max_count, seed) -> None:
 @click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="Output .h5 file.")
 @click.option("--method", type=click.Choice(METHODS), default=_DEF.method, show_default=True)
 @click.option("--k", type=click.IntRange(1), default=_DEF.k, show_default=True, help="Neighbours for sigma.")
-@click.option("--beta", type=click.FloatRange(0, min_open=True), default=_DEF.beta, show_default=True)
+@click.option("--beta", type=FiniteRange(0, min_open=True), default=_DEF.beta, show_default=True)
 @click.option(
     "--sigma",
-    type=click.FloatRange(0, min_open=True),
+    type=FiniteRange(0, min_open=True),
     default=_DEF.sigma,
     show_default=True,
     help="Sigma of the fixed kernel.",
 )
 @click.option(
     "--box-scale",
-    type=click.FloatRange(0, min_open=True),
+    type=FiniteRange(0, min_open=True),
     default=_DEF.box_scale,
     show_default=True,
     help="Method box: sigma = this x the annotated head size (JHU-Crowd++, NWPU-Crowd).",
@@ -338,11 +351,13 @@ def evaluate_cmd(checkpoint, test_store, train_store, metrics, predictions, nume
     default=None,
     help="YAML/JSON polygons with names and optional alert thresholds.",
 )
-@click.option("--threshold", type=float, default=None, help="Alert when the (smoothed) total count reaches this.")
-@click.option("--smooth", type=click.FloatRange(0), default=2.0, show_default=True, help="EMA time constant, seconds.")
+@click.option(
+    "--threshold", type=FiniteRange(0), default=None, help="Alert when the (smoothed) total count reaches this."
+)
+@click.option("--smooth", type=FiniteRange(0), default=2.0, show_default=True, help="EMA time constant, seconds.")
 @click.option(
     "--hysteresis",
-    type=click.FloatRange(0, 1, max_open=True),
+    type=FiniteRange(0, 1, max_open=True),
     default=0.1,
     show_default=True,
     help="An alert clears below threshold x (1 - this).",
@@ -357,7 +372,7 @@ def evaluate_cmd(checkpoint, test_store, train_store, metrics, predictions, nume
     "--overlay", type=click.Path(dir_okay=False, path_type=Path), help="Write an overlay video (heatmap, zones)."
 )
 @click.option("--every", type=click.IntRange(1), default=1, show_default=True, help="Count every N-th frame.")
-@click.option("--fps", "sample_fps", type=click.FloatRange(0, min_open=True), help="Count F frames per second.")
+@click.option("--fps", "sample_fps", type=FiniteRange(0, min_open=True), help="Count F frames per second.")
 @click.option("--live", is_flag=True, help="Treat files as cameras: frames arrive in real time, late ones drop.")
 def count_cmd(
     inputs: tuple[str, ...],
@@ -463,33 +478,50 @@ def count_cmd(
     default=None,
     help="--int8: a folder of images like those to be counted (default: synthetic crowds).",
 )
-def export_model_cmd(checkpoint: Path, onnx_out: Path, int8: bool, calibrate: Path | None) -> None:
+@click.option(
+    "--max-change",
+    type=FiniteRange(0, min_open=True),
+    default=0.1,
+    show_default=True,
+    help="--int8: refuse a model whose counts move more than this fraction from fp32's.",
+)
+def export_model_cmd(checkpoint: Path, onnx_out: Path, int8: bool, calibrate: Path | None, max_change: float) -> None:
     """Write a checkpoint as ONNX (uint8 frames in, any height and width) and check it against PyTorch."""
     import tempfile
 
+    from pipeline.atomic import write_bytes
     from pipeline.counter import (
         OnnxCounter,
         calibration_frames,
+        calibration_images,
         compare_counts,
         export_onnx,
+        is_onnx_model,
         quantize_onnx,
         verify_onnx,
     )
+    from pipeline.errors import DataError
+    from pipeline.outputs import claim
 
+    claim(onnx_out, is_onnx_model, "an ONNX model", inputs=[checkpoint])  # before minutes of work
     if not int8:
         export_onnx(checkpoint, onnx_out)
         diff = verify_onnx(checkpoint, onnx_out)
         click.echo(f"wrote {onnx_out}; ONNX Runtime vs PyTorch count on test frames: {diff:.1e} relative")
         return
-    images = None
-    if calibrate is not None:
-        images = sorted(p for p in calibrate.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
-    frames = calibration_frames(images)
+    images = calibration_images(calibrate) if calibrate is not None else None  # refuses a folder of nothing usable
+    frames, check = calibration_frames(images), calibration_frames(None)
     with tempfile.TemporaryDirectory(prefix="headcount-export-") as tmp:
         fp32 = export_onnx(checkpoint, Path(tmp) / "fp32.onnx")
-        quantize_onnx(fp32, onnx_out, frames)
-        diff = compare_counts(OnnxCounter(fp32), OnnxCounter(onnx_out), frames)
-    click.echo(f"wrote {onnx_out} (int8); its counts differ from fp32 by at most {diff:.1%} on the calibration frames")
+        int8_path = quantize_onnx(fp32, Path(tmp) / "int8.onnx", frames)
+        # on the frames it was calibrated on, and on synthetic crowds it never saw (a 1x1 image calibrates nothing)
+        seen = compare_counts(OnnxCounter(fp32), OnnxCounter(int8_path), frames)
+        unseen = compare_counts(OnnxCounter(fp32), OnnxCounter(int8_path), check) if images else seen
+        where = f"{seen:.1%} on the calibration frames, {unseen:.1%} on synthetic crowds"
+        if max(seen, unseen) > max_change:
+            raise DataError(onnx_out, f"int8 counts move {where}: over --max-change {max_change:.0%}; not written")
+        write_bytes(claim(onnx_out, is_onnx_model, "an ONNX model", inputs=[checkpoint]), int8_path.read_bytes())
+    click.echo(f"wrote {onnx_out} (int8); its counts differ from fp32 by at most {where}")
 
 
 @cli.command("convert")
@@ -636,7 +668,7 @@ def bench_loader_cmd(workers: int, images: int, size, crop, batch: int, epochs: 
     help="Time training img/s on this device (" + _DEVICE_HELP + "): the reference recipe vs the fast settings, "
     "loader included. Without it: the CPU numerics table.",
 )
-@click.option("--width", type=click.FloatRange(0, 1, min_open=True), default=1.0, show_default=True)
+@click.option("--width", type=FiniteRange(0, 1, min_open=True), default=1.0, show_default=True)
 @click.option("--crop", callback=_size, default="512x384", show_default=True, help="Crop size WxH (multiples of 8).")
 @click.option("--steps", type=click.IntRange(1), default=30, show_default=True, help="Timed steps per case.")
 @click.option("--warmup", type=click.IntRange(1), default=5, show_default=True, help="Untimed steps first.")
@@ -708,7 +740,7 @@ def bench_train(
 )
 @click.option("--size", callback=_size, default="640x360", show_default=True, help="Frame size WxH.")
 @click.option("--frames", type=click.IntRange(1), default=250, show_default=True)
-@click.option("--fps", type=click.FloatRange(0, min_open=True), default=25.0, show_default=True)
+@click.option("--fps", type=FiniteRange(0, min_open=True), default=25.0, show_default=True)
 @click.option("--live", is_flag=True, help="Replay the video at --fps as a camera: late frames drop.")
 @click.option("--runtime", type=click.Choice(["int8", "onnx", "pytorch"]), default="int8", show_default=True)
 @click.option("--threads", type=click.IntRange(1), default=None)

@@ -23,7 +23,7 @@ from torch import nn
 from pipeline.atomic import atomic_path, write_bytes
 from pipeline.data import to_model_input
 from pipeline.device import Precision, autocast, resolve_device
-from pipeline.errors import DataError
+from pipeline.errors import ConfigError, DataError
 from pipeline.image import encode, load_image
 from pipeline.outputs import claim, is_png
 from pipeline.overlay import heatmap
@@ -59,7 +59,7 @@ def export_onnx(checkpoint: str | Path, out: str | Path, opset: int = ONNX_OPSET
     """
     model = FrameModel(load_model(checkpoint, optimize=False)).eval()
     example = torch.zeros(1, 64, 96, 3, dtype=torch.uint8)
-    out = claim(out, _is_onnx_model, "an ONNX model", inputs=[checkpoint])
+    out = claim(out, is_onnx_model, "an ONNX model", inputs=[checkpoint])
     with atomic_path(out) as tmp, warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the TorchScript-based exporter's deprecation notice
         torch.onnx.export(
@@ -95,7 +95,7 @@ def quantize_onnx(src: str | Path, out: str | Path, calibration: list[np.ndarray
             x = next(self.it, None)
             return None if x is None else {"frames": np.ascontiguousarray(x[None], dtype=np.uint8)}
 
-    out = claim(out, _is_onnx_model, "an ONNX model", inputs=[src])
+    out = claim(out, is_onnx_model, "an ONNX model", inputs=[src])
     quiet = logging.getLogger()  # the quantiser logs advice on the root logger
     level = quiet.level
     quiet.setLevel(logging.ERROR)
@@ -114,6 +114,29 @@ def quantize_onnx(src: str | Path, out: str | Path, calibration: list[np.ndarray
     finally:
         quiet.setLevel(level)
     return out
+
+
+MIN_CALIBRATION_SIDE = 64  # px: a smaller image shows the network nothing of a crowd
+
+
+def calibration_images(folder: Path) -> list[Path]:
+    """The usable images of a calibration folder; `ConfigError` when there are none (never a silent fallback)."""
+    from PIL import Image, UnidentifiedImageError
+
+    usable = []
+    for p in sorted(folder.iterdir()):
+        if p.suffix.lower() not in (".jpg", ".jpeg", ".png") or not p.is_file():
+            continue
+        try:
+            with Image.open(p) as im:
+                if min(im.size) >= MIN_CALIBRATION_SIDE:
+                    usable.append(p)
+        except (OSError, UnidentifiedImageError):
+            continue
+    if not usable:
+        side = MIN_CALIBRATION_SIDE
+        raise ConfigError(folder, f"no usable calibration image (.jpg/.png, at least {side}x{side} px)")
+    return usable
 
 
 def calibration_frames(images: list[Path] | None, size: tuple[int, int] = (640, 360), n: int = 8) -> list[np.ndarray]:
@@ -136,7 +159,7 @@ def compare_counts(a: Counter, b: Counter, frames: list[np.ndarray]) -> float:
     return worst
 
 
-def _is_onnx_model(path: Path) -> bool:
+def is_onnx_model(path: Path) -> bool:
     try:
         import onnx
 
@@ -185,11 +208,23 @@ class OnnxCounter:
             self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime raises its own types for missing, foreign or broken files
             raise DataError(path, f"not a loadable ONNX model ({str(exc).splitlines()[0][:200]})") from None
-        inputs = self.session.get_inputs()
-        if [i.name for i in inputs] != ["frames"] or inputs[0].type != "tensor(uint8)":
-            raise DataError(path, "not a headcount ONNX model (expects one uint8 input 'frames'; use export-model)")
+        inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
+        hint = "; use export-model"
+        if [i.name for i in inputs] != ["frames"] or inputs[0].type != "tensor(uint8)" or len(inputs[0].shape) != 4:
+            raise DataError(path, f"not a headcount ONNX model (expects one uint8 (B, H, W, 3) input 'frames'{hint})")
+        if any(isinstance(d, int) for d in inputs[0].shape[1:3]):
+            raise DataError(path, f"has a fixed input size {inputs[0].shape[1:3]}; a counter takes any size{hint}")
+        if len(outputs) != 1 or outputs[0].type != "tensor(float)" or len(outputs[0].shape) != 3:
+            raise DataError(path, f"not a headcount ONNX model (expects one float (B, H/8, W/8) density output{hint})")
         self.name = "onnxruntime:cpu"
         self.batch = 1
+        probe = np.zeros((1, 64, 96, 3), np.uint8)  # a blank frame: a counter answers a finite 8x12 density
+        try:
+            out = self(probe)
+        except Exception as exc:  # noqa: BLE001 - onnxruntime's own error types
+            raise DataError(path, f"fails on a blank 96x64 frame ({str(exc).splitlines()[0][:200]})") from None
+        if out.shape != (1, 8, 12) or not np.isfinite(out).all():
+            raise DataError(path, f"answers a blank 96x64 frame with {out.shape}, not a finite (1, 8, 12) density")
 
     def __call__(self, frames: np.ndarray) -> np.ndarray:
         return self.session.run(None, {"frames": np.ascontiguousarray(frames, dtype=np.uint8)})[0]

@@ -12,6 +12,7 @@ timestamps), which is how the drop policy is tested without one.
 
 from __future__ import annotations
 
+import math
 import queue
 import sys
 import threading
@@ -251,6 +252,11 @@ def count_frames(
                 shape = f.image.shape[:2]
                 weights = cell_weights(list(zones), shape) if zones else None
             total = float(density.sum(dtype=np.float64))
+            if not math.isfinite(total):  # an error of this frame, recorded as such: never NaN in a JSON line
+                on_record({"frame": f.index, "t": round(f.t, 6), "count": None, "error": "model output not finite"})
+                summary.frames += 1
+                summary.decoded = f.index + 1
+                continue
             per_zone = dict(zip(thresholds, zone_counts(density, weights).tolist(), strict=True)) if zones else {}
             record = {"frame": f.index, "t": round(f.t, 6), "count": total, "zones": per_zone}
             if live:

@@ -17,7 +17,6 @@ image: each output cell counts in a zone by the share of its 64 pixels there.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,15 +34,32 @@ class Zone:
     threshold: float | None = None
 
 
+class _StrictLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing a key given twice (it would keep the last one silently)."""
+
+    def construct_mapping(self, node, deep=False):  # noqa: ANN001, ANN201 - PyYAML's signature
+        keys = [self.construct_object(k, deep=True) for k, _ in node.value]
+        dup = next((k for i, k in enumerate(keys) if k in keys[:i]), None)
+        if dup is not None:
+            raise yaml.constructor.ConstructorError(None, None, f"the key {dup!r} appears twice", node.start_mark)
+        return super().construct_mapping(node, deep)
+
+
+def _coordinate(v: object) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool) and abs(v) < 1e9
+
+
 def load_zones(path: str | Path) -> list[Zone]:
     """Zones from a YAML or JSON file; a bad file is a `DataError` naming it and the problem."""
     path = Path(path)
     try:
-        doc = yaml.safe_load(path.read_text())  # JSON is YAML
+        doc = yaml.load(path.read_text(), Loader=_StrictLoader)  # noqa: S506 - a SafeLoader; JSON is YAML
     except FileNotFoundError:
         raise DataError(path, "zone file not found") from None
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         raise DataError(path, f"not a YAML or JSON zone file ({str(exc).splitlines()[0]})") from None
+    except RecursionError:
+        raise DataError(path, "not a zone file: nested too deeply") from None
     items = doc.get("zones") if isinstance(doc, dict) else doc
     if not isinstance(items, list) or not items:
         raise DataError(path, "expected a non-empty list under 'zones'")
@@ -56,15 +72,16 @@ def load_zones(path: str | Path) -> list[Zone]:
         if name in names:
             raise DataError(path, f"zone name {name!r} is used twice")
         names.add(name)
-        try:
-            poly = np.asarray(item.get("polygon"), dtype=np.float64)
-        except (TypeError, ValueError):
-            poly = np.empty((0,))
+        raw = item.get("polygon")
+        numbers = isinstance(raw, list) and all(
+            isinstance(p, list) and all(_coordinate(v) for v in p) for p in raw
+        )  # no true/false, no "12", no 400-digit integer
+        poly = np.asarray(raw, dtype=np.float64) if numbers else np.empty((0,))
         if poly.ndim != 2 or poly.shape[1] != 2 or len(poly) < 3 or not np.isfinite(poly).all():
             raise DataError(path, f"zone {name!r}: 'polygon' must be at least 3 finite [x, y] points")
         threshold = item.get("threshold")
         if threshold is not None and (
-            isinstance(threshold, bool) or not isinstance(threshold, int | float) or not math.isfinite(threshold)
+            isinstance(threshold, bool) or not isinstance(threshold, int | float) or not abs(threshold) < 1e12
         ):
             raise DataError(path, f"zone {name!r}: 'threshold' must be a number, got {threshold!r}")
         unknown = set(item) - {"name", "polygon", "threshold"}

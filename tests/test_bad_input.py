@@ -179,6 +179,31 @@ def _annotated(tmp: Path, stores) -> None:
     write_sha(tmp / "sha", "test", {1: np.array([[30.0, 40.0], [10.0, 12.0]])})
 
 
+def _calibration(tmp: Path, stores) -> None:
+    """A checkpoint, a calibration folder of nothing usable, and one holding a single 1x1 image."""
+    from PIL import Image
+
+    _checkpoint(tmp, stores)
+    (tmp / "empty").mkdir()
+    (tmp / "empty" / "notes.txt").write_text("not an image")
+    (tmp / "tiny").mkdir()
+    Image.new("RGB", (1, 1)).save(tmp / "tiny" / "dot.png")
+
+
+ZONE_FILES = {
+    "bool.yaml": "zones:\n- {name: a, polygon: [[true, 0], [10, 0], [10, 10]]}\n",
+    "dup.yaml": "zones:\n- {name: a, name: b, polygon: [[0, 0], [10, 0], [10, 10]]}\n",
+    "huge.yaml": "zones:\n- {name: a, polygon: [[" + "9" * 400 + ", 0], [10, 0], [10, 10]]}\n",
+    "deep.yaml": "[" * 100_000 + "]" * 100_000,
+}
+
+
+def _zones(tmp: Path, stores) -> None:
+    _video(tmp, stores)
+    for name, text in ZONE_FILES.items():
+        (tmp / name).write_text(text)
+
+
 def _truncated_last(size: int):
     def setup(tmp: Path, stores) -> None:
         (tmp / "models").mkdir()
@@ -253,7 +278,7 @@ CASES = [
             "{tmp}/o.h5",
         ],
         2,
-        "beta: must be a number",
+        "--beta.*'inf' is not a finite number",
         _sha,
     ),
     Case(
@@ -456,6 +481,53 @@ CASES = [
         "0.0.0.0 is not loopback; add --allow-remote",
     ),
     Case("params.yaml missing", ["train", "--params", "{tmp}/nothing.yaml"], 2, "nothing.yaml: cannot read"),
+    Case(
+        "export-model: calibration from a folder without images",
+        ["export-model", "{tmp}/ck.pt", "--onnx", "{tmp}/m.onnx", "--int8", "--calibrate", "{tmp}/empty"],
+        2,
+        "empty: no usable calibration image",
+        _calibration,
+    ),
+    Case(
+        "export-model: calibration from a 1x1 image",
+        ["export-model", "{tmp}/ck.pt", "--onnx", "{tmp}/m.onnx", "--int8", "--calibrate", "{tmp}/tiny"],
+        2,
+        "tiny: no usable calibration image",
+        _calibration,
+    ),
+    Case(
+        "export-model: int8 counts that move past the bound",
+        ["export-model", "{tmp}/ck.pt", "--onnx", "{tmp}/m.onnx", "--int8", "--max-change", "1e-9"],
+        1,
+        r"m.onnx: int8 counts move .* over --max-change 0%; not written",
+        _checkpoint,
+    ),
+    Case(
+        "count: zone coordinates true/false",
+        [*COUNT, "--zones", "{tmp}/bool.yaml"],
+        1,
+        "bool.yaml: zone 'a': 'polygon' must be at least 3 finite",
+        _zones,
+    ),
+    Case(
+        "count: a zone key given twice",
+        [*COUNT, "--zones", "{tmp}/dup.yaml"],
+        1,
+        "the key 'name' appears twice",
+        _zones,
+    ),
+    Case(
+        "count: a 400-digit zone coordinate",
+        [*COUNT, "--zones", "{tmp}/huge.yaml"],
+        1,
+        "huge.yaml: zone 'a': 'polygon' must",
+        _zones,
+    ),
+    Case("count: zones nested 100k deep", [*COUNT, "--zones", "{tmp}/deep.yaml"], 1, "nested too deeply", _zones),
+    Case("count: --threshold nan", [*COUNT, "--threshold", "nan"], 2, "'nan' is not a finite number", _video),
+    Case("count: --threshold -5", [*COUNT, "--threshold", "-5"], 2, "--threshold.*not in the range x>=0", _video),
+    Case("count: --fps nan", [*COUNT, "--fps", "nan"], 2, "--fps.*'nan' is not a finite number", _video),
+    Case("count: --smooth nan", [*COUNT, "--smooth", "nan"], 2, "--smooth.*'nan' is not a finite number", _video),
     Case(
         "count: --out onto ground truth",
         [*COUNT, "--out", "{tmp}/sha/test_data/ground-truth/GT_IMG_1.mat"],

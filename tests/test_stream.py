@@ -197,11 +197,18 @@ def test_a_live_source_drops_frames_instead_of_falling_behind():
     assert f.frames == 20 and f.dropped == 0  # a file: every frame, as fast as the model goes
 
 
-def test_count_command_writes_zones_overlay_snapshots_and_exits_3_on_an_alert(video, checkpoint, tmp_path):
+def test_count_command_writes_zones_overlay_snapshots_and_exits_3_on_an_alert(video, tmp_path):
     path, _ = video
+    torch.manual_seed(0)
+    cfg = ModelConfig(width=0.125, batch_norm=True)
+    model = CSRNet(cfg.width, cfg.batch_norm).eval()
+    with torch.no_grad():
+        model.output.bias.fill_(0.5)  # positive counts: --threshold is a head count, never below 0
+    checkpoint = tmp_path / "positive.pt"
+    save_checkpoint(checkpoint, model=model.state_dict(), model_config=asdict(cfg))
     counter = TorchCounter(checkpoint, CPU)
     totals = [float(counter(f.image[None])[0].sum(dtype=np.float64)) for f in decode(str(path))]
-    zones = tmp_path / "zones.yaml"  # an untrained model: counts may be negative, hence the thresholds
+    zones = tmp_path / "zones.yaml"  # an untrained model: a zone's count may be negative, hence its threshold
     zones.write_text(
         "zones:\n- {name: left, polygon: [[0,0],[64,0],[64,96],[0,96]]}\n"
         "- {name: right, polygon: [[64,0],[128,0],[128,96],[64,96]], threshold: -1.0e+6}\n"
@@ -304,3 +311,54 @@ def test_an_overlay_it_wrote_is_replaced_on_a_rerun_and_says_whose_it_is(video, 
         r = CliRunner().invoke(cli, [*args, "--overlay", str(tmp_path / "o.mp4")])
         assert r.exit_code == 0, r.output
     assert is_overlay_video(tmp_path / "o.mp4") and not is_overlay_video(video[0])
+
+
+def _onnx_graph(path, input_shape, body: str, output_type, output_shape):
+    """A small ONNX model: uint8 frames in, through `body` ('identity' or 'mean'), one output."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    frames = helper.make_tensor_value_info("frames", TensorProto.UINT8, input_shape)
+    out = helper.make_tensor_value_info("density", output_type, output_shape)
+    if body == "identity":
+        nodes = [helper.make_node("Identity", ["frames"], ["density"])]
+    else:
+        nodes = [
+            helper.make_node("Cast", ["frames"], ["f"], to=TensorProto.FLOAT),
+            helper.make_node("ReduceMean", ["f"], ["density"], axes=[3], keepdims=0),
+        ]
+    graph = helper.make_graph(nodes, "g", [frames], [out])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), str(path))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("name", "input_shape", "body", "output", "message"),
+    [
+        ("identity", ["B", "H", "W", 3], "identity", ("uint8", ["B", "H", "W", 3]), "expects one float"),
+        ("fixed size", [1, 64, 96, 3], "mean", ("float", [1, 64, 96]), "has a fixed input size"),
+        ("full resolution", ["B", "H", "W", 3], "mean", ("float", ["B", "H", "W"]), "answers a blank 96x64 frame"),
+    ],
+)
+def test_an_onnx_model_that_is_not_a_counter_is_refused_on_load(tmp_path, name, input_shape, body, output, message):
+    """A foreign identity model used to 'count' 1,904,640; a fixed-size one crashed on another frame size."""
+    from onnx import TensorProto
+
+    kind = {"uint8": TensorProto.UINT8, "float": TensorProto.FLOAT}[output[0]]
+    path = _onnx_graph(tmp_path / "m.onnx", input_shape, body, kind, output[1])
+    with pytest.raises(DataError, match=message):
+        OnnxCounter(path)
+
+
+def test_a_frame_the_model_answers_with_nan_is_an_error_of_that_frame():
+    frames = [Frame(i, i / 25, np.zeros((16, 16, 3), np.uint8), 0.0) for i in range(3)]
+
+    def counter(batch):
+        out = np.ones((len(batch), 2, 2), np.float32)
+        out[0, 0, 0] = np.nan
+        return out
+
+    records = []
+    count_frames(iter(frames), counter, live=False, on_record=records.append)
+    assert all(r["count"] is None and r["error"] == "model output not finite" for r in records)
+    assert "NaN" not in json.dumps(records)
