@@ -7,6 +7,8 @@
   ``X-Headcount-Token``, or the cookie the page gets from ``/?token=...``.
 * Request bodies are bounded (`MAX_BODY`): a declared larger ``Content-Length``
   is refused at once, and a streamed body is cut off as it passes the bound.
+* A request must arrive whole within `REQUEST_TIMEOUT_S` (`deadline_protocol`):
+  a client that sends its headers or body a byte at a time is disconnected.
 """
 
 from __future__ import annotations
@@ -100,3 +102,57 @@ class GuardMiddleware:
             await self.app(scope, bounded_receive, send_with_cookie)
         except BodyTooLarge:
             await refuse(*too_large)
+
+
+REQUEST_TIMEOUT_S = 20.0  # from waiting for a request to having all of it: headers and body
+
+
+def deadline_protocol(seconds: float = REQUEST_TIMEOUT_S) -> type:
+    """uvicorn's HTTP/1.1 protocol with a deadline on receiving each request, headers and body.
+
+    Why: uvicorn times out idle keep-alive connections but not a request that
+    arrives one byte a minute, so 200 stalled clients held 200 connections for as
+    long as they liked. Here a connection closes when a request is not complete
+    `seconds` after the server started waiting for it; a slow handler is not
+    affected (the clock stops once the request is in).
+    """
+    import asyncio
+
+    import h11
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    class DeadlineH11Protocol(H11Protocol):
+        _deadline: asyncio.TimerHandle | None = None
+
+        def _arm(self) -> None:
+            self._disarm()
+            self._deadline = self.loop.call_later(seconds, self._expire)
+
+        def _disarm(self) -> None:
+            if self._deadline is not None:
+                self._deadline.cancel()
+                self._deadline = None
+
+        def _expire(self) -> None:
+            if not self.transport.is_closing():
+                self.transport.close()
+
+        def connection_made(self, transport) -> None:  # noqa: ANN001 - asyncio's signature
+            super().connection_made(transport)
+            self._arm()
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            self._disarm()
+            super().connection_lost(exc)
+
+        def data_received(self, data: bytes) -> None:
+            super().data_received(data)
+            if self.conn.their_state is not h11.IDLE and self.conn.their_state is not h11.SEND_BODY:
+                self._disarm()  # the whole request is in
+
+        def on_response_complete(self) -> None:
+            super().on_response_complete()
+            if self.conn.their_state is h11.IDLE:
+                self._arm()  # waiting for the next request on this connection
+
+    return DeadlineH11Protocol

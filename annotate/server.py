@@ -22,7 +22,7 @@ from starlette.staticfiles import StaticFiles
 
 from annotate import frame
 from annotate.catalog import Catalog, Edit, StaleRevision
-from annotate.guard import GuardMiddleware, is_loopback_host
+from annotate.guard import GuardMiddleware, deadline_protocol, is_loopback_host
 from pipeline import strictjson
 from pipeline.atomic import umask
 from pipeline.density import DensityParams, density_map, preview_map
@@ -359,4 +359,4 @@ def serve(
         raise ConfigError("--host", f"{host} is not a loopback address: serving the network needs --allow-remote")
     app = create_app(root, density, checkpoint, token=token, device=device)
     with folder_lock(root, f"headcount annotate (pid {os.getpid()}, http://{host}:{port}/)"):
-        uvicorn.run(app, host=host, port=port, log_level="warning")
+        uvicorn.run(app, host=host, port=port, log_level="warning", http=deadline_protocol())

@@ -556,3 +556,41 @@ def test_edits_cannot_pass_the_point_bound_together(client, folder, monkeypatch)
     second = client.post("/api/images/a/edits", json={"base": 1, "added": [[2, 2]] * 6, "removed": []}, headers=MUT)
     assert second.status_code == 400 and "would save 12 points; at most 10" in second.json()["error"]
     assert json.loads((folder / "points" / "a.json").read_text())["revision"] == 1
+
+
+def test_a_request_sent_a_byte_at_a_time_is_disconnected_but_a_slow_answer_is_not(folder):
+    """200 stalled connections used to be held for as long as their clients liked."""
+    import socket
+
+    import uvicorn
+    from conftest import free_port
+
+    from annotate.guard import deadline_protocol
+
+    port = free_port()
+    config = uvicorn.Config(create_app(folder), host="127.0.0.1", port=port, log_level="error")
+    config.http = deadline_protocol(0.5)
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 20
+        while not server.started and time.monotonic() < deadline:
+            time.sleep(0.02)
+
+        def closed_after(first: bytes) -> float:
+            with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+                s.sendall(first)
+                t = time.monotonic()
+                assert s.recv(1024) == b""  # the server hung up without an answer
+                return time.monotonic() - t
+
+        assert 0.2 < closed_after(b"GET /api/images HTTP/1.1\r\nHost: 127.0.0.1\r\n") < 3  # headers never end
+        body_head = b"PUT /api/images/a/points HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Headcount: 1\r\n"
+        assert 0.2 < closed_after(body_head + b"Content-Length: 100\r\n\r\n{") < 3  # body never ends
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as s:  # a whole request is answered
+            s.sendall(b"GET /api/images HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            assert s.recv(1024).startswith(b"HTTP/1.1 200")
+    finally:
+        server.should_exit = True
+        thread.join(10)
