@@ -175,9 +175,14 @@ def create_app(
         if model is None:
             return JSONResponse({"error": "no model configured (start with --checkpoint)"}, 404)
         from annotate.proposals import propose_points
+        from pipeline.counter import check_model_size
         from pipeline.image import load_image
         from pipeline.predict import predict_density
 
+        try:
+            check_model_size(e.path.name, e.height, e.width)
+        except DataError as exc:
+            return JSONResponse({"error": str(exc)}, 413)
         d = predict_density(model, load_image(e.path), torch_device)
         return JSONResponse({"points": propose_points(d, (e.height, e.width)).tolist(), "count": float(d.sum())})
 

@@ -28,6 +28,7 @@ from pipeline.image import encode, load_image
 from pipeline.outputs import claim, is_png
 from pipeline.overlay import heatmap
 from pipeline.predict import load_model
+from pipeline.sample import image_size
 
 ONNX_OPSET = 17
 
@@ -117,6 +118,21 @@ def quantize_onnx(src: str | Path, out: str | Path, calibration: list[np.ndarray
 
 
 MIN_CALIBRATION_SIDE = 64  # px: a smaller image shows the network nothing of a crowd
+MAX_MODEL_PIXELS = 4096 * 4096  # one model call: a full-width CSRNet needs about 1 KB of activations a pixel
+
+
+def check_model_size(source: str | Path, height: int, width: int) -> None:
+    """Refuse (`DataError` naming `source`) an image or frame too large for one model call.
+
+    A 62 KB PNG that declares 8000x8000 used to end in PyTorch's or ONNX
+    Runtime's out-of-memory traceback.
+    """
+    if height * width > MAX_MODEL_PIXELS:
+        raise DataError(
+            source,
+            f"{width}x{height} is over the {MAX_MODEL_PIXELS / 1e6:.1f}-megapixel bound of one model call"
+            " (resize or crop it)",
+        )
 
 
 def calibration_images(folder: Path) -> list[Path]:
@@ -129,7 +145,7 @@ def calibration_images(folder: Path) -> list[Path]:
             continue
         try:
             with Image.open(p) as im:
-                if min(im.size) >= MIN_CALIBRATION_SIDE:
+                if min(im.size) >= MIN_CALIBRATION_SIDE and im.size[0] * im.size[1] <= MAX_MODEL_PIXELS:
                     usable.append(p)
         except (OSError, UnidentifiedImageError):
             continue
@@ -272,6 +288,8 @@ def count_images(paths: list[Path], counter: Counter, heatmap_out: Path | None =
     for target in targets:
         if target is not None:
             claim(target, is_png, "a PNG image", inputs=paths)
+    for path in paths:  # from the headers, before anything is decoded
+        check_model_size(path, *image_size(path))
     counts = []
     for path, target in zip(paths, targets, strict=True):
         image = load_image(path)

@@ -163,6 +163,15 @@ class _Reader(threading.Thread):
             yield f
 
 
+def _within_bound(frames: Iterable[Frame], spec: str) -> Iterator[Frame]:
+    """Frames of a size one model call can take; a larger one is a `DataError` naming the source."""
+    from pipeline.counter import check_model_size
+
+    for f in frames:
+        check_model_size(spec, *f.image.shape[:2])
+        yield f
+
+
 def sample(frames: Iterable[Frame], every: int = 1, fps: float | None = None) -> Iterator[Frame]:
     """Every `every`-th frame, or frames `1/fps` seconds apart (by timestamp), on purpose."""
     next_t = 0.0
@@ -336,7 +345,7 @@ def count_video(
     frames: Iterable[Frame] = decode(spec)
     if live and not is_live(spec):
         frames = paced(frames)
-    frames = sample(frames, every, fps)
+    frames = _within_bound(sample(frames, every, fps), spec)
     zones = list(zones)
     shared = isinstance(out, RecordWriter)
     if shared or not out:

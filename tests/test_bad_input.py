@@ -204,6 +204,13 @@ def _zones(tmp: Path, stores) -> None:
         (tmp / name).write_text(text)
 
 
+def _big_and_looped(tmp: Path, stores) -> None:
+    """A small PNG that declares 8000x8000, and an image that is a symlink to itself."""
+    _checkpoint(tmp, stores)
+    png_bomb(tmp / "big.png", 8000, 8000)
+    os.symlink(tmp / "loop.jpg", tmp / "loop.jpg")
+
+
 def _truncated_last(size: int):
     def setup(tmp: Path, stores) -> None:
         (tmp / "models").mkdir()
@@ -528,6 +535,20 @@ CASES = [
     Case("count: --threshold -5", [*COUNT, "--threshold", "-5"], 2, "--threshold.*not in the range x>=0", _video),
     Case("count: --fps nan", [*COUNT, "--fps", "nan"], 2, "--fps.*'nan' is not a finite number", _video),
     Case("count: --smooth nan", [*COUNT, "--smooth", "nan"], 2, "--smooth.*'nan' is not a finite number", _video),
+    Case(
+        "count: an image over the pixel bound of one model call",
+        ["count", "{tmp}/big.png", "--checkpoint", "{tmp}/ck.pt"],
+        1,
+        "big.png: 8000x8000 is over the 16.8-megapixel bound",
+        _big_and_looped,
+    ),
+    Case(
+        "count: an image that is a symlink to itself",
+        ["count", "{tmp}/loop.jpg", "--checkpoint", "{tmp}/ck.pt"],
+        1,
+        "loop.jpg: cannot read the image header .*symbolic links",
+        _big_and_looped,
+    ),
     Case(
         "count: --out onto ground truth",
         [*COUNT, "--out", "{tmp}/sha/test_data/ground-truth/GT_IMG_1.mat"],
