@@ -211,6 +211,13 @@ def _big_and_looped(tmp: Path, stores) -> None:
     os.symlink(tmp / "loop.jpg", tmp / "loop.jpg")
 
 
+def _labelme_text_size(tmp: Path, stores) -> None:
+    (tmp / "lm").mkdir()
+    _jpeg_to(tmp / "lm" / "a.jpg")
+    doc = {"imagePath": "a.jpg", "imageHeight": "48", "imageWidth": 64, "shapes": []}
+    (tmp / "lm" / "a.json").write_text(json.dumps(doc))
+
+
 def _truncated_last(size: int):
     def setup(tmp: Path, stores) -> None:
         (tmp / "models").mkdir()
@@ -548,6 +555,14 @@ CASES = [
         1,
         "loop.jpg: cannot read the image header .*symbolic links",
         _big_and_looped,
+    ),
+    Case(
+        "convert: a labelme imageHeight given as text",
+        ["convert", "--from", "labelme", "--root", "{tmp}/lm", "--split", "all", "--to", "points"]
+        + ["--out", "{tmp}/out"],
+        1,
+        "a.json: imageHeight must be an integer, got '48'",
+        _labelme_text_size,
     ),
     Case(
         "count: --out onto ground truth",

@@ -201,6 +201,9 @@ def test_nwpu_reads_split_lists_boxes_and_an_unlabelled_test_split(tmp_path):
     (tmp_path / "jsons" / "3099.json").write_text('{"points": [[1, 2]], "boxes": [[0, 0, 1, 1], [0, 0, 2, 2]]}')
     with pytest.raises(DataError, match=r"3099.json: 2 boxes for 1 points"):
         list(read("nwpu", tmp_path, "train"))
+    (tmp_path / "jsons" / "3099.json").write_text('{"human_num": 3, "points": [[1, 2]]}')
+    with pytest.raises(DataError, match=r"3099.json: human_num is 3 but the file has 1 points"):
+        list(read("nwpu", tmp_path, "train"))
     (tmp_path / "train.txt").write_text("4000 1 1\n")
     with pytest.raises(DataError, match=r"4000.jpg: image listed in the split but not found"):
         list(read("nwpu", tmp_path, "train"))

@@ -63,6 +63,9 @@ def read(root: Path, split: str = "all", label: str | None = None) -> Iterator[S
         seen[img.stem] = ann
         h, w = image_size(img)
         size = (doc.get("imageHeight"), doc.get("imageWidth"))
+        for key, v in zip(("imageHeight", "imageWidth"), size, strict=True):
+            if v is not None and (not isinstance(v, int) or isinstance(v, bool)):
+                raise DataError(ann, f"{key} must be an integer, got {v!r}")  # "48" is text, not 48
         if size != (None, None) and size != (h, w):
             raise DataError(ann, f"annotated for a {size[1]}x{size[0]} image but {img.name} is {w}x{h}")
         if len(points) == 0 and doc["shapes"]:

@@ -54,6 +54,9 @@ def read_json(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
     if not isinstance(doc, dict) or "points" not in doc:
         raise DataError(path, "no 'points' list (is this an NWPU-Crowd annotation?)")
     points = as_points(doc["points"], path)
+    n = doc.get("human_num", len(points))
+    if not isinstance(n, int) or isinstance(n, bool) or n != len(points):
+        raise DataError(path, f"human_num is {n!r} but the file has {len(points)} points")
     boxes = doc.get("boxes")
     if not boxes:
         return points, None
