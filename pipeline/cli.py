@@ -728,7 +728,7 @@ def bench_train(
         ours = f"{r[key]:>11.3f}s{r['reproducible_' + key]:>13.3f}s"
         theirs = f"{r[plain]:>14.3f}s" if plain else f"{'-':>15}"
         click.echo(f"{label:34}{ours}{theirs}")
-    click.echo("fast = oneDNN; reproducible = the same bits on any x86-64 CPU and thread count (train.numerics)")
+    click.echo("fast = oneDNN; reproducible = the same bits on any AVX2 CPU, Intel or AMD (train.numerics)")
 
 
 @bench.command("stream")
