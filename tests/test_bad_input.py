@@ -218,6 +218,28 @@ def _labelme_text_size(tmp: Path, stores) -> None:
     (tmp / "lm" / "a.json").write_text(json.dumps(doc))
 
 
+def _params_not_an_object(tmp: Path, stores) -> None:
+    for name, value in (("list.h5", "[1, 2]"), ("null.h5", "null")):
+        shutil.copy(stores["train"], tmp / name)
+        with h5py.File(tmp / name, "a") as f:
+            f.attrs["params"] = value
+
+
+def _nwpu_absolute(tmp: Path, stores) -> None:
+    _nwpu_escape(tmp, stores)
+    (tmp / "nwpu" / "val.txt").write_text(f"{tmp}/secret2/x 0 0\n")
+
+
+def _labelme_hostile_json(tmp: Path, stores) -> None:
+    (tmp / "lm").mkdir()
+    _jpeg_to(tmp / "lm" / "a.jpg")
+    huge = '{"imagePath": "a.jpg", "shapes": [{"shape_type": "point", "points": [[' + "7" * 400 + ", 1]]}]}"
+    (tmp / "lm" / "a.json").write_text(huge)
+    (tmp / "lm2").mkdir()
+    _jpeg_to(tmp / "lm2" / "a.jpg")
+    (tmp / "lm2" / "a.json").write_text('{"imagePath": "a.jpg", "shapes": ' + "[" * 100_000 + "]" * 100_000 + "}")
+
+
 def _truncated_last(size: int):
     def setup(tmp: Path, stores) -> None:
         (tmp / "models").mkdir()
@@ -563,6 +585,41 @@ CASES = [
         1,
         "a.json: imageHeight must be an integer, got '48'",
         _labelme_text_size,
+    ),
+    Case(
+        "inspect: a store whose params is a list",
+        ["inspect", "{tmp}/list.h5"],
+        1,
+        "list.h5: damaged store: attribute 'params' is not a JSON object",
+        _params_not_an_object,
+    ),
+    Case(
+        "report: a store whose params is null",
+        ["report", "{tmp}/null.h5", "--out", "{tmp}/rep"],
+        1,
+        "null.h5: damaged store: attribute 'params' is not a JSON object",
+        _params_not_an_object,
+    ),
+    Case(
+        "convert: an absolute id in an NWPU split list",
+        ["convert", "--from", "nwpu", "--root", "{tmp}/nwpu", "--split", "val", "--to", "nwpu", "--out", "{tmp}/o"],
+        1,
+        "val.txt: image id '/.*secret2/x' is not a plain file name",
+        _nwpu_absolute,
+    ),
+    Case(
+        "convert: a labelme coordinate of 400 digits",
+        ["convert", "--from", "labelme", "--root", "{tmp}/lm", "--split", "all", "--to", "points", "--out", "{tmp}/o"],
+        1,
+        "a.json: refused JSON: an integer of 400 digits",
+        _labelme_hostile_json,
+    ),
+    Case(
+        "convert: labelme JSON nested 100k deep",
+        ["convert", "--from", "labelme", "--root", "{tmp}/lm2", "--split", "all", "--to", "points", "--out", "{tmp}/o"],
+        1,
+        "a.json: JSON nested too deeply",
+        _labelme_hostile_json,
     ),
     Case(
         "count: --out onto ground truth",

@@ -362,3 +362,15 @@ def test_a_frame_the_model_answers_with_nan_is_an_error_of_that_frame():
     count_frames(iter(frames), counter, live=False, on_record=records.append)
     assert all(r["count"] is None and r["error"] == "model output not finite" for r in records)
     assert "NaN" not in json.dumps(records)
+
+
+def test_a_video_frame_over_the_pixel_bound_of_one_model_call_is_refused_before_the_model_runs(monkeypatch):
+    import pipeline.counter
+    from pipeline.stream import _within_bound
+
+    monkeypatch.setattr(pipeline.counter, "MAX_MODEL_PIXELS", 32 * 32)
+    frames = [Frame(0, 0.0, np.zeros((32, 32, 3), np.uint8)), Frame(1, 0.04, np.zeros((48, 64, 3), np.uint8))]
+    checked = _within_bound(iter(frames), "cam.mp4")
+    assert next(checked).index == 0
+    with pytest.raises(DataError, match=r"cam.mp4: 64x48 is over the 0.0-megapixel bound"):
+        next(checked)
