@@ -1,0 +1,256 @@
+"""Scoring anyone's predictions the way the benchmarks do: counts (MAE, MSE, NAE, per-bin) and localization.
+
+Localization follows NWPU-Crowd's evaluation: a predicted point and an
+annotated head match when their distance is at most the head's radius
+(``sigma_s`` or ``sigma_l`` from its box, or a fixed radius such as 4 or 8
+px); matching is a maximum one-to-one matching per image (scipy's
+Hopcroft-Karp, so any maximum matching gives the same TP); precision, recall
+and F1 come from TP, FP and FN summed over all images, and recall is also
+split by NWPU's 6 head-size levels. NAE averages |error| / true count over
+images with at least one head. Counts are the files' own ``num`` fields.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from scipy.sparse import csr_matrix
+from scipy.sparse.csgraph import maximum_bipartite_matching
+from scipy.spatial import cKDTree
+
+from pipeline.errors import DataError
+
+LEVELS = 6  # NWPU's head-size levels 0..5
+DEFAULT_BINS = (0.0, 10.0, 100.0, 500.0, 1000.0, math.inf)
+EPS = 1e-20  # NWPU's guard against 0/0 in precision and recall
+
+
+@dataclass
+class Truth:
+    """One image's annotated heads: points (N, 2), optional radii (N, 2: sigma_s, sigma_l) and levels (N,)."""
+
+    count: float
+    points: np.ndarray
+    sigma: np.ndarray | None = None
+    level: np.ndarray | None = None
+
+
+@dataclass
+class Tally:
+    tp: int = 0
+    fp: int = 0
+    fn: int = 0
+    tp_level: np.ndarray = field(default_factory=lambda: np.zeros(LEVELS))
+    fn_level: np.ndarray = field(default_factory=lambda: np.zeros(LEVELS))
+
+    def summary(self, levels: bool) -> dict:
+        p = self.tp / (self.tp + self.fp + EPS)
+        r = self.tp / (self.tp + self.fn + EPS)
+        out = {"precision": p, "recall": r, "f1": 2 * p * r / (p + r) if p + r > 0 else 0.0}
+        out.update(tp=self.tp, fp=self.fp, fn=self.fn)
+        if levels:
+            out["recall_by_level"] = (self.tp_level / (self.tp_level + self.fn_level + EPS)).tolist()
+        return out
+
+
+def _numbers(line: str, path: Path, lineno: int) -> list[float]:
+    try:
+        values = [float(v) for v in line.split()]
+    except ValueError:
+        raise DataError(path, f"line {lineno}: expected numbers separated by spaces") from None
+    if not all(math.isfinite(v) for v in values):
+        raise DataError(path, f"line {lineno}: a value is not finite")
+    return values
+
+
+def _image_id(value: float, path: Path, lineno: int) -> str:
+    if value != int(value) or value < 0:
+        raise DataError(path, f"line {lineno}: the image id must be a whole number")
+    return str(int(value))
+
+
+def _lines(path: Path):
+    try:
+        text = Path(path).read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise DataError(path, "file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataError(path, f"cannot read ({exc})") from None
+    for lineno, line in enumerate(text.splitlines(), 1):  # CRLF in the released files
+        if line.strip():
+            yield lineno, line
+
+
+def read_nwpu_gt(path: str | Path) -> dict[str, Truth]:
+    """NWPU's localization ground truth: ``id num x y sigma_s sigma_l level ...`` per line."""
+    path, out = Path(path), {}
+    for lineno, line in _lines(path):
+        v = _numbers(line, path, lineno)
+        if len(v) < 2 or int(v[1]) != v[1] or len(v) != 2 + 5 * int(v[1]):
+            raise DataError(path, f"line {lineno}: expected 'id num' and 5 values (x y sigma_s sigma_l level) per head")
+        image_id, rows = _image_id(v[0], path, lineno), np.asarray(v[2:], np.float64).reshape(-1, 5)
+        level = rows[:, 4]
+        if ((level < 0) | (level >= LEVELS) | (level != np.floor(level))).any():
+            raise DataError(path, f"line {lineno}: a head level outside 0..{LEVELS - 1}")
+        if image_id in out:
+            raise DataError(path, f"line {lineno}: image {image_id} appears twice")
+        out[image_id] = Truth(float(v[1]), rows[:, :2], rows[:, 2:4], level.astype(np.int64))
+    if not out:
+        raise DataError(path, "no images in the ground-truth file")
+    return out
+
+
+def read_nwpu_pred(path: str | Path) -> dict[str, np.ndarray]:
+    """NWPU's localization predictions: ``id num x y x y ...`` per line."""
+    path, out = Path(path), {}
+    for lineno, line in _lines(path):
+        v = _numbers(line, path, lineno)
+        if len(v) < 2 or int(v[1]) != v[1] or len(v) != 2 + 2 * int(v[1]):
+            got = (len(v) - 2) / 2 if len(v) >= 2 else 0
+            raise DataError(path, f"line {lineno}: says {v[1] if len(v) > 1 else '?'} points but holds {got:g}")
+        image_id = _image_id(v[0], path, lineno)
+        if image_id in out:
+            raise DataError(path, f"line {lineno}: image {image_id} appears twice")
+        out[image_id] = np.asarray(v[2:], np.float64).reshape(-1, 2)
+    return out
+
+
+def read_csv_pred(path: str | Path) -> tuple[dict[str, np.ndarray] | None, dict[str, float]]:
+    """A CSV of ``image_id,count`` (counts only) or ``image_id,x,y`` (a row per head): (points or None, counts)."""
+    path = Path(path)
+    rows = [(n, r) for n, r in enumerate(csv.reader(line for _, line in _lines(path)), 1)]
+    if not rows:
+        raise DataError(path, "empty prediction file")
+    header = [c.strip().lower() for c in rows[0][1]]
+    if header not in (["image_id", "count"], ["image_id", "x", "y"]):
+        raise DataError(path, "line 1: expected the header image_id,count or image_id,x,y")
+    points: dict[str, list] = {}
+    counts: dict[str, float] = {}
+    for lineno, row in rows[1:]:
+        if len(row) != len(header):
+            raise DataError(path, f"line {lineno}: expected {len(header)} columns")
+        try:
+            values = [float(c) for c in row[1:]]
+        except ValueError:
+            raise DataError(path, f"line {lineno}: expected numbers after the image id") from None
+        if not all(math.isfinite(v) for v in values):
+            raise DataError(path, f"line {lineno}: a value is not finite")
+        image_id = row[0].strip()
+        if len(header) == 2:
+            if image_id in counts:
+                raise DataError(path, f"line {lineno}: image {image_id} appears twice")
+            counts[image_id] = values[0]
+        else:
+            points.setdefault(image_id, []).append(values)
+    if len(header) == 2:
+        return None, counts
+    pts = {k: np.asarray(v, np.float64).reshape(-1, 2) for k, v in points.items()}
+    return pts, {k: float(len(v)) for k, v in pts.items()}
+
+
+def match_count(pred: np.ndarray, gt: np.ndarray, radius: np.ndarray) -> np.ndarray:
+    """Which annotated heads a maximum one-to-one matching covers (bool per head).
+
+    A pair is allowed when ``distance <= radius[head]``. The candidate pairs
+    come from a KD-tree query at the largest radius, so an image of 12,000
+    heads costs a sparse graph, not a 12,000 x 12,000 distance matrix.
+    """
+    matched = np.zeros(len(gt), bool)
+    if len(pred) == 0 or len(gt) == 0:
+        return matched
+    dist = cKDTree(pred).sparse_distance_matrix(cKDTree(gt), float(radius.max()), output_type="coo_matrix")
+    keep = dist.data <= radius[dist.col]
+    rows, cols = dist.row[keep], dist.col[keep]
+    if len(rows) == 0:
+        return matched
+    graph = csr_matrix((np.ones(len(rows), np.int8), (rows, cols)), shape=(len(pred), len(gt)))
+    head_of_pred = maximum_bipartite_matching(graph, perm_type="column")
+    matched[head_of_pred[head_of_pred >= 0]] = True
+    return matched
+
+
+def score(
+    truth: dict[str, Truth],
+    pred_points: dict[str, np.ndarray] | None,
+    pred_counts: dict[str, float],
+    source: str | Path,
+    radii: tuple[float, ...] = (),
+    bins: tuple[float, ...] = DEFAULT_BINS,
+) -> dict:
+    """Every metric of the module docstring; `source` (the prediction file) is named for a missing image."""
+    missing = [i for i in truth if i not in pred_counts]
+    if missing:
+        raise DataError(source, f"no prediction for image {missing[0]} (and {len(missing) - 1} more)")
+    extra = [i for i in pred_counts if i not in truth]
+    if extra:
+        raise DataError(source, f"image {extra[0]} is not in the ground truth")
+    ids = list(truth)
+    true = np.array([truth[i].count for i in ids], np.float64)
+    pred = np.array([pred_counts[i] for i in ids], np.float64)
+    err = np.abs(pred - true)
+    has = true != 0
+    out: dict = {
+        "n_images": len(ids),
+        "mae": float(err.mean()),
+        "mse": float(np.sqrt((err**2).mean())),
+        "rmse": float(np.sqrt((err**2).mean())),
+        "nae": float((err[has] / true[has]).mean()) if has.any() else None,
+        "bins": _bins(err, true, bins),
+    }
+    if pred_points is None:
+        return out
+    rules: dict[str, tuple[Tally, bool]] = {}
+    with_sigma = all(t.sigma is not None for t in truth.values())
+    if with_sigma:
+        rules = {"sigma_s": (Tally(), True), "sigma_l": (Tally(), True)}
+    rules.update({f"r{r:g}": (Tally(), with_sigma) for r in radii})
+    for i in ids:
+        t, p = truth[i], pred_points.get(i, np.zeros((0, 2)))
+        for name, (tally, levels) in rules.items():
+            if name.startswith("sigma"):
+                radius = t.sigma[:, 0 if name == "sigma_s" else 1]
+            else:
+                radius = np.full(len(t.points), float(name[1:]))
+            hit = match_count(p, t.points, radius)
+            tally.tp += int(hit.sum())
+            tally.fp += len(p) - int(hit.sum())
+            tally.fn += len(t.points) - int(hit.sum())
+            if levels:
+                tally.tp_level += np.bincount(t.level[hit], minlength=LEVELS)[:LEVELS]
+                tally.fn_level += np.bincount(t.level[~hit], minlength=LEVELS)[:LEVELS]
+    out["localization"] = {name: tally.summary(levels) for name, (tally, levels) in rules.items()}
+    return out
+
+
+def _bins(err: np.ndarray, true: np.ndarray, bins: tuple[float, ...]) -> list[dict]:
+    """MAE and NAE of the images whose true count falls in each ``[lo, hi)``."""
+    rows = []
+    for lo, hi in zip(bins[:-1], bins[1:], strict=True):
+        sel = (true >= lo) & (true < hi)
+        nz = sel & (true != 0)
+        rows.append(
+            {
+                "range": [lo, hi if math.isfinite(hi) else None],
+                "n_images": int(sel.sum()),
+                "mae": float(err[sel].mean()) if sel.any() else None,
+                "nae": float((err[nz] / true[nz]).mean()) if nz.any() else None,
+            }
+        )
+    return rows
+
+
+def store_truth(path: str | Path) -> dict[str, Truth]:
+    """Ground truth from a density store: its in-image points, with no radii (use fixed radii)."""
+    from pipeline.store import read_split
+
+    store = read_split(path)
+    out = {}
+    for image_id in store:
+        rec = store[image_id]
+        pts = np.asarray(rec.points, np.float64).reshape(-1, 2)
+        out[image_id] = Truth(float(rec.count), pts)
+    return out

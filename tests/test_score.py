@@ -1,0 +1,105 @@
+"""`headcount score`: NWPU's counting and localization metrics for anyone's predictions."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from pipeline.cli import cli
+from pipeline.errors import DataError
+from pipeline.score import Truth, match_count, read_nwpu_gt, read_nwpu_pred, score
+
+
+def test_the_matching_is_maximum_where_a_greedy_one_is_not():
+    """Prediction A is near both heads, B only near the first: greedy A->first leaves B out; maximum pairs both."""
+    gt = np.array([[0.0, 0.0], [10.0, 0.0]])
+    pred = np.array([[5.0, 0.0], [-3.0, 0.0]])  # A first, nearest to head 0 on a tie broken by order
+    assert match_count(pred, gt, np.array([6.0, 6.0])).tolist() == [True, True]
+    assert match_count(pred, gt, np.array([2.0, 6.0])).tolist() == [False, True]  # per-head radius
+    assert match_count(np.zeros((0, 2)), gt, np.array([6.0, 6.0])).tolist() == [False, False]
+
+
+def _write(path, lines, crlf=True):
+    path.write_bytes(("\r\n" if crlf else "\n").join(lines).encode() + b"\r\n")
+    return path
+
+
+def test_nwpu_files_give_the_official_counts_precision_recall_per_level_and_nae(tmp_path):
+    # image 1: 3 heads (levels 0, 1, 2), radii s=2 / l=5; image 2: no heads; image 3: 2 heads, no predictions
+    gt = _write(
+        tmp_path / "gt.txt",
+        [
+            "1 3 10 10 2 5 0 30 30 2 5 1 50 50 2 5 2",
+            "2 0",
+            "3 2 5 5 1 4 3 20 20 1 4 5",
+        ],
+    )
+    # image 1: one exact hit, one 3 px away (sigma_l only), one far miss; image 2: two false positives
+    pred = _write(tmp_path / "pred.txt", ["1 3 10 10 33 30 90 90", "2 2 1 1 2 2", "3 0"], crlf=False)
+    truth, points = read_nwpu_gt(gt), read_nwpu_pred(pred)
+    assert truth["1"].level.tolist() == [0, 1, 2] and truth["2"].count == 0
+    r = score(truth, points, {k: float(len(v)) for k, v in points.items()}, pred)
+    s, large = r["localization"]["sigma_s"], r["localization"]["sigma_l"]
+    assert (s["tp"], s["fp"], s["fn"]) == (1, 4, 4) and (large["tp"], large["fp"], large["fn"]) == (2, 3, 3)
+    assert s["precision"] == pytest.approx(1 / 5) and s["recall"] == pytest.approx(1 / 5)
+    assert large["f1"] == pytest.approx(2 * 0.4 * 0.4 / 0.8)
+    assert large["recall_by_level"] == pytest.approx([1, 1, 0, 0, 0, 0], abs=1e-12)  # levels 3 and 5: missed
+    assert s["recall_by_level"] == pytest.approx([1, 0, 0, 0, 0, 0], abs=1e-12)
+    # counts: errors 0, 2, 2 -> MAE 4/3, MSE sqrt(8/3); NAE over images with heads: (0/3 + 2/2) / 2
+    assert r["mae"] == pytest.approx(4 / 3) and r["mse"] == pytest.approx(np.sqrt(8 / 3)) == r["rmse"]
+    assert r["nae"] == pytest.approx(0.5)
+    zero, low = r["bins"][0], r["bins"][1]
+    assert zero["range"] == [0.0, 10.0] and zero["n_images"] == 3 and zero["nae"] == pytest.approx(0.5)
+    assert low["n_images"] == 0 and low["mae"] is None
+
+
+def test_score_of_a_store_against_its_own_points_is_perfect_at_4_and_8_px(tiny_stores, tmp_path):
+    from pipeline.store import read_split
+
+    store = read_split(tiny_stores["test"])
+    rows = ["image_id,x,y"] + [
+        f"{i},{x},{y}" for i in store for x, y in np.asarray(store[i].points).reshape(-1, 2).tolist()
+    ]
+    (tmp_path / "p.csv").write_text("\n".join(rows) + "\n")
+    r = CliRunner().invoke(cli, ["score", str(tmp_path / "p.csv"), "--gt", str(tiny_stores["test"]), "--json"])
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.output)
+    assert doc["mae"] == 0 and doc["n_images"] == len(store)
+    assert doc["localization"]["r4"]["f1"] == pytest.approx(1) and doc["localization"]["r8"]["f1"] == pytest.approx(1)
+
+
+@pytest.mark.parametrize(
+    ("lines", "message"),
+    [
+        (["1 3 1 1 2 2"], r"pred.txt: line 1: says 3.0 points but holds 2"),
+        (["1 1 nan 2"], r"pred.txt: line 1: a value is not finite"),
+        (["1 1 x 2"], r"pred.txt: line 1: expected numbers"),
+        (["1 1 1 1", "1 0"], r"pred.txt: line 2: image 1 appears twice"),
+    ],
+)
+def test_a_bad_prediction_file_names_the_file_and_line(tmp_path, lines, message):
+    with pytest.raises(DataError, match=message):
+        read_nwpu_pred(_write(tmp_path / "pred.txt", lines))
+
+
+def test_an_image_without_a_prediction_is_an_error_naming_it(tmp_path):
+    truth = {"1": Truth(1, np.zeros((1, 2))), "2": Truth(0, np.zeros((0, 2)))}
+    with pytest.raises(DataError, match=r"p.txt: no prediction for image 2"):
+        score(truth, None, {"1": 1.0}, tmp_path / "p.txt")
+
+
+def test_the_matching_size_equals_an_assignment_solvers_on_random_crowds():
+    """An independent maximum matching (scipy's Hungarian solver on allowed pairs) finds the same TP."""
+    from scipy.optimize import linear_sum_assignment
+    from scipy.spatial import distance_matrix
+
+    rng = np.random.default_rng(3)
+    for _ in range(20):
+        gt, pred = rng.uniform(0, 60, (int(rng.integers(1, 40)), 2)), rng.uniform(0, 60, (int(rng.integers(1, 40)), 2))
+        radius = rng.uniform(2, 9, len(gt))
+        allowed = distance_matrix(pred, gt) <= radius[None, :]
+        rows, cols = linear_sum_assignment(-allowed.astype(float))
+        assert match_count(pred, gt, radius).sum() == allowed[rows, cols].sum()
