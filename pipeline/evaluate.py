@@ -15,10 +15,13 @@ from pipeline.atomic import write_bytes
 from pipeline.device import Precision
 from pipeline.metrics import game_error, mae, rmse
 from pipeline.numerics import Numerics, configure, exact_sum, numerics_in_force
+from pipeline.peaks import density_peaks
 from pipeline.predict import load_model, predict_density
+from pipeline.score import Truth, score
 from pipeline.store import read_split
 
 GAME_LEVELS = (0, 1, 2, 3)
+LOCALIZATION_RADII = (4.0, 8.0)  # px: the fixed radii localization papers report (FIDTM and after)
 
 
 def evaluate(
@@ -46,10 +49,13 @@ def evaluate(
     test = read_split(test_store)
     train_counts = np.array([rec.count for rec in read_split(train_store).values()], dtype=np.float64)
     rows, games = [], {lv: [] for lv in GAME_LEVELS}
+    truth, points = {}, {}
     for image_id in tqdm(list(test), desc="evaluate", disable=None if progress is None else not progress):
         rec = test[image_id]
         density = predict_density(model, test.image(image_id), device, precision)
         rows.append((image_id, rec.count, exact_sum(density)))
+        truth[image_id] = Truth(float(rec.count), np.asarray(rec.points, np.float64).reshape(-1, 2))
+        points[image_id] = density_peaks(density)
         for lv in GAME_LEVELS:
             games[lv].append(game_error(density, rec.points, (rec.height, rec.width), lv))
     true = np.array([r[1] for r in rows], dtype=np.float64)
@@ -60,8 +66,11 @@ def evaluate(
         **{f"game_{lv}": float(np.mean(games[lv])) for lv in GAME_LEVELS},
         "n_images": len(rows),
         "baseline_mae": mae(np.full_like(true, train_counts.mean()), true),
-        "numerics": numerics_in_force(numerics, device.type),
     }
+    # NAE, per-bin errors and localization at 4 and 8 px, as `headcount score` gives them (pipeline/score.py)
+    scored = score(truth, points, {r[0]: r[2] for r in rows}, predictions_out, radii=LOCALIZATION_RADII)
+    metrics.update(nae=scored["nae"], bins=scored["bins"], localization=scored["localization"])
+    metrics["numerics"] = numerics_in_force(numerics, device.type)
     write_bytes(metrics_out, (json.dumps(metrics, indent=2) + "\n").encode())
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")

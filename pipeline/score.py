@@ -226,20 +226,17 @@ def score(
     return out
 
 
-def _bins(err: np.ndarray, true: np.ndarray, bins: tuple[float, ...]) -> list[dict]:
-    """MAE and NAE of the images whose true count falls in each ``[lo, hi)``."""
-    rows = []
+def _bins(err: np.ndarray, true: np.ndarray, bins: tuple[float, ...]) -> dict[str, dict]:
+    """MAE and NAE of the images whose true count falls in each ``[lo, hi)``, keyed ``"lo-hi"``."""
+    rows = {}
     for lo, hi in zip(bins[:-1], bins[1:], strict=True):
         sel = (true >= lo) & (true < hi)
         nz = sel & (true != 0)
-        rows.append(
-            {
-                "range": [lo, hi if math.isfinite(hi) else None],
-                "n_images": int(sel.sum()),
-                "mae": float(err[sel].mean()) if sel.any() else None,
-                "nae": float((err[nz] / true[nz]).mean()) if nz.any() else None,
-            }
-        )
+        rows[f"{lo:g}-{hi:g}"] = {
+            "n_images": int(sel.sum()),
+            "mae": float(err[sel].mean()) if sel.any() else None,
+            "nae": float((err[nz] / true[nz]).mean()) if nz.any() else None,
+        }
     return rows
 
 

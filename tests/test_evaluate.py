@@ -57,7 +57,15 @@ def test_evaluate_writes_consistent_metrics_and_predictions(tiny_stores, checkpo
         progress=False,
     )
     assert json.loads((tmp_path / "metrics.json").read_text()) == m
-    assert set(m) == {"mae", "rmse", "game_0", "game_1", "game_2", "game_3", "n_images", "baseline_mae", "numerics"}
+    games = {"game_0", "game_1", "game_2", "game_3"}
+    assert set(m) == {"mae", "rmse", *games, "n_images", "baseline_mae", "nae", "bins", "localization", "numerics"}
+    from pipeline.store import read_split
+
+    heads = sum(r.count for r in read_split(tiny_stores["test"]).values())
+    for block in m["localization"].values():  # every head is a hit or a miss; every placed point a hit or not
+        assert block["tp"] + block["fn"] == heads and 0 <= block["f1"] <= 1
+    assert set(m["localization"]) == {"r4", "r8"} and m["localization"]["r4"]["tp"] <= m["localization"]["r8"]["tp"]
+    assert sum(b["n_images"] for b in m["bins"].values()) == m["n_images"]
     assert m["numerics"] == {
         "mode": "reproducible",
         "device": "cpu",
@@ -71,7 +79,6 @@ def test_evaluate_writes_consistent_metrics_and_predictions(tiny_stores, checkpo
     assert m["mae"] == pytest.approx(np.mean(np.abs(pred - true)), abs=1e-3)
     assert m["game_0"] == pytest.approx(m["mae"], rel=1e-6)
     assert m["game_0"] <= m["game_1"] <= m["game_2"] <= m["game_3"]
-    from pipeline.store import read_split
 
     train_mean = np.mean([r.count for r in read_split(tiny_stores["train"]).values()])
     assert m["baseline_mae"] == pytest.approx(np.mean(np.abs(true - train_mean)))

@@ -51,8 +51,9 @@ def test_nwpu_files_give_the_official_counts_precision_recall_per_level_and_nae(
     # counts: errors 0, 2, 2 -> MAE 4/3, MSE sqrt(8/3); NAE over images with heads: (0/3 + 2/2) / 2
     assert r["mae"] == pytest.approx(4 / 3) and r["mse"] == pytest.approx(np.sqrt(8 / 3)) == r["rmse"]
     assert r["nae"] == pytest.approx(0.5)
-    zero, low = r["bins"][0], r["bins"][1]
-    assert zero["range"] == [0.0, 10.0] and zero["n_images"] == 3 and zero["nae"] == pytest.approx(0.5)
+    zero, low = r["bins"]["0-10"], r["bins"]["10-100"]
+    assert list(r["bins"]) == ["0-10", "10-100", "100-500", "500-1000", "1000-inf"]
+    assert zero["n_images"] == 3 and zero["nae"] == pytest.approx(0.5)
     assert low["n_images"] == 0 and low["mae"] is None
 
 
@@ -103,3 +104,14 @@ def test_the_matching_size_equals_an_assignment_solvers_on_random_crowds():
         allowed = distance_matrix(pred, gt) <= radius[None, :]
         rows, cols = linear_sum_assignment(-allowed.astype(float))
         assert match_count(pred, gt, radius).sum() == allowed[rows, cols].sum()
+
+
+def test_density_peaks_places_as_many_points_as_the_map_counts_at_its_highest_local_maxima():
+    from pipeline.peaks import density_peaks
+
+    d = np.zeros((6, 8), np.float32)
+    d[1, 1], d[1, 2] = 0.8, 0.3  # one peak and its shoulder: a shoulder is not a head
+    d[4, 6], d[5, 0] = 0.6, 0.4
+    assert density_peaks(d).tolist() == [[12.0, 12.0], [52.0, 36.0]]  # sum 2.1: the two highest maxima
+    assert density_peaks(d * 2).tolist() == [[12.0, 12.0], [52.0, 36.0], [4.0, 44.0]]  # 4.2: all three there are
+    assert density_peaks(np.zeros((3, 3))).shape == (0, 2) and density_peaks(-np.ones((3, 3))).shape == (0, 2)
