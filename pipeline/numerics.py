@@ -27,10 +27,20 @@ import warnings
 from typing import Literal
 
 # ATen reads this once, at its first op, so it is set on import: every module that runs the
-# model imports this one before doing any arithmetic with torch. AVX2 is what every x86-64 CPU
-# of the last decade has, Intel or AMD; a CPU without it gets ATen's baseline kernels.
+# model imports this one before doing any arithmetic with torch. AVX2 + FMA is what every x86-64
+# CPU of the last decade has, Intel or AMD. ATen would run AVX2 code even on a CPU without it (an
+# illegal instruction), so a CPU without it is left to ATen's own choice, and `configure` warns.
 ATEN_KERNELS = "AVX2"
-os.environ["ATEN_CPU_CAPABILITY"] = ATEN_KERNELS.lower()
+
+
+def _has_avx2_fma() -> bool:
+    from numpy._core._multiarray_umath import __cpu_features__  # numpy's own CPU probe
+
+    return bool(__cpu_features__.get("AVX2") and __cpu_features__.get("FMA3"))
+
+
+if _has_avx2_fma():
+    os.environ["ATEN_CPU_CAPABILITY"] = ATEN_KERNELS.lower()
 # what MKL still computes (no convolution in `reproducible`) takes its AVX2 path where MKL allows
 os.environ["MKL_CBWR"] = "AVX2,STRICT"
 # cuBLAS needs this before its first call to be deterministic (torch.use_deterministic_algorithms)
