@@ -402,9 +402,8 @@ def count_cmd(
     """
     from pipeline.alerts import AlertConfig
     from pipeline.counter import count_images, load_counter
-    from pipeline.outputs import claim, is_alert_log, is_overlay_video, is_records
     from pipeline.sinks import RecordWriter
-    from pipeline.stream import count_video, is_live, is_video
+    from pipeline.stream import claim_video_outputs, count_video, is_live, is_video
     from pipeline.zones import load_zones
 
     videos = [i for i in inputs if is_video(i)]
@@ -414,12 +413,8 @@ def count_cmd(
     zones = load_zones(zones_file) if zones_file else []
     # every output is checked before anything is counted or written (pipeline/outputs.py)
     inputs = [i for i in inputs if not is_live(i)] + [str(checkpoint)] + ([str(zones_file)] if zones_file else [])
-    if videos and out != "-":
-        claim(out, is_records, "a headcount records file (CSV or JSON lines)", inputs)
-    if videos and alerts_out is not None:
-        claim(alerts_out, is_alert_log, "a headcount alert log (JSON lines)", inputs)
-    if videos and overlay is not None:
-        claim(overlay, is_overlay_video, "a headcount overlay video", inputs)
+    if videos:
+        claim_video_outputs(out, alerts_out, overlay, inputs)
     counter = load_counter(checkpoint, device, precision, threads)
     if images:
         for path, n in zip(images, count_images(images, counter, heatmap), strict=True):

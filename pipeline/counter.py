@@ -137,18 +137,16 @@ def check_model_size(source: str | Path, height: int, width: int) -> None:
 
 def calibration_images(folder: Path) -> list[Path]:
     """The usable images of a calibration folder; `ConfigError` when there are none (never a silent fallback)."""
-    from PIL import Image, UnidentifiedImageError
-
     usable = []
     for p in sorted(folder.iterdir()):
         if p.suffix.lower() not in (".jpg", ".jpeg", ".png") or not p.is_file():
             continue
         try:
-            with Image.open(p) as im:
-                if min(im.size) >= MIN_CALIBRATION_SIDE and im.size[0] * im.size[1] <= MAX_MODEL_PIXELS:
-                    usable.append(p)
-        except (OSError, UnidentifiedImageError):
+            h, w = image_size(p)  # the header only; a bomb or a broken file is a DataError
+        except DataError:
             continue
+        if min(h, w) >= MIN_CALIBRATION_SIDE and h * w <= MAX_MODEL_PIXELS:
+            usable.append(p)
     if not usable:
         side = MIN_CALIBRATION_SIDE
         raise ConfigError(folder, f"no usable calibration image (.jpg/.png, at least {side}x{side} px)")

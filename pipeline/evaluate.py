@@ -17,7 +17,7 @@ from pipeline.metrics import game_error, mae, rmse
 from pipeline.numerics import Numerics, configure, exact_sum, numerics_in_force
 from pipeline.peaks import density_peaks
 from pipeline.predict import load_model, predict_density
-from pipeline.score import Truth, score
+from pipeline.score import record_truth, score
 from pipeline.store import read_split
 
 GAME_LEVELS = (0, 1, 2, 3)
@@ -54,7 +54,7 @@ def evaluate(
         rec = test[image_id]
         density = predict_density(model, test.image(image_id), device, precision)
         rows.append((image_id, rec.count, exact_sum(density)))
-        truth[image_id] = Truth(float(rec.count), np.asarray(rec.points, np.float64).reshape(-1, 2))
+        truth[image_id] = record_truth(rec)
         points[image_id] = density_peaks(density)
         for lv in GAME_LEVELS:
             games[lv].append(game_error(density, rec.points, (rec.height, rec.width), lv))

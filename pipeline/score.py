@@ -85,20 +85,32 @@ def _lines(path: Path):
             yield lineno, line
 
 
+def _nwpu_lines(path: Path, per_head: int):
+    """``(lineno, image id, (num, per_head) values)`` of each ``id num v v ...`` line of an NWPU file."""
+    seen: set[str] = set()
+    for lineno, line in _lines(path):
+        v = _numbers(line, path, lineno)
+        if len(v) < 2 or int(v[1]) != v[1] or len(v) != 2 + per_head * int(v[1]):
+            got = (len(v) - 2) / per_head if len(v) >= 2 else 0
+            raise DataError(
+                path,
+                f"line {lineno}: says {v[1] if len(v) > 1 else '?'} points but holds {got:g} ({per_head} values each)",
+            )
+        image_id = _image_id(v[0], path, lineno)
+        if image_id in seen:
+            raise DataError(path, f"line {lineno}: image {image_id} appears twice")
+        seen.add(image_id)
+        yield lineno, image_id, np.asarray(v[2:], np.float64).reshape(-1, per_head)
+
+
 def read_nwpu_gt(path: str | Path) -> dict[str, Truth]:
     """NWPU's localization ground truth: ``id num x y sigma_s sigma_l level ...`` per line."""
     path, out = Path(path), {}
-    for lineno, line in _lines(path):
-        v = _numbers(line, path, lineno)
-        if len(v) < 2 or int(v[1]) != v[1] or len(v) != 2 + 5 * int(v[1]):
-            raise DataError(path, f"line {lineno}: expected 'id num' and 5 values (x y sigma_s sigma_l level) per head")
-        image_id, rows = _image_id(v[0], path, lineno), np.asarray(v[2:], np.float64).reshape(-1, 5)
+    for lineno, image_id, rows in _nwpu_lines(path, 5):
         level = rows[:, 4]
         if ((level < 0) | (level >= LEVELS) | (level != np.floor(level))).any():
             raise DataError(path, f"line {lineno}: a head level outside 0..{LEVELS - 1}")
-        if image_id in out:
-            raise DataError(path, f"line {lineno}: image {image_id} appears twice")
-        out[image_id] = Truth(float(v[1]), rows[:, :2], rows[:, 2:4], level.astype(np.int64))
+        out[image_id] = Truth(float(len(rows)), rows[:, :2], rows[:, 2:4], level.astype(np.int64))
     if not out:
         raise DataError(path, "no images in the ground-truth file")
     return out
@@ -106,23 +118,13 @@ def read_nwpu_gt(path: str | Path) -> dict[str, Truth]:
 
 def read_nwpu_pred(path: str | Path) -> dict[str, np.ndarray]:
     """NWPU's localization predictions: ``id num x y x y ...`` per line."""
-    path, out = Path(path), {}
-    for lineno, line in _lines(path):
-        v = _numbers(line, path, lineno)
-        if len(v) < 2 or int(v[1]) != v[1] or len(v) != 2 + 2 * int(v[1]):
-            got = (len(v) - 2) / 2 if len(v) >= 2 else 0
-            raise DataError(path, f"line {lineno}: says {v[1] if len(v) > 1 else '?'} points but holds {got:g}")
-        image_id = _image_id(v[0], path, lineno)
-        if image_id in out:
-            raise DataError(path, f"line {lineno}: image {image_id} appears twice")
-        out[image_id] = np.asarray(v[2:], np.float64).reshape(-1, 2)
-    return out
+    return {image_id: rows for _, image_id, rows in _nwpu_lines(Path(path), 2)}
 
 
 def read_csv_pred(path: str | Path) -> tuple[dict[str, np.ndarray] | None, dict[str, float]]:
     """A CSV of ``image_id,count`` (counts only) or ``image_id,x,y`` (a row per head): (points or None, counts)."""
     path = Path(path)
-    rows = [(n, r) for n, r in enumerate(csv.reader(line for _, line in _lines(path)), 1)]
+    rows = [(lineno, next(csv.reader([line]))) for lineno, line in _lines(path)]  # the file's own line numbers
     if not rows:
         raise DataError(path, "empty prediction file")
     header = [c.strip().lower() for c in rows[0][1]]
@@ -240,14 +242,14 @@ def _bins(err: np.ndarray, true: np.ndarray, bins: tuple[float, ...]) -> dict[st
     return rows
 
 
+def record_truth(rec) -> Truth:  # noqa: ANN001 - a store Record
+    """One store record's ground truth: its in-image points, with no radii (use fixed radii)."""
+    return Truth(float(rec.count), np.asarray(rec.points, np.float64).reshape(-1, 2))
+
+
 def store_truth(path: str | Path) -> dict[str, Truth]:
-    """Ground truth from a density store: its in-image points, with no radii (use fixed radii)."""
+    """Ground truth from a density store (see `record_truth`)."""
     from pipeline.store import read_split
 
     store = read_split(path)
-    out = {}
-    for image_id in store:
-        rec = store[image_id]
-        pts = np.asarray(rec.points, np.float64).reshape(-1, 2)
-        out[image_id] = Truth(float(rec.count), pts)
-    return out
+    return {image_id: record_truth(store[image_id]) for image_id in store}

@@ -296,6 +296,20 @@ def count_frames(
     return summary
 
 
+def claim_video_outputs(
+    out: str | None, alerts_out: str | Path | None, overlay: str | Path | None, inputs: Iterable[str | Path]
+) -> None:
+    """Refuse (before anything is opened) a records file, alert log or overlay that is an input or of another kind."""
+    from pipeline.outputs import claim, is_alert_log, is_overlay_video, is_records
+
+    if out is not None and out != "-":
+        claim(out, is_records, "a headcount records file (CSV or JSON lines)", inputs)
+    if alerts_out is not None:
+        claim(alerts_out, is_alert_log, "a headcount alert log (JSON lines)", inputs)
+    if overlay is not None:
+        claim(overlay, is_overlay_video, "a headcount overlay video", inputs)
+
+
 def count_video(
     spec: str,
     counter: Counter,
@@ -326,19 +340,13 @@ def count_video(
     """
     from tqdm import tqdm
 
-    from pipeline.outputs import claim, is_alert_log, is_overlay_video, is_records
     from pipeline.sinks import EventWriter, OverlayVideo, draw_overlay, save_snapshot
 
     is_live_source = is_live(spec) if live is None else live
     if not is_live(spec) and not Path(spec).is_file():
         raise DataError(spec, "video file not found")
     inputs = [*inputs, *([] if is_live(spec) else [spec])]
-    if isinstance(out, str) and out != "-":
-        claim(out, is_records, "a headcount records file (CSV or JSON lines)", inputs)
-    if alerts_out is not None:
-        claim(alerts_out, is_alert_log, "a headcount alert log (JSON lines)", inputs)
-    if overlay is not None:
-        claim(overlay, is_overlay_video, "a headcount overlay video", inputs)
+    claim_video_outputs(out if isinstance(out, str) else None, alerts_out, overlay, inputs)
     if snapshots is not None and Path(snapshots).exists() and not Path(snapshots).is_dir():
         raise ConfigError(snapshots, "exists and is not a folder; --snapshots needs a folder")
     src_fps, n_frames = source_info(spec)

@@ -115,3 +115,11 @@ def test_density_peaks_places_as_many_points_as_the_map_counts_at_its_highest_lo
     assert density_peaks(d).tolist() == [[12.0, 12.0], [52.0, 36.0]]  # sum 2.1: the two highest maxima
     assert density_peaks(d * 2).tolist() == [[12.0, 12.0], [52.0, 36.0], [4.0, 44.0]]  # 4.2: all three there are
     assert density_peaks(np.zeros((3, 3))).shape == (0, 2) and density_peaks(-np.ones((3, 3))).shape == (0, 2)
+
+
+def test_a_bad_csv_row_is_named_by_its_line_in_the_file_blank_lines_included(tmp_path):
+    from pipeline.score import read_csv_pred
+
+    (tmp_path / "p.csv").write_text("image_id,count\n\n1,3\nIMG_2,many\n")
+    with pytest.raises(DataError, match=r"p.csv: line 4: expected numbers"):
+        read_csv_pred(tmp_path / "p.csv")
