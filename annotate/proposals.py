@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.ndimage import maximum_filter, uniform_filter
 
-from pipeline.model import STRIDE
+from pipeline.geometry import STRIDE
 
 MIN_MASS = 0.5  # a proposal's 3x3-cell neighbourhood must hold at least half a head
 

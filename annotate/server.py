@@ -23,12 +23,13 @@ from starlette.staticfiles import StaticFiles
 from annotate import frame
 from annotate.catalog import Catalog, Edit, StaleRevision
 from annotate.guard import GuardMiddleware, deadline_protocol, is_loopback_host
+from annotate.preview import preview_map
 from pipeline import strictjson
 from pipeline.atomic import umask
-from pipeline.density import DensityParams, density_map, preview_map
+from pipeline.density import DensityParams, compute_density
 from pipeline.errors import ConfigError, DataError
 from pipeline.image import encode
-from pipeline.overlay import colorize
+from pipeline.overlay import translucent
 from pipeline.pointfile import MAX_POINTS, STATUSES, parse_tiles
 
 STATIC = Path(__file__).parent / "static"
@@ -54,11 +55,9 @@ def create_app(
     threading.Thread(target=preview_map, args=(np.ones((1, 2)), (8, 8), 8, density), daemon=True).start()
     model = None
     if checkpoint is not None:
-        from pipeline.device import resolve_device
-        from pipeline.predict import load_model
+        from pipeline.infer.counter import load_counter
 
-        torch_device = resolve_device(device)
-        model = load_model(checkpoint, device=torch_device)
+        model = load_counter(checkpoint, device)  # as `count` runs it: bf16 on a GPU
 
     def entry_or_404(request: Request):
         image_id = request.path_params["image_id"]
@@ -161,11 +160,11 @@ def create_app(
         side = request.query_params.get("max_side", "")
         if side and not (_ascii_int(side) and 8 <= int(side) <= MAX_PREVIEW_SIDE):
             return JSONResponse({"error": f"max_side must be an integer in 8..{MAX_PREVIEW_SIDE}"}, 400)
-        if side:  # drawn at the screen's size, from the full-size heads and sigmas (pipeline/density.py)
+        if side:  # drawn at the screen's size, from the full-size heads and sigmas (annotate/preview.py)
             d = preview_map(pf.points, (e.height, e.width), int(side), density)
         else:
-            d = density_map(pf.points, (e.height, e.width), **density.kernel())
-        response = _png_response(_overlay_rgba(d))
+            d = compute_density(pf.points, (e.height, e.width), density).density
+        response = _png_response(translucent(d))
         response.headers["X-Headcount-Count"] = f"{float(d.sum(dtype=np.float64)):.2f}"
         return response
 
@@ -175,15 +174,14 @@ def create_app(
         if model is None:
             return JSONResponse({"error": "no model configured (start with --checkpoint)"}, 404)
         from annotate.proposals import propose_points
-        from pipeline.counter import check_model_size
         from pipeline.image import load_image
-        from pipeline.predict import predict_density
+        from pipeline.infer.counter import check_model_size
 
         try:
             check_model_size(e.path.name, e.height, e.width)
         except DataError as exc:
             return JSONResponse({"error": str(exc)}, 413)
-        d = predict_density(model, load_image(e.path), torch_device)
+        d = model(load_image(e.path)[None])[0]
         return JSONResponse({"points": propose_points(d, (e.height, e.width)).tolist(), "count": float(d.sum())})
 
     def index(request: Request) -> FileResponse:
@@ -296,29 +294,6 @@ def _points_problem(points: list) -> str | None:
 
 def _is_number(v: object) -> bool:
     return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
-
-
-def _overlay_rgba(density):
-    """Density as an RGBA image: inferno colours, transparent where empty.
-
-    Scaled to the 99th percentile of the non-empty pixels, not the peak: one
-    narrow kernel (a head close to others) would otherwise leave the whole map
-    dark and faint. Colour and opacity both follow one level, so the image is a
-    256-entry palette with an alpha per entry: one byte a pixel, which encodes
-    several times faster and smaller than RGBA and shows the same pixels.
-    """
-    positive = density[density > 0]
-    ref = float(np.percentile(positive, 99)) if positive.size else 0.0
-    norm = np.sqrt(np.clip(density / ref, 0, 1)) if ref > 0 else np.zeros_like(density)  # sqrt: sparse heads show
-    img = Image.fromarray(np.rint(norm * 255).astype(np.uint8), "P")
-    img.putpalette(OVERLAY_PALETTE.tobytes())
-    img.info["transparency"] = OVERLAY_ALPHA.tobytes()
-    return img
-
-
-_LEVELS = np.arange(256) / 255
-OVERLAY_PALETTE = colorize(_LEVELS)
-OVERLAY_ALPHA = (np.clip(_LEVELS * 2, 0, 1) * 200).astype(np.uint8)
 
 
 def _png_response(img: Image.Image) -> Response:

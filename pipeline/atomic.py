@@ -16,7 +16,7 @@ import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from pipeline.errors import ConfigError
+from pipeline.errors import ConfigError, DataError
 
 _TOKEN = re.compile(r"[a-z0-9_]+")
 
@@ -73,21 +73,32 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
     ...     p.write_text("hello")
     """
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    for stale in _stale_temps(target):
-        stale.unlink(missing_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=_temp_prefix(target), dir=target.parent)
-    os.close(fd)
+    with _writing(target):
+        target.parent.mkdir(parents=True, exist_ok=True)
+        for stale in _stale_temps(target):
+            stale.unlink(missing_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=_temp_prefix(target), dir=target.parent)
+        os.close(fd)
     tmp = Path(tmp_name)
     try:
         yield tmp
-        os.chmod(tmp, new_file_mode(target))
-        fsync_path(tmp)
-        os.replace(tmp, target)
-        fsync_path(target.parent, directory=True)
+        with _writing(target):
+            os.chmod(tmp, new_file_mode(target))
+            fsync_path(tmp)
+            os.replace(tmp, target)
+            fsync_path(target.parent, directory=True)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+@contextlib.contextmanager
+def _writing(target: Path) -> Iterator[None]:
+    """The machine refusing an output (a read-only folder, a full disk) as a `DataError` naming it."""
+    try:
+        yield
+    except OSError as exc:
+        raise DataError(target, f"cannot write ({exc.strerror or exc})") from None
 
 
 def refuse_foreign(target: str | Path, is_ours: Callable[[Path], bool], what: str) -> None:
@@ -105,5 +116,5 @@ def refuse_foreign(target: str | Path, is_ours: Callable[[Path], bool], what: st
 
 def write_bytes(target: str | Path, data: bytes) -> None:
     """Write `data` to `target` atomically."""
-    with atomic_path(target) as tmp:
+    with atomic_path(target) as tmp, _writing(target):
         tmp.write_bytes(data)

@@ -44,7 +44,7 @@ def resized(sample: Sample, max_side: int | None) -> Sample:
 def make_record(sample: Sample, params: DensityParams, source_root: Path) -> Record:
     """Density, sigmas and bookkeeping for one sample, compressed for the store."""
     sample = resized(sample, params.max_side)
-    d = compute_density(sample.points, sample.shape, **params.kernel(), sizes=sample.sizes)
+    d = compute_density(sample.points, sample.shape, params, sample.sizes)
     try:
         rel = sample.image_path.resolve().relative_to(source_root.resolve())
     except ValueError:

@@ -10,11 +10,9 @@ sees the same samples.
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
 
 import numpy as np
 import torch
@@ -22,13 +20,8 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from pipeline.cache import DecodedCache, file_identity
 from pipeline.errors import DataError
-from pipeline.model import STRIDE
+from pipeline.geometry import STRIDE, check_crop
 from pipeline.store import read_split
-
-T = TypeVar("T")
-
-IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
-IMAGENET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
 
 
 def sum_pool(density: np.ndarray, factor: int = STRIDE) -> np.ndarray:
@@ -43,12 +36,6 @@ def sum_pool(density: np.ndarray, factor: int = STRIDE) -> np.ndarray:
     return d.reshape(d.shape[0] // factor, factor, d.shape[1] // factor, factor).sum(axis=(1, 3)).astype(np.float32)
 
 
-def pad_to_stride(x: torch.Tensor, stride: int = STRIDE) -> torch.Tensor:
-    """Zero-pad (…, H, W) bottom/right to multiples of `stride`."""
-    h, w = x.shape[-2:]
-    return torch.nn.functional.pad(x, (0, -w % stride, 0, -h % stride))
-
-
 @dataclass(frozen=True)
 class Crop:
     """Where a training crop comes from; `flip` mirrors it left-right."""
@@ -60,15 +47,9 @@ class Crop:
     flip: bool
 
 
-def check_crop_size(size: tuple[int, int]) -> None:
-    """Crops are positive multiples of the model's stride, or targets would not align with its output."""
-    if size[0] % STRIDE or size[1] % STRIDE or min(size) <= 0:
-        raise ValueError(f"crop size must be positive multiples of {STRIDE}, got {size}")
-
-
 def random_crop(rng: np.random.Generator, shape: tuple[int, int], size: tuple[int, int], flip: bool) -> Crop:
     """A crop of `size` (multiples of 8) inside `shape`; smaller images are padded later."""
-    check_crop_size(size)
+    check_crop(size)
     h, w = shape
     ch, cw = size
     top = int(rng.integers(0, max(h - ch, 0) + 1))
@@ -121,7 +102,7 @@ class CrowdDataset(Dataset):
     ) -> None:
         self.store = read_split(store)
         if crop is not None:
-            check_crop_size(crop)
+            check_crop(crop)
         self.ids = list(self.store) if ids is None else list(ids)
         self.crop, self.flip, self.seed = crop, flip, seed
         self.epoch = 0
@@ -206,41 +187,3 @@ def make_loader(dataset: CrowdDataset, sampler: EpochBatches, workers: int, devi
         pin_memory=device.type == "cuda",
         prefetch_factor=4 if workers > 0 else None,
     )
-
-
-@functools.cache
-def _imagenet_stats(device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mean and std as (3, 1, 1) tensors on `device`, made once: a copy from pageable host memory
-    per step would make the host wait for the GPU every step."""
-    mean = torch.as_tensor(IMAGENET_MEAN, device=device)[:, None, None]
-    return mean, torch.as_tensor(IMAGENET_STD, device=device)[:, None, None]
-
-
-def same_shape_batches(items: Iterable[T], size: int, shape: Callable[[T], tuple]) -> Iterator[list[T]]:
-    """Consecutive runs of `items` of one `shape`, at most `size` long: what one forward pass takes.
-
-    Lazy: a run is yielded as soon as it is full or the shape changes, so a live
-    stream waits for at most `size` frames.
-    """
-    group: list[T] = []
-    for item in items:
-        if group and shape(item) != shape(group[0]):
-            yield group
-            group = []
-        group.append(item)
-        if len(group) == size:
-            yield group
-            group = []
-    if group:
-        yield group
-
-
-def to_model_input(images: torch.Tensor, device: torch.device, channels_last: bool = False) -> torch.Tensor:
-    """uint8 (B, H, W, 3) -> ImageNet-normalised float (B, 3, H', W') on `device`, zero-padded to the stride.
-
-    Done where the model runs: on a GPU it is free, and the host moves a quarter of the bytes.
-    """
-    x = images.to(device, non_blocking=True).permute(0, 3, 1, 2).float()
-    mean, std = _imagenet_stats(device)
-    x = pad_to_stride((x / 255.0 - mean) / std)
-    return x.contiguous(memory_format=torch.channels_last if channels_last else torch.contiguous_format)

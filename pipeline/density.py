@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import typing
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import numba
@@ -47,6 +47,9 @@ class DensityParams:
     encoding: Encoding = "map"  # how the store keeps maps: "heads" keeps kernels and renders on read
 
     def __post_init__(self) -> None:
+        for key, choices in (("method", METHODS), ("border", BORDERS), ("duplicates", DUPLICATES)):
+            if getattr(self, key) not in choices:
+                raise ConfigError(key, f"must be one of {', '.join(choices)}, got {getattr(self, key)!r}")
         if self.k < 1:
             raise ConfigError("k", f"must be at least 1, got {self.k}")
         if self.max_side is not None and self.max_side < 8:
@@ -55,10 +58,6 @@ class DensityParams:
             value = getattr(self, key)
             if not (math.isfinite(value) and 0 < value <= MAX_SIGMA):
                 raise ConfigError(key, f"must be a number in (0, {MAX_SIGMA:g}], got {value}")
-
-    def kernel(self) -> dict:
-        """The keyword arguments of `density_map` (everything but the image-size setting `max_side`)."""
-        return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("max_side", "encoding")}
 
 
 @dataclass(frozen=True)
@@ -125,15 +124,7 @@ def _splat(density, cols, rows, sigmas, renormalize):
 
 
 def head_sigmas(
-    heads: np.ndarray,
-    shape: tuple[int, int],
-    *,
-    method: str = "adaptive",
-    k: int = 3,
-    beta: float = 0.3,
-    sigma: float = 15.0,
-    sizes: np.ndarray | None = None,
-    box_scale: float = 0.3,
+    heads: np.ndarray, shape: tuple[int, int], params: DensityParams = DensityParams(), sizes: np.ndarray | None = None
 ) -> np.ndarray:
     """Kernel width for each head pixel.
 
@@ -143,97 +134,57 @@ def head_sigmas(
     size; a head without one (size 0) gets its adaptive sigma.
     """
     n = len(heads)
-    if method == "fixed" or n == 0:
-        return np.full(n, float(sigma))
-    if method == "box":
-        adaptive = head_sigmas(heads, shape, k=k, beta=beta)
-        return np.where(sizes > 0, box_scale * sizes, adaptive)
+    if params.method == "fixed" or n == 0:
+        return np.full(n, float(params.sigma))
+    if params.method == "box":
+        adaptive = head_sigmas(heads, shape, replace(params, method="adaptive"))
+        return np.where(sizes > 0, params.box_scale * sizes, adaptive)
     if n == 1:
         return np.array([float(np.mean(shape)) / 4.0])
-    kk = min(k, n - 1)
+    kk = min(params.k, n - 1)
     dist, _ = cKDTree(heads).query(heads, k=kk + 1)
-    return beta * (dist[:, 1:].sum(axis=1) / kk)
+    return params.beta * (dist[:, 1:].sum(axis=1) / kk)
 
 
 def compute_density(
-    points: object,
-    shape: tuple[int, int],
-    *,
-    method: str = "adaptive",
-    k: int = 3,
-    beta: float = 0.3,
-    sigma: float = 15.0,
-    border: str = "drop",
-    duplicates: str = "merge",
-    box_scale: float = 0.3,
-    sizes: object = None,
+    points: object, shape: tuple[int, int], params: DensityParams = DensityParams(), sizes: object = None
 ) -> Density:
     """Density map plus the heads, sigmas and dropped count behind it.
 
     See `density_map` for the parameters; `sizes` (one per point) feeds ``method="box"``.
     """
     h, w = (int(v) for v in shape)
-    kept, heads, sig, dropped = _heads(points, (h, w), method, k, beta, sigma, duplicates, box_scale, sizes)
-    _check_choice("border", border, BORDERS)
-    density = render(heads, sig, (h, w), border == "renormalize")
+    kept, heads, sig, dropped = head_kernels(points, (h, w), params, sizes)
+    density = render(heads, sig, (h, w), params.border == "renormalize")
     return Density(density, kept, heads, sig.astype(np.float32), dropped, sig)
 
 
-def _heads(points, shape, method, k, beta, sigma, duplicates, box_scale, sizes):
-    """(in-image points, head pixels, float64 sigmas, dropped count): everything but the drawing."""
+def head_kernels(
+    points: object, shape: tuple[int, int], params: DensityParams = DensityParams(), sizes: object = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """(in-image points, head pixels ``(col, row)``, float64 sigmas, dropped count): everything but the drawing."""
     h, w = shape
     if h <= 0 or w <= 0:
-        raise ValueError(f"image shape must be positive, got {shape}")
-    _check_choice("method", method, METHODS)
-    _check_choice("duplicates", duplicates, DUPLICATES)
-    if method == "adaptive" and (int(k) < 1 or not beta > 0):
-        raise ValueError(f"adaptive kernels need k >= 1 and beta > 0, got k={k}, beta={beta}")
-    if method == "fixed" and not (np.isfinite(sigma) and sigma > 0):
-        raise ValueError(f"fixed kernels need a finite sigma > 0, got {sigma}")
+        raise DataError(None, f"an image of {w}x{h} pixels has no density map")
     pts = as_points(points)
     size = None
-    if method == "box":
+    if params.method == "box":
         if sizes is None:
             raise DataError(None, "method 'box' needs head sizes (JHU-Crowd++ and NWPU-Crowd have them)")
         size = np.asarray(sizes, dtype=np.float64).reshape(-1)
         if len(size) != len(pts) or not np.isfinite(size).all() or (size < 0).any():
-            raise ValueError(f"sizes must be one finite, non-negative size per point; got {len(size)} for {len(pts)}")
+            raise DataError(None, f"head sizes must be one finite size >= 0 per point; got {len(size)} for {len(pts)}")
     mask = inside(pts, (h, w))
     kept, dropped = pts[mask], int(len(pts) - mask.sum())
     heads = snap(kept)
     size = size[mask] if size is not None else None
-    if duplicates == "merge" and len(heads):
+    if params.duplicates == "merge" and len(heads):
         # unique on the row-major pixel index: fast, and the classic head order
         lin, which = np.unique(heads[:, 1] * w + heads[:, 0], return_inverse=True)
         heads = np.column_stack([lin % w, lin // w])
         if size is not None:  # a merged head is as big as its points on average
             size = np.bincount(which, size) / np.bincount(which)
-    sig = head_sigmas(
-        heads, (h, w), method=method, k=int(k), beta=float(beta), sigma=float(sigma), sizes=size, box_scale=box_scale
-    )
-    return kept, heads, sig.astype(np.float64), dropped
-
-
-def preview_map(
-    points: object, shape: tuple[int, int], max_side: int, params: DensityParams, sizes: object = None
-) -> np.ndarray:
-    """The density map of `points` drawn at most `max_side` pixels on its long side, for a screen.
-
-    Heads and sigmas are those of the full-size map with the kernel of
-    `params`, scaled down: the picture and the count are the full map's,
-    at a cost that follows the screen, not the photo (a 6000x4000 map with 5,000
-    heads takes seconds at full size). Not for training: its pixels are not the
-    stored map's.
-    """
-    h, w = (int(v) for v in shape)
-    p = params
-    _, heads, sig, _ = _heads(points, (h, w), p.method, p.k, p.beta, p.sigma, p.duplicates, p.box_scale, sizes)
-    scale = min(1.0, max(1, int(max_side)) / max(h, w))
-    small = (max(1, round(h * scale)), max(1, round(w * scale)))
-    fy, fx = small[0] / h, small[1] / w
-    cols = np.minimum(((heads[:, 0] + 0.5) * fx).astype(np.int64), small[1] - 1)
-    rows = np.minimum(((heads[:, 1] + 0.5) * fy).astype(np.int64), small[0] - 1)
-    return render(np.column_stack([cols, rows]), sig * min(fx, fy), small, p.border == "renormalize")
+    return kept, heads, head_sigmas(heads, (h, w), params, size).astype(np.float64), dropped
 
 
 def render(heads: np.ndarray, sigma: np.ndarray, shape: tuple[int, int], renormalize: bool) -> np.ndarray:
@@ -282,10 +233,7 @@ def density_map(
     >>> round(float(d.sum()), 4)
     2.0
     """
-    params = dict(method=method, k=k, beta=beta, sigma=sigma, border=border, duplicates=duplicates)
-    return compute_density(points, shape, **params, box_scale=box_scale, sizes=sizes).density
-
-
-def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
-    if value not in choices:
-        raise ValueError(f"{name} must be one of {', '.join(choices)}; got {value!r}")
+    params = DensityParams(
+        method=method, k=k, beta=beta, sigma=sigma, border=border, duplicates=duplicates, box_scale=box_scale
+    )
+    return compute_density(points, shape, params, sizes).density

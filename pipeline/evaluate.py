@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -13,12 +14,41 @@ from tqdm import tqdm
 
 from pipeline.atomic import write_bytes
 from pipeline.device import Precision
+from pipeline.errors import ConfigError
 from pipeline.metrics import game_error, mae, rmse
 from pipeline.numerics import Numerics, configure, exact_sum, numerics_in_force
+from pipeline.params import section
 from pipeline.peaks import density_peaks
-from pipeline.predict import load_model, predict_density
+from pipeline.runner import Runner
 from pipeline.score import record_truth, score
 from pipeline.store import read_split
+
+
+@dataclass(frozen=True)
+class EvaluateConfig:
+    """What evaluation computes: the ``evaluate:`` section plus the two ``train:`` keys it shares with training."""
+
+    split: str = "test"
+    numerics: Numerics = "reproducible"
+    precision: Precision = "fp32"
+
+
+def evaluate_config(params: dict) -> EvaluateConfig:
+    """``evaluate.*`` with ``train.numerics`` and ``train.precision``, checked like every section.
+
+    Read here, not through `pipeline.train`, so that the evaluate stage does not
+    depend on the training code (dvc.yaml lists exactly what a stage imports).
+    """
+    train = params.get("train") if isinstance(params.get("train"), dict) else {}
+    shared = {k: train[k] for k in ("numerics", "precision") if k in train}
+    own = params.get("evaluate")
+    for key in ("numerics", "precision"):
+        if isinstance(own, dict) and key in own:
+            raise ConfigError("params.yaml", f"evaluate.{key}: set train.{key} (evaluation computes as training did)")
+    own = section(params, "evaluate", EvaluateConfig)
+    arithmetic = section({"train": shared}, "train", EvaluateConfig, skip=("split",))
+    return replace(arithmetic, split=own.split)
+
 
 GAME_LEVELS = (0, 1, 2, 3)
 LOCALIZATION_RADII = (4.0, 8.0)  # px: the fixed radii localization papers report (FIDTM and after)
@@ -35,6 +65,7 @@ def evaluate(
     threads: int | None = None,
     device: torch.device = torch.device("cpu"),
     precision: Precision = "fp32",
+    batch: int = 8,
     progress: bool | None = None,
 ) -> dict:
     """Predict every test image and write the metrics and per-image predictions.
@@ -42,17 +73,19 @@ def evaluate(
     Predicted count = sum of the output; true count = annotated in-image heads.
     `baseline_mae` is the error of always predicting the mean training count.
     `numerics` as in training (`pipeline.numerics`): "reproducible" runs the eager
-    model without oneDNN, so the metrics are the same bits on any CPU.
+    model without oneDNN, so the metrics are the same bits on any CPU. Images of
+    one size go `batch` at a time, as validation runs them; the bits are those of
+    one image at a time (`pipeline.runner`).
     """
     configure(numerics, threads, device.type)
-    model = load_model(checkpoint, optimize=numerics == "fast", device=device)
+    runner = Runner.from_checkpoint(checkpoint, device, precision, optimize=numerics == "fast", batch=batch)
     test = read_split(test_store)
     train_counts = np.array([rec.count for rec in read_split(train_store).values()], dtype=np.float64)
     rows, games = [], {lv: [] for lv in GAME_LEVELS}
     truth, points = {}, {}
-    for image_id in tqdm(list(test), desc="evaluate", disable=None if progress is None else not progress):
+    ids = tqdm(list(test), desc="evaluate", disable=None if progress is None else not progress)
+    for image_id, density in runner.densities((i, test.image(i)) for i in ids):
         rec = test[image_id]
-        density = predict_density(model, test.image(image_id), device, precision)
         rows.append((image_id, rec.count, exact_sum(density)))
         truth[image_id] = record_truth(rec)
         points[image_id] = density_peaks(density)

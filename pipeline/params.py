@@ -42,10 +42,11 @@ class RunConfig:
     resume: bool = False  # training: continue models/last.pt of a killed run (same data and settings)
     device: str = "auto"  # auto | cpu | cuda | cuda:N (pipeline/device.py)
     cache_dir: str | None = None  # decoded-image cache (pipeline/cache.py); None: a temporary one per run
+    eval_batch: int = 8  # evaluation: images of one size per forward pass (the same bits for any value)
 
     def __post_init__(self) -> None:
         check_device_spec(self.device)
-        for key, least in (("workers", 1), ("threads", 1), ("loader_workers", 0)):
+        for key, least in (("workers", 1), ("threads", 1), ("loader_workers", 0), ("eval_batch", 1)):
             value = getattr(self, key)
             if value is not None and value < least:
                 raise ConfigError(key, f"must be at least {least}, got {value}")
@@ -107,6 +108,12 @@ def _type_problem(value: Any, hint: Any) -> str | None:
         if typing.get_origin(option) is typing.Literal:
             choices = typing.get_args(option)
             name, fits = "one of " + ", ".join(map(str, choices)), value in choices and not isinstance(value, bool)
+        elif typing.get_origin(option) is list:
+            (item,) = typing.get_args(option)
+            name = f"a list of {_PLAIN[item][0].removeprefix('a ')}s"
+            fits = isinstance(value, list) and bool(value) and all(_PLAIN[item][1](v) for v in value)
+        elif option is dict:
+            name, fits = "a mapping", isinstance(value, dict)
         elif option in _PLAIN:
             name, fits = _PLAIN[option][0], _PLAIN[option][1](value)
         else:  # pragma: no cover - a field type this checker does not know is a programming error
@@ -117,10 +124,48 @@ def _type_problem(value: Any, hint: Any) -> str | None:
     return "must be " + " or ".join(problems)
 
 
+@dataclass(frozen=True)
+class DatasetConfig:
+    """One ``datasets:`` entry: a density stage (and a report) per split of `format` under `root`."""
+
+    format: str
+    root: str
+    splits: list[str]
+    options: dict | None = None  # the reader's options, e.g. {fold: 1} for ucf_cc_50
+
+
+def dataset_config(params: dict[str, Any], name: str, where: str = "params.yaml") -> DatasetConfig:
+    """``datasets.<name>``, checked key by key like every other section (a typo is one line, not a traceback)."""
+    datasets = params.get("datasets")
+    if not isinstance(datasets, dict):
+        raise ConfigError(where, f"'datasets' must be a mapping of dataset names, got {datasets!r}")
+    if name not in datasets:
+        raise ConfigError(where, f"no dataset {name!r} in 'datasets' (known: {', '.join(map(str, datasets))})")
+    entry = f"datasets.{name}"
+    raw = datasets[name]
+    if isinstance(raw, dict):
+        missing = [f.name for f in fields(DatasetConfig) if f.name != "options" and f.name not in raw]
+        if missing:
+            raise ConfigError(where, f"{entry} needs {', '.join(missing)}")
+    return section({entry: raw}, entry, DatasetConfig, where=where)
+
+
 def run_config(params: dict[str, Any]) -> RunConfig:
     return section(params, "run", RunConfig)
 
 
+def value(params: dict[str, Any], dotted: str, kind: type = str, where: str = "params.yaml") -> Any:
+    """The key `dotted` (``"train.dataset"``) of params.yaml, required and of `kind`; else one `ConfigError`."""
+    node: Any = params
+    for part in dotted.split("."):
+        if not isinstance(node, dict) or part not in node:
+            raise ConfigError(where, f"{dotted} is missing")
+        node = node[part]
+    if _type_problem(node, kind):
+        raise ConfigError(where, f"{dotted} {_type_problem(node, kind)}, got {node!r}")
+    return node
+
+
 def train_store(params: dict[str, Any], split: str) -> Path:
     """The density store a split of the training dataset lives in."""
-    return Path("data/density") / params["train"]["dataset"] / f"{split}.h5"
+    return Path("data/density") / value(params, "train.dataset") / f"{split}.h5"

@@ -24,7 +24,7 @@ from pipeline.atomic import write_bytes
 from pipeline.image import encode
 from pipeline.inspection import MIN_SIGMA, inspect_store
 from pipeline.outputs import claim, csv_with_header, is_png, json_object_with
-from pipeline.overlay import colorize
+from pipeline.overlay import blend
 from pipeline.store import read_split
 
 GENERATOR = f'<meta name="generator" content="headcount report {__version__}">'
@@ -74,11 +74,7 @@ def _histogram(values: np.ndarray, xlabel: str, title: str, log: bool = False) -
 
 def _overlay(image: np.ndarray, density: np.ndarray) -> bytes:
     """The density over the image (inferno, normalised to its own peak), at most OVERLAY_WIDTH wide."""
-    d = np.clip(np.asarray(density, np.float64), 0, None)
-    d = d / d.max() if d.max() > 0 else d
-    heat = colorize(np.sqrt(d))  # sqrt: sparse heads stay visible next to dense clusters
-    blend = (image.astype(np.float32) * 0.45 + heat.astype(np.float32) * 0.55).astype(np.uint8)
-    img = Image.fromarray(blend)
+    img = Image.fromarray(blend(image, density))
     if img.width > OVERLAY_WIDTH:
         img = img.resize((OVERLAY_WIDTH, round(img.height * OVERLAY_WIDTH / img.width)), Image.BILINEAR)
     return encode(img, "PNG", optimize=True)

@@ -7,6 +7,7 @@ writer only copies the finished chunks in (``write_direct_chunk``).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import zlib
 from collections.abc import Iterable, Iterator, Mapping
@@ -218,24 +219,31 @@ class DensityStore(Mapping[str, Record]):
                     image=str(a["image"]),
                     height=int(a["height"]),
                     width=int(a["width"]),
-                    density=g["density"][...] if "density" in g else self._render(g),
+                    density=g["density"][...] if "density" in g else None,
                     points=g["points"][...],
                     sigma=g["sigma"][...],
                     count=int(a["count"]),
                     dropped=int(a["dropped"]),
                 )
+                heads = None if rec.density is not None else self._heads(g)
             except (KeyError, OSError, TypeError, ValueError) as exc:  # h5py: a missing key, a bad chunk, ...
                 raise DataError(self.path, f"damaged entry for image {image_id!r} ({exc})") from None
+        if heads is not None:  # rendered outside the try: a bug in the renderer is not a damaged file
+            rec = dataclasses.replace(rec, density=self._render(*heads))
         if rec.density.shape != (rec.height, rec.width):
             raise DataError(self.path, f"damaged entry for image {image_id!r} (density shape != height x width)")
         return rec
 
-    def _render(self, g: h5py.Group) -> np.ndarray:
+    def _render(self, heads: np.ndarray, sigma: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
         """The map of a heads-encoded entry, drawn as the density stage drew it."""
         from pipeline.density import render
 
-        shape = (int(g.attrs["height"]), int(g.attrs["width"]))
-        return render(g["heads"][...], g["kernel_sigma"][...], shape, self.params.get("border") == "renormalize")
+        return render(heads, sigma, shape, self.params.get("border") == "renormalize")
+
+    @staticmethod
+    def _heads(g: h5py.Group) -> tuple[np.ndarray, np.ndarray, tuple[int, int]]:
+        """A heads-encoded entry's kernels, as read from the file."""
+        return g["heads"][...], g["kernel_sigma"][...], (int(g.attrs["height"]), int(g.attrs["width"]))
 
     @property
     def source_root(self) -> Path:

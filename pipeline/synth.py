@@ -60,7 +60,7 @@ def _background(rng: np.random.Generator, h: int, w: int, horizon: int) -> np.nd
     return img
 
 
-def _head_positions(rng: np.random.Generator, n: int, h: int, w: int, horizon: int) -> np.ndarray:
+def head_positions(rng: np.random.Generator, n: int, h: int, w: int, horizon: int) -> np.ndarray:
     """Clustered positions below the horizon: a few Gaussian groups plus stragglers."""
     n_clusters = int(rng.integers(1, 6))
     centers = np.column_stack([rng.uniform(0, w, n_clusters), rng.uniform(horizon, h, n_clusters)])
@@ -89,7 +89,7 @@ def render_image(rng: np.random.Generator, cfg: SynthConfig) -> tuple[np.ndarray
     h, w = cfg.height, cfg.width
     n = int(round(np.exp(rng.uniform(np.log(cfg.min_count), np.log(cfg.max_count)))))
     horizon = int(rng.uniform(0.0, 0.35) * h)
-    pts = _head_positions(rng, n, h, w, horizon)
+    pts = head_positions(rng, n, h, w, horizon)
     near = rng.uniform(0.05, 0.10) * h  # head diameter at the bottom edge
     far = near * rng.uniform(0.25, 0.5)  # ... and at the horizon
     size = head_diameters(pts[:, 1], horizon, h, near, far)

@@ -26,13 +26,15 @@ from tqdm import tqdm
 from pipeline.adam import Adam
 from pipeline.cache import decoded_cache
 from pipeline.checkpoint import load_checkpoint, save_checkpoint
-from pipeline.data import CrowdDataset, EpochBatches, make_loader, same_shape_batches, to_model_input
+from pipeline.data import CrowdDataset, EpochBatches, make_loader
 from pipeline.device import Precision, autocast, resolve_device
 from pipeline.errors import ConfigError
+from pipeline.geometry import STRIDE
 from pipeline.metrics import mae
-from pipeline.model import STRIDE, ModelConfig, build_model
+from pipeline.model import ModelConfig, build_model, to_model_input
 from pipeline.numerics import Numerics, configure, exact_sum
 from pipeline.params import RunConfig, section
+from pipeline.runner import Runner
 from pipeline.store import read_split
 
 
@@ -135,7 +137,6 @@ def make_optimizer(model: torch.nn.Module, cfg: TrainConfig, device_type: str = 
     raise ValueError(f"train.optimizer must be adam or sgd, got {cfg.optimizer!r}")
 
 
-@torch.inference_mode()
 def predict_counts(
     model: torch.nn.Module,
     dataset: CrowdDataset,
@@ -145,17 +146,11 @@ def predict_counts(
     channels_last: bool = False,
     batch_size: int = 1,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(predicted, true) counts over whole images, in batches of images of one size."""
-    model.eval()
-    pred, true = [], []
+    """(predicted, true) counts over whole images, through the `Runner` that evaluation and `count` use."""
+    runner = Runner(model, device, precision, channels_last=channels_last, batch=batch_size)
     samples = (dataset[i] for i in range(len(dataset)))
-    for group in same_shape_batches(samples, batch_size, lambda s: s["image"].shape):
-        images = torch.stack([s["image"] for s in group])
-        with autocast(device, precision):
-            out = model(to_model_input(images, device, channels_last)).float().cpu()
-        pred.extend(exact_sum(o) for o in out)
-        true.extend(float(s["count"]) for s in group)
-    return np.array(pred), np.array(true)
+    counted = [(exact_sum(d), n) for n, d in runner.densities((float(s["count"]), s["image"]) for s in samples)]
+    return np.array([p for p, _ in counted]), np.array([n for _, n in counted])
 
 
 def train_step(

@@ -5,19 +5,20 @@ from pathlib import Path
 
 from pipeline.build import build_split
 from pipeline.density import DensityParams
-from pipeline.params import load_params, run_config, section
+from pipeline.errors import run_stage
+from pipeline.params import dataset_config, load_params, run_config, section
 
-name = sys.argv[1]
-params = load_params()
-ds = params["datasets"][name]
-for split in ds["splits"]:
-    build_split(
-        ds["format"],
-        ds["root"],
-        split,
-        Path("data/density") / name / f"{split}.h5",
-        params=section(params, "density", DensityParams),
-        workers=run_config(params).workers,
-        dataset=name,
-        reader_options=ds.get("options"),
-    )
+
+def main() -> None:
+    name = sys.argv[1]
+    params = load_params()
+    ds = dataset_config(params, name)
+    kernel, workers = section(params, "density", DensityParams), run_config(params).workers
+    for split in ds.splits:
+        out = Path("data/density") / name / f"{split}.h5"
+        build_split(
+            ds.format, ds.root, split, out, params=kernel, workers=workers, dataset=name, reader_options=ds.options
+        )
+
+
+run_stage(main)

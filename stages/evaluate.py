@@ -4,20 +4,26 @@ Params: train.dataset, train.numerics, train.precision, evaluate.*; run.* says h
 """
 
 from pipeline.device import resolve_device
-from pipeline.evaluate import evaluate
+from pipeline.errors import run_stage
+from pipeline.evaluate import evaluate, evaluate_config
 from pipeline.params import load_params, run_config, train_store
-from pipeline.train import train_config
 
-params = load_params()
-cfg, run = train_config(params), run_config(params)
-evaluate(
-    "models/best.pt",
-    train_store(params, params["evaluate"]["split"]),
-    train_store(params, "train"),
-    metrics_out="metrics.json",
-    predictions_out="eval/predictions.csv",
-    numerics=cfg.numerics,
-    threads=run.threads,
-    device=resolve_device(run.device),
-    precision=cfg.precision,
-)
+
+def main() -> None:
+    params = load_params()
+    cfg, run = evaluate_config(params), run_config(params)
+    evaluate(
+        "models/best.pt",
+        train_store(params, cfg.split),
+        train_store(params, "train"),
+        metrics_out="metrics.json",
+        predictions_out="eval/predictions.csv",
+        numerics=cfg.numerics,
+        threads=run.threads,
+        device=resolve_device(run.device),
+        precision=cfg.precision,
+        batch=run.eval_batch,
+    )
+
+
+run_stage(main)

@@ -3,9 +3,15 @@
 import sys
 from pathlib import Path
 
-from pipeline.params import load_params
+from pipeline.errors import run_stage
+from pipeline.params import dataset_config, load_params
 from pipeline.report import write_report
 
-name = sys.argv[1]
-for split in load_params()["datasets"][name]["splits"]:
-    write_report(Path("data/density") / name / f"{split}.h5", Path("reports") / name / split)
+
+def main() -> None:
+    name = sys.argv[1]
+    for split in dataset_config(load_params(), name).splits:
+        write_report(Path("data/density") / name / f"{split}.h5", Path("reports") / name / split)
+
+
+run_stage(main)

@@ -1,7 +1,13 @@
 """DVC stage: write the synthetic default dataset (params: synth.*)."""
 
-from pipeline.params import load_params, section
+from pipeline.errors import run_stage
+from pipeline.params import load_params, section, value
 from pipeline.synth import SynthConfig, make_dataset
 
-params = load_params()
-make_dataset(params["synth"]["root"], section(params, "synth", SynthConfig, skip=("root",)))
+
+def main() -> None:
+    params = load_params()
+    make_dataset(value(params, "synth.root"), section(params, "synth", SynthConfig, skip=("root",)))
+
+
+run_stage(main)

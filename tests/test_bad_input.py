@@ -128,10 +128,10 @@ def _jpeg() -> bytes:
 
 def _video(tmp: Path, stores) -> None:
     """A checkpoint, a short video, a user's other video, ground truth and a store: what a slip can destroy."""
-    from pipeline.synth_video import make_video
+    from pipeline.live.synth_video import make_video
 
     _checkpoint(tmp, stores)
-    make_video(tmp / "v.mp4", frames=3, size=(64, 48), heads=(5, 10))
+    make_video(tmp / "v.mp4", frames=3, shape=(48, 64), heads=(5, 10))
     shutil.copy(tmp / "v.mp4", tmp / "holiday.mp4")
     write_sha(tmp / "sha", "test", {1: np.array([[3.0, 4.0], [10.0, 12.0]])})
     shutil.copy(stores["train"], tmp / "store.h5")

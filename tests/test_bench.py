@@ -47,7 +47,7 @@ def test_bench_model_times_every_row_of_the_cpu_table_in_both_numerics_modes():
     """`headcount bench train` without --device: the README's CPU table, on tiny shapes."""
     import math
 
-    from pipeline.bench import bench_model
+    from pipeline.bench.train import bench_model
     from pipeline.numerics import configure
 
     try:

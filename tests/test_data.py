@@ -2,18 +2,10 @@ import numpy as np
 import pytest
 import torch
 
-from pipeline.data import (
-    IMAGENET_MEAN,
-    IMAGENET_STD,
-    Crop,
-    CrowdDataset,
-    EpochBatches,
-    apply_crop,
-    random_crop,
-    sum_pool,
-    to_model_input,
-)
+from pipeline.data import Crop, CrowdDataset, EpochBatches, apply_crop, random_crop, sum_pool
 from pipeline.density import density_map
+from pipeline.errors import ConfigError
+from pipeline.model import IMAGENET_MEAN, IMAGENET_STD, to_model_input
 
 
 def test_sum_pooling_keeps_the_count():
@@ -58,7 +50,7 @@ def test_random_crops_are_multiples_of_eight_and_inside():
         assert 0 <= c.top <= 16 and 0 <= c.left <= 24
         assert (c.height, c.width) == (32, 40)
     for size in [(30, 40), (32, 36), (0, 8)]:  # the model's stride is 8: other sizes would misalign targets
-        with pytest.raises(ValueError, match="multiples of 8"):
+        with pytest.raises(ConfigError, match="multiples of 8"):
             random_crop(rng, (48, 64), size, flip=False)
 
 
@@ -111,12 +103,12 @@ def test_epoch_batches_split_each_global_batch_over_ranks_and_carry_the_epoch():
 
 
 def test_crop_size_must_be_a_multiple_of_eight(tiny_stores):
-    with pytest.raises(ValueError, match="multiples of 8"):
+    with pytest.raises(ConfigError, match="multiples of 8"):
         CrowdDataset(tiny_stores["train"], crop=(30, 32))
 
 
 def test_same_shape_batches_are_runs_of_one_shape_yielded_as_soon_as_they_are_complete():
-    from pipeline.data import same_shape_batches
+    from pipeline.runner import same_shape_batches
 
     shapes = [(2, 2), (2, 2), (2, 2), (3, 3), (2, 2), (2, 2)]
     assert [len(g) for g in same_shape_batches(shapes, 2, lambda s: s)] == [2, 1, 1, 2]

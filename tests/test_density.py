@@ -4,9 +4,9 @@ import scipy.ndimage
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline.bench import classic_density
-from pipeline.density import compute_density, density_map, gaussian_weights
-from pipeline.errors import DataError
+from pipeline.density import DensityParams, compute_density, density_map, gaussian_weights
+from pipeline.errors import ConfigError, DataError
+from pipeline.reference import classic_density
 
 
 def random_points(seed, n, shape):
@@ -80,8 +80,8 @@ def test_kernel_touches_only_its_window():
 
 def test_merge_collapses_points_on_one_pixel_and_keep_counts_each():
     pts = [[10.2, 10.7], [10.9, 10.1], [30.5, 20.5], [5.5, 25.5], [40.5, 5.5]]
-    merged = compute_density(pts, (32, 48), border="renormalize")
-    kept = compute_density(pts, (32, 48), border="renormalize", duplicates="keep")
+    merged = compute_density(pts, (32, 48), DensityParams(border="renormalize"))
+    kept = compute_density(pts, (32, 48), DensityParams(border="renormalize", duplicates="keep"))
     assert len(merged.heads) == 4 and merged.density.sum() == pytest.approx(4, rel=1e-5)
     assert len(kept.heads) == 5 and kept.density.sum() == pytest.approx(5, rel=1e-5)
     assert np.isfinite(kept.sigma).all()
@@ -105,7 +105,7 @@ def test_few_heads_give_finite_sigmas(n):
 
 def test_points_outside_the_image_are_dropped_and_counted_not_wrapped():
     pts = [[-0.5, 3.0], [10.0, -2.0], [64.0, 5.0], [5.0, 48.0], [3.5, 4.5], [-30.0, -30.0]]
-    d = compute_density(pts, (48, 64), border="renormalize")
+    d = compute_density(pts, (48, 64), DensityParams(border="renormalize"))
     assert d.dropped == 5 and len(d.points) == 1
     assert d.density.sum() == pytest.approx(1.0, rel=1e-6)
     assert d.density[4, 3] == d.density.max()
@@ -125,18 +125,18 @@ def test_non_finite_points_are_an_error():
 
 
 def test_bad_parameters_are_rejected():
-    with pytest.raises(ValueError, match="method"):
+    with pytest.raises(ConfigError, match="method"):
         density_map([], (10, 10), method="gauss")
-    with pytest.raises(ValueError, match="border"):
+    with pytest.raises(ConfigError, match="border"):
         density_map([], (10, 10), border="clip")
-    with pytest.raises(ValueError, match="shape"):
+    with pytest.raises(DataError, match="no density map"):
         density_map([], (0, 10))
     with pytest.raises(DataError, match=r"\(N, 2\)"):
         density_map(np.zeros((2, 3)), (10, 10))
 
 
 def test_fixed_kernel_uses_the_given_sigma():
-    d = compute_density(random_points(0, 10, (50, 50)), (50, 50), method="fixed", sigma=3.5)
+    d = compute_density(random_points(0, 10, (50, 50)), (50, 50), DensityParams(method="fixed", sigma=3.5))
     assert np.all(d.sigma == np.float32(3.5))
     one = density_map([[25.5, 25.5]], (50, 50), method="fixed", sigma=3.5)
     impulse = np.zeros((50, 50), np.float32)
@@ -145,7 +145,7 @@ def test_fixed_kernel_uses_the_given_sigma():
 
 
 def test_density_benchmark_reports_parity_on_a_small_image():
-    from pipeline.bench import bench_density_map
+    from pipeline.bench.density import bench_density_map
 
     r = bench_density_map(shape=(64, 96), heads=40, repeats=2)
     assert r["heads"] == 40 and r["max_abs_diff"] <= 1e-6 and r["ratio"] > 1
@@ -156,14 +156,16 @@ def test_box_kernels_take_sigma_from_the_annotated_head_size():
 
     pts = np.array([[10.5, 10.5], [40.5, 20.5], [70.5, 30.5], [70.7, 30.2]])  # the last two share a pixel
     sizes = np.array([10.0, 0.0, 6.0, 8.0])  # 0: no box for that head
-    d = compute_density(pts, (48, 96), method="box", box_scale=0.5, sizes=sizes)
+    d = compute_density(pts, (48, 96), DensityParams(method="box", box_scale=0.5), sizes=sizes)
     adaptive = compute_density(pts[:3], (48, 96)).sigma
     assert d.sigma.tolist() == pytest.approx([5.0, adaptive[1], 0.5 * 7.0])  # merged head: mean size
-    kept = compute_density(pts, (48, 96), method="box", sizes=sizes, duplicates="keep", border="renormalize")
+    kept = compute_density(
+        pts, (48, 96), DensityParams(method="box", duplicates="keep", border="renormalize"), sizes=sizes
+    )
     assert kept.sigma.tolist() == pytest.approx([3.0, kept.sigma[1], 1.8, 2.4])  # default box_scale 0.3
     assert float(kept.density.sum(dtype=np.float64)) == pytest.approx(4.0, rel=1e-5)
     with pytest.raises(DataError, match="needs head sizes"):
-        compute_density(pts, (48, 96), method="box")
+        compute_density(pts, (48, 96), DensityParams(method="box"))
 
 
 def test_box_method_runs_on_a_dataset_with_head_boxes_and_refuses_one_without(tmp_path, sha_root):
@@ -207,12 +209,12 @@ def test_max_side_makes_maps_of_large_images_smaller_and_keeps_every_head(tmp_pa
 
 
 def test_a_preview_is_the_full_map_scaled_down_with_the_same_count():
-    from pipeline.density import DensityParams, preview_map
+    from annotate.preview import preview_map
 
     rng = np.random.default_rng(3)
     pts = np.column_stack([rng.uniform(0, 600, 300), rng.uniform(0, 400, 300)])
     params = DensityParams(border="renormalize")
-    full = density_map(pts, (400, 600), **params.kernel())
+    full = compute_density(pts, (400, 600), params).density
     assert np.array_equal(preview_map(pts, (400, 600), 600, params), full)  # at full size it is the map itself
     small = preview_map(pts, (400, 600), 150, params)
     assert small.shape == (100, 150) and small.sum() == pytest.approx(300, rel=1e-5)

@@ -7,7 +7,9 @@ transitively and including imports inside functions (code the stage may run).
 from __future__ import annotations
 
 import ast
+import json
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -30,6 +32,19 @@ def _module_file(name: str) -> Path | None:
     raise AssertionError(f"import of {name} does not resolve to a file in the repo")
 
 
+LOOKUPS = {"read", "writer", "writable"}  # pipeline.readers functions that import formats by name
+
+
+def _registry_modules() -> set[str]:
+    """The modules the lazy reader registry (`pipeline.readers.FORMATS`) imports on lookup."""
+    tree = ast.parse((ROOT / "pipeline" / "readers" / "__init__.py").read_text())
+    return {
+        node.value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value.startswith("pipeline.readers.")
+    }
+
+
 def _imported_modules(path: Path) -> set[str]:
     """Dotted names a file imports anywhere in it, with their parent packages (which import first)."""
     names: set[str] = set()
@@ -42,6 +57,8 @@ def _imported_modules(path: Path) -> set[str]:
             if node.level:  # relative import
                 base = ".".join([*package.split(".")[: len(package.split(".")) - node.level + 1], base]).strip(".")
             names.add(base)
+            if base == "pipeline.readers" and LOOKUPS & {a.name for a in node.names}:
+                names |= _registry_modules()  # a lookup by name may import any format
             # `from pipeline import numerics` imports a module, `from pipeline.x import f` a name
             names.update(f"{base}.{a.name}" for a in node.names if _module_exists(f"{base}.{a.name}"))
     parents = {".".join(n.split(".")[:i]) for n in names for i in range(1, n.count(".") + 1)}
@@ -122,3 +139,65 @@ def test_bytecode_does_not_change_dependency_hashes(tmp_path):
         text=True,
     )
     assert out.returncode == 0 and "__pycache__" in out.stdout, out.stdout + out.stderr
+
+
+PERIPHERY = ("pipeline/infer/", "pipeline/live/", "pipeline/bench/", "pipeline/cli/", "annotate/")
+
+
+def _core_modules() -> list[Path]:
+    """The flat core (DESIGN.md section 1): pipeline/*.py and the readers (``python -m pipeline`` is the CLI's)."""
+    core = [*(ROOT / "pipeline").glob("*.py"), *(ROOT / "pipeline" / "readers").glob("*.py")]
+    return sorted(p for p in core if p.name != "__main__.py")
+
+
+@pytest.mark.parametrize("module", [str(p.relative_to(ROOT)) for p in _core_modules()])
+def test_the_core_never_imports_the_periphery(module):
+    """infer, live, bench, cli and annotate build on the core; the core never reaches them, so an edit there
+    re-runs no stage."""
+    reached = sorted(p for p in code_of(ROOT / module) if p.startswith(PERIPHERY))
+    assert not reached, f"{module} reaches {reached}"
+
+
+def test_no_stage_runs_periphery_code():
+    for name, stage in _stages().items():
+        script = ROOT / re.search(r"python (\S+\.py)", stage["cmd"]).group(1)
+        assert not [p for p in code_of(script) if p.startswith(PERIPHERY)], name
+
+
+def _changed_code(repo: Path) -> dict[str, list[str]]:
+    """`dvc status`'s changed code dependencies (pipeline/, stages/) per stage (data is absent in a copy)."""
+    out = subprocess.run(
+        [sys.executable, "-m", "dvc", "status", "--json"], cwd=repo, capture_output=True, text=True, check=True
+    )
+    changed: dict[str, list[str]] = {}
+    for stage, entries in json.loads(out.stdout or "{}").items():
+        for entry in entries:
+            deps = entry.get("changed deps", {}) if isinstance(entry, dict) else {}
+            code = sorted(p for p in deps if p.split("/")[0] in ("pipeline", "stages", "annotate"))
+            if code:
+                changed[stage] = code
+    return changed
+
+
+def test_editing_the_periphery_leaves_dvc_status_up_to_date(tmp_path):
+    """What a user sees: after an edit to every video, ONNX, bench, CLI and annotation module, `dvc status`
+    lists no changed code for any stage (compared with the same copy before the edit)."""
+    files = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    repo = tmp_path / "repo"
+    for name in files:
+        if (ROOT / name).is_file():
+            (repo / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, repo / name)
+    subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
+    before = _changed_code(repo)
+    touched = [p for p in repo.rglob("*.py") if str(p.relative_to(repo)).startswith(PERIPHERY)]
+    assert len(touched) > 20
+    for path in touched:
+        path.write_text(path.read_text() + "\n# an edit\n")
+    assert _changed_code(repo) == before

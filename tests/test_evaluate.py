@@ -11,7 +11,7 @@ from PIL import Image
 from pipeline.evaluate import evaluate
 from pipeline.metrics import game_error, mae, rmse
 from pipeline.model import CSRNet, ModelConfig
-from pipeline.predict import load_model, predict_density
+from pipeline.runner import Runner
 from pipeline.train import save_checkpoint
 
 
@@ -108,7 +108,7 @@ def test_count_command_prints_counts_and_writes_a_heatmap(tiny_stores, checkpoin
     )
     assert r.returncode == 0, r.stderr
     printed = float(r.stdout.split()[-1])
-    expected = float(predict_density(load_model(checkpoint), np.asarray(Image.open(image).convert("RGB"))).sum())
+    expected = float(Runner.from_checkpoint(checkpoint)(np.asarray(Image.open(image).convert("RGB"))[None]).sum())
     assert printed == pytest.approx(expected, abs=0.05)
     heat = Image.open(tmp_path / "heat.png")
     assert heat.size == Image.open(image).size

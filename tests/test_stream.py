@@ -16,18 +16,19 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from pipeline.alerts import AlertConfig, AlertMonitor
 from pipeline.checkpoint import save_checkpoint
 from pipeline.cli import cli
-from pipeline.counter import OnnxCounter, TorchCounter, export_onnx, quantize_onnx
 from pipeline.errors import DataError
+from pipeline.infer.counter import OnnxCounter, TorchCounter
+from pipeline.infer.export import export_onnx, quantize_onnx
+from pipeline.live.alerts import AlertConfig, AlertMonitor
+from pipeline.live.stream import Frame, count_frames, count_video, decode, paced, sample
+from pipeline.live.synth_video import make_video
+from pipeline.live.zones import Zone, cell_weights, load_zones, polygon_mask, zone_counts
 from pipeline.model import CSRNet, ModelConfig
-from pipeline.stream import Frame, count_frames, count_video, decode, paced, sample
-from pipeline.synth_video import make_video
-from pipeline.zones import Zone, cell_weights, load_zones, polygon_mask, zone_counts
 
 CPU = torch.device("cpu")
-FRAMES, SIZE = 12, (128, 96)
+FRAMES, SHAPE = 12, (96, 128)  # (H, W)
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +44,7 @@ def checkpoint(tmp_path_factory):
 @pytest.fixture(scope="module")
 def video(tmp_path_factory):
     path = tmp_path_factory.mktemp("video") / "crowd.mp4"
-    truth = make_video(path, frames=FRAMES, size=SIZE, fps=25, heads=(20, 60))
+    truth = make_video(path, frames=FRAMES, shape=SHAPE, fps=25, heads=(20, 60))
     return path, truth
 
 
@@ -247,7 +248,7 @@ def test_count_streams_json_lines_to_stdout(video, checkpoint):
 
 def test_ctrl_c_stops_cleanly_and_keeps_every_line_written(checkpoint, tmp_path):
     path = tmp_path / "long.mp4"
-    make_video(path, frames=100, size=(64, 48), fps=25, heads=(5, 20))  # 4 s when replayed live
+    make_video(path, frames=100, shape=(48, 64), fps=25, heads=(5, 20))  # 4 s when replayed live
     out = tmp_path / "out.jsonl"
     cmd = [sys.executable, "-m", "pipeline", "count", str(path), "--checkpoint", str(checkpoint), "--live"]
     proc = subprocess.Popen([*cmd, "--out", str(out)], stderr=subprocess.PIPE, text=True)
@@ -365,10 +366,10 @@ def test_a_frame_the_model_answers_with_nan_is_an_error_of_that_frame():
 
 
 def test_a_video_frame_over_the_pixel_bound_of_one_model_call_is_refused_before_the_model_runs(monkeypatch):
-    import pipeline.counter
-    from pipeline.stream import _within_bound
+    import pipeline.infer.counter
+    from pipeline.live.stream import _within_bound
 
-    monkeypatch.setattr(pipeline.counter, "MAX_MODEL_PIXELS", 32 * 32)
+    monkeypatch.setattr(pipeline.infer.counter, "MAX_MODEL_PIXELS", 32 * 32)
     frames = [Frame(0, 0.0, np.zeros((32, 32, 3), np.uint8)), Frame(1, 0.04, np.zeros((48, 64, 3), np.uint8))]
     checked = _within_bound(iter(frames), "cam.mp4")
     assert next(checked).index == 0

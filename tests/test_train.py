@@ -187,7 +187,7 @@ def test_validation_in_batches_counts_like_one_image_at_a_time(tiny_stores):
 def test_gpu_settings_bf16_channels_last_and_compile_train_on_a_cpu(tiny_stores, tmp_path):
     """The fast GPU settings' code path, run where CI can run it; the numbers move, the run works."""
     from pipeline.device import resolve_device
-    from pipeline.predict import load_model, predict_density
+    from pipeline.runner import Runner
 
     fast = replace(TINY, epochs=2, precision="bf16", channels_last=True, compile=True)
     for name, cfg in (("fast", fast), ("fp32", replace(fast, precision="fp32")), ("plain", replace(TINY, epochs=2))):
@@ -201,7 +201,8 @@ def test_gpu_settings_bf16_channels_last_and_compile_train_on_a_cpu(tiny_stores,
     assert _same(a, c, atol=0.05) and _same(b, c, atol=1e-4)  # and trained the same model
     image = np.random.default_rng(0).integers(0, 256, (48, 64, 3), dtype=np.uint8)
     cpu = resolve_device("cpu")
-    model = load_model(tmp_path / "fast" / "last.pt", optimize=False, device=cpu)
-    full, half = predict_density(model, image, cpu), predict_density(model, image, cpu, "bf16")
+    checkpoint = tmp_path / "fast" / "last.pt"
+    full = Runner.from_checkpoint(checkpoint, cpu, optimize=False)(image[None])[0]
+    half = Runner.from_checkpoint(checkpoint, cpu, "bf16", optimize=False)(image[None])[0]
     assert full.shape == half.shape == (6, 8) and not np.array_equal(full, half)
     assert abs(full.sum() - half.sum()) <= 0.05 * abs(full.sum()) + 0.05

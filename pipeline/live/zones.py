@@ -24,7 +24,7 @@ import numpy as np
 import yaml
 
 from pipeline.errors import DataError
-from pipeline.model import STRIDE
+from pipeline.geometry import STRIDE
 
 
 @dataclass(frozen=True)

@@ -23,12 +23,12 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.alerts import AlertConfig, AlertMonitor
-from pipeline.counter import Counter
-from pipeline.data import same_shape_batches
+from pipeline.runner import same_shape_batches
 from pipeline.errors import ConfigError, DataError
-from pipeline.sinks import RecordWriter
-from pipeline.zones import Zone, cell_weights, zone_counts
+from pipeline.infer.counter import Counter
+from pipeline.live.alerts import AlertConfig, AlertMonitor
+from pipeline.live.sinks import RecordWriter
+from pipeline.live.zones import Zone, cell_weights, zone_counts
 
 VIDEO_SUFFIXES = {".mp4", ".mkv", ".avi", ".mov", ".webm", ".m4v", ".mpg", ".mpeg", ".ts", ".flv", ".wmv", ".gif"}
 STREAM_PREFIXES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://", "srt://")
@@ -165,7 +165,7 @@ class _Reader(threading.Thread):
 
 def _within_bound(frames: Iterable[Frame], spec: str) -> Iterator[Frame]:
     """Frames of a size one model call can take; a larger one is a `DataError` naming the source."""
-    from pipeline.counter import check_model_size
+    from pipeline.infer.counter import check_model_size
 
     for f in frames:
         check_model_size(spec, *f.image.shape[:2])
@@ -340,7 +340,7 @@ def count_video(
     """
     from tqdm import tqdm
 
-    from pipeline.sinks import EventWriter, OverlayVideo, draw_overlay, save_snapshot
+    from pipeline.live.sinks import EventWriter, OverlayVideo, draw_overlay, save_snapshot
 
     is_live_source = is_live(spec) if live is None else live
     if not is_live(spec) and not Path(spec).is_file():
@@ -377,7 +377,7 @@ def count_video(
         if overlay is not None:
             if video is None:
                 rate = (fps or (src_fps or 25.0) / every) if not is_live_source else (fps or 10.0)
-                video = OverlayVideo(overlay, rate, (f.image.shape[1], f.image.shape[0]))
+                video = OverlayVideo(overlay, rate, f.image.shape[:2])
             video.write(image)
         if snapshots:
             for e in info["events"]:

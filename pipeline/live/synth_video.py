@@ -8,42 +8,38 @@ and `headcount bench stream` count it without a camera.
 
 from __future__ import annotations
 
-from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 
 from pipeline.atomic import atomic_path
+from pipeline.live.sinks import add_video_stream
 from pipeline.synth import SynthConfig, render_image
 
 
 def make_video(
     path: str | Path,
     frames: int = 50,
-    size: tuple[int, int] = (640, 360),
+    shape: tuple[int, int] = (360, 640),
     fps: float = 25.0,
     seed: int = 0,
     heads: tuple[int, int] = (150, 300),
 ) -> np.ndarray:
-    """Write an H.264 video of `frames` frames of `size` (W, H); return each frame's true head count.
+    """Write an H.264 video of `frames` frames of `shape` (H, W); return each frame's true head count.
 
     The file is written atomically; quality is high (CRF 18) so that the
     encoding barely changes what a model sees.
     """
     import av
 
-    w, h = size
+    h, w = shape
     rng = np.random.default_rng(seed)
     wide, pts = render_image(rng, SynthConfig(width=2 * w, height=h, min_count=heads[0], max_count=heads[1]))
     offsets = np.linspace(0, w, frames).round().astype(int) if frames > 1 else np.zeros(1, int)
     counts = np.array([int(((pts[:, 0] >= x) & (pts[:, 0] < x + w)).sum()) for x in offsets])
     path = Path(path)
     with atomic_path(path) as tmp, av.open(str(tmp), "w", format=path.suffix.lstrip(".") or "mp4") as out:
-        codec = "libx264" if "libx264" in av.codecs_available else "mpeg4"
-        stream = out.add_stream(codec, rate=Fraction(fps).limit_denominator(1001))
-        stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
-        if codec == "libx264":
-            stream.options = {"crf": "18", "preset": "veryfast"}
+        stream = add_video_stream(out, fps, shape, crf=18)
         for i, x in enumerate(offsets):
             frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(wide[:, x : x + w]), format="rgb24")
             frame.pts = i

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import json
 import sys
+from fractions import Fraction
 from pathlib import Path
 from typing import IO
 
@@ -18,9 +19,9 @@ from PIL import ImageDraw, ImageFont
 
 from pipeline.atomic import refuse_foreign, write_bytes
 from pipeline.image import encode
+from pipeline.live.zones import Zone
 from pipeline.outputs import OVERLAY_TAG, is_overlay_video, is_png
 from pipeline.overlay import heatmap
-from pipeline.zones import Zone
 
 
 class RecordWriter:
@@ -89,12 +90,27 @@ def draw_overlay(image: np.ndarray, density: np.ndarray, count: float, zones: li
     return out
 
 
+def add_video_stream(container, fps: float, shape: tuple[int, int], crf: int | None = None):  # noqa: ANN001, ANN201 - PyAV's types
+    """An H.264 stream (MPEG-4 Part 2 where the FFmpeg build lacks x264) of `shape` (H, W) at `fps` in `container`.
+
+    yuv420p needs even sizes, so an odd side loses its last pixel row or column.
+    `crf` sets x264's quality (18: near-lossless; its default is 23).
+    """
+    import av
+
+    codec = "libx264" if "libx264" in av.codecs_available else "mpeg4"
+    stream = container.add_stream(codec, rate=Fraction(fps).limit_denominator(1001) if fps > 0 else Fraction(25))
+    h, w = shape
+    stream.width, stream.height, stream.pix_fmt = w - w % 2, h - h % 2, "yuv420p"
+    if codec == "libx264" and crf is not None:
+        stream.options = {"crf": str(crf), "preset": "veryfast"}
+    return stream
+
+
 class OverlayVideo:
-    """An H.264 (or MPEG-4 Part 2 where the FFmpeg build lacks x264) video of overlays, written as frames come."""
+    """A video of overlays, written as frames come (`add_video_stream`)."""
 
-    def __init__(self, path: str | Path, fps: float, size: tuple[int, int]) -> None:
-        from fractions import Fraction
-
+    def __init__(self, path: str | Path, fps: float, shape: tuple[int, int]) -> None:
         import av
 
         path = Path(path)
@@ -102,12 +118,7 @@ class OverlayVideo:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.container = av.open(str(path), "w")
         self.container.metadata["comment"] = OVERLAY_TAG  # what lets a later run replace it, and nothing else
-        codec = "libx264" if "libx264" in av.codecs_available else "mpeg4"
-        rate = Fraction(fps).limit_denominator(1001) if fps > 0 else Fraction(25)
-        self.stream = self.container.add_stream(codec, rate=rate)
-        w, h = size
-        self.stream.width, self.stream.height = w - w % 2, h - h % 2  # yuv420p needs even sizes
-        self.stream.pix_fmt = "yuv420p"
+        self.stream = add_video_stream(self.container, fps, shape)
         self.n = 0
 
     def write(self, image) -> None:

@@ -1,0 +1,77 @@
+"""Counting video end to end: decode, model, zones and writing, on a synthetic crowd video."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from pipeline.checkpoint import save_checkpoint
+from pipeline.infer.counter import OnnxCounter, TorchCounter, is_onnx
+from pipeline.infer.export import export_onnx, quantize_onnx
+from pipeline.live.stream import count_video, decode
+from pipeline.live.synth_video import make_video
+from pipeline.live.zones import Zone
+from pipeline.model import CSRNet, ModelConfig
+
+
+def bench_stream(
+    checkpoint: str | Path | None = None,
+    *,
+    shape: tuple[int, int] = (360, 640),
+    frames: int = 250,
+    fps: float = 25.0,
+    live: bool = False,
+    runtime: str = "int8",
+    width: float = 0.25,
+    threads: int | None = None,
+) -> dict:
+    """`count` end to end (decode, model, zones, writing) on a synthetic crowd video of `shape` (H, W).
+
+    `runtime`: ``int8`` / ``onnx`` (ONNX Runtime, exported here) or ``pytorch``.
+    Without a checkpoint an untrained model of the demo's shape (`width`, BatchNorm)
+    is timed: speed does not depend on the weights; ``mae_vs_truth`` then means nothing.
+    `live` replays the video at `fps` as a camera would (frames drop when the model is slower).
+    """
+    h, w = shape
+    with tempfile.TemporaryDirectory(prefix="headcount-bench-") as tmp:
+        tmp = Path(tmp)
+        video = tmp / "crowd.mp4"
+        truth = make_video(video, frames=frames, shape=shape, fps=fps)
+        if checkpoint is None:
+            torch.manual_seed(0)
+            cfg = ModelConfig(width=width, batch_norm=True)
+            checkpoint = tmp / "untrained.pt"
+            save_checkpoint(checkpoint, model=CSRNet(width, True).state_dict(), model_config=asdict(cfg))
+        if threads:
+            torch.set_num_threads(threads)
+        if is_onnx(checkpoint):
+            counter = OnnxCounter(checkpoint, threads)
+        elif runtime == "pytorch":
+            counter = TorchCounter(checkpoint, torch.device("cpu"))
+        else:
+            model = export_onnx(checkpoint, tmp / "model.onnx")
+            if runtime == "int8":
+                calibration = [f.image for f in decode(str(video))][:: max(frames // 8, 1)]
+                model = quantize_onnx(model, tmp / "model-int8.onnx", calibration)
+            counter = OnnxCounter(model, threads)
+        halves = [
+            Zone("left", np.array([[0, 0], [w / 2, 0], [w / 2, h], [0, h]], float)),
+            Zone("right", np.array([[w / 2, 0], [w, 0], [w, h], [w / 2, h]], float)),
+        ]
+        out = tmp / "counts.jsonl"
+        s = count_video(str(video), counter, out=str(out), zones=halves, alerts_stdout=False, live=live, progress=False)
+        records = [json.loads(line) for line in out.read_text().splitlines()]
+    counted = np.array([r["count"] for r in records])
+    return {
+        "size": f"{w}x{h}",
+        "counter": counter.name + (":int8" if runtime == "int8" and not is_onnx(checkpoint) else ""),
+        "live": live,
+        "source_fps": fps,
+        **s.as_dict(),
+        "mae_vs_truth": float(np.abs(counted - truth[[r["frame"] for r in records]]).mean()) if records else None,
+    }

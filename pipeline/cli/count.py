@@ -1,0 +1,167 @@
+"""The count command: images, videos, streams and cameras."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from pipeline.cli import options
+from pipeline.cli.group import cli
+
+
+@cli.command("count")
+@click.argument("inputs", nargs=-1, required=True)
+@click.option(
+    "--checkpoint",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="A training checkpoint (.pt) or an ONNX model (.onnx, from export-model; runs on ONNX Runtime).",
+)
+@click.option(
+    "--heatmap",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Images: save the density overlaid on the image (OUT_<stem>.png for several images).",
+)
+@click.option("--device", callback=options.device, default="auto", show_default=True, help=options.DEVICE_HELP)
+@click.option(
+    "--precision",
+    type=click.Choice(["auto", "fp32", "bf16"]),
+    default="auto",
+    show_default=True,
+    help="auto: bf16 on a GPU (about 2x as fast), fp32 on a CPU.",
+)
+@click.option(
+    "--batch",
+    type=click.IntRange(1),
+    default=None,
+    help="Video files: frames per model call (default: 8 on a GPU, 1 on a CPU; live sources: 1).",
+)
+@click.option("--threads", type=click.IntRange(1), default=None, help="CPU threads (default: every core).")
+@click.option(
+    "--out",
+    default="-",
+    show_default=True,
+    help="Videos and streams: per-frame results, FILE.csv, FILE.jsonl, or - (JSON lines on stdout).",
+)
+@click.option(
+    "--zones",
+    "zones_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="YAML/JSON polygons with names and optional alert thresholds.",
+)
+@click.option(
+    "--threshold", type=options.FiniteRange(0), default=None, help="Alert when the (smoothed) total count reaches this."
+)
+@click.option(
+    "--smooth", type=options.FiniteRange(0), default=2.0, show_default=True, help="EMA time constant, seconds."
+)
+@click.option(
+    "--hysteresis",
+    type=options.FiniteRange(0, 1, max_open=True),
+    default=0.1,
+    show_default=True,
+    help="An alert clears below threshold x (1 - this).",
+)
+@click.option(
+    "--alerts", "alerts_out", type=click.Path(dir_okay=False, path_type=Path), help="Also append alerts (JSON lines)."
+)
+@click.option(
+    "--snapshots", type=click.Path(file_okay=False, path_type=Path), help="Folder for a PNG of each alert's frame."
+)
+@click.option(
+    "--overlay", type=click.Path(dir_okay=False, path_type=Path), help="Write an overlay video (heatmap, zones)."
+)
+@click.option("--every", type=click.IntRange(1), default=1, show_default=True, help="Count every N-th frame.")
+@click.option("--fps", "sample_fps", type=options.FiniteRange(0, min_open=True), help="Count F frames per second.")
+@click.option("--live", is_flag=True, help="Treat files as cameras: frames arrive in real time, late ones drop.")
+def count_cmd(
+    inputs: tuple[str, ...],
+    checkpoint: Path,
+    heatmap: Path | None,
+    device: str,
+    precision: str,
+    batch: int | None,
+    threads: int | None,
+    out: str,
+    zones_file: Path | None,
+    threshold: float | None,
+    smooth: float,
+    hysteresis: float,
+    alerts_out: Path | None,
+    snapshots: Path | None,
+    overlay: Path | None,
+    every: int,
+    sample_fps: float | None,
+    live: bool,
+) -> None:
+    """Count people in images (one count per line), videos, streams and cameras (one record per frame).
+
+    INPUTS are image files, video files, stream URLs (rtsp://, http(s)://) or
+    camera devices (/dev/video0). Exit code 3: an alert fired; 130: stopped by Ctrl-C
+    (everything counted so far is written).
+    """
+    from pipeline.infer.counter import count_images, load_counter
+    from pipeline.live.alerts import AlertConfig
+    from pipeline.live.sinks import RecordWriter
+    from pipeline.live.stream import claim_video_outputs, count_video, is_live, is_video
+    from pipeline.live.zones import load_zones
+
+    videos = [i for i in inputs if is_video(i)]
+    images = [Path(i) for i in inputs if not is_video(i)]
+    if overlay is not None and len(videos) > 1:
+        raise click.BadParameter("one overlay video per run: count one video at a time", param_hint="--overlay")
+    zones = load_zones(zones_file) if zones_file else []
+    # every output is checked before anything is counted or written (pipeline/outputs.py)
+    inputs = [i for i in inputs if not is_live(i)] + [str(checkpoint)] + ([str(zones_file)] if zones_file else [])
+    if videos:
+        claim_video_outputs(out, alerts_out, overlay, inputs)
+    counter = load_counter(checkpoint, device, precision, threads)
+    if images:
+        for path, n in zip(images, count_images(images, counter, heatmap), strict=True):
+            click.echo(f"{path}\t{n:.1f}")
+    fired, interrupted = 0, False
+    shared = None
+    if len(videos) > 1 and out != "-":  # one file for all: each row says its video, none is lost
+        any_live = live or any(is_live(v) for v in videos)
+        shared = RecordWriter(out, [z.name for z in zones], extra=("source", *(("lag",) if any_live else ())))
+    try:
+        for spec in videos:
+            s = count_video(
+                spec,
+                counter,
+                out=shared or out,
+                zones=zones,
+                total_threshold=threshold,
+                alert_config=AlertConfig(smooth, hysteresis),
+                alerts_out=alerts_out,
+                snapshots=snapshots,
+                overlay=overlay,
+                every=every,
+                fps=sample_fps,
+                live=True if live else None,
+                batch=batch or counter.batch,
+                source=spec if len(videos) > 1 else None,
+                inputs=inputs,
+            )
+            fired += s.alerts
+            drops = f", dropped {s.dropped} of {s.decoded} ({s.dropped / max(s.decoded, 1):.0%})" if s.dropped else ""
+            lag = f", lag {s.lag_mean_s * 1e3:.0f} ms mean / {s.lag_max_s * 1e3:.0f} ms max" if s.lag_max_s else ""
+            click.echo(
+                f"{spec}: {s.frames} frames in {s.seconds:.1f} s ({s.fps:.1f} fps, {counter.name}){drops}{lag}, "
+                f"{s.alerts} alert(s){' - interrupted' if s.interrupted else ''}",
+                err=True,
+            )
+            if s.interrupted:
+                interrupted = True
+                break
+    finally:
+        if shared is not None:
+            shared.close()
+    if interrupted:
+        sys.exit(130)
+    if fired:
+        sys.exit(3)

@@ -1,0 +1,163 @@
+"""Data commands: synth, density, inspect, export, report, convert."""
+
+from __future__ import annotations
+
+from dataclasses import fields
+from pathlib import Path
+
+import click
+
+from pipeline.cli import options
+from pipeline.cli.group import cli
+from pipeline.density import BORDERS, DUPLICATES, METHODS, DensityParams
+
+_DEF = DensityParams()
+
+
+@cli.command()
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Dataset root.")
+@click.option("--train", type=click.IntRange(0), default=None, help="Training images.")
+@click.option("--test", type=click.IntRange(0), default=None, help="Test images.")
+@click.option("--size", "shape", callback=options.shape, default=None, help="Image size WxH.")
+@click.option("--min-count", type=click.IntRange(1), default=None, help="Fewest heads per image.")
+@click.option("--max-count", type=click.IntRange(1), default=None, help="Most heads per image.")
+@click.option("--seed", type=int, default=None, help="Random seed (same seed, same bytes).")
+def synth(out: Path, train, test, shape, min_count, max_count, seed) -> None:
+    """Write a synthetic crowd dataset in the ShanghaiTech layout."""
+    from pipeline.synth import SynthConfig, make_dataset
+
+    given = {"train": train, "test": test, "min_count": min_count, "max_count": max_count, "seed": seed}
+    if shape:
+        given.update(height=shape[0], width=shape[1])
+    cfg = SynthConfig(**{k: v for k, v in given.items() if v is not None})
+    if cfg.min_count > cfg.max_count:
+        raise click.BadParameter("--min-count must not exceed --max-count")
+    counts = make_dataset(out, cfg)
+    click.echo(f"wrote {counts['train']} train and {counts['test']} test images to {out}")
+
+
+@cli.command()
+@click.option(
+    "--format",
+    "fmt",
+    required=True,
+    help="Annotation format (shanghaitech, ucf_cc_50, qnrf, jhu, nwpu, labelme, points).",
+)
+@click.option("--root", required=True, type=click.Path(path_type=Path), help="Dataset root folder.")
+@click.option("--split", required=True, help="Split name (train, test; 'all' for a points folder).")
+@click.option("--fold", type=click.IntRange(1, 5), default=None, help="UCF_CC_50 fold (1..5).")
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="Output .h5 file.")
+@click.option("--method", type=click.Choice(METHODS), default=_DEF.method, show_default=True)
+@click.option("--k", type=click.IntRange(1), default=_DEF.k, show_default=True, help="Neighbours for sigma.")
+@click.option("--beta", type=options.FiniteRange(0, min_open=True), default=_DEF.beta, show_default=True)
+@click.option(
+    "--sigma",
+    type=options.FiniteRange(0, min_open=True),
+    default=_DEF.sigma,
+    show_default=True,
+    help="Sigma of the fixed kernel.",
+)
+@click.option(
+    "--box-scale",
+    type=options.FiniteRange(0, min_open=True),
+    default=_DEF.box_scale,
+    show_default=True,
+    help="Method box: sigma = this x the annotated head size (JHU-Crowd++, NWPU-Crowd).",
+)
+@click.option(
+    "--max-side",
+    type=click.IntRange(8),
+    default=None,
+    help="Make maps of larger images at this long side (points scaled, count kept; training resizes to match).",
+)
+@click.option(
+    "--encoding",
+    type=click.Choice(["map", "heads"]),
+    default=_DEF.encoding,
+    show_default=True,
+    help="heads: keep head kernels and render maps on read (the same maps; 26-500x smaller stores measured).",
+)
+@click.option("--border", type=click.Choice(BORDERS), default=_DEF.border, show_default=True)
+@click.option("--duplicates", type=click.Choice(DUPLICATES), default=_DEF.duplicates, show_default=True)
+@click.option("--workers", type=click.IntRange(1), default=1, show_default=True, help="Worker processes.")
+@click.option("--dataset", default=None, help="Dataset name recorded in the store (default: root folder name).")
+def density(fmt, root, split, fold, out, workers, dataset, **kernel) -> None:
+    """Make the density maps of one split and write them to an HDF5 store."""
+    from pipeline.build import build_split
+
+    options = {} if fold is None else {"fold": fold}
+    params = DensityParams(**{f.name: kernel[f.name] for f in fields(DensityParams)})
+    n = build_split(fmt, root, split, out, params=params, workers=workers, dataset=dataset, reader_options=options)
+    click.echo(f"wrote {n} density maps to {out}")
+
+
+@cli.command("inspect")
+@click.argument("store", type=click.Path(dir_okay=False, path_type=Path))
+def inspect_cmd(store: Path) -> None:
+    """Per-image counts, density sums, dropped points and sigma range; flags problems."""
+    from pipeline.inspection import inspect_store
+
+    attrs, reports = inspect_store(store)
+    click.echo(f"{store}: dataset={attrs['dataset']} split={attrs['split']} params={attrs['params']}")
+    click.echo(f"{'image':<16}{'count':>7}{'sum':>10}{'dropped':>9}{'sigma min':>11}{'sigma max':>11}  problems")
+    for r in reports:
+        click.echo(
+            f"{r.image_id:<16}{r.count:>7}{r.density_sum:>10.2f}{r.dropped:>9}"
+            f"{r.sigma_min:>11.2f}{r.sigma_max:>11.2f}  {'; '.join(r.problems)}"
+        )
+    bad = sum(bool(r.problems) for r in reports)
+    total = sum(r.count for r in reports)
+    mass = sum(r.density_sum for r in reports)
+    click.echo(f"{len(reports)} images, {total} heads, density sum {mass:.2f}, {bad} image(s) flagged")
+
+
+@cli.command()
+@click.argument("store", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "--format",
+    "fmt",
+    default="csrnet",
+    show_default=True,
+    help="csrnet: CSRNet-pytorch density files; or any annotation format convert writes (its points and images).",
+)
+def export(store: Path, out: Path, fmt: str) -> None:
+    """Export a store: CSRNet-pytorch density files (one <image>.h5 with key 'density'), or its annotations."""
+    if fmt == "csrnet":
+        from pipeline.store import export_csrnet
+
+        click.echo(f"wrote {export_csrnet(store, out)} files to {out}")
+        return
+    from pipeline.convert import convert, store_samples
+    from pipeline.store import read_split
+
+    n, _ = convert(store_samples(store), fmt, out, read_split(store).attrs["split"])
+    click.echo(f"wrote {n} images with their {fmt} annotations to {out}")
+
+
+@cli.command("report")
+@click.argument("store", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Report folder.")
+def report_cmd(store: Path, out: Path) -> None:
+    """A self-contained HTML page on a density store: counts, sigmas, example maps, problems."""
+    from pipeline.report import write_report
+
+    click.echo(f"wrote {write_report(store, out)}")
+
+
+@cli.command("convert")
+@click.option("--from", "src", required=True, help="Source format (see density --format).")
+@click.option("--root", required=True, type=click.Path(path_type=Path), help="Source dataset root.")
+@click.option("--split", required=True, help="Split to convert (train, test; 'all' for a points folder).")
+@click.option("--fold", type=click.IntRange(1, 5), default=None, help="UCF_CC_50 fold of the source.")
+@click.option("--to", "dst", required=True, help="Target format (any readable one).")
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Target root.")
+@click.option("--out-split", default=None, help="Split name in the target layout (default: --split).")
+def convert_cmd(src, root, split, fold, dst, out, out_split) -> None:
+    """Convert ground truth between point formats (images are copied)."""
+    from pipeline.convert import convert
+    from pipeline.readers import read
+
+    options = {} if fold is None else {"fold": fold}
+    n, dropped = convert(read(src, root, split, **options), dst, out, out_split or split)
+    click.echo(f"wrote {n} images as {dst} to {out}" + (f" ({dropped} out-of-image points dropped)" if dropped else ""))

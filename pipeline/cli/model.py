@@ -1,0 +1,175 @@
+"""Model commands: train, evaluate, export-model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from pipeline.cli import options
+from pipeline.cli.group import cli
+from pipeline.numerics import NUMERICS
+
+
+@cli.command("train")
+@click.option(
+    "--params",
+    "params_file",
+    default="params.yaml",
+    show_default=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Parameters (model.*, train.*).",
+)
+@click.option(
+    "--store",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Training store (default: data/density/<train.dataset>/train.h5).",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("models"),
+    show_default=True,
+    help="Checkpoint folder (last.pt, best.pt).",
+)
+@click.option(
+    "--live",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("dvclive"),
+    show_default=True,
+    help="dvclive folder for loss and validation MAE.",
+)
+@click.option("--resume/--no-resume", default=None, help="Override run.resume.")
+@click.option("--threads", type=click.IntRange(1), default=None, help="Override run.threads (never changes results).")
+@click.option("--device", callback=options.device, default=None, help="Override run.device: " + options.DEVICE_HELP)
+@click.option("--loader-workers", type=click.IntRange(0), default=None, help="Override run.loader_workers.")
+def train_cmd(
+    params_file: Path,
+    store: Path | None,
+    out: Path,
+    live: Path,
+    resume: bool | None,
+    threads: int | None,
+    device: str | None,
+    loader_workers: int | None,
+) -> None:
+    """Train CSRNet as the DVC `train` stage does (torchrun-compatible)."""
+    from dataclasses import replace
+
+    from pipeline.model import ModelConfig
+    from pipeline.params import load_params, run_config, section, train_store
+    from pipeline.train import train, train_config
+
+    params = load_params(params_file)
+    cfg = train_config(params)
+    run = run_config(params)
+    overrides = {"resume": resume, "threads": threads, "device": device, "loader_workers": loader_workers}
+    run = replace(run, **{k: v for k, v in overrides.items() if v is not None})
+    store = store or train_store(params, "train")
+    summary = train(store, out, cfg, section(params, "model", ModelConfig), run=run, live_dir=live)
+    click.echo(f"trained {summary['epochs']} epochs; best validation MAE {summary['best_val_mae']:.3f}")
+
+
+@cli.command("evaluate")
+@click.option(
+    "--checkpoint", type=click.Path(dir_okay=False, path_type=Path), default=Path("models/best.pt"), show_default=True
+)
+@click.option("--test", "test_store", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@click.option(
+    "--train",
+    "train_store",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="Training store (for baseline_mae, the mean training count).",
+)
+@click.option(
+    "--metrics", type=click.Path(dir_okay=False, path_type=Path), default=Path("metrics.json"), show_default=True
+)
+@click.option(
+    "--predictions",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("eval/predictions.csv"),
+    show_default=True,
+)
+@click.option(
+    "--numerics",
+    type=click.Choice(NUMERICS),
+    default="reproducible",
+    show_default=True,
+    help="reproducible: the same bits on any CPU; fast: oneDNN (see train.numerics).",
+)
+@click.option("--device", callback=options.device, default="cpu", show_default=True, help=options.DEVICE_HELP)
+@click.option("--bf16", is_flag=True, help="bfloat16 autocast (GPUs; the metrics move in the 3rd digit).")
+def evaluate_cmd(checkpoint, test_store, train_store, metrics, predictions, numerics, device, bf16) -> None:
+    """MAE, RMSE, GAME(0..3) and per-image predictions, as the DVC `evaluate` stage writes them."""
+    from pipeline.device import resolve_device
+    from pipeline.evaluate import evaluate
+
+    m = evaluate(
+        checkpoint,
+        test_store,
+        train_store,
+        metrics_out=metrics,
+        predictions_out=predictions,
+        numerics=numerics,
+        device=resolve_device(device),
+        precision="bf16" if bf16 else "fp32",
+    )
+    click.echo("  ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in m.items()))
+
+
+@cli.command("export-model")
+@click.argument("checkpoint", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--onnx", "onnx_out", required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--int8", is_flag=True, help="Quantise the convolutions to int8 (faster on CPUs; counts move a little).")
+@click.option(
+    "--calibrate",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=None,
+    help="--int8: a folder of images like those to be counted (default: synthetic crowds).",
+)
+@click.option(
+    "--max-change",
+    type=options.FiniteRange(0, min_open=True),
+    default=0.1,
+    show_default=True,
+    help="--int8: refuse a model whose counts move more than this fraction from fp32's.",
+)
+def export_model_cmd(checkpoint: Path, onnx_out: Path, int8: bool, calibrate: Path | None, max_change: float) -> None:
+    """Write a checkpoint as ONNX (uint8 frames in, any height and width) and check it against PyTorch."""
+    import tempfile
+
+    from pipeline.atomic import write_bytes
+    from pipeline.errors import DataError
+    from pipeline.infer.counter import OnnxCounter
+    from pipeline.infer.export import (
+        calibration_frames,
+        calibration_images,
+        compare_counts,
+        export_onnx,
+        is_onnx_model,
+        quantize_onnx,
+        verify_onnx,
+    )
+    from pipeline.outputs import claim
+
+    claim(onnx_out, is_onnx_model, "an ONNX model", inputs=[checkpoint])  # before minutes of work
+    if not int8:
+        export_onnx(checkpoint, onnx_out)
+        diff = verify_onnx(checkpoint, onnx_out)
+        click.echo(f"wrote {onnx_out}; ONNX Runtime vs PyTorch count on test frames: {diff:.1e} relative")
+        return
+    images = calibration_images(calibrate) if calibrate is not None else None  # refuses a folder of nothing usable
+    frames, check = calibration_frames(images), calibration_frames(None)
+    with tempfile.TemporaryDirectory(prefix="headcount-export-") as tmp:
+        fp32 = export_onnx(checkpoint, Path(tmp) / "fp32.onnx")
+        int8_path = quantize_onnx(fp32, Path(tmp) / "int8.onnx", frames)
+        # on the frames it was calibrated on, and on synthetic crowds it never saw (a 1x1 image calibrates nothing)
+        seen = compare_counts(OnnxCounter(fp32), OnnxCounter(int8_path), frames)
+        unseen = compare_counts(OnnxCounter(fp32), OnnxCounter(int8_path), check) if images else seen
+        where = f"{seen:.1%} on the calibration frames, {unseen:.1%} on synthetic crowds"
+        if max(seen, unseen) > max_change:
+            raise DataError(onnx_out, f"int8 counts move {where}: over --max-change {max_change:.0%}; not written")
+        write_bytes(claim(onnx_out, is_onnx_model, "an ONNX model", inputs=[checkpoint]), int8_path.read_bytes())
+    click.echo(f"wrote {onnx_out} (int8); its counts differ from fp32 by at most {where}")

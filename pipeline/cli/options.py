@@ -1,0 +1,66 @@
+"""Option types and callbacks the commands share: devices, WxH sizes, finite numbers."""
+
+from __future__ import annotations
+
+import math
+
+import click
+
+from pipeline.errors import ConfigError
+from pipeline.geometry import check_crop
+from pipeline.params import DEVICE_SPEC
+
+DEVICE_HELP = "auto (a GPU when there is one), cpu, cuda or cuda:N."
+
+
+def device(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """A device spec, checked before anything is built."""
+    if value is not None and not DEVICE_SPEC.fullmatch(value):
+        raise click.BadParameter(f"expected auto, cpu, cuda or cuda:N, got {value!r}")
+    return value
+
+
+def shape(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[int, int] | None:
+    """``WxH`` as people write sizes, to the (H, W) shape the library takes: the only place WxH is parsed."""
+    if value is None:
+        return None
+    try:
+        w, h = (int(v) for v in value.lower().split("x"))
+        if w <= 0 or h <= 0:
+            raise ValueError
+    except ValueError:
+        raise click.BadParameter(f"expected WxH with positive integers, got {value!r}") from None
+    return h, w
+
+
+def crop(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[int, int] | None:
+    """A training crop ``WxH`` as an (H, W) shape, refused unless a multiple of the model's stride."""
+    parsed = shape(ctx, param, value)
+    try:
+        if parsed is not None:
+            check_crop(parsed)
+    except ConfigError as exc:  # the library's rule, said as click says a bad option
+        raise click.BadParameter(exc.problem) from None
+    return parsed
+
+
+def infer_cases(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> tuple:
+    try:
+        cases = [tuple(int(v) for v in case.lower().split("x")) for case in value]
+        if any(len(c) != 3 or min(c) <= 0 for c in cases):
+            raise ValueError
+    except ValueError:
+        raise click.BadParameter(f"expected WxHxBATCH with positive integers, got {value!r}") from None
+    return tuple((h, w, b) for w, h, b in cases)  # (H, W, batch)
+
+
+class FiniteRange(click.FloatRange):
+    """A float range that also refuses nan and inf (``nan`` passes every comparison click makes)."""
+
+    name = "finite float range"
+
+    def convert(self, value, param, ctx):  # noqa: ANN001, ANN201 - click's signature
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return number

@@ -1,0 +1,154 @@
+"""A trained model as one function: uint8 frames in, density maps out, in PyTorch or ONNX Runtime.
+
+`count` runs images, videos and streams through a `Counter`, whichever file it
+was given: a training checkpoint (PyTorch through `pipeline.runner.Runner`, on
+any device, bf16 on GPUs) or an ONNX file from `pipeline.infer.export`
+(ONNX Runtime on the CPU).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import torch
+
+from pipeline.atomic import write_bytes
+from pipeline.device import Precision, resolve_device
+from pipeline.errors import DataError
+from pipeline.image import encode, load_image
+from pipeline.outputs import claim, is_png
+from pipeline.overlay import heatmap
+from pipeline.runner import Runner
+from pipeline.sample import image_size
+
+
+class Counter(Protocol):
+    """uint8 (B, H, W, 3) frames -> float32 (B, ceil(H/8), ceil(W/8)) densities; a map's sum is its count."""
+
+    name: str
+    batch: int  # frames per call that suit it (GPUs want several)
+
+    def __call__(self, frames: np.ndarray) -> np.ndarray: ...
+
+
+MAX_MODEL_PIXELS = 4096 * 4096  # one model call: a full-width CSRNet needs about 1 KB of activations a pixel
+
+
+def check_model_size(source: str | Path, height: int, width: int) -> None:
+    """Refuse (`DataError` naming `source`) an image or frame too large for one model call.
+
+    A 62 KB PNG that declares 8000x8000 used to end in PyTorch's or ONNX
+    Runtime's out-of-memory traceback.
+    """
+    if height * width > MAX_MODEL_PIXELS:
+        raise DataError(
+            source,
+            f"{width}x{height} is over the {MAX_MODEL_PIXELS / 1e6:.1f}-megapixel bound of one model call"
+            " (resize or crop it)",
+        )
+
+
+class TorchCounter:
+    """A checkpoint run by PyTorch through `Runner`: frozen oneDNN graph on a CPU, channels_last (and bf16) on a GPU."""
+
+    def __init__(self, checkpoint: str | Path, device: torch.device, precision: Precision = "fp32") -> None:
+        self.runner = Runner.from_checkpoint(checkpoint, device, precision)
+        self.name = f"pytorch:{device}{':bf16' if precision == 'bf16' else ''}"
+        self.batch = self.runner.batch
+
+    def __call__(self, frames: np.ndarray) -> np.ndarray:
+        return self.runner(frames)
+
+
+class OnnxCounter:
+    """An ONNX file run by ONNX Runtime on the CPU, with all graph optimisations on."""
+
+    def __init__(self, path: str | Path, threads: int | None = None) -> None:
+        import onnxruntime as ort
+
+        opts = ort.SessionOptions()
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        opts.intra_op_num_threads = threads or len(os.sched_getaffinity(0))
+        opts.inter_op_num_threads = 1
+        try:
+            self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime raises its own types for missing, foreign or broken files
+            raise DataError(path, f"not a loadable ONNX model ({str(exc).splitlines()[0][:200]})") from None
+        inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
+        hint = "; use export-model"
+        if [i.name for i in inputs] != ["frames"] or inputs[0].type != "tensor(uint8)" or len(inputs[0].shape) != 4:
+            raise DataError(path, f"not a headcount ONNX model (expects one uint8 (B, H, W, 3) input 'frames'{hint})")
+        if any(isinstance(d, int) for d in inputs[0].shape[1:3]):
+            raise DataError(path, f"has a fixed input size {inputs[0].shape[1:3]}; a counter takes any size{hint}")
+        if len(outputs) != 1 or outputs[0].type != "tensor(float)" or len(outputs[0].shape) != 3:
+            raise DataError(path, f"not a headcount ONNX model (expects one float (B, H/8, W/8) density output{hint})")
+        self.name = "onnxruntime:cpu"
+        self.batch = 1
+        probe = np.zeros((1, 64, 96, 3), np.uint8)  # a blank frame: a counter answers a finite 8x12 density
+        try:
+            out = self(probe)
+        except Exception as exc:  # noqa: BLE001 - onnxruntime's own error types
+            raise DataError(path, f"fails on a blank 96x64 frame ({str(exc).splitlines()[0][:200]})") from None
+        if out.shape != (1, 8, 12) or not np.isfinite(out).all():
+            raise DataError(path, f"answers a blank 96x64 frame with {out.shape}, not a finite (1, 8, 12) density")
+
+    def __call__(self, frames: np.ndarray) -> np.ndarray:
+        return self.session.run(None, {"frames": np.ascontiguousarray(frames, dtype=np.uint8)})[0]
+
+
+def is_onnx(path: str | Path) -> bool:
+    return Path(path).suffix.lower() == ".onnx"
+
+
+def load_counter(
+    path: str | Path, device: str = "auto", precision: Precision | str = "auto", threads: int | None = None
+) -> Counter:
+    """A `Counter` for a checkpoint (``.pt``) or an ONNX file (``.onnx``, CPU only).
+
+    Precision ``auto`` is bf16 on a GPU (its tensor cores) and fp32 on a CPU.
+    """
+    if is_onnx(path):
+        if not Path(path).is_file():
+            raise DataError(path, "ONNX model not found")
+        return OnnxCounter(path, threads)
+    if threads:
+        torch.set_num_threads(threads)
+    dev = resolve_device(device)
+    if precision == "auto":
+        precision = "bf16" if dev.type == "cuda" else "fp32"
+    return TorchCounter(path, dev, precision)
+
+
+def heatmap_paths(paths: list[Path], out: Path) -> list[Path]:
+    """Where each image's overlay goes: `out` for one image, ``OUT_<stem>.png`` for several
+    (``OUT_<stem>_<n>.png`` where stems repeat, so no overlay replaces another)."""
+    if len(paths) == 1:
+        return [out]
+    stems = [p.stem for p in paths]
+    suffix = out.suffix or ".png"
+    return [
+        out.with_name(f"{out.stem}_{stem}{f'_{i + 1}' if stems.count(stem) > 1 else ''}{suffix}")
+        for i, stem in enumerate(stems)
+    ]
+
+
+def count_images(paths: list[Path], counter: Counter, heatmap_out: Path | None = None) -> list[float]:
+    """Count each image; with `heatmap_out` also save overlays (see `heatmap_paths`)."""
+    targets = heatmap_paths(paths, heatmap_out) if heatmap_out is not None else [None] * len(paths)
+    for target in targets:
+        if target is not None:
+            claim(target, is_png, "a PNG image", inputs=paths)
+    for path in paths:  # from the headers, before anything is decoded
+        check_model_size(path, *image_size(path))
+    counts = []
+    for path, target in zip(paths, targets, strict=True):
+        image = load_image(path)
+        density = counter(image[None])[0]
+        count = float(density.sum(dtype=np.float64))
+        counts.append(count)
+        if target is not None:
+            write_bytes(target, encode(heatmap(image, density, count), "PNG"))
+    return counts
