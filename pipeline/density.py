@@ -18,7 +18,7 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 from pipeline.errors import ConfigError, DataError
-from pipeline.points import as_points, inside, snap
+from pipeline.points import as_points, snap, split_inside
 
 Method = Literal["adaptive", "fixed", "box"]
 Border = Literal["drop", "renormalize"]
@@ -174,10 +174,8 @@ def head_kernels(
         size = np.asarray(sizes, dtype=np.float64).reshape(-1)
         if len(size) != len(pts) or not np.isfinite(size).all() or (size < 0).any():
             raise DataError(None, f"head sizes must be one finite size >= 0 per point; got {len(size)} for {len(pts)}")
-    mask = inside(pts, (h, w))
-    kept, dropped = pts[mask], int(len(pts) - mask.sum())
+    kept, dropped, size = split_inside(pts, (h, w), size)
     heads = snap(kept)
-    size = size[mask] if size is not None else None
     if params.duplicates == "merge" and len(heads):
         # unique on the row-major pixel index: fast, and the classic head order
         lin, which = np.unique(heads[:, 1] * w + heads[:, 0], return_inverse=True)

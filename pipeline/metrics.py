@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from pipeline.geometry import STRIDE
+
 
 def mae(pred: np.ndarray, true: np.ndarray) -> float:
     """Mean absolute count error.
@@ -32,7 +34,9 @@ def region_index(coord: np.ndarray, size: int, cells: int) -> np.ndarray:
     return np.clip(np.floor(np.asarray(coord, np.float64) * cells / size).astype(np.int64), 0, cells - 1)
 
 
-def game_error(pred_map: np.ndarray, points: np.ndarray, shape: tuple[int, int], level: int, stride: int = 8) -> float:
+def game_error(
+    pred_map: np.ndarray, points: np.ndarray, shape: tuple[int, int], level: int, stride: int = STRIDE
+) -> float:
     """GAME(L) of one image: sum over 4^L equal regions of |predicted - true| count.
 
     `pred_map` is the model output at 1/`stride` resolution; each output cell

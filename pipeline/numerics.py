@@ -26,6 +26,8 @@ import typing
 import warnings
 from typing import Literal
 
+from pipeline.errors import ConfigError
+
 # ATen reads this once, at its first op, so it is set on import: every module that runs the
 # model imports this one before doing any arithmetic with torch. AVX2 + FMA is what every x86-64
 # CPU of the last decade has, Intel or AMD. ATen would run AVX2 code even on a CPU without it (an
@@ -60,7 +62,7 @@ def configure(numerics: Numerics, threads: int | None = None, device_type: str =
     import torch  # here, so that the CLI can list NUMERICS without loading torch
 
     if numerics not in NUMERICS:
-        raise ValueError(f"numerics must be one of {', '.join(NUMERICS)}, got {numerics!r}")
+        raise ConfigError("numerics", f"must be one of {', '.join(NUMERICS)}, got {numerics!r}")
     if threads is not None:
         import numba
 

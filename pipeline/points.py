@@ -52,14 +52,16 @@ def inside(points: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     return (x >= 0) & (x < w) & (y >= 0) & (y < h)
 
 
-def split_inside(points: np.ndarray, shape: tuple[int, int]) -> tuple[np.ndarray, int]:
-    """Keep the in-image points; return them and how many were dropped.
+def split_inside(
+    points: np.ndarray, shape: tuple[int, int], sizes: np.ndarray | None = None
+) -> tuple[np.ndarray, int, np.ndarray | None]:
+    """Keep the in-image points (and their `sizes`, one per point); return them and how many were dropped.
 
     Out-of-image points are counted, never clipped or wrapped: clipping moves a
     head, and the classic ``int()`` indexing wraps negative ones to the far edge.
     """
     mask = inside(points, shape)
-    return points[mask], int(len(points) - mask.sum())
+    return points[mask], int(len(points) - mask.sum()), None if sizes is None else sizes[mask]
 
 
 def snap(points: np.ndarray) -> np.ndarray:

@@ -96,7 +96,7 @@ def _write_record(images: h5py.Group, rec: Record) -> None:
         return
     shape = dens.shape if isinstance(dens, EncodedDensity) else tuple(dens.shape)
     if shape != (rec.height, rec.width):
-        raise ValueError(f"{rec.image_id}: density shape {shape} != image {rec.height}x{rec.width}")
+        raise DataError(None, f"{rec.image_id}: density shape {shape} != image {rec.height}x{rec.width}")
     ds = g.create_dataset(
         "density",
         shape=shape,

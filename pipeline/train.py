@@ -124,7 +124,7 @@ def lr_at(cfg: TrainConfig, epoch: int) -> float:
         return cfg.lr
     if cfg.schedule == "cosine":
         return cfg.lr * 0.5 * (1 + math.cos(math.pi * epoch / cfg.epochs))
-    raise ValueError(f"train.schedule must be cosine or constant, got {cfg.schedule!r}")
+    raise ConfigError("schedule", f"must be cosine or constant, got {cfg.schedule!r}")
 
 
 def make_optimizer(model: torch.nn.Module, cfg: TrainConfig, device_type: str = "cpu") -> torch.optim.Optimizer:
@@ -134,7 +134,7 @@ def make_optimizer(model: torch.nn.Module, cfg: TrainConfig, device_type: str = 
         return torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     if cfg.optimizer == "sgd":
         return torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
-    raise ValueError(f"train.optimizer must be adam or sgd, got {cfg.optimizer!r}")
+    raise ConfigError("optimizer", f"must be adam or sgd, got {cfg.optimizer!r}")
 
 
 def predict_counts(

@@ -81,7 +81,7 @@ def test_interrupted_write_leaves_no_file_and_no_temp(tmp_path):
 
 def test_failed_rewrite_keeps_the_previous_file(tmp_path):
     write_split(tmp_path / "s.h5", [_record(1)], dataset="d", split="x", source_root=tmp_path, params={})
-    with pytest.raises(ValueError):
+    with pytest.raises(DataError, match="density shape"):
         write_split(
             tmp_path / "s.h5",
             [_record(1), Record(**{**_record(2).__dict__, "height": 3})],

@@ -12,6 +12,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from pipeline.errors import ConfigError
+
 
 @dataclass(frozen=True)
 class AlertConfig:
@@ -20,9 +22,9 @@ class AlertConfig:
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.smoothing_s) and self.smoothing_s >= 0):
-            raise ValueError(f"smoothing must be a finite number of seconds >= 0, got {self.smoothing_s}")
+            raise ConfigError("smooth", f"must be a finite number of seconds >= 0, got {self.smoothing_s}")
         if not 0 <= self.hysteresis < 1:
-            raise ValueError(f"hysteresis must be in [0, 1), got {self.hysteresis}")
+            raise ConfigError("hysteresis", f"must be in [0, 1), got {self.hysteresis}")
 
 
 @dataclass

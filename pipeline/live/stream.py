@@ -18,17 +18,17 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from pipeline.runner import same_shape_batches
 from pipeline.errors import ConfigError, DataError
 from pipeline.infer.counter import Counter
 from pipeline.live.alerts import AlertConfig, AlertMonitor
 from pipeline.live.sinks import RecordWriter
 from pipeline.live.zones import Zone, cell_weights, zone_counts
+from pipeline.runner import same_shape_batches
 
 VIDEO_SUFFIXES = {".mp4", ".mkv", ".avi", ".mov", ".webm", ".m4v", ".mpg", ".mpeg", ".ts", ".flv", ".wmv", ".gif"}
 STREAM_PREFIXES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://", "srt://")
@@ -201,7 +201,6 @@ class StreamSummary:
     lag_max_s: float = 0.0
     alerts: int = 0
     interrupted: bool = False
-    events: list[dict] = field(default_factory=list)
 
     @property
     def fps(self) -> float:
@@ -276,10 +275,10 @@ def count_frames(
             on_record(record)
             for e in events:
                 e["frame"] = f.index
-                summary.events.append(e)
                 on_event(e)
             if on_density is not None:
-                on_density(f, density, {"events": events, "zones": per_zone, "count": total})
+                info = {"events": events, "zones": per_zone, "count": total, "active": set(monitor.active)}
+                on_density(f, density, info)
             summary.frames += 1
             summary.decoded = f.index + 1
             if progress is not None:
@@ -372,8 +371,7 @@ def count_video(
         nonlocal video
         if overlay is None and not (snapshots and info["events"]):
             return
-        active = {e["zone"] for e in info["events"] if e["event"] == "alert"}
-        image = draw_overlay(f.image, density, info["count"], zones, active)
+        image = draw_overlay(f.image, density, info["count"], zones, info["active"])  # red while in alert
         if overlay is not None:
             if video is None:
                 rate = (fps or (src_fps or 25.0) / every) if not is_live_source else (fps or 10.0)

@@ -13,10 +13,10 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.atomic import write_bytes
-from pipeline.errors import ConfigError, DataError
+from pipeline.errors import DataError
 from pipeline.points import as_points
 from pipeline.readers import register, register_writer
-from pipeline.readers.layout import copy_image, list_images, natural_key, pair_files
+from pipeline.readers.layout import check_split, copy_image, list_images, natural_key, pair_files
 from pipeline.sample import Sample, image_size
 
 SPLITS = ("train", "val", "test")
@@ -50,8 +50,7 @@ def read_gt(path: Path) -> tuple[np.ndarray, np.ndarray]:
 @register("jhu")
 def read(root: Path, split: str) -> Iterator[Sample]:
     """Yield the samples of `split` (train, val or test), each with its head sizes."""
-    if split not in SPLITS:
-        raise ConfigError("split", f"jhu splits are {', '.join(SPLITS)}; got {split!r}")
+    check_split("jhu", split, SPLITS)
     base = root / split
     images = list_images(base / "images")
     gt_dir = base / "gt"
@@ -67,8 +66,7 @@ def read(root: Path, split: str) -> Iterator[Sample]:
 @register_writer("jhu")
 def write(sample: Sample, out: Path, split: str) -> int:
     """``out/<split>/images/<id>.<ext>`` + ``gt/<id>.txt``; heads without a known size get a 0x0 box."""
-    if split not in SPLITS:
-        raise ConfigError("split", f"jhu splits are {', '.join(SPLITS)}; got {split!r}")
+    check_split("jhu", split, SPLITS)
     base = out / split
     copy_image(sample.image_path, base / "images" / f"{sample.image_id}{sample.image_path.suffix}")
     sizes = sample.sizes if sample.sizes is not None else np.zeros(len(sample.points))

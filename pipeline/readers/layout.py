@@ -5,12 +5,20 @@ from __future__ import annotations
 import filecmp
 import re
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from pipeline.atomic import atomic_path
-from pipeline.errors import DataError
+from pipeline.errors import ConfigError, DataError
 from pipeline.sample import is_image
+
+
+def check_split(fmt: str, split: str, splits: Iterable[str]) -> str:
+    """`split` if `fmt` has it; else the `ConfigError` every reader gives for an unknown split."""
+    splits = list(splits)
+    if split not in splits:
+        raise ConfigError("split", f"{fmt} splits are {', '.join(splits)}; got {split!r}")
+    return split
 
 
 def natural_key(path: Path) -> tuple:

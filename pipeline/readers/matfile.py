@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
 import scipy.io
 
 from pipeline.errors import DataError
+
+
+def ann_points_bytes(points: np.ndarray) -> bytes:
+    """A .mat file with ``annPoints`` (N, 2) x, y: the ground truth of UCF_CC_50 and UCF-QNRF."""
+    buf = io.BytesIO()
+    scipy.io.savemat(buf, {"annPoints": np.asarray(points, np.float64).reshape(-1, 2)})
+    return buf.getvalue()
 
 
 def load_mat(path: Path, variable: str, hint: str) -> np.ndarray:

@@ -16,10 +16,10 @@ import numpy as np
 
 from pipeline import strictjson
 from pipeline.atomic import write_bytes
-from pipeline.errors import ConfigError, DataError
+from pipeline.errors import DataError
 from pipeline.points import as_points
 from pipeline.readers import register, register_writer
-from pipeline.readers.layout import copy_image, inside, plain_id
+from pipeline.readers.layout import check_split, copy_image, inside, plain_id
 from pipeline.sample import IMAGE_SUFFIXES, Sample, image_size
 
 SPLITS = ("train", "val", "test")
@@ -27,8 +27,7 @@ SPLITS = ("train", "val", "test")
 
 def split_ids(root: Path, split: str) -> list[str]:
     """Image ids listed for `split`: the first field of each line of ``<split>.txt``."""
-    if split not in SPLITS:
-        raise ConfigError("split", f"nwpu splits are {', '.join(SPLITS)}; got {split!r}")
+    check_split("nwpu", split, SPLITS)
     listing = root / f"{split}.txt"
     try:
         lines = listing.read_text().splitlines()
@@ -88,8 +87,7 @@ def read(root: Path, split: str) -> Iterator[Sample]:
 @register_writer("nwpu")
 def write(sample: Sample, out: Path, split: str) -> int:
     """``out/images/<id>.<ext>``, ``out/jsons/<id>.json`` and the id appended to ``out/<split>.txt``."""
-    if split not in SPLITS:
-        raise ConfigError("split", f"nwpu splits are {', '.join(SPLITS)}; got {split!r}")
+    check_split("nwpu", split, SPLITS)
     copy_image(sample.image_path, out / "images" / f"{sample.image_id}{sample.image_path.suffix}")
     doc: dict = {"img_id": f"{sample.image_id}{sample.image_path.suffix}", "human_num": len(sample.points)}
     doc["points"] = sample.points.tolist()

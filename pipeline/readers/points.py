@@ -49,7 +49,7 @@ def write(sample: Sample, out: Path, split: str) -> int:
     Out-of-image points cannot be stored in a point file: they are dropped and counted.
     """
     base = out if split == "all" else out / split
-    kept, dropped = split_inside(sample.points, sample.shape)
+    kept, dropped, _ = split_inside(sample.points, sample.shape)
     target = base / "points" / f"{sample.image_id}.json"
     if target.exists() or target.is_symlink():
         # an annotator's file: its revision, status and tiles are work, never reset to revision 1, to do

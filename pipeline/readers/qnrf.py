@@ -2,28 +2,21 @@
 
 from __future__ import annotations
 
-import io
 from collections.abc import Iterator
 from pathlib import Path
 
-import numpy as np
-import scipy.io
-
 from pipeline.atomic import write_bytes
-from pipeline.errors import ConfigError
 from pipeline.points import as_points
 from pipeline.readers import register, register_writer
-from pipeline.readers.layout import copy_image, list_images, natural_key, pair_files
-from pipeline.readers.matfile import load_mat
+from pipeline.readers.layout import check_split, copy_image, list_images, natural_key, pair_files
+from pipeline.readers.matfile import ann_points_bytes, load_mat
 from pipeline.sample import Sample, image_size
 
 SPLITS = {"train": "Train", "test": "Test"}
 
 
 def split_folder(root: Path, split: str) -> Path:
-    if split not in SPLITS:
-        raise ConfigError("split", f"qnrf splits are {', '.join(SPLITS)}; got {split!r}")
-    return root / SPLITS[split]
+    return root / SPLITS[check_split("qnrf", split, SPLITS)]
 
 
 @register("qnrf")
@@ -48,7 +41,5 @@ def write(sample: Sample, out: Path, split: str) -> int:
     """``out/Train|Test/<id>.<ext>`` + ``<id>_ann.mat`` with ``annPoints`` (x, y)."""
     base = split_folder(out, split)
     copy_image(sample.image_path, base / f"{sample.image_id}{sample.image_path.suffix}")
-    buf = io.BytesIO()
-    scipy.io.savemat(buf, {"annPoints": np.asarray(sample.points, np.float64).reshape(-1, 2)})
-    write_bytes(base / f"{sample.image_id}_ann.mat", buf.getvalue())
+    write_bytes(base / f"{sample.image_id}_ann.mat", ann_points_bytes(sample.points))
     return 0

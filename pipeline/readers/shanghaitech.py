@@ -10,10 +10,10 @@ import numpy as np
 import scipy.io
 
 from pipeline.atomic import write_bytes
-from pipeline.errors import ConfigError, DataError
+from pipeline.errors import DataError
 from pipeline.points import as_points
 from pipeline.readers import register, register_writer
-from pipeline.readers.layout import copy_image, list_images, natural_key, pair_files
+from pipeline.readers.layout import check_split, copy_image, list_images, natural_key, pair_files
 from pipeline.readers.matfile import load_mat
 from pipeline.sample import Sample, image_size
 
@@ -37,9 +37,7 @@ def read_gt(path: Path):
 
 
 def _split_folder(split: str) -> str:
-    if split not in SPLITS:
-        raise ConfigError("split", f"shanghaitech splits are {', '.join(SPLITS)}; got {split!r}")
-    return SPLITS[split]
+    return SPLITS[check_split("shanghaitech", split, SPLITS)]
 
 
 @register("shanghaitech")

@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-import io
 import re
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
-import numpy as np
-import scipy.io
-
 from pipeline.atomic import write_bytes
 from pipeline.errors import ConfigError, DataError
 from pipeline.points import as_points
 from pipeline.readers import register, register_writer
-from pipeline.readers.layout import copy_image, natural_key, pair_files
-from pipeline.readers.matfile import load_mat
+from pipeline.readers.layout import check_split, copy_image, natural_key, pair_files
+from pipeline.readers.matfile import ann_points_bytes, load_mat
 from pipeline.sample import Sample, image_size, is_image
 
 N_IMAGES = 50
@@ -29,11 +25,9 @@ def fold_numbers(fold: int, split: str) -> list[int]:
         raise ConfigError("fold", f"ucf_cc_50 folds are 1..{N_FOLDS}; got {fold}")
     size = N_IMAGES // N_FOLDS
     test = range(size * (fold - 1) + 1, size * fold + 1)
-    if split == "test":
+    if check_split("ucf_cc_50", split, ("train", "test")) == "test":
         return list(test)
-    if split == "train":
-        return [n for n in range(1, N_IMAGES + 1) if n not in test]
-    raise ConfigError("split", f"ucf_cc_50 splits are train, test; got {split!r}")
+    return [n for n in range(1, N_IMAGES + 1) if n not in test]
 
 
 @register("ucf_cc_50")
@@ -85,7 +79,5 @@ def write(sample: Sample, out: Path, split: str) -> int:
         raise DataError(sample.image_path, "ucf_cc_50 names images by number; this image id ends in none")
     number = int(match.group(1))
     copy_image(sample.image_path, out / f"{number}{sample.image_path.suffix}")
-    buf = io.BytesIO()
-    scipy.io.savemat(buf, {"annPoints": np.asarray(sample.points, np.float64).reshape(-1, 2)})
-    write_bytes(out / f"{number}_ann.mat", buf.getvalue())
+    write_bytes(out / f"{number}_ann.mat", ann_points_bytes(sample.points))
     return 0
