@@ -45,7 +45,7 @@ browser:
 
 test: $(BIN)/.installed browser
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest -v -p no:cacheprovider
+	$(BIN)/python -m pytest -v -p no:cacheprovider --durations=15
 
 bench: $(BIN)/.installed
 	$(BIN)/headcount bench density

@@ -37,12 +37,24 @@ def server(tmp_path):
         yield url, folder
 
 
-@pytest.fixture
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="session")
 def browser():
+    """One Chromium for the session (1-2 s a launch); every test opens its own page in a fresh context."""
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         yield b
         b.close()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_pages(browser):
+    """Pages a test opened close with it: a page left polling a stopped server would slow the next test."""
+    yield
+    for context in browser.contexts:
+        context.close()
 
 
 def _open(browser, url):
@@ -671,6 +683,7 @@ def test_touch_pinch_zooms_one_finger_pans_without_moving_heads_and_a_tap_adds(d
     context.close()
 
 
+@pytest.mark.slow
 def test_ten_thousand_images_load_once_and_an_edit_touches_one_list_row(tmp_path, browser):
     folder = many_images(tmp_path, 10_000)
     with served(folder) as url:
@@ -696,3 +709,48 @@ def test_ten_thousand_images_load_once_and_an_edit_touches_one_list_row(tmp_path
         page.keyboard.press("n")
         page.wait_for_function("window.headcount.loadedId === 'img_00001'")
         assert len(listings) == 1 and page.locator("#images li.current").count() == 1
+
+
+def test_the_pages_merge_agrees_with_the_servers(server, browser):
+    """merge.js is the page's one merge; the server's (annotate/catalog.py) is the authority. Random concurrent
+    edits of heads, status and tiles: what the page expects a merged save to hold is what the server saved."""
+    url, folder = server
+    page, errors = _open(browser, url)
+    result = page.evaluate(
+        """async () => {
+        const m = await import("/static/merge.js");
+        const h = { "X-Headcount": "1", "Content-Type": "application/json" };
+        const pts = "/api/images/crowd/points";
+        let seed = 7;
+        const rnd = () => (seed = (seed * 16807) % 2147483647) / 2147483647;
+        const head = () => [Math.round(rnd() * 3190) / 10, Math.round(rnd() * 2390) / 10];
+        const edited = (doc) => {
+          const points = doc.points.filter(() => rnd() > 0.3).concat(Array.from({ length: 3 }, head));
+          const tiles = { cols: 2, rows: 2, done: new Set([...Array(4).keys()].filter(() => rnd() > 0.5)) };
+          return { points, status: rnd() > 0.5 ? "done" : doc.status, tiles };
+        };
+        const out = [];
+        for (let round = 0; round < 5; round++) {
+          const base = m.docFromServer(await (await fetch(pts)).json());
+          const rev = (await (await fetch(pts)).json()).revision;
+          const theirs = edited(base), mine = edited(base);
+          const put = await fetch(pts, { method: "PUT", headers: h, body: JSON.stringify(
+            { points: theirs.points, revision: rev, status: theirs.status,
+              tiles: { cols: 2, rows: 2, done: [...theirs.tiles.done] } }) });
+          const server = m.docFromServer(await (await fetch(pts)).json());
+          const body = JSON.stringify({ base: rev, ...m.changesBetween(base, mine) });
+          const saved = await (await fetch("/api/images/crowd/edits", { method: "POST", headers: h, body })).json();
+          const expected = m.applyChanges(server, m.changesBetween(base, mine));
+          const sort = (ps) => ps.map((p) => p.join(",")).sort();
+          out.push({ put: put.status, merged: saved.merged, points: [sort(saved.points), sort(expected.points)],
+                     status: [saved.status, expected.status],
+                     tiles: [saved.tiles.done.slice().sort(), [...expected.tiles.done].sort()] });
+        }
+        return out;
+    }"""
+    )
+    assert len(result) == 5 and not errors
+    for r in result:
+        assert r["put"] == 200 and r["merged"] is True
+        assert r["points"][0] == r["points"][1] and r["status"][0] == r["status"][1]
+        assert r["tiles"][0] == r["tiles"][1]

@@ -47,6 +47,7 @@ def test_clean_up_matches_literal_names_not_glob_patterns(tmp_path, name):
     assert (tmp_path / name).read_bytes() == b"x"
 
 
+@pytest.mark.slow
 def test_killing_density_kills_its_workers(tmp_path):
     """SIGKILL of `headcount density --workers 2` leaves no orphaned worker behind."""
     from pipeline.synth import SynthConfig, make_dataset

@@ -86,6 +86,7 @@ def test_evaluate_writes_consistent_metrics_and_predictions(tiny_stores, checkpo
     assert sorted(true.tolist()) == test_counts  # true = annotated heads, not a density sum
 
 
+@pytest.mark.slow
 def test_count_command_prints_counts_and_writes_a_heatmap(tiny_stores, checkpoint, tmp_path):
     from pipeline.store import read_split
 

@@ -70,6 +70,7 @@ def _digest(numerics: str, threads: int, **env: str) -> str:
     return r.stdout.strip()
 
 
+@pytest.mark.slow
 def test_three_training_steps_give_the_committed_bits_on_this_cpu_with_any_thread_count():
     """The golden digest: any CPU with AVX2, Intel or AMD, any thread count, AVX-512 or not."""
     assert _digest("reproducible", 1) == GOLDEN_STEPS
@@ -163,6 +164,7 @@ def test_thread_count_does_not_change_trained_weights(tiny_stores, tmp_path):
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
+@pytest.mark.slow
 def test_a_short_demo_recipe_training_gives_the_committed_weights_and_metrics(tmp_path):
     """Two epochs of the demo's model, crops, batch and optimiser on 40 of its images, then `evaluate`."""
     import json

@@ -116,6 +116,7 @@ def test_resume_refuses_a_checkpoint_of_other_settings_and_keeps_it(tiny_stores,
     assert _checkpoint_bytes(tmp_path / "m") == before and len(before) == 2
 
 
+@pytest.mark.slow
 def test_ddp_with_two_processes_matches_one_process(tiny_stores, tmp_path):
     params = {"model": {"width": 0.0625}, "train": {**TINY.__dict__, "dataset": "tiny"}}
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
@@ -184,6 +185,7 @@ def test_validation_in_batches_counts_like_one_image_at_a_time(tiny_stores):
     assert np.array_equal(one[0], four[0])  # the same bits: best.pt is chosen by these numbers
 
 
+@pytest.mark.slow
 def test_gpu_settings_bf16_channels_last_and_compile_train_on_a_cpu(tiny_stores, tmp_path):
     """The fast GPU settings' code path, run where CI can run it; the numbers move, the run works."""
     from pipeline.device import resolve_device

@@ -13,7 +13,7 @@ import torch
 from pipeline.checkpoint import save_checkpoint
 from pipeline.infer.counter import OnnxCounter, TorchCounter, is_onnx
 from pipeline.infer.export import export_onnx, quantize_onnx
-from pipeline.live.stream import count_video, decode
+from pipeline.live.stream import Alerting, Outputs, Sampling, count_video, decode
 from pipeline.live.synth_video import make_video
 from pipeline.live.zones import Zone
 from pipeline.model import CSRNet, ModelConfig
@@ -64,7 +64,14 @@ def bench_stream(
             Zone("right", np.array([[w / 2, 0], [w, 0], [w, h], [w / 2, h]], float)),
         ]
         out = tmp / "counts.jsonl"
-        s = count_video(str(video), counter, out=str(out), zones=halves, alerts_stdout=False, live=live, progress=False)
+        s = count_video(
+            str(video),
+            counter,
+            outputs=Outputs(str(out), alerts_stdout=False),
+            alerting=Alerting(tuple(halves)),
+            sampling=Sampling(live=live),
+            progress=False,
+        )
         records = [json.loads(line) for line in out.read_text().splitlines()]
     counted = np.array([r["count"] for r in records])
     return {

@@ -121,13 +121,14 @@ def bench_train(
         return
     from pipeline.bench.train import bench_model
 
-    r = bench_model(repeats=repeats)
+    (th, tw), (ih, iw) = crop, infer[0][:2]  # the CPU table: --crop for the train step, the first --infer case
+    r = bench_model(repeats=repeats, train_shape=(th, tw), infer_shape=(ih, iw))
     click.echo(f"CSRNet train steps and inference, best of {repeats}, {_threads()} threads")
     click.echo(f"{'':34}{'fast':>12}{'reproducible':>14}{'plain PyTorch':>15}")
     rows = [
-        ("full width, 384x512, batch 1", "train_step_s", "plain_train_step_s"),
+        (f"full width, {tw}x{th}, batch 1", "train_step_s", "plain_train_step_s"),
         ("demo: width 0.25+BN, 8x128x128", "demo_step_s", None),
-        ("inference 768x1024, full width", "inference_s", "plain_inference_s"),
+        (f"inference {iw}x{ih}, full width", "inference_s", "plain_inference_s"),
     ]
     for label, key, plain in rows:
         ours = f"{r[key]:>11.3f}s{r['reproducible_' + key]:>13.3f}s"

@@ -107,7 +107,7 @@ def count_cmd(
     from pipeline.infer.counter import count_images, load_counter
     from pipeline.live.alerts import AlertConfig
     from pipeline.live.sinks import RecordWriter
-    from pipeline.live.stream import claim_video_outputs, count_video, is_live, is_video
+    from pipeline.live.stream import Alerting, Outputs, Sampling, claim_video_outputs, count_video, is_live, is_video
     from pipeline.live.zones import load_zones
 
     videos = [i for i in inputs if is_video(i)]
@@ -123,6 +123,8 @@ def count_cmd(
     if images:
         for path, n in zip(images, count_images(images, counter, heatmap), strict=True):
             click.echo(f"{path}\t{n:.1f}")
+    alerting = Alerting(tuple(zones), threshold, AlertConfig(smooth, hysteresis))
+    sampling = Sampling(every, sample_fps, True if live else None, batch or counter.batch)
     fired, interrupted = 0, False
     shared = None
     if len(videos) > 1 and out != "-":  # one file for all: each row says its video, none is lost
@@ -130,21 +132,13 @@ def count_cmd(
         shared = RecordWriter(out, [z.name for z in zones], extra=("source", *(("lag",) if any_live else ())))
     try:
         for spec in videos:
+            source = spec if len(videos) > 1 else None
             s = count_video(
                 spec,
                 counter,
-                out=shared or out,
-                zones=zones,
-                total_threshold=threshold,
-                alert_config=AlertConfig(smooth, hysteresis),
-                alerts_out=alerts_out,
-                snapshots=snapshots,
-                overlay=overlay,
-                every=every,
-                fps=sample_fps,
-                live=True if live else None,
-                batch=batch or counter.batch,
-                source=spec if len(videos) > 1 else None,
+                outputs=Outputs(shared or out, alerts_out, True, snapshots, overlay, source),
+                alerting=alerting,
+                sampling=sampling,
                 inputs=inputs,
             )
             fired += s.alerts

@@ -224,14 +224,43 @@ class StreamSummary:
 Sink = Callable[[dict], None]
 
 
+@dataclass(frozen=True)
+class Alerting:
+    """What raises an alert: zones with thresholds, a threshold on the total, and the smoothing of both."""
+
+    zones: tuple[Zone, ...] = ()
+    total_threshold: float | None = None
+    config: AlertConfig = AlertConfig()
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """Which frames are counted and how: every N-th or F per second, live pacing, frames per model call."""
+
+    every: int = 1
+    fps: float | None = None
+    live: bool | None = None  # None: URLs and devices are live, files are not; True replays a file at its pace
+    batch: int = 1
+
+
+@dataclass(frozen=True)
+class Outputs:
+    """Where a video's results go; `source` names the video in each record when several share `records`."""
+
+    records: str | RecordWriter | None = "-"  # FILE.csv, FILE.jsonl, - (stdout), a shared writer, or None
+    alerts: str | Path | None = None
+    alerts_stdout: bool = True
+    snapshots: str | Path | None = None
+    overlay: str | Path | None = None
+    source: str | None = None
+
+
 def count_frames(
     frames: Iterable[Frame],
     counter: Counter,
     *,
     live: bool,
-    zones: list[Zone] = (),
-    total_threshold: float | None = None,
-    alert_config: AlertConfig = AlertConfig(),
+    alerting: Alerting = Alerting(),
     on_record: Sink = lambda r: None,
     on_event: Sink = lambda e: None,
     on_density: Callable[[Frame, np.ndarray, dict], None] | None = None,
@@ -248,8 +277,9 @@ def count_frames(
     source's one at a time, the newest.
     """
     reader = _Reader(frames, latest=live)
+    zones = list(alerting.zones)
     thresholds = {z.name: z.threshold for z in zones}
-    monitor = AlertMonitor({**thresholds, "total": total_threshold}, alert_config)
+    monitor = AlertMonitor({**thresholds, "total": alerting.total_threshold}, alerting.config)
     summary = StreamSummary()
     weights, shape = None, None
     lags = []
@@ -258,7 +288,7 @@ def count_frames(
         for f, density in _counted(reader, counter, 1 if live else batch):
             if f.image.shape[:2] != shape:
                 shape = f.image.shape[:2]
-                weights = cell_weights(list(zones), shape) if zones else None
+                weights = cell_weights(zones, shape) if zones else None
             total = float(density.sum(dtype=np.float64))
             if not math.isfinite(total):  # an error of this frame, recorded as such: never NaN in a JSON line
                 on_record({"frame": f.index, "t": round(f.t, 6), "count": None, "error": "model output not finite"})
@@ -313,30 +343,22 @@ def count_video(
     spec: str,
     counter: Counter,
     *,
-    out: str | RecordWriter | None = "-",
-    zones: list[Zone] = (),
-    total_threshold: float | None = None,
-    alert_config: AlertConfig = AlertConfig(),
-    alerts_out: str | Path | None = None,
-    alerts_stdout: bool = True,
-    snapshots: str | Path | None = None,
-    overlay: str | Path | None = None,
-    every: int = 1,
-    fps: float | None = None,
-    live: bool | None = None,
-    progress: bool | None = None,
-    batch: int = 1,
-    source: str | None = None,
+    outputs: Outputs = Outputs(),
+    alerting: Alerting = Alerting(),
+    sampling: Sampling = Sampling(),
     inputs: Iterable[str | Path] = (),
+    progress: bool | None = None,
 ) -> StreamSummary:
-    """Count one file, URL or camera into the chosen outputs (see `count_frames`).
+    """Count one file, URL or camera into `outputs` (see `count_frames`).
 
-    `live` None: URLs and devices are live, files are not; True replays a file at its own pace.
-    `out` may be a `RecordWriter` shared by several videos: `source` then names
-    this one in every record and alert. No output may be the video or one of
-    `inputs`, and an existing file is replaced only if it is of the output's
-    kind (`pipeline.outputs`), before anything is opened.
+    ``outputs.records`` may be a `RecordWriter` shared by several videos:
+    ``outputs.source`` then names this one in every record and alert. No output
+    may be the video or one of `inputs`, and an existing file is replaced only
+    if it is of the output's kind (`pipeline.outputs`), before anything is opened.
     """
+    out, alerts_out, snapshots, overlay = outputs.records, outputs.alerts, outputs.snapshots, outputs.overlay
+    every, fps, live, source = sampling.every, sampling.fps, sampling.live, outputs.source
+    zones = list(alerting.zones)
     from tqdm import tqdm
 
     from pipeline.live.sinks import EventWriter, OverlayVideo, draw_overlay, save_snapshot
@@ -353,13 +375,12 @@ def count_video(
     if live and not is_live(spec):
         frames = paced(frames)
     frames = _within_bound(sample(frames, every, fps), spec)
-    zones = list(zones)
     shared = isinstance(out, RecordWriter)
     if shared or not out:
         records = out or None
     else:
         records = RecordWriter(out, [z.name for z in zones], extra=("lag",) if is_live_source else ())
-    events = EventWriter(alerts_out, alerts_stdout)
+    events = EventWriter(alerts_out, outputs.alerts_stdout)
     video: OverlayVideo | None = None
     quiet = not sys.stderr.isatty() if progress is None else not progress
     bar = tqdm(total=n_frames and -(-n_frames // every), unit="frame", desc=Path(spec).name, disable=quiet)
@@ -387,14 +408,12 @@ def count_video(
             frames,
             counter,
             live=is_live_source,
-            zones=zones,
-            total_threshold=total_threshold,
-            alert_config=alert_config,
+            alerting=alerting,
             on_record=(lambda r: records.write(tagged(r))) if records else (lambda r: None),
             on_event=lambda e: events.write(tagged(e)),
             on_density=on_density if (overlay is not None or snapshots) else None,
             progress=bar,
-            batch=batch,
+            batch=sampling.batch,
         )
     finally:
         bar.close()

@@ -1,0 +1,214 @@
+// Mouse, touch and keys.
+import { nextTile, nextUnfinished, setImageStatus, setLocked, setLook, toggleDensity, toggleHelp, toggleTile } from "./panels.js";
+import { $, DRAG_THRESHOLD, canvas, state } from "./state.js";
+import { acceptAll, acceptProposal, addPoint, deletePoint, edit, openImage, record, redo, undo } from "./sync.js";
+import { clampToImage, eventPos, fit, imageToScreen, insideImage, nearest, requestDraw, screenToImage, updateZoomLabel, zoomAt, zoomCenter } from "./view.js";
+
+// ---------- keyboard heads: add, select, nudge ----------
+function select(p) {
+  state.selected = p;
+  if (p) {
+    const [x, y] = imageToScreen(...p);
+    if (x < 0 || y < 0 || x > canvas.clientWidth || y > canvas.clientHeight) {
+      state.view.ox += canvas.clientWidth / 2 - x;
+      state.view.oy += canvas.clientHeight / 2 - y;
+    }
+  }
+  requestDraw();
+}
+function selectStep(delta) {
+  const n = state.points.length;
+  if (!n) return;
+  const i = state.selected ? state.points.indexOf(state.selected) : -1;
+  select(state.points[i < 0 ? (delta > 0 ? 0 : n - 1) : (i + delta + n) % n]);
+}
+function addAtCursor() {
+  if (!state.img) return;
+  const [sx, sy] = state.mouse || [canvas.clientWidth / 2, canvas.clientHeight / 2];
+  const [x, y] = screenToImage(sx, sy);
+  select(addPoint(...clampToImage(x, y)));
+}
+// one screen pixel (ten with Shift) in image pixels: fine at any zoom
+function nudge(dx, dy, big) {
+  const i = state.points.indexOf(state.selected);
+  if (i < 0) return;
+  const d = (big ? 10 : 1) / state.view.scale;
+  const p = clampToImage(state.selected[0] + dx * d, state.selected[1] + dy * d);
+  edit(() => { state.points[i] = p; });
+  state.selected = p;
+  requestDraw();
+}
+
+// ---------- mouse ----------
+let drag = null;       // {mode: "pending" | "pan" | "move", ...}
+let spaceDown = false;
+
+canvas.addEventListener("mousedown", (ev) => {
+  if (!state.img || ev.button === 2) return;
+  const [sx, sy] = eventPos(ev);
+  // the middle button, Space and "lock heads" only pan; Shift+click adds even on top of a head
+  const panOnly = ev.button === 1 || spaceDown || state.locked;
+  const hit = panOnly || ev.shiftKey ? -1 : nearest(state.points, sx, sy);
+  if (ev.button === 1) ev.preventDefault();
+  if (hit >= 0) {
+    drag = { mode: "move", index: hit, before: state.points.slice(), moved: false, sx, sy };
+  } else {
+    const add = ev.button === 0 && !spaceDown, beside = ev.shiftKey || state.locked;
+    drag = { mode: ev.button === 1 || spaceDown ? "pan" : "pending", add, beside, sx, sy,
+             ox: state.view.ox, oy: state.view.oy };
+    if (drag.mode === "pan") canvas.classList.add("panning");
+  }
+});
+
+window.addEventListener("mousemove", (ev) => {
+  if (!state.img) return;
+  const [sx, sy] = eventPos(ev);
+  state.mouse = [sx, sy];
+  const [ix, iy] = screenToImage(sx, sy);
+  $("cursor").textContent = insideImage(ix, iy) ? `x ${ix.toFixed(1)}  y ${iy.toFixed(1)}` : "";
+  if (!drag) {
+    const h = nearest(state.points, sx, sy);
+    if (h !== state.hover) { state.hover = h; canvas.classList.toggle("over-point", h >= 0); requestDraw(); }
+    return;
+  }
+  const moved = Math.hypot(sx - drag.sx, sy - drag.sy) > DRAG_THRESHOLD;
+  if (drag.mode === "pending" && moved) { drag.mode = "pan"; canvas.classList.add("panning"); }
+  if (drag.mode === "pan") {
+    state.view.ox = drag.ox + sx - drag.sx;
+    state.view.oy = drag.oy + sy - drag.sy;
+    requestDraw();
+  } else if (drag.mode === "move" && (moved || drag.moved)) {
+    drag.moved = true;
+    state.points[drag.index] = clampToImage(ix, iy);
+    requestDraw();
+  }
+});
+
+window.addEventListener("mouseup", () => {
+  if (!drag) return;
+  const d = drag;
+  drag = null;
+  canvas.classList.remove("panning");
+  if (d.mode === "move" && d.moved) {
+    record(d.before, state.proposals);
+  } else if (d.mode === "move") {
+    select(state.points[d.index]);   // a click on a head selects it (arrows nudge it)
+  } else if (d.mode === "pending" && d.add) {
+    click(d.sx, d.sy, d.beside);
+  }
+});
+
+function click(sx, sy, beside) {
+  const [ix, iy] = screenToImage(sx, sy);
+  const p = beside ? -1 : nearest(state.proposals, sx, sy);
+  if (p >= 0) acceptProposal(p);
+  else if (insideImage(ix, iy)) { addPoint(ix, iy); state.selected = null; }
+}
+
+canvas.addEventListener("contextmenu", (ev) => {
+  ev.preventDefault();
+  const [sx, sy] = eventPos(ev);
+  const hit = nearest(state.points, sx, sy);
+  if (hit >= 0) deletePoint(hit);
+  else {
+    const p = nearest(state.proposals, sx, sy);
+    if (p >= 0) edit(() => { state.proposals = state.proposals.filter((_, j) => j !== p); });
+  }
+});
+
+canvas.addEventListener("wheel", (ev) => {
+  ev.preventDefault();
+  const [sx, sy] = eventPos(ev);
+  const dy = ev.deltaMode === 1 ? ev.deltaY * 33 : ev.deltaY;
+  zoomAt(Math.exp(-dy * 0.0015), sx, sy);
+}, { passive: false });
+
+// ---------- touch: one finger pans (never moves a head), two pinch, a tap adds ----------
+const touches = new Map();
+let touchGesture = null;
+canvas.addEventListener("pointerdown", (ev) => {
+  if (ev.pointerType !== "touch" || !state.img) return;
+  ev.preventDefault();   // no mouse events follow: the gestures below are the whole of touch
+  canvas.setPointerCapture(ev.pointerId);
+  touches.set(ev.pointerId, eventPos(ev));
+  const pts = [...touches.values()];
+  touchGesture = { tap: pts.length === 1, start: pts.map((p) => p.slice()), view: { ...state.view },
+                   t: performance.now() };
+});
+canvas.addEventListener("pointermove", (ev) => {
+  if (ev.pointerType !== "touch" || !touches.has(ev.pointerId) || !touchGesture) return;
+  ev.preventDefault();
+  touches.set(ev.pointerId, eventPos(ev));
+  const g = touchGesture, pts = [...touches.values()];
+  if (pts.length !== g.start.length) return;
+  const mid = (ps) => [ps.reduce((s, p) => s + p[0], 0) / ps.length, ps.reduce((s, p) => s + p[1], 0) / ps.length];
+  const [mx0, my0] = mid(g.start), [mx, my] = mid(pts);
+  let factor = 1;
+  if (pts.length >= 2) {
+    const span = (ps) => Math.hypot(ps[0][0] - ps[1][0], ps[0][1] - ps[1][1]);
+    factor = span(pts) / Math.max(1, span(g.start));
+  }
+  if (Math.hypot(mx - mx0, my - my0) > DRAG_THRESHOLD || factor !== 1) g.tap = false;
+  const s = Math.min(64, Math.max(0.02, g.view.scale * factor));
+  // the image point under the first midpoint stays under the fingers' midpoint
+  const ix = (mx0 - g.view.ox) / g.view.scale, iy = (my0 - g.view.oy) / g.view.scale;
+  state.view = { scale: s, ox: mx - ix * s, oy: my - iy * s };
+  updateZoomLabel();
+  requestDraw();
+});
+function touchEnd(ev) {
+  if (ev.pointerType !== "touch" || !touches.has(ev.pointerId)) return;
+  const [sx, sy] = touches.get(ev.pointerId);
+  touches.delete(ev.pointerId);
+  const g = touchGesture;
+  if (g && g.tap && ev.type === "pointerup" && touches.size === 0) click(sx, sy, false);
+  // the remaining fingers start a new gesture from here
+  touchGesture = touches.size ? { tap: false, start: [...touches.values()].map((p) => p.slice()), view: { ...state.view } } : null;
+}
+canvas.addEventListener("pointerup", touchEnd);
+canvas.addEventListener("pointercancel", touchEnd);
+
+const ARROWS = { ArrowLeft: [-1, 0], ArrowRight: [1, 0], ArrowUp: [0, -1], ArrowDown: [0, 1] };
+window.addEventListener("keydown", (ev) => {
+  const t = ev.target;
+  if ((t.tagName === "INPUT" && t.type !== "checkbox") || t.tagName === "SELECT") return;
+  if (t.tagName === "BUTTON" && (ev.key === "Enter" || ev.key === " ")) return;   // the button's own action
+  const k = ev.key, mod = ev.ctrlKey || ev.metaKey;
+  if (mod && (k === "z" || k === "Z")) { ev.preventDefault(); ev.shiftKey ? redo() : undo(); return; }
+  if (mod && (k === "y" || k === "Y")) { ev.preventDefault(); redo(); return; }
+  if (mod || ev.altKey) return;
+  if (ARROWS[k] && state.selected) nudge(...ARROWS[k], ev.shiftKey);
+  else if (k === " ") { spaceDown = true; ev.preventDefault(); }
+  else if (k === "+" || k === "=") zoomCenter(1.25);
+  else if (k === "-" || k === "_") zoomCenter(0.8);
+  else if (k === "0") fit();
+  else if (k === "Delete" || k === "Backspace") {
+    if (state.hover >= 0) deletePoint(state.hover);
+    else if (state.selected) deletePoint(state.points.indexOf(state.selected));
+  }
+  else if (k === "i" || k === "I") addAtCursor();
+  else if (k === "]") selectStep(1);
+  else if (k === "[") selectStep(-1);
+  else if (k === "n" || k === "N" || k === "ArrowRight") openImage(state.index + 1);
+  else if (k === "p" || k === "P" || k === "ArrowLeft") openImage(state.index - 1);
+  else if (k === "Enter") { setImageStatus("done"); nextUnfinished(); }
+  else if (k === "u" || k === "U") nextUnfinished();
+  else if (k === "h" || k === "H") setLook("markers", !state.look.markers);
+  else if (k === "g" || k === "G") setLook("grid", !state.look.grid);
+  else if (k === "t" || k === "T") toggleTile();
+  else if (k === "j" || k === "J") nextTile();
+  else if (k === "l" || k === "L") setLocked(!state.locked);
+  else if (k === "d" || k === "D") toggleDensity(!state.showDensity);
+  else if ((k === "a" || k === "A") && state.proposalsEnabled) acceptAll();
+  else if (k === "?") toggleHelp();
+  else if (k === "Escape") { toggleHelp(false); select(null); }
+  else return;
+  ev.preventDefault();
+});
+window.addEventListener("keyup", (ev) => { if (ev.key === " ") spaceDown = false; });
+window.addEventListener("resize", () => requestDraw());
+window.addEventListener("beforeunload", (ev) => {
+  if (state.version !== state.savedVersion) { ev.preventDefault(); ev.returnValue = ""; }
+});
+
+export { ARROWS, addAtCursor, click, drag, nudge, select, selectStep, spaceDown, touchEnd, touchGesture, touches };

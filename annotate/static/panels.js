@@ -1,0 +1,166 @@
+// The panels around the canvas: density preview, status, tiles, proposals, looks, help, buttons.
+import { isDone, updateListItem } from "./list.js";
+import { $, canvas, metrics, state } from "./state.js";
+import { acceptAll, changed, edit, openImage, redo, showMessage, undo } from "./sync.js";
+import { clampToImage, defaultGrid, fit, grid, requestDraw, screenToImage, showRect, tileAt, tileRect, zoomCenter } from "./view.js";
+
+// the density preview: drawn by the server at the canvas's size, the newest request only
+let densityRequest = null, densityTimer = null;
+function markDensity(s) {
+  state.densityState = s;
+  const el = $("density-state");
+  el.textContent = s === "updating" ? "updating…" : s === "error" ? "failed" :
+    s === "fresh" && state.densityCount != null ? `Σ ${state.densityCount}` : "";
+  el.className = s;
+  requestDraw();
+}
+function loadDensity(delay = 0) {
+  clearTimeout(densityTimer);
+  if (densityRequest) { densityRequest.abort(); metrics.previewAborted++; densityRequest = null; }
+  markDensity("updating");
+  densityTimer = setTimeout(fetchDensity, delay);
+}
+async function fetchDensity() {
+  const id = state.id, revision = state.revision;
+  const ctl = new AbortController();
+  densityRequest = ctl;
+  const side = Math.min(4096, Math.max(64, canvas.width, canvas.height));
+  const t0 = performance.now();
+  metrics.previewRequests++;
+  try {
+    const resp = await fetch(`/api/images/${encodeURIComponent(id)}/density.png?max_side=${side}&rev=${revision}`,
+                             { signal: ctl.signal });
+    if (!resp.ok) throw new Error(`density preview: ${resp.status}`);
+    const bitmap = await createImageBitmap(await resp.blob());
+    if (densityRequest !== ctl || id !== state.id) return;
+    state.density = bitmap;
+    state.densityCount = resp.headers.get("X-Headcount-Count");
+    metrics.previewMs = performance.now() - t0;
+    densityRequest = null;
+    markDensity(revision === state.revision && state.version === state.savedVersion ? "fresh" : "updating");
+  } catch (err) {
+    if (err.name === "AbortError" || densityRequest !== ctl) return;
+    densityRequest = null;
+    markDensity("error");
+  }
+}
+
+// ---------- status, tiles, proposals ----------
+// a proposal within this many image pixels of an annotated head is that head (one model cell):
+// measured in the image, so what is proposed does not depend on the zoom
+const PROPOSAL_DUPLICATE_PX = 8;
+function setImageStatus(status) {
+  if (!state.img || status === state.status) return;
+  state.status = status;
+  $("image-status").value = status;
+  const item = state.images[state.index];
+  if (item) item.status = status;
+  updateListItem(state.index);
+  changed();
+}
+function nextUnfinished() {
+  const n = state.images.length;
+  for (let k = 1; k <= n; k++) {
+    const i = (state.index + k) % n;
+    if (!isDone(state.images[i])) { openImage(i); return; }
+  }
+  showMessage("Every image is done.");
+}
+function updateTiles() {
+  const el = $("tiles");
+  const g = state.tiles;
+  el.hidden = !state.look.grid && !g;
+  const n = grid().cols * grid().rows;
+  el.textContent = `tiles ${g ? g.done.size : 0}/${n}`;
+}
+// the tile under the mouse, or in the middle of the view (keyboard)
+function focusTile() {
+  const [sx, sy] = state.mouse || [canvas.clientWidth / 2, canvas.clientHeight / 2];
+  const [x, y] = screenToImage(sx, sy);
+  return tileAt(...clampToImage(x, y));
+}
+function toggleTile(i = focusTile()) {
+  if (!state.img || i < 0) return;
+  const g = state.tiles ? { ...state.tiles, done: new Set(state.tiles.done) } : defaultGrid();
+  if (g.done.has(i)) g.done.delete(i); else g.done.add(i);
+  state.tiles = g;
+  if (!state.look.grid) setLook("grid", true);
+  updateTiles();
+  changed();
+  if (g.done.size === g.cols * g.rows) showMessage("Every tile is done: Enter marks the image done.");
+}
+function nextTile() {
+  if (!state.img) return;
+  const g = grid(), n = g.cols * g.rows, from = Math.max(-1, focusTile());
+  for (let k = 1; k <= n; k++) {
+    const i = (from + k) % n;
+    if (!g.done.has(i)) {
+      if (!state.look.grid) setLook("grid", true);
+      state.mouse = null;   // the tile to mark (T) is the one in view now
+      showRect(...tileRect(i));
+      return;
+    }
+  }
+  showMessage("Every tile is done.");
+}
+
+async function propose() {
+  const id = state.id;
+  const resp = await fetch(`/api/images/${encodeURIComponent(id)}/proposals`);
+  if (!resp.ok) { showMessage("No proposals: " + resp.status); return; }
+  const data = await resp.json();
+  if (id !== state.id) return;
+  const r2 = PROPOSAL_DUPLICATE_PX * PROPOSAL_DUPLICATE_PX;
+  const far = data.points.filter((p) => !state.points.some((q) => (p[0] - q[0]) ** 2 + (p[1] - q[1]) ** 2 <= r2));
+  edit(() => { state.proposals = far; });
+  state.modelCount = data.count;
+  showMessage(`Model count ${data.count.toFixed(1)}: ${data.points.length} heads proposed, ${far.length} not ` +
+              `yet annotated (click to accept, A for all, right-click to reject)`);
+}
+
+// ---------- keys ----------
+function toggleHelp(show) { $("help").hidden = show === undefined ? !$("help").hidden : !show; }
+function toggleDensity(on) {
+  state.showDensity = on;
+  $("density-toggle").checked = on;
+  if (on) loadDensity(); else markDensity("off");
+  requestDraw();
+}
+function setLocked(on) {
+  state.locked = on;
+  $("lock-toggle").checked = on;
+}
+
+$("prev").onclick = () => openImage(state.index - 1);
+$("next").onclick = () => openImage(state.index + 1);
+$("zoom-in").onclick = () => zoomCenter(1.25);
+$("zoom-out").onclick = () => zoomCenter(0.8);
+$("fit").onclick = fit;
+$("undo").onclick = undo;
+$("redo").onclick = redo;
+$("density-toggle").onchange = (ev) => toggleDensity(ev.target.checked);
+$("propose").onclick = propose;
+$("image-status").onchange = (ev) => { setImageStatus(ev.target.value); ev.target.blur(); };
+$("next-unfinished").onclick = nextUnfinished;
+function setLook(name, value) {
+  state.look[name] = value;
+  if (name === "markers") $("markers-toggle").checked = value;
+  if (name === "grid") { $("grid-toggle").checked = value; updateTiles(); }
+  if (name === "gamma") {
+    for (const f of document.querySelectorAll("#gamma feFuncR, #gamma feFuncG, #gamma feFuncB")) {
+      f.setAttribute("exponent", String(1 / value));
+    }
+  }
+  requestDraw();
+}
+$("markers-toggle").onchange = (ev) => setLook("markers", ev.target.checked);
+$("grid-toggle").onchange = (ev) => setLook("grid", ev.target.checked);
+$("lock-toggle").onchange = (ev) => setLocked(ev.target.checked);
+for (const name of ["size", "opacity", "brightness", "contrast", "gamma"]) {
+  $(`look-${name}`).oninput = (ev) => setLook(name, Number(ev.target.value));
+}
+$("accept-all").onclick = acceptAll;
+$("help-button").onclick = () => toggleHelp();
+$("help").onclick = (ev) => { if (ev.target.id === "help") toggleHelp(false); };
+
+export { PROPOSAL_DUPLICATE_PX, densityRequest, densityTimer, fetchDensity, focusTile, loadDensity, markDensity, nextTile, nextUnfinished, propose, setImageStatus, setLocked, setLook, toggleDensity, toggleHelp, toggleTile, updateTiles };

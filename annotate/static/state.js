@@ -1,0 +1,28 @@
+// The page's shared state: the open image, the view, what was saved, and the elements every module uses.
+
+const $ = (id) => document.getElementById(id);
+const canvas = $("canvas");
+const ctx = canvas.getContext("2d");
+const HIT_RADIUS = 8;          // css px: how close a click must be to grab a head
+const DRAG_THRESHOLD = 4;      // css px of movement that turns a click into a drag
+const MAX_HISTORY = 500;
+const POLL_MS = 1000;          // how often an open tab asks what other tabs saved
+const TILE_PX = 512;           // image px per tile of the done grid (2..16 tiles a side)
+
+const state = {
+  images: [], byId: new Map(), index: -1, id: null, width: 0, height: 0,
+  // the open image as this tab sees it, and as the server had it at `revision` (`base`): what this tab
+  // changed is the difference, which is what a save sends, so edits made elsewhere meanwhile are kept
+  points: [], status: "todo", tiles: null, revision: 0, base: null,
+  proposals: [], undo: [], redo: [], selected: null,
+  view: { scale: 1, ox: 0, oy: 0 },
+  img: null, density: null, densityState: "off", showDensity: false, proposalsEnabled: false,
+  version: 0, savedVersion: 0, saving: null, hover: -1, mouse: null, proposalsById: {}, seq: null,
+  locked: false,
+  // how the image and heads look (never saved): dense crowds need small, faint or hidden markers
+  look: { markers: true, size: 1, opacity: 0.9, brightness: 1, contrast: 1, gamma: 1, grid: false },
+};
+const metrics = { renderMs: 0, lastSaveMs: null, editAt: 0, previewMs: null, previewRequests: 0, previewAborted: 0,
+                  readyMs: null };
+
+export { $, DRAG_THRESHOLD, HIT_RADIUS, MAX_HISTORY, POLL_MS, TILE_PX, canvas, ctx, metrics, state };

@@ -1,0 +1,262 @@
+// Editing and undo, saving with merges, loading, and following other tabs' saves.
+import { markCurrent, renderList, updateListItem } from "./list.js";
+import { applyChanges, applyDiff, changesBetween, describe, diff, docFromServer } from "./merge.js";
+import { loadDensity, markDensity, updateTiles } from "./panels.js";
+import { $, MAX_HISTORY, canvas, metrics, state } from "./state.js";
+import { fit, nearest, requestDraw } from "./view.js";
+
+function docOf() {
+  const t = state.tiles;
+  return { points: state.points.slice(), status: state.status,
+           tiles: t && { cols: t.cols, rows: t.rows, done: new Set(t.done) } };
+}
+function showDoc(doc) {
+  state.points = doc.points;
+  state.status = doc.status;
+  state.tiles = doc.tiles;
+  $("image-status").value = doc.status;
+  const item = state.images[state.index];
+  if (item) item.status = doc.status;
+  if (state.selected && !state.points.includes(state.selected)) state.selected = null;
+  refreshHover();
+  updateCount();
+  updateTiles();
+  requestDraw();
+}
+
+// ---------- editing, undo ----------
+// an undo step is what the edit added and removed, not a snapshot: undoing it never takes away heads
+// that arrived from another tab in between
+function edit(mutate) {
+  const before = state.points.slice(), proposals = state.proposals;
+  mutate();
+  record(before, proposals);
+}
+function record(before, proposalsBefore) {
+  const d = diff(before, state.points);
+  state.undo.push({ ...d, proposals: [proposalsBefore, state.proposals] });
+  if (state.undo.length > MAX_HISTORY) state.undo.shift();
+  state.redo = [];
+  changed();
+}
+function changed() {
+  state.version++;
+  metrics.editAt = performance.now();
+  if (state.selected && !state.points.includes(state.selected)) state.selected = null;
+  refreshHover();
+  updateCount();
+  requestDraw();
+  if (state.showDensity) markDensity("updating");
+  save();
+}
+// the head under the cursor now, not the index the removed one had (that is another head)
+function refreshHover() {
+  state.hover = state.mouse ? nearest(state.points, ...state.mouse) : -1;
+  canvas.classList.toggle("over-point", state.hover >= 0);
+}
+function step(from, to, forward) {
+  const e = from.pop();
+  if (!e) return;
+  const d = forward ? e : { added: e.removed, removed: e.added };
+  state.points = applyDiff(state.points, d);
+  state.proposals = e.proposals[forward ? 1 : 0];
+  to.push(e);
+  changed();
+}
+function undo() { step(state.undo, state.redo, false); }
+function redo() { step(state.redo, state.undo, true); }
+
+function addPoint(x, y) {
+  const p = [x, y];
+  edit(() => state.points.push(p));
+  return p;
+}
+function deletePoint(i) { if (i >= 0) edit(() => state.points.splice(i, 1)); }
+function acceptProposal(i) { edit(() => { state.points.push(state.proposals[i]); state.proposals = state.proposals.filter((_, j) => j !== i); }); }
+function acceptAll() { if (state.proposals.length) edit(() => { state.points.push(...state.proposals); state.proposals = []; }); }
+
+function updateCount() {
+  $("count").textContent = state.points.length;
+  const item = state.images[state.index];
+  if (item) { item.count = state.points.length; updateListItem(state.index); }
+}
+
+// ---------- saving ----------
+function setStatus(s, text) { const el = $("status"); el.className = s; el.textContent = text || s; }
+function showMessage(text) {
+  const m = $("message");
+  m.textContent = text; m.hidden = false;
+  clearTimeout(showMessage.timer);
+  showMessage.timer = setTimeout(() => { m.hidden = true; }, 5000);
+}
+
+async function api(path, options = {}) {
+  const headers = Object.assign({ "X-Headcount": "1" }, options.headers || {});
+  return fetch(path, Object.assign({}, options, { headers }));
+}
+
+function save() {
+  if (state.version === state.savedVersion) { setStatus("saved"); return state.saving; }
+  setStatus("unsaved");
+  if (!state.saving) state.saving = saveLoop().finally(() => { state.saving = null; });
+  return state.saving;
+}
+
+async function saveLoop() {
+  // one request at a time; edits made meanwhile go out in the next one
+  while (state.version !== state.savedVersion) {
+    const id = state.id, version = state.version, startedAt = metrics.editAt;
+    const sent = docOf();
+    const body = JSON.stringify({ base: state.revision, ...changesBetween(state.base, sent) });
+    setStatus("saving", "saving…");
+    let resp;
+    try {
+      resp = await api(`/api/images/${encodeURIComponent(id)}/edits`,
+        { method: "POST", headers: { "Content-Type": "application/json" }, body });
+    } catch (err) {
+      setStatus("error", "offline – retrying");
+      await new Promise((r) => setTimeout(r, 2000));
+      continue;
+    }
+    if (id !== state.id) return;
+    if (resp.ok) {
+      const data = await resp.json();
+      state.revision = data.revision;
+      state.savedVersion = version;
+      metrics.lastSaveMs = performance.now() - startedAt;
+      if (data.merged) {
+        // other tabs saved since our base: what is saved now holds their edits and ours; edits made here
+        // while the request was out go on top
+        const server = docFromServer(data);
+        const foreign = diff(sent.points, server.points);   // saved = theirs + ours: minus ours is theirs
+        state.base = server;
+        showDoc(applyChanges(server, changesBetween(sent, docOf())));
+        showMessage(`Merged with edits saved elsewhere (${describe(foreign)}); nothing of yours or theirs was lost.`);
+      } else {
+        state.base = sent;
+      }
+      const item = state.images[state.index];
+      if (item) { item.revision = data.revision; delete item.error; updateListItem(state.index); }
+      if (state.showDensity) loadDensity(150);
+    } else if (resp.status === 409) {
+      // the saved file is older than our base (restored from a backup?): put our changes on top of it
+      await pull(`The saved file of this image went back to an older revision; your changes are kept on top.`);
+    } else {
+      const err = await resp.json().catch(() => ({}));
+      setStatus("error", "not saved");
+      showMessage("Not saved: " + (err.error || resp.status));
+      return;
+    }
+  }
+  setStatus("saved");
+}
+
+// take what the server has now, keeping this tab's unsaved changes on top of it
+async function pull(message) {
+  const id = state.id;
+  const data = await (await fetch(`/api/images/${encodeURIComponent(id)}/points`)).json();
+  if (id !== state.id) return null;
+  const server = docFromServer(data);
+  const mine = changesBetween(state.base, docOf());
+  const foreign = diff(state.base.points, server.points);
+  state.base = server;
+  state.revision = data.revision;
+  showDoc(applyChanges(server, mine));
+  if (message) showMessage(message.replace("{foreign}", describe(foreign)));
+  if (state.showDensity) loadDensity(150);
+  return data;
+}
+
+// ---------- loading ----------
+async function loadPoints() {
+  const resp = await fetch(`/api/images/${encodeURIComponent(state.id)}/points`);
+  const data = await resp.json();
+  state.revision = data.revision;
+  state.base = docFromServer(data);
+  showDoc(docFromServer(data));
+  state.version = state.savedVersion = 0;
+  setStatus("saved");
+  if (data.error) {
+    setStatus("error", "broken point file");
+    showMessage(`${data.error}. Annotate it afresh: the first save keeps the broken file aside as a backup.`);
+  }
+}
+
+async function openImage(index) {
+  if (index < 0 || index >= state.images.length) return;
+  if (state.saving) await state.saving;
+  const item = state.images[index];
+  if (state.id) state.proposalsById[state.id] = state.proposals;  // kept for when this image comes back
+  const previous = state.index;
+  state.index = index; state.id = item.id;
+  state.width = item.width; state.height = item.height;
+  state.proposals = state.proposalsById[item.id] || [];
+  state.undo = []; state.redo = []; state.density = null; state.hover = -1; state.selected = null;
+  state.img = null; state.points = []; state.base = null;   // no edits land on the wrong image while it loads
+  window.headcount.loadedId = null;
+  $("name").textContent = `${item.name} (${index + 1}/${state.images.length})`;
+  history.replaceState(null, "", `#${encodeURIComponent(item.id)}`);
+  markCurrent(previous, index);
+  const img = new Image();
+  img.src = `/api/images/${encodeURIComponent(item.id)}/image`;
+  await img.decode();
+  if (state.id !== item.id) return;
+  if (img.naturalWidth !== item.width || img.naturalHeight !== item.height) {
+    // never annotate a picture in another frame than the pipeline's (stored pixels, EXIF not applied)
+    setStatus("error", "image frame mismatch");
+    showMessage(`${item.name}: the browser shows ${img.naturalWidth}x${img.naturalHeight} but the file stores ` +
+                `${item.width}x${item.height} pixels; not annotating it (clicks would land in the wrong place)`);
+    return;
+  }
+  state.img = img;
+  await loadPoints();
+  fit();
+  if (state.showDensity) loadDensity();
+  window.headcount.loadedId = item.id;
+  window.headcount.ready = true;
+  if (metrics.readyMs === null) metrics.readyMs = performance.now();
+}
+
+// ---------- other tabs: what they saved shows up here ----------
+async function loadListing() {
+  const resp = await fetch("/api/images");
+  state.seq = resp.headers.get("X-Headcount-Seq");
+  const images = await resp.json();
+  const current = state.id;
+  state.images = images;
+  renderList();
+  return images.findIndex((it) => it.id === current);
+}
+let polling = false;   // one poll at a time: a slow answer is not asked for twice
+async function poll() {
+  if (polling || !state.seq || document.hidden) return;
+  polling = true;
+  try { await pollOnce(); } finally { polling = false; }
+}
+async function pollOnce() {
+  let data;
+  try {
+    data = await (await fetch(`/api/changes?since=${encodeURIComponent(state.seq)}`)).json();
+  } catch (err) { return; }
+  if (data.reset) {
+    const i = await loadListing();   // another server (restarted): the whole list again
+    if (i >= 0) { state.index = i; markCurrent(-1, i); }
+  } else {
+    state.seq = data.seq;
+    for (const it of data.images) {
+      const i = state.byId.get(it.id);
+      if (i === undefined) continue;
+      const mine = state.images[i];
+      if (i === state.index && mine.revision >= it.revision) continue;   // our own save
+      Object.assign(mine, it);
+      if (!it.error) delete mine.error;
+      updateListItem(i);
+    }
+  }
+  const item = state.images[state.index];
+  if (item && state.img && state.base && !state.saving && item.revision > state.revision) {
+    await pull("Updated with edits saved in another tab ({foreign}).");
+  }
+}
+
+export { acceptAll, acceptProposal, addPoint, api, changed, deletePoint, docOf, edit, loadListing, loadPoints, openImage, poll, pollOnce, polling, pull, record, redo, refreshHover, save, saveLoop, setStatus, showDoc, showMessage, step, undo, updateCount };

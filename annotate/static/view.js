@@ -1,0 +1,192 @@
+// The view: image and screen coordinates, hit-testing, the tile grid, drawing, zoom and fit.
+import { $, HIT_RADIUS, TILE_PX, canvas, ctx, metrics, state } from "./state.js";
+
+// ---------- coordinates ----------
+function screenToImage(sx, sy) {
+  const v = state.view;
+  return [(sx - v.ox) / v.scale, (sy - v.oy) / v.scale];
+}
+function imageToScreen(x, y) {
+  const v = state.view;
+  return [v.ox + x * v.scale, v.oy + y * v.scale];
+}
+function eventPos(ev) {
+  const r = canvas.getBoundingClientRect();
+  return [ev.clientX - r.left, ev.clientY - r.top];
+}
+function insideImage(x, y) { return x >= 0 && y >= 0 && x < state.width && y < state.height; }
+function clampToImage(x, y) {
+  return [Math.min(Math.max(x, 0), state.width - 1e-3), Math.min(Math.max(y, 0), state.height - 1e-3)];
+}
+
+function markerRadius() {
+  return Math.max(1, Math.min(6, 2 + state.view.scale * 2) * state.look.size);
+}
+// the grab radius follows the marker: small markers leave the space between dense heads clickable
+function hitRadius() { return Math.min(HIT_RADIUS, markerRadius() + 2); }
+function nearest(list, sx, sy) {
+  const hit = hitRadius();
+  let best = -1, bestD = hit * hit;
+  const v = state.view;
+  for (let i = 0; i < list.length; i++) {
+    const dx = v.ox + list[i][0] * v.scale - sx, dy = v.oy + list[i][1] * v.scale - sy;
+    const d = dx * dx + dy * dy;
+    if (d <= bestD) { bestD = d; best = i; }
+  }
+  return best;
+}
+
+// ---------- the tile grid: dense images are done tile by tile ----------
+function defaultGrid() {
+  const n = (side) => Math.min(16, Math.max(2, Math.round(side / TILE_PX)));
+  return { cols: n(state.width), rows: n(state.height), done: new Set() };
+}
+function grid() { return state.tiles || defaultGrid(); }
+function tileAt(x, y) {
+  const g = grid();
+  if (!insideImage(x, y)) return -1;
+  return Math.floor(y * g.rows / state.height) * g.cols + Math.floor(x * g.cols / state.width);
+}
+function tileRect(i) {
+  const g = grid(), c = i % g.cols, r = Math.floor(i / g.cols);
+  const x0 = c * state.width / g.cols, y0 = r * state.height / g.rows;
+  return [x0, y0, state.width / g.cols, state.height / g.rows];
+}
+
+// ---------- drawing ----------
+let frameRequested = false;
+function requestDraw() {
+  if (!frameRequested) { frameRequested = true; requestAnimationFrame(() => { frameRequested = false; draw(); }); }
+}
+
+function resizeCanvas() {
+  const dpr = window.devicePixelRatio || 1;
+  const w = canvas.clientWidth, h = canvas.clientHeight;
+  if (canvas.width !== Math.round(w * dpr) || canvas.height !== Math.round(h * dpr)) {
+    canvas.width = Math.round(w * dpr);
+    canvas.height = Math.round(h * dpr);
+  }
+  return dpr;
+}
+
+function imageFilter() {
+  const L = state.look, parts = [];
+  if (L.brightness !== 1) parts.push(`brightness(${L.brightness})`);
+  if (L.contrast !== 1) parts.push(`contrast(${L.contrast})`);
+  if (L.gamma !== 1) parts.push("url(#gamma)");
+  return parts.length ? parts.join(" ") : "none";
+}
+
+function draw() {
+  const t0 = performance.now();
+  const dpr = resizeCanvas();
+  ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+  ctx.clearRect(0, 0, canvas.clientWidth, canvas.clientHeight);
+  if (!state.img) return;
+  const v = state.view;
+  ctx.imageSmoothingEnabled = v.scale < 2;   // sharp pixels when zoomed in
+  const L = state.look;
+  ctx.filter = imageFilter();
+  ctx.drawImage(state.img, v.ox, v.oy, state.width * v.scale, state.height * v.scale);
+  ctx.filter = "none";
+  if (state.showDensity && state.density) {
+    ctx.globalAlpha = state.densityState === "fresh" ? 0.75 : 0.35;   // a stale overlay looks stale
+    ctx.imageSmoothingEnabled = true;
+    ctx.drawImage(state.density, v.ox, v.oy, state.width * v.scale, state.height * v.scale);
+    ctx.globalAlpha = 1;
+  }
+  if (L.grid) drawGrid();
+  const r = markerRadius();
+  const W = canvas.clientWidth, H = canvas.clientHeight;
+  // one path per style: thousands of heads stay one fill call
+  ctx.beginPath();
+  for (const p of L.markers ? state.points : []) {
+    const x = v.ox + p[0] * v.scale, y = v.oy + p[1] * v.scale;
+    if (x < -r || y < -r || x > W + r || y > H + r) continue;
+    ctx.moveTo(x + r, y);
+    ctx.arc(x, y, r, 0, 2 * Math.PI);
+  }
+  ctx.fillStyle = `rgba(255, 60, 60, ${L.opacity})`;
+  ctx.fill();
+  if (r >= 3) {   // a white rim shows a marker on red or dark heads; on a tiny one it would be all rim
+    ctx.lineWidth = 1;
+    ctx.strokeStyle = `rgba(255, 255, 255, ${L.opacity})`;
+    ctx.stroke();
+  }
+  if (state.proposals.length) {
+    ctx.beginPath();
+    for (const p of state.proposals) {
+      const x = v.ox + p[0] * v.scale, y = v.oy + p[1] * v.scale;
+      ctx.moveTo(x + r + 2, y);
+      ctx.arc(x, y, r + 2, 0, 2 * Math.PI);
+    }
+    ctx.lineWidth = 2;
+    ctx.strokeStyle = "rgba(0, 220, 255, 0.95)";
+    ctx.setLineDash([3, 2]);
+    ctx.stroke();
+    ctx.setLineDash([]);
+  }
+  const ring = (p, color) => {
+    const [x, y] = imageToScreen(...p);
+    ctx.beginPath();
+    ctx.arc(x, y, r + 3, 0, 2 * Math.PI);
+    ctx.lineWidth = 2;
+    ctx.strokeStyle = color;
+    ctx.stroke();
+  };
+  if (state.selected) ring(state.selected, "#4fc3f7");
+  if (L.markers && state.hover >= 0 && state.hover < state.points.length) ring(state.points[state.hover], "#ffeb3b");
+  metrics.renderMs = performance.now() - t0;
+}
+
+function drawGrid() {
+  const g = grid(), v = state.view;
+  ctx.fillStyle = "rgba(60, 200, 90, 0.22)";
+  for (const i of g.done) {
+    const [x, y, w, h] = tileRect(i);
+    ctx.fillRect(v.ox + x * v.scale, v.oy + y * v.scale, w * v.scale, h * v.scale);
+  }
+  ctx.beginPath();
+  for (let c = 1; c < g.cols; c++) {
+    const x = v.ox + c * state.width / g.cols * v.scale;
+    ctx.moveTo(x, v.oy); ctx.lineTo(x, v.oy + state.height * v.scale);
+  }
+  for (let r = 1; r < g.rows; r++) {
+    const y = v.oy + r * state.height / g.rows * v.scale;
+    ctx.moveTo(v.ox, y); ctx.lineTo(v.ox + state.width * v.scale, y);
+  }
+  ctx.lineWidth = 1;
+  ctx.strokeStyle = "rgba(255, 255, 255, 0.55)";
+  ctx.setLineDash([6, 4]);
+  ctx.stroke();
+  ctx.setLineDash([]);
+}
+
+function fit() {
+  const W = canvas.clientWidth, H = canvas.clientHeight;
+  const s = Math.min(W / state.width, H / state.height) * 0.98;
+  state.view = { scale: s, ox: (W - state.width * s) / 2, oy: (H - state.height * s) / 2 };
+  updateZoomLabel();
+  requestDraw();
+}
+// show the image rectangle x, y, w, h as large as the window allows
+function showRect(x, y, w, h) {
+  const W = canvas.clientWidth, H = canvas.clientHeight;
+  const s = Math.min(64, Math.min(W / w, H / h) * 0.96);
+  state.view = { scale: s, ox: W / 2 - (x + w / 2) * s, oy: H / 2 - (y + h / 2) * s };
+  updateZoomLabel();
+  requestDraw();
+}
+
+function zoomAt(factor, sx, sy) {
+  const v = state.view;
+  const s = Math.min(64, Math.max(0.02, v.scale * factor));
+  const [ix, iy] = screenToImage(sx, sy);
+  state.view = { scale: s, ox: sx - ix * s, oy: sy - iy * s };
+  updateZoomLabel();
+  requestDraw();
+}
+function zoomCenter(factor) { zoomAt(factor, canvas.clientWidth / 2, canvas.clientHeight / 2); }
+function updateZoomLabel() { $("zoom").textContent = Math.round(state.view.scale * 100) + "%"; }
+
+export { clampToImage, defaultGrid, draw, drawGrid, eventPos, fit, frameRequested, grid, hitRadius, imageFilter, imageToScreen, insideImage, markerRadius, nearest, requestDraw, resizeCanvas, screenToImage, showRect, tileAt, tileRect, updateZoomLabel, zoomAt, zoomCenter };
