@@ -16,8 +16,9 @@ from pathlib import Path
 from tqdm import tqdm
 
 from pipeline.density import DensityParams, compute_density
-from pipeline.errors import DataError
-from pipeline.readers import read
+from pipeline.errors import ConfigError, DataError
+from pipeline.params import DatasetConfig
+from pipeline.readers import FORMATS, read
 from pipeline.sample import Sample
 from pipeline.store import HeadKernels, Record, encode_density, write_split
 
@@ -134,6 +135,32 @@ def build_split(
         source_root=source_root_attr(root, Path(out)),
         params=asdict(params),
     )
+
+
+def build_dataset(
+    name: str, ds: DatasetConfig, out_dir: str | Path, *, params: DensityParams = DensityParams(), workers: int = 1
+) -> dict[str, int]:
+    """Every split of one ``datasets:`` entry into ``out_dir/<split>.h5``; images per split.
+
+    The entry is checked before anything is read, and a refusal names its key.
+    """
+    if ds.format not in FORMATS:
+        known = ", ".join(sorted(FORMATS))
+        raise ConfigError("params.yaml", f"datasets.{name}.format: unknown format {ds.format!r} (known: {known})")
+    out_dir = Path(out_dir)
+    return {
+        split: build_split(
+            ds.format,
+            ds.root,
+            split,
+            out_dir / f"{split}.h5",
+            params=params,
+            workers=workers,
+            dataset=name,
+            reader_options=ds.options,
+        )
+        for split in ds.splits
+    }
 
 
 def source_root_attr(root: Path, out: Path) -> str:

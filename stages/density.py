@@ -3,22 +3,16 @@
 import sys
 from pathlib import Path
 
-from pipeline.build import build_split
+from pipeline.build import build_dataset
 from pipeline.density import DensityParams
 from pipeline.errors import run_stage
 from pipeline.params import dataset_config, load_params, run_config, section
 
 
 def main() -> None:
-    name = sys.argv[1]
-    params = load_params()
-    ds = dataset_config(params, name)
+    name, params = sys.argv[1], load_params()
     kernel, workers = section(params, "density", DensityParams), run_config(params).workers
-    for split in ds.splits:
-        out = Path("data/density") / name / f"{split}.h5"
-        build_split(
-            ds.format, ds.root, split, out, params=kernel, workers=workers, dataset=name, reader_options=ds.options
-        )
+    build_dataset(name, dataset_config(params, name), Path("data/density") / name, params=kernel, workers=workers)
 
 
 run_stage(main)

@@ -145,3 +145,19 @@ def many_images(root: Path, n: int) -> Path:
             doc.update(height=48, revision=1, status="done" if i % 20 == 0 else "todo", tiles=None, points=[[5, 5]])
             (folder / "points" / f"img_{i:05d}.json").write_text(json.dumps(doc))
     return folder
+
+
+def project_copy(dest: Path) -> Path:
+    """The project's files as this working tree has them (tracked and new, not ignored), in a fresh git repo:
+    what DVC sees in a user's clone, without the data."""
+    import shutil
+    import subprocess
+
+    root = Path(__file__).resolve().parents[1]
+    listed = ["git", "ls-files", "--cached", "--others", "--exclude-standard"]
+    for name in subprocess.run(listed, cwd=root, capture_output=True, text=True, check=True).stdout.split():
+        if (root / name).is_file():
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(root / name, dest / name)
+    subprocess.run(["git", "init", "-q"], cwd=dest, check=True)
+    return dest

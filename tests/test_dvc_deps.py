@@ -9,13 +9,13 @@ from __future__ import annotations
 import ast
 import json
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import yaml
+from conftest import project_copy
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("pipeline", "annotate")
@@ -182,19 +182,7 @@ def _changed_code(repo: Path) -> dict[str, list[str]]:
 def test_editing_the_periphery_leaves_dvc_status_up_to_date(tmp_path):
     """What a user sees: after an edit to every video, ONNX, bench, CLI and annotation module, `dvc status`
     lists no changed code for any stage (compared with the same copy before the edit)."""
-    files = subprocess.run(
-        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split()
-    repo = tmp_path / "repo"
-    for name in files:
-        if (ROOT / name).is_file():
-            (repo / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(ROOT / name, repo / name)
-    subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
+    repo = project_copy(tmp_path / "repo")
     before = _changed_code(repo)
     touched = [p for p in repo.rglob("*.py") if str(p.relative_to(repo)).startswith(PERIPHERY)]
     assert len(touched) > 20

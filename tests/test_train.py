@@ -208,3 +208,37 @@ def test_gpu_settings_bf16_channels_last_and_compile_train_on_a_cpu(tiny_stores,
     half = Runner.from_checkpoint(checkpoint, cpu, "bf16", optimize=False)(image[None])[0]
     assert full.shape == half.shape == (6, 8) and not np.array_equal(full, half)
     assert abs(full.sum() - half.sum()) <= 0.05 * abs(full.sum()) + 0.05
+
+
+@pytest.fixture(scope="module")
+def learnable(tmp_path_factory):
+    """40 small synthetic crowds of 2..80 heads: enough for a few epochs to show learning, not memorising."""
+    from pipeline.build import build_split
+    from pipeline.synth import SynthConfig, make_dataset
+
+    root = tmp_path_factory.mktemp("learnable")
+    cfg = SynthConfig(train=40, test=12, width=64, height=48, min_count=2, max_count=80, seed=5)
+    make_dataset(root / "raw", cfg, progress=False)
+    stores = {split: root / f"{split}.h5" for split in ("train", "test")}
+    for split, store in stores.items():
+        build_split("shanghaitech", root / "raw", split, store, progress=False)
+    return stores
+
+
+def test_three_epochs_learn_to_count_better_than_the_mean_count(learnable, tmp_path):
+    """The model learns: a sign error in the loss, targets that miss their images or a broken optimiser step
+    would leave it at or above the mean-count baseline. Training is deterministic, so the margin is fixed
+    (measured: MAE 10.82 against 14.36)."""
+    from pipeline.evaluate import evaluate
+
+    cfg = TrainConfig(epochs=3, batch_size=4, lr=1e-3, crop_height=48, crop_width=64, val_fraction=0.2, seed=0)
+    train(learnable["train"], tmp_path / "m", replace(cfg, weight_decay=0.0), ModelConfig(width=0.125), progress=False)
+    m = evaluate(
+        tmp_path / "m" / "best.pt",
+        learnable["test"],
+        learnable["train"],
+        metrics_out=tmp_path / "metrics.json",
+        predictions_out=tmp_path / "p.csv",
+        progress=False,
+    )
+    assert m["mae"] < 0.8 * m["baseline_mae"], m
