@@ -123,14 +123,14 @@ def calibration_images(folder: Path) -> list[Path]:
     return usable
 
 
-def calibration_frames(images: list[Path] | None, size: tuple[int, int] = (640, 360), n: int = 8) -> list[np.ndarray]:
-    """Frames to calibrate int8 on: the given images, or (None) synthetic crowds of `size` (W, H)."""
+def calibration_frames(images: list[Path] | None, shape: tuple[int, int] = (360, 640), n: int = 8) -> list[np.ndarray]:
+    """Frames to calibrate int8 on: the given images, or (None) synthetic crowds of `shape` (H, W)."""
     if images:
         return [load_image(p) for p in images[:64]]
     from pipeline.synth import SynthConfig, render_image
 
     rng = np.random.default_rng(0)
-    cfg = SynthConfig(width=size[0], height=size[1], min_count=20, max_count=400)
+    cfg = SynthConfig(width=shape[1], height=shape[0], min_count=20, max_count=400)
     return [render_image(rng, cfg)[0] for _ in range(n)]
 
 
