@@ -100,7 +100,10 @@ class Catalog:
         # (mtime_ns, size) of each point file -> (count, revision, problem): the listing parses a file
         # only when it changed, and a save updates its own entry (an edit costs O(1), not O(images))
         self._summaries: dict[str, tuple[tuple[int, int], tuple[int, int, str, str | None]]] = {}
-        # every save gets a sequence number: open tabs ask what changed since the last one they saw
+        # every save gets a sequence number: open tabs ask what changed since the last one they saw. One lock
+        # for the whole folder: saves of different images run at once under their own locks, and must not
+        # draw the same number
+        self._seq_lock = threading.Lock()
         self.seq = 0
         self.instance = secrets.token_hex(6)  # a restarted server has other numbers: tabs reload the listing
         self._changes: deque[tuple[int, str]] = deque(maxlen=CHANGES_KEPT)
@@ -172,9 +175,11 @@ class Catalog:
 
     def changes(self, since: int) -> list[str] | None:
         """Ids saved after sequence number `since` (oldest first, each once), or None when that is too far back."""
-        if since > self.seq or (since < self.seq and self._changes[0][0] > since + 1):  # since < seq: a save kept
+        with self._seq_lock:
+            seq, changes = self.seq, list(self._changes)
+        if since > seq or (since < seq and changes[0][0] > since + 1):  # since < seq: a save was kept
             return None
-        ids = [image_id for seq, image_id in self._changes if seq > since]
+        ids = [image_id for n, image_id in changes if n > since]
         return list(dict.fromkeys(ids))
 
     def _checked(self, image_id: str, pts: np.ndarray) -> np.ndarray:
@@ -206,8 +211,9 @@ class Catalog:
         write_point_file(path, pf)
         st = path.stat()
         self._summaries[image_id] = ((st.st_mtime_ns, st.st_size), (len(pts), pf.revision, status, None))
-        self.seq += 1
-        self._changes.append((self.seq, image_id))
+        with self._seq_lock:
+            self.seq += 1
+            self._changes.append((self.seq, image_id))
         return pf
 
 

@@ -594,3 +594,38 @@ def test_a_request_sent_a_byte_at_a_time_is_disconnected_but_a_slow_answer_is_no
     finally:
         server.should_exit = True
         thread.join(10)
+
+
+def test_saves_to_different_images_at_once_get_distinct_sequence_numbers(tmp_path):
+    """The change feed numbers every save once: two images saved at the same moment used to share a number
+    (`seq` was counted under each image's own lock), and an idle tab then missed one of them. Reading the
+    counter is slowed down here so that the threads meet in the window every time."""
+    from annotate.catalog import Catalog
+
+    class SlowCounter(Catalog):
+        @property
+        def seq(self) -> int:
+            time.sleep(0.002)
+            return self._seq_value
+
+        @seq.setter
+        def seq(self, value: int) -> None:
+            self._seq_value = value
+
+    (tmp_path / "images").mkdir()
+    for i in range(4):
+        write_image(tmp_path / "images" / f"im{i}.jpg", 32, 24)
+    catalog = SlowCounter(tmp_path)
+
+    def burst(image_id: str) -> None:
+        for r in range(10):
+            catalog.save(image_id, [[1.0 + r, 2.0]], r)
+
+    threads = [threading.Thread(target=burst, args=(f"im{i}",)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert [seq for seq, _ in catalog._changes] == list(range(1, 41)) and catalog.seq == 40
+    for since in range(40):  # an idle tab that saw `since` is told of every image saved after it
+        assert set(catalog.changes(since)) == {image_id for seq, image_id in catalog._changes if seq > since}

@@ -3,7 +3,7 @@ import re
 
 import numpy as np
 import pytest
-from conftest import write_sha
+from conftest import write_image, write_sha
 
 from pipeline.convert import convert
 from pipeline.errors import ConfigError, DataError
@@ -93,3 +93,28 @@ def test_export_writes_a_stores_annotations_in_another_format(tmp_path, sha_root
     (back,) = read("jhu", tmp_path / "j", "test")
     rec = read_split(tmp_path / "test.h5")["IMG_3"]
     assert back.image_id == "IMG_3" and np.array_equal(back.points, rec.points.astype(np.float64))
+
+
+def test_convert_from_an_annotation_folder_takes_the_annotated_images_and_says_how_many_it_skipped(tmp_path):
+    """It used to fail on the whole folder when any image had no point file yet."""
+    from click.testing import CliRunner
+
+    from pipeline.cli import cli
+    from pipeline.pointfile import PointFile, write_point_file
+
+    ann = tmp_path / "ann"
+    (ann / "images").mkdir(parents=True)
+    for name in ("a", "b", "c"):
+        write_image(ann / "images" / f"{name}.jpg", 40, 30)
+    for name, status in (("a", "done"), ("b", "todo")):  # c: not annotated yet
+        write_point_file(
+            ann / "points" / f"{name}.json", PointFile(f"images/{name}.jpg", 40, 30, 3, [[5.5, 6.5]], status)
+        )
+    args = ["convert", "--from", "points", "--root", str(ann), "--split", "all", "--to", "shanghaitech"]
+    r = CliRunner().invoke(cli, [*args, "--out", str(tmp_path / "all"), "--out-split", "train"])
+    assert r.exit_code == 0, r.output
+    assert "wrote 2 images" in r.output and "skipped 1 image(s) not annotated yet" in r.output
+    assert sorted(s.image_id for s in read("shanghaitech", tmp_path / "all", "train")) == ["a", "b"]
+    r = CliRunner().invoke(cli, [*args, "--out", str(tmp_path / "done"), "--out-split", "train", "--status", "done"])
+    assert r.exit_code == 0 and "wrote 1 images" in r.output and "skipped 2 image(s) not done" in r.output
+    assert [s.image_id for s in read("shanghaitech", tmp_path / "done", "train")] == ["a"]

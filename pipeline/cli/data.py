@@ -153,11 +153,32 @@ def report_cmd(store: Path, out: Path) -> None:
 @click.option("--to", "dst", required=True, help="Target format (any readable one).")
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Target root.")
 @click.option("--out-split", default=None, help="Split name in the target layout (default: --split).")
-def convert_cmd(src, root, split, fold, dst, out, out_split) -> None:
-    """Convert ground truth between point formats (images are copied)."""
+@click.option(
+    "--status",
+    default=None,
+    help="--from points: only images of these statuses (e.g. done,reviewed); images not annotated yet are skipped.",
+)
+def convert_cmd(src, root, split, fold, dst, out, out_split, status) -> None:
+    """Convert ground truth between point formats (images are copied).
+
+    From an annotation folder (``--from points``) only annotated images are taken, and the
+    command says how many it skipped.
+    """
     from pipeline.convert import convert
     from pipeline.readers import read
 
     options = {} if fold is None else {"fold": fold}
+    if status is not None and src != "points":
+        raise click.BadParameter("only for --from points (an annotation folder)", param_hint="--status")
+    if src == "points":
+        options = {"unannotated": "skip", **({"status": status} if status else {})}
     n, dropped = convert(read(src, root, split, **options), dst, out, out_split or split)
-    click.echo(f"wrote {n} images as {dst} to {out}" + (f" ({dropped} out-of-image points dropped)" if dropped else ""))
+    skipped = ""
+    if src == "points":
+        from pipeline.readers.layout import list_images
+
+        base = root if split == "all" else root / split
+        if left := len(list_images(base / "images")) - n:
+            skipped = f"; skipped {left} image(s) {'not ' + status if status else 'not annotated yet'}"
+    dropped_note = f" ({dropped} out-of-image points dropped)" if dropped else ""
+    click.echo(f"wrote {n} images as {dst} to {out}{dropped_note}{skipped}")

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.errors import ConfigError, DataError
-from pipeline.pointfile import PointFile, read_point_file, write_point_file
+from pipeline.pointfile import STATUSES, PointFile, read_point_file, write_point_file
 from pipeline.points import split_inside
 from pipeline.readers import register, register_writer
 from pipeline.readers.layout import copy_image, list_images, natural_key, pair_files
@@ -20,14 +20,20 @@ from pipeline.sample import Sample, image_size
 
 
 @register("points")
-def read(root: Path, split: str = "all", unannotated: str = "error") -> Iterator[Sample]:
-    """Yield annotated samples; ``unannotated="skip"`` passes over images with no point file yet."""
+def read(root: Path, split: str = "all", unannotated: str = "error", status: str | None = None) -> Iterator[Sample]:
+    """Yield annotated samples; ``unannotated="skip"`` passes over images with no point file yet.
+
+    `status` (``"done,reviewed"``) keeps only images an annotator gave one of those statuses.
+    """
     if unannotated not in ("error", "skip"):
         raise ConfigError("unannotated", f"must be 'error' or 'skip'; got {unannotated!r}")
+    wanted = None if status is None else {s.strip() for s in status.split(",")}
+    if wanted is not None and not wanted <= set(STATUSES):
+        raise ConfigError("status", f"statuses are {', '.join(STATUSES)}; got {status!r}")
     base = root if split == "all" else root / split
     images = list_images(base / "images")
     point_dir = base / "points"
-    if unannotated == "skip":
+    if unannotated == "skip" or wanted is not None:
         images = [p for p in images if (point_dir / f"{p.stem}.json").is_file()]
         if not images:
             raise DataError(point_dir, "empty split: no annotated images yet")
@@ -36,6 +42,8 @@ def read(root: Path, split: str = "all", unannotated: str = "error") -> Iterator
         images, annotations, image_for=lambda a: a.stem, annotation_for=lambda i: point_dir / f"{i.stem}.json"
     ):
         pf = read_point_file(ann)
+        if wanted is not None and pf.status not in wanted:
+            continue
         h, w = image_size(img)
         if (pf.height, pf.width) != (h, w):
             raise DataError(ann, f"annotated for a {pf.width}x{pf.height} image but {img.name} is {w}x{h}")
