@@ -754,3 +754,206 @@ def test_the_pages_merge_agrees_with_the_servers(server, browser):
         assert r["put"] == 200 and r["merged"] is True
         assert r["points"][0] == r["points"][1] and r["status"][0] == r["status"][1]
         assert r["tiles"][0] == r["tiles"][1]
+
+
+def _seed(folder, points, stem="crowd", w=320, h=240, status="todo"):
+    doc = {"format": "headcount-points", "version": 2, "image": f"images/{stem}.png", "width": w, "height": h}
+    (folder / "points").mkdir(exist_ok=True)
+    (folder / "points" / f"{stem}.json").write_text(
+        json.dumps({**doc, "revision": 1, "status": status, "points": points})
+    )
+
+
+def test_a_drag_while_another_tab_saves_moves_only_that_head_and_undo_touches_only_it(server, browser):
+    """Defect 1: the poll replaced the list mid-drag, so the drag's index pointed at another head (56 px away
+    in the report), and Ctrl+Z then removed the other tab's new head."""
+    url, folder = server
+    _seed(folder, [[100.5, 100.5], [156.5, 100.5], [200.5, 150.5]])
+    a, errors = _open(browser, url)
+    b, _ = _open(browser, url)
+    a.mouse.move(*_to_screen(a, 100.5, 100.5))
+    a.mouse.down()
+    a.mouse.move(*_to_screen(a, 110.5, 100.5), steps=3)
+    b.keyboard.down("Shift")
+    b.mouse.click(*_to_screen(b, 60.5, 60.5))  # B adds a head while A holds its drag
+    b.keyboard.up("Shift")
+    _saved(b)
+    a.wait_for_timeout(1500)  # A polls meanwhile: the update must wait for the drop
+    assert len(a.evaluate("window.headcount.state.points")) == 3
+    a.mouse.move(*_to_screen(a, 120.5, 110.5), steps=3)
+    a.mouse.up()
+    _saved(a)
+    _wait_count(a, 4)
+    a.wait_for_timeout(1500)  # and no second copy of B's head arrives later
+    assert len(a.evaluate("window.headcount.state.points")) == 4
+    saved = _saved_points(folder)  # clicks land within half a pixel of the image point aimed at (fit scale)
+    assert len(saved) == 4 and all(_has(saved, p, 0.6) for p in [(120.5, 110.5), (156.5, 100.5), (200.5, 150.5)])
+    assert _has(saved, (60.5, 60.5), 0.6) and not _has(saved, (100.5, 100.5), 5)
+    a.keyboard.press("Control+z")  # undo the move: the head goes back, B's head stays
+    _saved(a)
+    a.wait_for_timeout(300)
+    saved = _saved_points(folder)
+    assert len(saved) == 4 and all(_has(saved, p, 1e-9) for p in [(100.5, 100.5), (156.5, 100.5), (200.5, 150.5)])
+    assert _has(saved, (60.5, 60.5), 0.6) and not errors
+
+
+def test_hidden_heads_cannot_be_selected_moved_or_deleted(server, browser):
+    """Defect 4: with H on, a click 1 px from an invisible head selected it and added nothing."""
+    url, folder = server
+    _seed(folder, [[100.5, 100.5]])
+    page, errors = _open(browser, url)
+    page.keyboard.press("h")
+    page.mouse.click(*_to_screen(page, 101.5, 100.5))
+    _saved(page)
+    saved = _saved_points(folder)
+    assert len(saved) == 2 and _has(saved, (101.5, 100.5), 0.5)  # the click added a head
+    x, y = _to_screen(page, 100.5, 100.5)
+    page.mouse.move(x, y)
+    page.mouse.down()
+    page.mouse.move(x + 40, y, steps=4)  # a drag pans the view, it moves no head
+    page.mouse.up()
+    page.mouse.click(*_to_screen(page, 100.5, 100.5), button="right")
+    page.wait_for_timeout(200)
+    assert _saved_points(folder) == saved and not errors
+
+
+def test_space_pans_after_a_toolbar_button_was_clicked(server, browser):
+    """Defect 5: with a button focused the key handler ignored Space, so Space+drag moved a head."""
+    url, folder = server
+    _seed(folder, [[100.5, 100.5]])
+    page, errors = _open(browser, url)
+    page.click("#fit")  # the button keeps the focus
+    x, y = _to_screen(page, 100.5, 100.5)
+    page.mouse.move(x, y)
+    page.keyboard.down(" ")
+    page.mouse.down()
+    page.mouse.move(x + 30, y + 20, steps=4)
+    page.mouse.up()
+    page.keyboard.up(" ")
+    page.wait_for_timeout(200)
+    assert _saved_points(folder) == [[100.5, 100.5]]
+    assert page.evaluate("window.headcount.state.points") == [[100.5, 100.5]] and not errors
+
+
+def test_t_and_i_act_on_the_view_when_the_mouse_is_outside_the_canvas(server, browser):
+    """Defect 6: over the sidebar, I added a head at x = 0, and over "+" T marked tile 0, not the one in view."""
+    url, folder = server
+    page, errors = _open(browser, url)
+    page.keyboard.press("g")  # a 2x2 grid
+    page.evaluate("""() => { const h = window.headcount, s = h.state, c = document.getElementById('canvas');
+        s.view.ox = c.clientWidth / 2 - 300 * s.view.scale; s.view.oy = c.clientHeight / 2 - 220 * s.view.scale;
+        h.draw(); }""")  # the view's centre on the bottom-right tile
+    box = page.locator("#zoom-in").bounding_box()
+    page.mouse.move(box["x"] + 3, box["y"] + 3)
+    page.keyboard.press("t")
+    page.keyboard.press("i")
+    _saved(page)
+    doc = json.loads((folder / "points" / "crowd.json").read_text())
+    assert doc["tiles"]["done"] == [3]  # the tile in view, of 2x2
+    ((x, y),) = doc["points"]
+    assert abs(x - 300) < 1 and abs(y - 220) < 1 and not errors  # at the view's centre, not at x = 0
+
+
+def test_enter_keeps_a_reviewed_image_reviewed(server, browser):
+    """Defect 7: Enter demoted a reviewed image to done."""
+    url, folder = server
+    _seed(folder, [[10.5, 10.5]], status="reviewed")
+    page, errors = _open(browser, url)
+    page.keyboard.press("Enter")
+    page.wait_for_timeout(500)
+    assert json.loads((folder / "points" / "crowd.json").read_text())["status"] == "reviewed" and not errors
+
+
+def test_hotkeys_work_after_a_view_slider_was_used(server, browser):
+    """Defect 8: after a slider, H and + did nothing and the arrows moved the slider."""
+    url, folder = server
+    page, errors = _open(browser, url)
+    page.click("#look summary")
+    page.locator("#look-size").focus()
+    page.keyboard.press("ArrowRight")  # a key on the slider: still the page's arrow (pans), not the slider's
+    assert page.evaluate("document.getElementById('look-size').value") == "1"
+    scale = page.evaluate("window.headcount.state.view.scale")
+    page.keyboard.press("+")
+    page.keyboard.press("h")
+    assert page.evaluate("window.headcount.state.view.scale") > scale
+    assert page.evaluate("window.headcount.state.look.markers") is False and not errors
+
+
+def test_propose_is_no_save_and_no_undo_step(tmp_path, browser):
+    """Defect 10: Propose made an empty save (revision 28 -> 29), and Ctrl+Z then undid the proposals,
+    not the last head."""
+    import torch
+
+    from pipeline.checkpoint import save_checkpoint
+    from pipeline.model import CSRNet
+
+    folder = tmp_path / "ann"
+    (folder / "images").mkdir(parents=True)
+    Image.fromarray(np.full((240, 320, 3), 90, np.uint8)).save(folder / "images" / "crowd.png")
+    state = {k: torch.zeros_like(v) for k, v in CSRNet(0.125).state_dict().items()}
+    state["output.bias"] = torch.tensor([0.2])  # a flat density: proposals everywhere
+    save_checkpoint(tmp_path / "flat.pt", model=state, model_config={"width": 0.125, "batch_norm": False})
+    with served(folder, "--checkpoint", str(tmp_path / "flat.pt")) as url:
+        page, errors = _open(browser, url)
+        page.mouse.click(*_to_screen(page, 20.5, 20.5))
+        _saved(page)
+        revision = json.loads((folder / "points" / "crowd.json").read_text())["revision"]
+        page.click("#propose")
+        page.wait_for_function("window.headcount.state.proposals.length > 0")
+        page.wait_for_timeout(500)
+        assert json.loads((folder / "points" / "crowd.json").read_text())["revision"] == revision
+        page.keyboard.press("Control+z")  # undoes the head, keeps the proposals
+        _saved(page)
+        assert _saved_points(folder) == [] and page.evaluate("window.headcount.state.proposals.length") > 0
+        assert not errors
+
+
+def test_information_is_a_quiet_note_and_errors_are_the_red_banner(server, browser):
+    """Defect 11: information used the red error banner, over the top of the image."""
+    url, folder = server
+    page, errors = _open(browser, url)
+    page.evaluate("window.headcount.state.images.forEach((it) => { it.status = 'done'; })")
+    page.keyboard.press("u")  # nothing left to do: information
+    message = page.locator("#message")
+    assert message.inner_text() == "Every image is done." and message.get_attribute("class") == "info"
+    stage, box = page.locator("#stage").bounding_box(), message.bounding_box()
+    assert box["y"] > stage["y"] + stage["height"] / 2  # at the foot of the image, not over its top
+    page.evaluate("window.headcount.state.points.push([400.5, 10.5])")  # outside the 320x240 image ...
+    page.mouse.click(*_to_screen(page, 5.5, 5.5))  # ... so the server refuses the save: the red banner
+    page.wait_for_function("document.getElementById('message').className === 'error'")
+    assert message.inner_text().startswith("Not saved") and message.bounding_box()["y"] < stage["y"] + 40
+    assert not errors
+
+
+def test_switching_images_keeps_each_images_undo_and_esc_then_an_arrow_stays_on_the_image(server, browser):
+    """Defect 12: switching images cleared undo, and Esc followed by an arrow key switched image."""
+    url, folder = server
+    page, errors = _open(browser, url)
+    page.mouse.click(*_to_screen(page, 30.5, 30.5))
+    _saved(page)
+    page.keyboard.press("n")
+    page.wait_for_function("window.headcount.loadedId === 'second'")
+    page.keyboard.press("p")
+    page.wait_for_function("window.headcount.loadedId === 'crowd'")
+    page.keyboard.press("Control+z")
+    _saved(page)
+    assert _saved_points(folder) == []  # undone after the round trip
+    page.keyboard.press("Escape")
+    page.keyboard.press("ArrowRight")
+    page.wait_for_timeout(300)
+    assert page.evaluate("window.headcount.loadedId") == "crowd" and not errors
+
+
+def test_the_help_fits_an_800x600_window(server, browser):
+    """Defect 13: the help dialog was 1,896 px tall, clipped and unscrollable at 1400x900."""
+    url, _ = server
+    page = browser.new_page(viewport={"width": 800, "height": 600})
+    page.goto(url)
+    page.wait_for_function("window.headcount && window.headcount.loadedId")
+    page.keyboard.press("?")
+    panel = page.locator("#help .panel")
+    box = panel.bounding_box()
+    assert box["y"] >= 0 and box["y"] + box["height"] <= 600 and box["x"] >= 0 and box["x"] + box["width"] <= 800
+    assert page.evaluate(
+        "(() => { const p = document.querySelector('#help .panel'); return p.scrollHeight <= p.clientHeight + 1; })()"
+    )

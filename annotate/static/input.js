@@ -1,8 +1,8 @@
 // Mouse, touch and keys.
 import { nextTile, nextUnfinished, setImageStatus, setLocked, setLook, toggleDensity, toggleHelp, toggleTile } from "./panels.js";
 import { $, DRAG_THRESHOLD, canvas, state } from "./state.js";
-import { acceptAll, acceptProposal, addPoint, deletePoint, edit, openImage, record, redo, undo } from "./sync.js";
-import { clampToImage, eventPos, fit, imageToScreen, insideImage, nearest, requestDraw, screenToImage, updateZoomLabel, zoomAt, zoomCenter } from "./view.js";
+import { acceptAll, acceptProposal, addPoint, deletePoint, dragEnded, edit, openImage, record, redo, undo } from "./sync.js";
+import { clampToImage, eventPos, fit, headAt, imageToScreen, insideImage, nearest, requestDraw, screenToImage, updateZoomLabel, zoomAt, zoomCenter } from "./view.js";
 
 // ---------- keyboard heads: add, select, nudge ----------
 function select(p) {
@@ -39,6 +39,14 @@ function nudge(dx, dy, big) {
   requestDraw();
 }
 
+// arrows without a selected head move the view: 60 screen px (Shift: a third of the canvas)
+function panBy(dx, dy, big) {
+  const px = big ? Math.min(canvas.clientWidth, canvas.clientHeight) / 3 : 60;
+  state.view.ox -= dx * px;
+  state.view.oy -= dy * px;
+  requestDraw();
+}
+
 // ---------- mouse ----------
 let drag = null;       // {mode: "pending" | "pan" | "move", ...}
 let spaceDown = false;
@@ -48,10 +56,11 @@ canvas.addEventListener("mousedown", (ev) => {
   const [sx, sy] = eventPos(ev);
   // the middle button, Space and "lock heads" only pan; Shift+click adds even on top of a head
   const panOnly = ev.button === 1 || spaceDown || state.locked;
-  const hit = panOnly || ev.shiftKey ? -1 : nearest(state.points, sx, sy);
+  const hit = panOnly || ev.shiftKey ? -1 : headAt(sx, sy);
   if (ev.button === 1) ev.preventDefault();
   if (hit >= 0) {
     drag = { mode: "move", index: hit, before: state.points.slice(), moved: false, sx, sy };
+    state.dragging = true;
   } else {
     const add = ev.button === 0 && !spaceDown, beside = ev.shiftKey || state.locked;
     drag = { mode: ev.button === 1 || spaceDown ? "pan" : "pending", add, beside, sx, sy,
@@ -63,11 +72,12 @@ canvas.addEventListener("mousedown", (ev) => {
 window.addEventListener("mousemove", (ev) => {
   if (!state.img) return;
   const [sx, sy] = eventPos(ev);
-  state.mouse = [sx, sy];
+  const over = sx >= 0 && sy >= 0 && sx < canvas.clientWidth && sy < canvas.clientHeight;
+  state.mouse = over ? [sx, sy] : null;   // T and I act at the cursor only when it is over the image view
   const [ix, iy] = screenToImage(sx, sy);
   $("cursor").textContent = insideImage(ix, iy) ? `x ${ix.toFixed(1)}  y ${iy.toFixed(1)}` : "";
   if (!drag) {
-    const h = nearest(state.points, sx, sy);
+    const h = headAt(sx, sy);
     if (h !== state.hover) { state.hover = h; canvas.classList.toggle("over-point", h >= 0); requestDraw(); }
     return;
   }
@@ -96,6 +106,7 @@ window.addEventListener("mouseup", () => {
   } else if (d.mode === "pending" && d.add) {
     click(d.sx, d.sy, d.beside);
   }
+  if (d.mode === "move") dragEnded();   // after the move is recorded: updates held back land on top of it
 });
 
 function click(sx, sy, beside) {
@@ -108,11 +119,11 @@ function click(sx, sy, beside) {
 canvas.addEventListener("contextmenu", (ev) => {
   ev.preventDefault();
   const [sx, sy] = eventPos(ev);
-  const hit = nearest(state.points, sx, sy);
+  const hit = headAt(sx, sy);
   if (hit >= 0) deletePoint(hit);
   else {
     const p = nearest(state.proposals, sx, sy);
-    if (p >= 0) edit(() => { state.proposals = state.proposals.filter((_, j) => j !== p); });
+    if (p >= 0) { state.proposals = state.proposals.filter((_, j) => j !== p); requestDraw(); }   // not an edit
   }
 });
 
@@ -171,13 +182,17 @@ canvas.addEventListener("pointercancel", touchEnd);
 const ARROWS = { ArrowLeft: [-1, 0], ArrowRight: [1, 0], ArrowUp: [0, -1], ArrowDown: [0, 1] };
 window.addEventListener("keydown", (ev) => {
   const t = ev.target;
-  if ((t.tagName === "INPUT" && t.type !== "checkbox") || t.tagName === "SELECT") return;
-  if (t.tagName === "BUTTON" && (ev.key === "Enter" || ev.key === " ")) return;   // the button's own action
+  // typing goes to text fields and menus; a slider, checkbox or button keeps no keys (after a slider was
+  // dragged, H and + still work and arrows do what they do on the canvas)
+  if ((t.tagName === "INPUT" && !["checkbox", "range"].includes(t.type)) || t.tagName === "SELECT") return;
+  if (t.tagName === "BUTTON" && ev.key === "Enter") return;   // the button's own action
+  if (ev.key === " " && t !== document.body && t !== canvas) t.blur();   // Space pans; it never presses a button
   const k = ev.key, mod = ev.ctrlKey || ev.metaKey;
   if (mod && (k === "z" || k === "Z")) { ev.preventDefault(); ev.shiftKey ? redo() : undo(); return; }
   if (mod && (k === "y" || k === "Y")) { ev.preventDefault(); redo(); return; }
   if (mod || ev.altKey) return;
   if (ARROWS[k] && state.selected) nudge(...ARROWS[k], ev.shiftKey);
+  else if (ARROWS[k]) panBy(...ARROWS[k], ev.shiftKey);
   else if (k === " ") { spaceDown = true; ev.preventDefault(); }
   else if (k === "+" || k === "=") zoomCenter(1.25);
   else if (k === "-" || k === "_") zoomCenter(0.8);
@@ -189,9 +204,9 @@ window.addEventListener("keydown", (ev) => {
   else if (k === "i" || k === "I") addAtCursor();
   else if (k === "]") selectStep(1);
   else if (k === "[") selectStep(-1);
-  else if (k === "n" || k === "N" || k === "ArrowRight") openImage(state.index + 1);
-  else if (k === "p" || k === "P" || k === "ArrowLeft") openImage(state.index - 1);
-  else if (k === "Enter") { setImageStatus("done"); nextUnfinished(); }
+  else if (k === "n" || k === "N") openImage(state.index + 1);
+  else if (k === "p" || k === "P") openImage(state.index - 1);
+  else if (k === "Enter") { if (state.status !== "reviewed") setImageStatus("done"); nextUnfinished(); }
   else if (k === "u" || k === "U") nextUnfinished();
   else if (k === "h" || k === "H") setLook("markers", !state.look.markers);
   else if (k === "g" || k === "G") setLook("grid", !state.look.grid);

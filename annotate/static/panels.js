@@ -1,7 +1,7 @@
 // The panels around the canvas: density preview, status, tiles, proposals, looks, help, buttons.
 import { isDone, updateListItem } from "./list.js";
 import { $, canvas, metrics, state } from "./state.js";
-import { acceptAll, changed, edit, openImage, redo, showMessage, undo } from "./sync.js";
+import { acceptAll, changed, openImage, redo, showMessage, undo } from "./sync.js";
 import { clampToImage, defaultGrid, fit, grid, requestDraw, screenToImage, showRect, tileAt, tileRect, zoomCenter } from "./view.js";
 
 // the density preview: drawn by the server at the canvas's size, the newest request only
@@ -107,13 +107,14 @@ function nextTile() {
 async function propose() {
   const id = state.id;
   const resp = await fetch(`/api/images/${encodeURIComponent(id)}/proposals`);
-  if (!resp.ok) { showMessage("No proposals: " + resp.status); return; }
+  if (!resp.ok) { showMessage("No proposals: " + resp.status, "error"); return; }
   const data = await resp.json();
   if (id !== state.id) return;
   const r2 = PROPOSAL_DUPLICATE_PX * PROPOSAL_DUPLICATE_PX;
   const far = data.points.filter((p) => !state.points.some((q) => (p[0] - q[0]) ** 2 + (p[1] - q[1]) ** 2 <= r2));
-  edit(() => { state.proposals = far; });
+  state.proposals = far;   // shown, not an edit: nothing to save and no undo step
   state.modelCount = data.count;
+  requestDraw();
   showMessage(`Model count ${data.count.toFixed(1)}: ${data.points.length} heads proposed, ${far.length} not ` +
               `yet annotated (click to accept, A for all, right-click to reject)`);
 }
@@ -158,6 +159,7 @@ $("grid-toggle").onchange = (ev) => setLook("grid", ev.target.checked);
 $("lock-toggle").onchange = (ev) => setLocked(ev.target.checked);
 for (const name of ["size", "opacity", "brightness", "contrast", "gamma"]) {
   $(`look-${name}`).oninput = (ev) => setLook(name, Number(ev.target.value));
+  $(`look-${name}`).onchange = (ev) => ev.target.blur();   // keys go back to the image once a slider is set
 }
 $("accept-all").onclick = acceptAll;
 $("help-button").onclick = () => toggleHelp();

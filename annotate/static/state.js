@@ -19,6 +19,10 @@ const state = {
   img: null, density: null, densityState: "off", showDensity: false, proposalsEnabled: false,
   version: 0, savedVersion: 0, saving: null, hover: -1, mouse: null, proposalsById: {}, seq: null,
   locked: false,
+  // a head being dragged holds incoming updates back until it is dropped (sync.js idle): the drag's index
+  // and its undo step's "before" must stay those of the list it started on
+  dragging: false, dragWaiters: [],
+  histories: {},   // undo and redo of each image opened in this tab: switching images keeps them
   // how the image and heads look (never saved): dense crowds need small, faint or hidden markers
   look: { markers: true, size: 1, opacity: 0.9, brightness: 1, contrast: 1, gamma: 1, grid: false },
 };

@@ -3,7 +3,7 @@ import { markCurrent, renderList, updateListItem } from "./list.js";
 import { applyChanges, applyDiff, changesBetween, describe, diff, docFromServer } from "./merge.js";
 import { loadDensity, markDensity, updateTiles } from "./panels.js";
 import { $, MAX_HISTORY, canvas, metrics, state } from "./state.js";
-import { fit, nearest, requestDraw } from "./view.js";
+import { fit, headAt, requestDraw } from "./view.js";
 
 function docOf() {
   const t = state.tiles;
@@ -51,7 +51,7 @@ function changed() {
 }
 // the head under the cursor now, not the index the removed one had (that is another head)
 function refreshHover() {
-  state.hover = state.mouse ? nearest(state.points, ...state.mouse) : -1;
+  state.hover = state.mouse ? headAt(...state.mouse) : -1;
   canvas.classList.toggle("over-point", state.hover >= 0);
 }
 function step(from, to, forward) {
@@ -59,7 +59,7 @@ function step(from, to, forward) {
   if (!e) return;
   const d = forward ? e : { added: e.removed, removed: e.added };
   state.points = applyDiff(state.points, d);
-  state.proposals = e.proposals[forward ? 1 : 0];
+  if (e.proposals[0] !== e.proposals[1]) state.proposals = e.proposals[forward ? 1 : 0];   // an accepted proposal
   to.push(e);
   changed();
 }
@@ -83,9 +83,10 @@ function updateCount() {
 
 // ---------- saving ----------
 function setStatus(s, text) { const el = $("status"); el.className = s; el.textContent = text || s; }
-function showMessage(text) {
+// info (merges, hints) is a quiet note at the foot of the image; an error is the red banner on top
+function showMessage(text, kind = "info") {
   const m = $("message");
-  m.textContent = text; m.hidden = false;
+  m.textContent = text; m.hidden = false; m.className = kind;
   clearTimeout(showMessage.timer);
   showMessage.timer = setTimeout(() => { m.hidden = true; }, 5000);
 }
@@ -121,6 +122,8 @@ async function saveLoop() {
     if (id !== state.id) return;
     if (resp.ok) {
       const data = await resp.json();
+      await idle();   // a merge lands after the drag in progress, on top of it
+      if (id !== state.id) return;
       state.revision = data.revision;
       state.savedVersion = version;
       metrics.lastSaveMs = performance.now() - startedAt;
@@ -140,22 +143,35 @@ async function saveLoop() {
       if (state.showDensity) loadDensity(150);
     } else if (resp.status === 409) {
       // the saved file is older than our base (restored from a backup?): put our changes on top of it
-      await pull(`The saved file of this image went back to an older revision; your changes are kept on top.`);
+      await pull(`The saved file of this image went back to an older revision; your changes are kept on top.`, true);
     } else {
       const err = await resp.json().catch(() => ({}));
       setStatus("error", "not saved");
-      showMessage("Not saved: " + (err.error || resp.status));
+      showMessage("Not saved: " + (err.error || resp.status), "error");
       return;
     }
   }
   setStatus("saved");
 }
 
+// resolves when no head is being dragged (at once when none is)
+function idle() {
+  return state.dragging ? new Promise((resolve) => state.dragWaiters.push(resolve)) : Promise.resolve();
+}
+function dragEnded() {
+  state.dragging = false;
+  for (const resolve of state.dragWaiters.splice(0)) resolve();
+}
+
 // take what the server has now, keeping this tab's unsaved changes on top of it
-async function pull(message) {
+async function pull(message, forSave = false) {
   const id = state.id;
   const data = await (await fetch(`/api/images/${encodeURIComponent(id)}/points`)).json();
+  await idle();   // nothing replaces the list under a drag; nothing runs between here and showDoc
   if (id !== state.id) return null;
+  // a save sent meanwhile (a drop held this pull back) answers with the merge itself: taking this older
+  // copy too would apply the other tab's edits twice
+  if (state.saving && !forSave) return null;
   const server = docFromServer(data);
   const mine = changesBetween(state.base, docOf());
   const foreign = diff(state.base.points, server.points);
@@ -178,7 +194,7 @@ async function loadPoints() {
   setStatus("saved");
   if (data.error) {
     setStatus("error", "broken point file");
-    showMessage(`${data.error}. Annotate it afresh: the first save keeps the broken file aside as a backup.`);
+    showMessage(`${data.error}. Annotate it afresh: the first save keeps the broken file aside as a backup.`, "error");
   }
 }
 
@@ -186,12 +202,16 @@ async function openImage(index) {
   if (index < 0 || index >= state.images.length) return;
   if (state.saving) await state.saving;
   const item = state.images[index];
-  if (state.id) state.proposalsById[state.id] = state.proposals;  // kept for when this image comes back
+  if (state.id) {  // kept for when this image comes back
+    state.proposalsById[state.id] = state.proposals;
+    state.histories[state.id] = { undo: state.undo, redo: state.redo };
+  }
   const previous = state.index;
   state.index = index; state.id = item.id;
   state.width = item.width; state.height = item.height;
   state.proposals = state.proposalsById[item.id] || [];
-  state.undo = []; state.redo = []; state.density = null; state.hover = -1; state.selected = null;
+  ({ undo: state.undo, redo: state.redo } = state.histories[item.id] || { undo: [], redo: [] });
+  state.density = null; state.hover = -1; state.selected = null;
   state.img = null; state.points = []; state.base = null;   // no edits land on the wrong image while it loads
   window.headcount.loadedId = null;
   $("name").textContent = `${item.name} (${index + 1}/${state.images.length})`;
@@ -205,7 +225,7 @@ async function openImage(index) {
     // never annotate a picture in another frame than the pipeline's (stored pixels, EXIF not applied)
     setStatus("error", "image frame mismatch");
     showMessage(`${item.name}: the browser shows ${img.naturalWidth}x${img.naturalHeight} but the file stores ` +
-                `${item.width}x${item.height} pixels; not annotating it (clicks would land in the wrong place)`);
+                `${item.width}x${item.height} pixels; not annotating it (clicks would land in the wrong place)`, "error");
     return;
   }
   state.img = img;
@@ -259,4 +279,4 @@ async function pollOnce() {
   }
 }
 
-export { acceptAll, acceptProposal, addPoint, api, changed, deletePoint, docOf, edit, loadListing, loadPoints, openImage, poll, pollOnce, polling, pull, record, redo, refreshHover, save, saveLoop, setStatus, showDoc, showMessage, step, undo, updateCount };
+export { dragEnded, idle, acceptAll, acceptProposal, addPoint, api, changed, deletePoint, docOf, edit, loadListing, loadPoints, openImage, poll, pollOnce, polling, pull, record, redo, refreshHover, save, saveLoop, setStatus, showDoc, showMessage, step, undo, updateCount };

@@ -24,6 +24,8 @@ function markerRadius() {
 }
 // the grab radius follows the marker: small markers leave the space between dense heads clickable
 function hitRadius() { return Math.min(HIT_RADIUS, markerRadius() + 2); }
+// the annotated head under a screen point; hidden heads (H) are not there to grab
+function headAt(sx, sy) { return state.look.markers ? nearest(state.points, sx, sy) : -1; }
 function nearest(list, sx, sy) {
   const hit = hitRadius();
   let best = -1, bestD = hit * hit;
@@ -189,4 +191,4 @@ function zoomAt(factor, sx, sy) {
 function zoomCenter(factor) { zoomAt(factor, canvas.clientWidth / 2, canvas.clientHeight / 2); }
 function updateZoomLabel() { $("zoom").textContent = Math.round(state.view.scale * 100) + "%"; }
 
-export { clampToImage, defaultGrid, draw, drawGrid, eventPos, fit, frameRequested, grid, hitRadius, imageFilter, imageToScreen, insideImage, markerRadius, nearest, requestDraw, resizeCanvas, screenToImage, showRect, tileAt, tileRect, updateZoomLabel, zoomAt, zoomCenter };
+export { headAt, clampToImage, defaultGrid, draw, drawGrid, eventPos, fit, frameRequested, grid, hitRadius, imageFilter, imageToScreen, insideImage, markerRadius, nearest, requestDraw, resizeCanvas, screenToImage, showRect, tileAt, tileRect, updateZoomLabel, zoomAt, zoomCenter };
