@@ -249,7 +249,8 @@ def test_count_streams_json_lines_to_stdout(video, checkpoint):
 
 def test_ctrl_c_stops_cleanly_and_keeps_every_line_written(checkpoint, tmp_path):
     path = tmp_path / "long.mp4"
-    make_video(path, frames=100, shape=(48, 64), fps=25, heads=(5, 20))  # 4 s when replayed live
+    # 10 s when replayed live: a loaded CI machine still sends Ctrl-C long before the end (4 s was too short once)
+    make_video(path, frames=250, shape=(48, 64), fps=25, heads=(5, 20))
     out = tmp_path / "out.jsonl"
     cmd = [sys.executable, "-m", "pipeline", "count", str(path), "--checkpoint", str(checkpoint), "--live"]
     proc = subprocess.Popen([*cmd, "--out", str(out)], stderr=subprocess.PIPE, text=True)
@@ -260,7 +261,7 @@ def test_ctrl_c_stops_cleanly_and_keeps_every_line_written(checkpoint, tmp_path)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     lines = out.read_text().splitlines()
-    assert 5 <= len(lines) < 100 and all(json.loads(line)["lag"] >= 0 for line in lines)
+    assert 5 <= len(lines) < 250 and all(json.loads(line)["lag"] >= 0 for line in lines)
     assert "interrupted" in err and "Traceback" not in err
 
 
