@@ -1,4 +1,4 @@
-"""Scoring anyone's predictions against ground truth."""
+"""Scoring: anyone's predictions against ground truth, and one annotator against another."""
 
 from __future__ import annotations
 
@@ -59,3 +59,43 @@ def score_cmd(pred: Path, gt: Path, radius: tuple[float, ...], bins: str, as_jso
     click.echo(f"{r['n_images']} images: MAE {r['mae']:.4f}  MSE {r['mse']:.4f}  NAE {nae}")
     for name, b in r.get("localization", {}).items():
         click.echo(f"{name:>8}: precision {b['precision']:.4f}  recall {b['recall']:.4f}  F1 {b['f1']:.4f}")
+
+
+@cli.command("agree")
+@click.argument("folder_a", type=click.Path(file_okay=False, path_type=Path))
+@click.argument("folder_b", type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "--radius", type=options.FiniteRange(0, min_open=True), default=8.0, show_default=True, help="Match within R px."
+)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object.")
+def agree_cmd(folder_a: Path, folder_b: Path, radius: float, as_json: bool) -> None:
+    """How far two annotators agree, head by head: FOLDER_A is the reference.
+
+    Each is an annotation folder (images/ and points/) or a folder of point files. Heads match one to
+    one within --radius, as `headcount score` matches predictions.
+    """
+    import json
+
+    from pipeline.agreement import agree
+
+    r = agree(folder_a, folder_b, radius)
+    if as_json:
+        click.echo(json.dumps(r))
+        return
+
+    def pct(v: float | None) -> str:
+        return f"{v:>7.1%}" if v is not None else f"{'-':>7}"
+
+    click.echo(f"{'image':<20}{'A':>7}{'B':>7}{'B-A':>7}{'precision':>11}{'recall':>8}{'F1':>8}")
+    for image_id, m in r["images"].items():
+        rates = f"{pct(m['precision']):>11}{pct(m['recall'])}{pct(m['f1'])}"
+        click.echo(f"{image_id:<20}{m['count_a']:>7}{m['count_b']:>7}{m['count_difference']:>+7}{rates}")
+    o = r["overall"]
+    click.echo(
+        f"{r['n_images']} images within {radius:g} px: precision {pct(o['precision']).strip()}, "
+        f"recall {pct(o['recall']).strip()}, F1 {pct(o['f1']).strip()}, "
+        f"mean |count difference| {o['count_difference']:.2f}"
+    )
+    for side, ids in (("A", r["only_a"]), ("B", r["only_b"])):
+        if ids:
+            click.echo(f"only in {side} (not scored): {', '.join(ids)}", err=True)
