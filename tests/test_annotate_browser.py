@@ -957,3 +957,20 @@ def test_the_help_fits_an_800x600_window(server, browser):
     assert page.evaluate(
         "(() => { const p = document.querySelector('#help .panel'); return p.scrollHeight <= p.clientHeight + 1; })()"
     )
+
+
+def test_a_click_beside_a_heads_marker_adds_a_neighbour_instead_of_selecting_it(dense, browser):
+    """Defect 9: 2 of 20 clicks on real neighbouring heads were swallowed: they selected a head about 6 px
+    away (inside its grab zone, outside its marker), and the count did not change."""
+    url, folder, grid = dense
+    page, errors = _open(browser, url)
+    scale = page.evaluate("window.headcount.state.view.scale")
+    marker = max(1.0, min(6.0, 2 + 2 * scale))  # view.js markerRadius at size 1; the grab zone is 2 px wider
+    x, y = _to_screen(page, *grid[40])
+    page.mouse.click(x + marker + 1, y)  # beside the marker, inside the grab zone
+    _saved(page)
+    assert len(_saved_points(folder, "dense")) == len(grid) + 1
+    page.mouse.click(x - marker + 1.5, y)  # on the marker (the side away from the new head): selects it
+    page.wait_for_timeout(200)
+    assert page.evaluate("window.headcount.state.selected") == grid[40]
+    assert len(_saved_points(folder, "dense")) == len(grid) + 1 and not errors

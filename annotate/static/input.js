@@ -2,7 +2,7 @@
 import { nextTile, nextUnfinished, setImageStatus, setLocked, setLook, toggleDensity, toggleHelp, toggleTile } from "./panels.js";
 import { $, DRAG_THRESHOLD, canvas, state } from "./state.js";
 import { acceptAll, acceptProposal, addPoint, deletePoint, dragEnded, edit, openImage, record, redo, undo } from "./sync.js";
-import { clampToImage, eventPos, fit, headAt, imageToScreen, insideImage, nearest, requestDraw, screenToImage, updateZoomLabel, zoomAt, zoomCenter } from "./view.js";
+import { clampToImage, eventPos, fit, headAt, imageToScreen, insideImage, markerRadius, nearest, requestDraw, screenToImage, updateZoomLabel, zoomAt, zoomCenter } from "./view.js";
 
 // ---------- keyboard heads: add, select, nudge ----------
 function select(p) {
@@ -101,13 +101,21 @@ window.addEventListener("mouseup", () => {
   canvas.classList.remove("panning");
   if (d.mode === "move" && d.moved) {
     record(d.before, state.proposals);
+  } else if (d.mode === "move" && onMarker(d)) {
+    select(state.points[d.index]);   // a click on a head's marker selects it (arrows nudge it)
   } else if (d.mode === "move") {
-    select(state.points[d.index]);   // a click on a head selects it (arrows nudge it)
+    click(d.sx, d.sy, true);   // beside the marker, in its grab zone: a neighbour in a dense crowd, added
   } else if (d.mode === "pending" && d.add) {
     click(d.sx, d.sy, d.beside);
   }
   if (d.mode === "move") dragEnded();   // after the move is recorded: updates held back land on top of it
 });
+
+// a press on the drawn marker itself, not just within the (larger) grab zone around it
+function onMarker(d) {
+  const [x, y] = imageToScreen(...state.points[d.index]);
+  return Math.hypot(d.sx - x, d.sy - y) <= markerRadius();
+}
 
 function click(sx, sy, beside) {
   const [ix, iy] = screenToImage(sx, sy);

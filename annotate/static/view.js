@@ -128,15 +128,18 @@ function draw() {
     ctx.stroke();
     ctx.setLineDash([]);
   }
-  const ring = (p, color) => {
+  const ring = (p, color, width = 2) => {
     const [x, y] = imageToScreen(...p);
     ctx.beginPath();
     ctx.arc(x, y, r + 3, 0, 2 * Math.PI);
-    ctx.lineWidth = 2;
+    ctx.lineWidth = width;
     ctx.strokeStyle = color;
     ctx.stroke();
   };
-  if (state.selected) ring(state.selected, "#4fc3f7");
+  if (state.selected) {  // a selection must be seen at a glance in a dense crowd: a dark halo and a bright ring
+    ring(state.selected, "rgba(0, 0, 0, 0.8)", 5);
+    ring(state.selected, "#4fc3f7", 3);
+  }
   if (L.markers && state.hover >= 0 && state.hover < state.points.length) ring(state.points[state.hover], "#ffeb3b");
   metrics.renderMs = performance.now() - t0;
 }
