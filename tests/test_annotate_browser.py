@@ -538,24 +538,26 @@ def test_tile_grid_marks_tiles_done_jumps_to_the_next_and_keeps_progress(dense, 
     url, folder, grid = dense
     page, errors = _open(browser, url)
     page.keyboard.press("g")
-    assert page.locator("#tiles").inner_text() == "tiles 0/4"  # 320x240: a 2x2 grid (at least 2 a side)
-    page.keyboard.press("j")  # zoom to the first tile not done
-    x0, y0 = page.evaluate("window.headcount.screenToImage(0, 0)")
-    assert x0 < 1 and y0 < 1 and page.evaluate("window.headcount.state.view.scale") > 2
+    # 320x240 would get 2x2 tiles by size; its 475 heads want 5 of about 100 heads: 3x2
+    assert page.locator("#tiles").inner_text() == "tiles 0/6"
+    page.keyboard.press("j")  # zoom to the next tile not done after the one in view (4, the centre): 5
+    cx, cy = page.evaluate("""(() => { const c = document.getElementById('canvas');
+        return window.headcount.screenToImage(c.clientWidth / 2, c.clientHeight / 2); })()""")
+    assert abs(cx - 266.7) < 1 and abs(cy - 180) < 1 and page.evaluate("window.headcount.state.view.scale") > 2
     page.keyboard.press("t")  # mark the tile in view done
-    page.keyboard.press("j")  # the next one
+    page.keyboard.press("j")  # the next one: round to 0
     page.keyboard.press("t")
     _saved(page)
     doc = json.loads((folder / "points" / "dense.json").read_text())
-    assert doc["version"] == 3 and doc["tiles"] == {"cols": 2, "rows": 2, "done": [0, 1]}
-    assert page.locator("#tiles").inner_text() == "tiles 2/4" and len(doc["points"]) == len(grid)
+    assert doc["version"] == 3 and doc["tiles"] == {"cols": 3, "rows": 2, "done": [0, 5]}
+    assert page.locator("#tiles").inner_text() == "tiles 2/6" and len(doc["points"]) == len(grid)
     page.reload()
     page.wait_for_function("window.headcount && window.headcount.loadedId")
-    assert page.locator("#tiles").inner_text() == "tiles 2/4"
+    assert page.locator("#tiles").inner_text() == "tiles 2/6"
     page.keyboard.press("g")
     page.wait_for_timeout(100)
     page.keyboard.press("0")
-    assert _pixel(page, 300, 5)[1] > _pixel(page, 300, 235)[1]  # a done tile is tinted green
+    assert _pixel(page, 50, 5)[1] > _pixel(page, 150, 5)[1]  # a done tile (0 of 3x2) is tinted green
     page.screenshot(path=str(folder / "tiles.png"))
     assert not errors
 
@@ -974,3 +976,20 @@ def test_a_click_beside_a_heads_marker_adds_a_neighbour_instead_of_selecting_it(
     page.wait_for_timeout(200)
     assert page.evaluate("window.headcount.state.selected") == grid[40]
     assert len(_saved_points(folder, "dense")) == len(grid) + 1 and not errors
+
+
+def test_the_tile_grid_follows_the_crowds_density(tmp_path, browser):
+    """Defect 14: UCF_CC_50 image 1 (4,631 heads) got a 2x2 grid, about 1,150 heads a tile. Now a tile holds
+    about 100 heads: 3,000 heads on 640x480 want 30 tiles, 6x5, where the size alone gives 2x2."""
+    folder = tmp_path / "ann"
+    (folder / "images").mkdir(parents=True)
+    write_image(folder / "images" / "dense.jpg", 640, 480)
+    rng = np.random.default_rng(0)
+    pts = np.column_stack([rng.uniform(0, 640, 3000), rng.uniform(0, 480, 3000)]).round(2).tolist()
+    doc = {"format": "headcount-points", "version": 2, "image": "images/dense.jpg", "width": 640, "height": 480}
+    (folder / "points").mkdir()
+    (folder / "points" / "dense.json").write_text(json.dumps({**doc, "revision": 1, "points": pts}))
+    with served(folder) as url:
+        page, errors = _open(browser, url)
+        page.keyboard.press("g")
+        assert page.locator("#tiles").inner_text() == "tiles 0/30" and not errors

@@ -7,7 +7,8 @@ const HIT_RADIUS = 8;          // css px: how close a click must be to grab a he
 const DRAG_THRESHOLD = 4;      // css px of movement that turns a click into a drag
 const MAX_HISTORY = 500;
 const POLL_MS = 1000;          // how often an open tab asks what other tabs saved
-const TILE_PX = 512;           // image px per tile of the done grid (2..16 tiles a side)
+const TILE_PX = 512;           // image px per tile of the done grid (2..16 tiles a side) ...
+const TILE_HEADS = 100;        // ... and at most about this many heads a tile (cclabeler: 16x16 on dense photos)
 
 const state = {
   images: [], byId: new Map(), index: -1, id: null, width: 0, height: 0,
@@ -29,4 +30,4 @@ const state = {
 const metrics = { renderMs: 0, lastSaveMs: null, editAt: 0, previewMs: null, previewRequests: 0, previewAborted: 0,
                   readyMs: null };
 
-export { $, DRAG_THRESHOLD, HIT_RADIUS, MAX_HISTORY, POLL_MS, TILE_PX, canvas, ctx, metrics, state };
+export { $, DRAG_THRESHOLD, HIT_RADIUS, MAX_HISTORY, POLL_MS, TILE_HEADS, TILE_PX, canvas, ctx, metrics, state };

@@ -189,6 +189,7 @@ async function loadPoints() {
   const data = await resp.json();
   state.revision = data.revision;
   state.base = docFromServer(data);
+  state.gridHeads = data.points.length;   // sizes the default tile grid of this image (view.js defaultGrid)
   showDoc(docFromServer(data));
   state.version = state.savedVersion = 0;
   setStatus("saved");

@@ -1,5 +1,5 @@
 // The view: image and screen coordinates, hit-testing, the tile grid, drawing, zoom and fit.
-import { $, HIT_RADIUS, TILE_PX, canvas, ctx, metrics, state } from "./state.js";
+import { $, HIT_RADIUS, TILE_HEADS, TILE_PX, canvas, ctx, metrics, state } from "./state.js";
 
 // ---------- coordinates ----------
 function screenToImage(sx, sy) {
@@ -39,9 +39,17 @@ function nearest(list, sx, sy) {
 }
 
 // ---------- the tile grid: dense images are done tile by tile ----------
+// tiles of about TILE_PX image px, and more where the crowd is dense: about TILE_HEADS heads a tile, counted
+// when the image opened (so the grid does not shift while heads are added), nearly square, 2..16 a side
 function defaultGrid() {
-  const n = (side) => Math.min(16, Math.max(2, Math.round(side / TILE_PX)));
-  return { cols: n(state.width), rows: n(state.height), done: new Set() };
+  const clamp = (n) => Math.min(16, Math.max(2, n));
+  let cols = clamp(Math.round(state.width / TILE_PX)), rows = clamp(Math.round(state.height / TILE_PX));
+  const wanted = Math.ceil((state.gridHeads || 0) / TILE_HEADS);
+  if (wanted > cols * rows) {
+    cols = clamp(Math.round(Math.sqrt(wanted * state.width / state.height)));
+    rows = clamp(Math.ceil(wanted / cols));
+  }
+  return { cols, rows, done: new Set() };
 }
 function grid() { return state.tiles || defaultGrid(); }
 function tileAt(x, y) {
@@ -160,8 +168,11 @@ function drawGrid() {
     const y = v.oy + r * state.height / g.rows * v.scale;
     ctx.moveTo(v.ox, y); ctx.lineTo(v.ox + state.width * v.scale, y);
   }
-  ctx.lineWidth = 1;
-  ctx.strokeStyle = "rgba(255, 255, 255, 0.55)";
+  ctx.lineWidth = 3;   // a dark line under a light one: seen on bright and dark crowds alike
+  ctx.strokeStyle = "rgba(0, 0, 0, 0.6)";
+  ctx.stroke();
+  ctx.lineWidth = 1.5;
+  ctx.strokeStyle = "rgba(255, 255, 255, 0.9)";
   ctx.setLineDash([6, 4]);
   ctx.stroke();
   ctx.setLineDash([]);
