@@ -161,3 +161,15 @@ def project_copy(dest: Path) -> Path:
             shutil.copy2(root / name, dest / name)
     subprocess.run(["git", "init", "-q"], cwd=dest, check=True)
     return dest
+
+
+def real_dataset(*parts: str) -> Path:
+    """A real dataset under ``../shared/datasets`` (or ``$HEADCOUNT_DATASETS``); the test is skipped, saying
+    so, where it is absent (a user's clone)."""
+    import os
+
+    base = Path(os.environ.get("HEADCOUNT_DATASETS") or Path(__file__).resolve().parents[2] / "shared" / "datasets")
+    path = base.joinpath(*parts)
+    if not path.is_dir():
+        pytest.skip(f"real dataset {path} absent (set HEADCOUNT_DATASETS to a folder that holds it)")
+    return path

@@ -1,0 +1,81 @@
+"""The real ShanghaiTech Part B (../shared/datasets, never committed): read, mapped, reported, inspected.
+
+Marked `real`; skipped with a message where the data is absent. What real files have that the synthetic
+ones do not: `number` stored as uint8 up to 255 heads and uint16 above, and files with exact duplicate
+points (the classic recipe merges them into one head).
+"""
+
+from __future__ import annotations
+
+import collections
+
+import numpy as np
+import pytest
+import scipy.io
+from conftest import real_dataset
+
+from pipeline.build import build_split
+from pipeline.density import DensityParams
+from pipeline.inspection import inspect_store
+from pipeline.readers import read
+from pipeline.report import write_report
+from pipeline.store import read_split
+
+pytestmark = pytest.mark.real
+SPLITS = {"train": 400, "test": 316}
+
+
+@pytest.fixture(scope="module")
+def part_b():
+    return real_dataset("ShanghaiTech", "part_B")
+
+
+def _number(root, split, image_id):
+    mat = scipy.io.loadmat(root / f"{split}_data" / "ground-truth" / f"GT_{image_id}.mat")
+    return mat["image_info"][0, 0][0, 0]["number"]
+
+
+@pytest.mark.parametrize("split", sorted(SPLITS))
+def test_every_file_reads_with_the_count_its_number_field_says(part_b, split):
+    samples = list(read("shanghaitech", part_b, split))
+    assert len(samples) == SPLITS[split]
+    dtypes = collections.Counter()
+    for s in samples:
+        number = _number(part_b, split, s.image_id)
+        dtypes[number.dtype.name] += 1
+        assert int(number.ravel()[0]) == len(s.points), s.image_id
+        assert s.shape == (768, 1024)  # Part B: one size, RGB
+    assert set(dtypes) == {"uint8", "uint16"}  # both encodings of `number` occur, and both read
+    duplicated = [s for s in samples if len(np.unique(s.points, axis=0)) < len(s.points)]
+    assert len(duplicated) == 14  # files with exact duplicate points: kept as annotated by the reader
+
+
+@pytest.fixture(scope="module")
+def test_store(part_b, tmp_path_factory):
+    out = tmp_path_factory.mktemp("real") / "test.h5"
+    build_split("shanghaitech", part_b, "test", out, params=DensityParams(encoding="heads"), workers=2, progress=False)
+    return out
+
+
+@pytest.mark.slow
+def test_the_test_split_maps_count_every_head_and_merge_only_exact_duplicates(part_b, test_store):
+    store = read_split(test_store)
+    counts = [store[i].count for i in store]
+    assert len(counts) == 316 and sum(counts) == 39121 and (min(counts), max(counts)) == (9, 539)
+    samples = {s.image_id: s for s in read("shanghaitech", part_b, "test")}
+    for image_id in store:
+        rec, s = store[image_id], samples[image_id]
+        heads = len(np.unique(np.floor(s.points).astype(int), axis=0))  # points on one pixel are one head
+        assert len(rec.sigma) == heads and rec.count == len(s.points)
+        # border "drop": the map holds its heads' mass, less what falls outside the image
+        assert 0.75 * heads < float(np.asarray(rec.density, np.float64).sum()) <= heads + 1e-3
+
+
+@pytest.mark.slow
+def test_inspect_and_the_report_of_the_test_split_find_only_border_loss(test_store, tmp_path):
+    _, reports = inspect_store(test_store)
+    kinds = collections.Counter(p.split("%")[-1].strip() for r in reports for p in r.problems)
+    assert set(kinds) <= {"of the mass lost at the border"}, kinds  # the classic recipe's "drop" border
+    page = write_report(test_store, tmp_path / "report")
+    html = page.read_text()
+    assert "316" in html and "39121" in html.replace(",", "")
