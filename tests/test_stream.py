@@ -253,7 +253,10 @@ def test_ctrl_c_stops_cleanly_and_keeps_every_line_written(checkpoint, tmp_path)
     make_video(path, frames=250, shape=(48, 64), fps=25, heads=(5, 20))
     out = tmp_path / "out.jsonl"
     cmd = [sys.executable, "-m", "pipeline", "count", str(path), "--checkpoint", str(checkpoint), "--live"]
-    proc = subprocess.Popen([*cmd, "--out", str(out)], stderr=subprocess.PIPE, text=True)
+    # as from a terminal: a test run in the background (`make test &`) inherits SIGINT ignored, and Python
+    # then never turns Ctrl-C into KeyboardInterrupt
+    restore = lambda: signal.signal(signal.SIGINT, signal.SIG_DFL)  # noqa: E731
+    proc = subprocess.Popen([*cmd, "--out", str(out)], stderr=subprocess.PIPE, text=True, preexec_fn=restore)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and (not out.exists() or len(out.read_text().splitlines()) < 5):
         time.sleep(0.1)
