@@ -1,4 +1,4 @@
-"""Model commands: train, evaluate, export-model."""
+"""Model commands: train, evaluate, export-model, and preset (a recipe into params.yaml)."""
 
 from __future__ import annotations
 
@@ -173,3 +173,32 @@ def export_model_cmd(checkpoint: Path, onnx_out: Path, int8: bool, calibrate: Pa
             raise DataError(onnx_out, f"int8 counts move {where}: over --max-change {max_change:.0%}; not written")
         write_bytes(claim(onnx_out, is_onnx_model, "an ONNX model", inputs=[checkpoint]), int8_path.read_bytes())
     click.echo(f"wrote {onnx_out} (int8); its counts differ from fp32 by at most {where}")
+
+
+@cli.command("preset")
+@click.argument("name", required=False)
+@click.option(
+    "--params",
+    "params_file",
+    default="params.yaml",
+    show_default=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The params file whose sections the preset replaces.",
+)
+@click.option("--list", "list_only", is_flag=True, help="List the presets in presets/.")
+def preset_cmd(name: str | None, params_file: Path, list_only: bool) -> None:
+    """Apply a recipe: the sections of presets/NAME.yaml (or a YAML file) replace those of params.yaml.
+
+    The other sections keep their comments; the result is checked key by key before it is written.
+    Then `dvc repro` re-runs what changed. Without touching params.yaml: `dvc exp run -S key=value`
+    with the preset's keys.
+    """
+    from pipeline.presets import PRESETS, apply_preset, available, load_preset, preset_path
+
+    if list_only or name is None:
+        for n in available():
+            first = load_preset(PRESETS / f"{n}.yaml")
+            click.echo(f"{n:<20} sections: {', '.join(first)}")
+        return
+    replaced = apply_preset(name, params_file)
+    click.echo(f"{params_file}: {', '.join(replaced)} from {preset_path(name)}; run `dvc repro`")
