@@ -84,25 +84,23 @@ def test_inspect_and_the_report_of_the_test_split_find_only_border_loss(test_sto
 @pytest.mark.slow
 def test_three_epochs_on_part_b_at_128_px_beat_the_mean_count(part_b, tmp_path):
     """A short real training learns: maps and images at a 128 px long side (density.max_side keeps every
-    head), width 0.125 without BatchNorm, 3 epochs. Deterministic, so the figure is fixed: test MAE 43.74
-    against the mean-count baseline's 71.87 (2 epochs: 71.23, not yet learnt)."""
-    from pipeline.evaluate import evaluate
+    head), width 0.125 without BatchNorm, 3 epochs, judged on the validation images held out of train_data
+    (test_data is for final figures). Deterministic, so the figure is fixed: validation MAE 40.22 against
+    the mean-count baseline's 66.92 on those images (2 epochs at lr 3e-3: 69.27, not yet learnt)."""
     from pipeline.model import ModelConfig
-    from pipeline.train import TrainConfig, train
+    from pipeline.train import TrainConfig, split_ids, train
 
+    store = tmp_path / "train.h5"
     params = DensityParams(max_side=128, encoding="heads")
-    for split in ("train", "test"):
-        build_split("shanghaitech", part_b, split, tmp_path / f"{split}.h5", params=params, workers=2, progress=False)
+    build_split("shanghaitech", part_b, "train", store, params=params, workers=2, progress=False)
     cfg = TrainConfig(
         epochs=3, batch_size=8, lr=1e-3, crop_height=96, crop_width=128, val_fraction=0.1, weight_decay=0.0
     )
-    train(tmp_path / "train.h5", tmp_path / "m", cfg, ModelConfig(width=0.125), progress=False)
-    m = evaluate(
-        tmp_path / "m" / "best.pt",
-        tmp_path / "test.h5",
-        tmp_path / "train.h5",
-        metrics_out=tmp_path / "metrics.json",
-        predictions_out=tmp_path / "p.csv",
-        progress=False,
-    )
-    assert m["n_images"] == 316 and m["mae"] < 0.8 * m["baseline_mae"], m
+    summary = train(store, tmp_path / "m", cfg, ModelConfig(width=0.125), progress=False)
+    records = read_split(store)
+    counts = {i: records[i].count for i in records}
+    fit, held_out = split_ids(list(counts), cfg.val_fraction, cfg.seed)  # the split train() validates on
+    mean = np.mean([counts[i] for i in fit])
+    baseline = float(np.mean([abs(mean - counts[i]) for i in held_out]))
+    assert summary["val_images"] == len(held_out) == 40
+    assert summary["best_val_mae"] < 0.7 * baseline, (summary, baseline)
