@@ -48,7 +48,7 @@ def test_ucf_cc_50_needs_numbered_images(tmp_path):
 
 def test_unknown_target_is_refused(tmp_path):
     with pytest.raises(ConfigError, match="cannot write"):
-        convert([], "cvat", tmp_path, "all")
+        convert([], "vgg", tmp_path, "all")
 
 
 # how to read back what each writer wrote: (split to write, read options per split)
@@ -60,6 +60,7 @@ READ_BACK = {
     "jhu": ("val", [("val", {})]),
     "nwpu": ("val", [("val", {})]),
     "labelme": ("all", [("all", {})]),
+    "cvat": ("train", [("train", {})]),
 }
 
 

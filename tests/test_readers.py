@@ -237,3 +237,68 @@ def test_labelme_reads_point_shapes_only(tmp_path):
     (tmp_path / "a.json").write_text(json.dumps({**doc, "imagePath": "missing.jpg"}))
     with pytest.raises(DataError, match=r"a.json: its imagePath 'missing.jpg' is not an image"):
         list(read("labelme", tmp_path, "all"))
+
+
+CVAT_XML = """<annotations>
+  <version>1.1</version>
+  <meta><task><name>crowd</name><size>2</size><mode>annotation</mode></task></meta>
+  <image id="0" name="street.jpg" width="64" height="48" subset="Train">
+    <points label="head" source="manual" occluded="0" points="10.50,20.25;30.00,40.00" z_order="0">
+    </points>
+    <points label="head" source="manual" occluded="1" points="63.25,0.75" z_order="0"></points>
+    <box label="head" source="manual" occluded="0" xtl="40.00" ytl="10.00" xbr="46.00" ybr="18.00" z_order="0">
+    </box>
+    <polygon label="crowd region" source="manual" occluded="0" points="0.00,0.00;20.00,0.00;20.00,20.00"
+     z_order="0"></polygon>
+    <polyline label="head" source="manual" occluded="0" points="1.00,1.00;2.00,2.00" z_order="0"></polyline>
+    <points label="car" source="manual" occluded="0" points="5.00,5.00" z_order="0"></points>
+    <tag label="night" source="manual"></tag>
+  </image>
+  <image id="1" name="square.jpg" width="32" height="32" subset="Validation">
+    <points label="head" source="manual" occluded="0" points="16.00,16.00" z_order="0"></points>
+  </image>
+</annotations>
+"""
+
+
+def test_a_cvat_export_reads_the_heads_of_points_and_boxes_and_skips_other_shapes(tmp_path):
+    """As CVAT for images 1.1 writes it (no XML declaration here): three head points in two elements, a head
+    box (centre (43, 14), size sqrt(6 x 8)), and a polygon, a polyline, a car and a tag that are no heads."""
+    (tmp_path / "annotations.xml").write_text(CVAT_XML)
+    write_image(tmp_path / "images" / "Train" / "street.jpg", 64, 48)
+    write_image(tmp_path / "images" / "Validation" / "square.jpg", 32, 32)
+    (street,) = read("cvat", tmp_path, "Train", label="head")
+    assert street.image_id == "street" and street.shape == (48, 64)
+    assert street.points.tolist() == [[10.5, 20.25], [30.0, 40.0], [63.25, 0.75], [43.0, 14.0]]
+    assert street.sizes.tolist() == pytest.approx([0, 0, 0, 48**0.5])
+    everything = {s.image_id: s for s in read("cvat", tmp_path, "all")}
+    assert len(everything["street"].points) == 5  # without a label filter the car's point counts too
+    assert everything["square"].points.tolist() == [[16.0, 16.0]] and everything["square"].sizes is None
+    with pytest.raises(DataError, match="no images in subset 'Test'"):
+        list(read("cvat", tmp_path, "Test"))
+
+
+def test_a_cvat_export_that_names_a_missing_image_or_the_wrong_size_is_one_line(tmp_path):
+    (tmp_path / "annotations.xml").write_text(CVAT_XML)
+    write_image(tmp_path / "images" / "Train" / "street.jpg", 60, 48)
+    with pytest.raises(DataError, match="street.jpg: declared 64x48 but the file is 60x48"):
+        list(read("cvat", tmp_path, "Train"))
+    with pytest.raises(DataError, match="image 'square.jpg' not found"):
+        list(read("cvat", tmp_path, "Validation"))
+    (tmp_path / "annotations.xml").write_text("<annotations><image name='a.jpg'")
+    with pytest.raises(DataError, match="not well-formed XML"):
+        list(read("cvat", tmp_path, "all"))
+
+
+def test_a_cvat_dataset_makes_density_maps_with_box_sizes(tmp_path):
+    from pipeline.build import build_split
+    from pipeline.density import DensityParams
+    from pipeline.store import read_split
+
+    (tmp_path / "annotations.xml").write_text(CVAT_XML)
+    write_image(tmp_path / "images" / "Train" / "street.jpg", 64, 48)
+    params = DensityParams(method="box", border="renormalize")
+    build_split("cvat", tmp_path, "Train", tmp_path / "s.h5", params=params, reader_options={"label": "head"})
+    rec = read_split(tmp_path / "s.h5")["street"]
+    # heads in row-major pixel order: (63, 0), then the box's centre (43, 14) with sigma 0.3 x its size
+    assert rec.count == 4 and float(rec.sigma[1]) == pytest.approx(0.3 * 48**0.5, rel=1e-6)
