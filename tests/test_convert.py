@@ -61,6 +61,7 @@ READ_BACK = {
     "nwpu": ("val", [("val", {})]),
     "labelme": ("all", [("all", {})]),
     "cvat": ("train", [("train", {})]),
+    "label_studio": ("all", [("all", {})]),
 }
 
 

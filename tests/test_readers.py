@@ -302,3 +302,75 @@ def test_a_cvat_dataset_makes_density_maps_with_box_sizes(tmp_path):
     rec = read_split(tmp_path / "s.h5")["street"]
     # heads in row-major pixel order: (63, 0), then the box's centre (43, 14) with sigma 0.3 x its size
     assert rec.count == 4 and float(rec.sigma[1]) == pytest.approx(0.3 * 48**0.5, rel=1e-6)
+
+
+def _ls_keypoint(x, y, label="head", w=64, h=48):
+    return {
+        "id": f"k{x}",
+        "type": "keypointlabels",
+        "from_name": "kp",
+        "to_name": "image",
+        "original_width": w,
+        "original_height": h,
+        "image_rotation": 0,
+        "value": {"x": x, "y": y, "width": 0.6, "keypointlabels": [label]},
+    }
+
+
+LABEL_STUDIO = [
+    {
+        "id": 11,
+        "data": {"image": "/data/upload/3/1f2e3d4c-street.jpg"},
+        "annotations": [
+            {
+                "id": 21,
+                "completed_by": 1,
+                "updated_at": "2026-11-30T10:00:00Z",
+                "result": [_ls_keypoint(25.0, 50.0), _ls_keypoint(12.5, 75.0), _ls_keypoint(50.0, 50.0, "car")],
+            },
+            {
+                "id": 22,
+                "completed_by": {"id": 2, "email": "bo@example.org"},
+                "updated_at": "2026-12-01T09:00:00Z",
+                "result": [
+                    _ls_keypoint(25.0, 50.0),
+                    {
+                        "id": "r1",
+                        "type": "rectanglelabels",
+                        "from_name": "box",
+                        "to_name": "image",
+                        "original_width": 64,
+                        "original_height": 48,
+                        "value": {"x": 10, "y": 10, "width": 20, "height": 20, "rectanglelabels": ["crowd"]},
+                    },
+                    {"type": "relation", "from_id": "k25.0", "to_id": "r1", "direction": "right"},
+                ],
+            },
+        ],
+        "predictions": [],
+    },
+    {"id": 12, "data": {"image": "https://example.org/images/unlabelled.jpg"}, "annotations": []},
+]
+
+
+def test_a_label_studio_export_reads_keypoints_in_pixels_from_the_chosen_annotation(tmp_path):
+    """Percentages of original_width/height: (25 %, 50 %) of 64x48 is (16, 24) and (12.5 %, 75 %) is (8, 36).
+    The rectangle and the relation are no heads; the task nobody annotated is passed over."""
+    (tmp_path / "export.json").write_text(json.dumps(LABEL_STUDIO))
+    write_image(tmp_path / "images" / "street.jpg", 64, 48)  # found without Label Studio's upload prefix
+    with pytest.warns(UserWarning, match="task 11 has 2 annotations; reading 22 by bo@example.org"):
+        (latest,) = read("label_studio", tmp_path, "all")
+    assert latest.image_id == "street" and latest.points.tolist() == [[16.0, 24.0]]
+    (first,) = read("label_studio", tmp_path, "all", annotator="1", label="head")
+    assert first.points.tolist() == [[16.0, 24.0], [8.0, 36.0]]  # the car's keypoint is filtered out
+    (everything,) = read("label_studio", tmp_path, "all", annotator="1")
+    assert len(everything.points) == 3
+    with pytest.raises(ConfigError, match="no task annotated by 'nobody'"):
+        list(read("label_studio", tmp_path, "all", annotator="nobody"))
+
+
+def test_a_label_studio_task_on_an_image_of_another_size_is_refused(tmp_path):
+    (tmp_path / "export.json").write_text(json.dumps(LABEL_STUDIO))
+    write_image(tmp_path / "images" / "street.jpg", 32, 48)
+    with pytest.raises(DataError, match="task 11: annotated on a 64x48 image but the file is 32x48"):
+        list(read("label_studio", tmp_path, "all", annotator="1"))

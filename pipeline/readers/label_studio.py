@@ -1,0 +1,168 @@
+"""Label Studio JSON export: one ``*.json`` (a list of tasks) under `root`, images by file name.
+
+A task's ``data.image`` is a local path or a URL (``/data/upload/3/1f2e3d4c-IMG_1.jpg``, ``https://...``);
+its file name is looked up under ``root/images/`` and `root` (without Label Studio's upload prefix, the
+8 hex digits and a dash, if only that name exists). Heads are ``result`` items of ``type:
+keypointlabels``: ``value.x`` and ``value.y`` are percentages of ``original_width`` and
+``original_height``. Other items (``rectanglelabels``, ``relation`` items with no ``value``) are skipped.
+Option ``label`` keeps one keypoint label. A task with several annotations takes the one by
+``annotator`` (a user id or e-mail in ``completed_by``), or the latest (``updated_at``), and a warning
+says which. Split: ``all``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+import numpy as np
+
+from pipeline import strictjson
+from pipeline.atomic import write_bytes
+from pipeline.errors import ConfigError, DataError
+from pipeline.points import as_points
+from pipeline.readers import register, register_writer
+from pipeline.readers.layout import check_split, copy_image, inside, plain_id
+from pipeline.sample import Sample, image_size
+
+EXPORT = "tasks.json"  # the name the writer gives its export; the reader takes any one *.json
+UPLOAD_PREFIX = re.compile(r"^[0-9a-f]{8}-")
+
+
+def _export(root: Path) -> Path:
+    files = sorted(root.glob("*.json"))
+    if len(files) != 1:
+        found = ", ".join(p.name for p in files) or "none"
+        raise DataError(root, f"expected one Label Studio JSON export (*.json) at the root, found {found}")
+    return files[0]
+
+
+def _image(root: Path, ref: object, export: Path, task: object) -> Path:
+    """The file a task's ``data.image`` names, found under `root` by its file name."""
+    if not isinstance(ref, str) or not ref:
+        raise DataError(export, f"task {task}: data.image is {ref!r}, not a path or URL")
+    name = Path(unquote(urlparse(ref).path)).name
+    names = [name] + ([UPLOAD_PREFIX.sub("", name)] if UPLOAD_PREFIX.match(name) else [])
+    for n in names:
+        for folder in (root / "images", root):
+            if (folder / n).is_file():
+                return inside(root, folder / n, export)
+    raise DataError(export, f"task {task}: image {name!r} not found under {root / 'images'} or {root}")
+
+
+def _annotator(annotation: dict) -> str:
+    who = annotation.get("completed_by")
+    if isinstance(who, dict):
+        return str(who.get("email") or who.get("id"))
+    return str(who)
+
+
+def _pick(task: dict, annotator: str | None, export: Path) -> dict | None:
+    """The annotation to read: by `annotator`, else the latest; None for a task nobody annotated."""
+    annotations = [a for a in task.get("annotations") or [] if isinstance(a, dict) and not a.get("was_cancelled")]
+    if annotator is not None:
+        annotations = [a for a in annotations if _annotator(a) == annotator]
+    if not annotations:
+        return None
+    chosen = max(annotations, key=lambda a: (str(a.get("updated_at") or a.get("created_at") or ""), a.get("id", 0)))
+    if len(annotations) > 1:
+        warnings.warn(
+            f"{export}: task {task.get('id')} has {len(annotations)} annotations; reading {chosen.get('id')} "
+            f"by {_annotator(chosen)} (the latest; --annotator picks one)",
+            stacklevel=3,
+        )
+    return chosen
+
+
+def _heads(annotation: dict, label: str | None, size: tuple[int, int], export: Path, task: object) -> np.ndarray:
+    h, w = size
+    pts = []
+    for item in annotation.get("result") or []:
+        if not isinstance(item, dict) or item.get("type") != "keypointlabels" or "value" not in item:
+            continue
+        value = item["value"]
+        if label is not None and label not in (value.get("keypointlabels") or []):
+            continue
+        ow, oh = item.get("original_width"), item.get("original_height")
+        if (ow, oh) != (None, None) and (ow, oh) != (w, h):
+            raise DataError(export, f"task {task}: annotated on a {ow}x{oh} image but the file is {w}x{h}")
+        try:
+            pts.append((float(value["x"]) * w / 100, float(value["y"]) * h / 100))  # percent of the image
+        except (KeyError, TypeError, ValueError):
+            raise DataError(export, f"task {task}: a keypoint without numeric value.x and value.y") from None
+    return as_points(np.array(pts, np.float64).reshape(-1, 2), export)
+
+
+@register("label_studio")
+def read(root: Path, split: str = "all", label: str | None = None, annotator: str | None = None) -> Iterator[Sample]:
+    """Yield each annotated task's image with its keypoint heads, in pixels."""
+    check_split("label_studio", split, ("all",))
+    export = _export(root)
+    tasks = strictjson.read(export)
+    if not isinstance(tasks, list):
+        raise DataError(export, "not a Label Studio JSON export (expected a list of tasks)")
+    seen: set[str] = set()
+    for task in tasks:
+        if not isinstance(task, dict) or not isinstance(task.get("data"), dict):
+            raise DataError(export, "a task without a 'data' mapping (is this Label Studio's JSON export?)")
+        chosen = _pick(task, annotator, export)
+        if chosen is None:
+            continue  # not annotated (or not by `annotator`)
+        img = _image(root, task["data"].get("image"), export, task.get("id"))
+        if img.stem in seen:
+            raise DataError(export, f"two tasks annotate {img.name}")
+        seen.add(img.stem)
+        h, w = image_size(img)
+        yield Sample(img.stem, img, _heads(chosen, label, (h, w), export, task.get("id")), h, w)
+    if not seen:
+        who = f" by {annotator!r}" if annotator is not None else ""
+        if annotator is not None:
+            raise ConfigError("annotator", f"no task annotated{who} in {export}")
+        raise DataError(export, "no annotated task")
+
+
+def _percent(v: float, size: int) -> float:
+    """`v` as a percentage of `size` that the reader turns back into exactly `v` (a neighbour of the
+    rounded quotient does, where the quotient itself does not)."""
+    p = v * 100 / size
+    candidates = [p]
+    for direction in (np.inf, -np.inf):
+        q = p
+        for _ in range(4):
+            q = float(np.nextafter(q, direction))
+            candidates.append(q)
+    return next((c for c in candidates if c * size / 100 == v), p)
+
+
+@register_writer("label_studio")
+def write(sample: Sample, out: Path, split: str) -> int:
+    """Append a task to ``out/tasks.json`` (made if absent), keypoints in percent, and copy the image to images/."""
+    check_split("label_studio", split, ("all",))
+    path = out / EXPORT
+    tasks = strictjson.read(path) if path.is_file() else []
+    name = f"{plain_id(sample.image_id, sample.image_path)}{sample.image_path.suffix}"
+    if any(isinstance(t, dict) and Path(str(t.get("data", {}).get("image"))).name == name for t in tasks):
+        raise DataError(path, f"already holds a task for {name}; not adding it twice")
+    w, h = sample.width, sample.height
+    result = [
+        {
+            "type": "keypointlabels",
+            "from_name": "kp",
+            "to_name": "image",
+            "original_width": w,
+            "original_height": h,
+            "value": {"x": _percent(x, w), "y": _percent(y, h), "width": 0.5, "keypointlabels": ["head"]},
+        }
+        for x, y in sample.points.tolist()
+    ]
+    task_id = len(tasks) + 1
+    tasks.append(
+        {"id": task_id, "data": {"image": f"images/{name}"}, "annotations": [{"id": task_id, "result": result}]}
+    )
+    copy_image(sample.image_path, out / "images" / name)
+    write_bytes(path, (json.dumps(tasks, indent=1) + "\n").encode())
+    return 0
