@@ -62,6 +62,7 @@ READ_BACK = {
     "labelme": ("all", [("all", {})]),
     "cvat": ("train", [("train", {})]),
     "label_studio": ("all", [("all", {})]),
+    "coco": ("all", [("all", {})]),
 }
 
 

@@ -374,3 +374,31 @@ def test_a_label_studio_task_on_an_image_of_another_size_is_refused(tmp_path):
     write_image(tmp_path / "images" / "street.jpg", 32, 48)
     with pytest.raises(DataError, match="task 11: annotated on a 64x48 image but the file is 32x48"):
         list(read("label_studio", tmp_path, "all", annotator="1"))
+
+
+COCO = {
+    "images": [
+        {"id": 7, "file_name": "street.jpg", "width": 64, "height": 48},
+        {"id": 8, "file_name": "empty.jpg", "width": 32, "height": 32},
+    ],
+    "annotations": [
+        {"id": 1, "image_id": 7, "category_id": 1, "keypoints": [10.5, 20.5, 2, 11.0, 14.0, 2], "num_keypoints": 2},
+        {"id": 2, "image_id": 7, "category_id": 1, "keypoints": [30.0, 40.0, 1, 0, 0, 0], "num_keypoints": 1},
+        {"id": 3, "image_id": 7, "category_id": 1, "keypoints": [0, 0, 0, 50.0, 5.0, 2], "num_keypoints": 1},
+        {"id": 4, "image_id": 7, "category_id": 2, "bbox": [1, 1, 5, 5]},
+    ],
+    "categories": [{"id": 1, "name": "person", "keypoints": ["head", "neck"]}, {"id": 2, "name": "car"}],
+}
+
+
+def test_coco_keypoints_keep_the_labelled_head_of_each_person(tmp_path):
+    """Heads are the "head" triples with v > 0: (10.5, 20.5) visible, (30, 40) occluded; person 3's head is
+    unlabelled (v = 0). With keypoint="neck" the necks: (11, 14) and (50, 5)."""
+    (tmp_path / "persons.json").write_text(json.dumps(COCO))
+    write_image(tmp_path / "images" / "street.jpg", 64, 48)
+    write_image(tmp_path / "images" / "empty.jpg", 32, 32)
+    street, empty = read("coco", tmp_path, "all")
+    assert street.points.tolist() == [[10.5, 20.5], [30.0, 40.0]] and empty.points.shape == (0, 2)
+    assert next(read("coco", tmp_path, "all", keypoint="neck")).points.tolist() == [[11.0, 14.0], [50.0, 5.0]]
+    with pytest.raises(ConfigError, match="no category has a keypoint 'ear'"):
+        list(read("coco", tmp_path, "all", keypoint="ear"))

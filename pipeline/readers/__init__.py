@@ -9,7 +9,7 @@ that takes ``(sample, out, split)``, writes it in that layout and returns the
 points it had to drop, plus its line in `FORMATS`.
 
 >>> sorted(FORMATS)
-['cvat', 'jhu', 'label_studio', 'labelme', 'nwpu', 'points', 'qnrf', 'shanghaitech', 'ucf_cc_50']
+['coco', 'cvat', 'jhu', 'label_studio', 'labelme', 'nwpu', 'points', 'qnrf', 'shanghaitech', 'ucf_cc_50']
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from pipeline.sample import Sample
 Reader = Callable[..., Iterator[Sample]]
 Writer = Callable[[Sample, Path, str], int]
 FORMATS: dict[str, str] = {  # name -> the module that registers it
+    "coco": "pipeline.readers.coco",
     "cvat": "pipeline.readers.cvat",
     "jhu": "pipeline.readers.jhu",
     "label_studio": "pipeline.readers.label_studio",

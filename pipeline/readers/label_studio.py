@@ -26,19 +26,11 @@ from pipeline.atomic import write_bytes
 from pipeline.errors import ConfigError, DataError
 from pipeline.points import as_points
 from pipeline.readers import register, register_writer
-from pipeline.readers.layout import check_split, copy_image, inside, plain_id
+from pipeline.readers.layout import check_split, copy_image, inside, one_json, plain_id
 from pipeline.sample import Sample, image_size
 
 EXPORT = "tasks.json"  # the name the writer gives its export; the reader takes any one *.json
 UPLOAD_PREFIX = re.compile(r"^[0-9a-f]{8}-")
-
-
-def _export(root: Path) -> Path:
-    files = sorted(root.glob("*.json"))
-    if len(files) != 1:
-        found = ", ".join(p.name for p in files) or "none"
-        raise DataError(root, f"expected one Label Studio JSON export (*.json) at the root, found {found}")
-    return files[0]
 
 
 def _image(root: Path, ref: object, export: Path, task: object) -> Path:
@@ -101,7 +93,7 @@ def _heads(annotation: dict, label: str | None, size: tuple[int, int], export: P
 def read(root: Path, split: str = "all", label: str | None = None, annotator: str | None = None) -> Iterator[Sample]:
     """Yield each annotated task's image with its keypoint heads, in pixels."""
     check_split("label_studio", split, ("all",))
-    export = _export(root)
+    export = one_json(root, "Label Studio JSON export")
     tasks = strictjson.read(export)
     if not isinstance(tasks, list):
         raise DataError(export, "not a Label Studio JSON export (expected a list of tasks)")

@@ -21,6 +21,15 @@ def check_split(fmt: str, split: str, splits: Iterable[str]) -> str:
     return split
 
 
+def one_json(root: Path, what: str) -> Path:
+    """The one ``*.json`` export at `root` (Label Studio, COCO): a `DataError` when there is none or several."""
+    files = sorted(Path(root).glob("*.json"))
+    if len(files) != 1:
+        found = ", ".join(p.name for p in files) or "none"
+        raise DataError(root, f"expected one {what} (*.json) at the root, found {found}")
+    return files[0]
+
+
 def natural_key(path: Path) -> tuple:
     """Sort ``IMG_2`` before ``IMG_10``."""
     return tuple(int(t) if t.isdecimal() else t for t in re.split(r"(\d+)", path.stem))  # "²" is a digit, not decimal

@@ -1,0 +1,103 @@
+"""COCO keypoints JSON: one ``*.json`` under `root` (``images``, ``annotations``, ``categories``), images by
+``file_name`` under ``root/images/`` or `root`.
+
+An annotation's ``keypoints`` are ``[x, y, v, ...]`` triples in its category's ``keypoints`` order; the
+head is the keypoint named by option ``keypoint`` (by default ``head``, or a category's only keypoint),
+kept where ``v > 0`` (labelled; 1 occluded, 2 visible). Option ``label`` keeps one category by name.
+Coordinates are pixels from the image's top-left corner, headcount's frame. Split: ``all``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+from pipeline import strictjson
+from pipeline.atomic import write_bytes
+from pipeline.errors import ConfigError, DataError
+from pipeline.points import as_points
+from pipeline.readers import register, register_writer
+from pipeline.readers.layout import check_split, copy_image, inside, one_json, plain_id
+from pipeline.sample import Sample, image_size
+
+EXPORT = "annotations.json"
+
+
+def _head_index(categories: list, keypoint: str | None, export: Path) -> dict[int, int]:
+    """Category id -> index of the head keypoint in its ``keypoints`` list."""
+    out = {}
+    for c in categories:
+        names = c.get("keypoints") or []
+        if not names:
+            continue
+        wanted = keypoint or ("head" if "head" in names else names[0] if len(names) == 1 else None)
+        if wanted is None:
+            raise ConfigError("keypoint", f"{export}: category {c.get('name')!r} has keypoints {names}; name the head")
+        if wanted in names:
+            out[c["id"]] = names.index(wanted)
+    if not out:
+        raise ConfigError("keypoint", f"{export}: no category has a keypoint {keypoint or 'head'!r}")
+    return out
+
+
+@register("coco")
+def read(root: Path, split: str = "all", keypoint: str | None = None, label: str | None = None) -> Iterator[Sample]:
+    """Yield every image with the labelled head keypoints of its annotations."""
+    check_split("coco", split, ("all",))
+    export = one_json(root, "COCO keypoints file")
+    doc = strictjson.read(export)
+    if not isinstance(doc, dict) or not all(isinstance(doc.get(k), list) for k in ("images", "annotations")):
+        raise DataError(export, "not a COCO keypoints file (expected lists 'images' and 'annotations')")
+    categories = [c for c in doc.get("categories") or [] if isinstance(c, dict)]
+    if label is not None:
+        categories = [c for c in categories if c.get("name") == label]
+    head = _head_index(categories, keypoint, export)
+    heads: dict[object, list] = {}
+    for a in doc["annotations"]:
+        if not isinstance(a, dict) or a.get("category_id") not in head:
+            continue
+        kp, k = a.get("keypoints") or [], head[a["category_id"]]
+        if len(kp) < 3 * (k + 1):
+            raise DataError(export, f"annotation {a.get('id')}: {len(kp)} keypoint values, too few for #{k}")
+        x, y, v = kp[3 * k : 3 * k + 3]
+        if v > 0:
+            heads.setdefault(a.get("image_id"), []).append((x, y))
+    for im in doc["images"]:
+        name = str(im.get("file_name", ""))
+        found = next((f / name for f in (root / "images", root) if (f / name).is_file()), None)
+        if found is None:
+            raise DataError(export, f"image {name!r} not found under {root / 'images'} or {root}")
+        img = inside(root, found, export)
+        h, w = image_size(img)
+        if (im.get("height"), im.get("width")) != (h, w):
+            raise DataError(export, f"{name}: declared {im.get('width')}x{im.get('height')} but the file is {w}x{h}")
+        pts = np.array(heads.get(im.get("id"), []), np.float64).reshape(-1, 2)
+        yield Sample(img.stem, img, as_points(pts, export), h, w)
+
+
+@register_writer("coco")
+def write(sample: Sample, out: Path, split: str) -> int:
+    """Append the image to ``out/annotations.json`` (made if absent), one ``head`` keypoint per annotation."""
+    check_split("coco", split, ("all",))
+    path = out / EXPORT
+    doc = (
+        strictjson.read(path)
+        if path.is_file()
+        else {"images": [], "annotations": [], "categories": [{"id": 1, "name": "head", "keypoints": ["head"]}]}
+    )
+    name = f"{plain_id(sample.image_id, sample.image_path)}{sample.image_path.suffix}"
+    if any(im.get("file_name") == name for im in doc["images"]):
+        raise DataError(path, f"already holds an image named {name!r}; not adding it twice")
+    image_id = len(doc["images"]) + 1
+    doc["images"].append({"id": image_id, "file_name": name, "width": sample.width, "height": sample.height})
+    first = len(doc["annotations"]) + 1
+    for i, (x, y) in enumerate(sample.points.tolist()):
+        doc["annotations"].append(
+            {"id": first + i, "image_id": image_id, "category_id": 1, "keypoints": [x, y, 2], "num_keypoints": 1}
+        )
+    copy_image(sample.image_path, out / "images" / name)
+    write_bytes(path, (json.dumps(doc) + "\n").encode())
+    return 0
