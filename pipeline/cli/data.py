@@ -10,6 +10,7 @@ import click
 from pipeline.cli import options
 from pipeline.cli.group import cli
 from pipeline.density import BORDERS, DUPLICATES, METHODS, DensityParams
+from pipeline.readers import FORMATS
 
 _DEF = DensityParams()
 
@@ -41,7 +42,7 @@ def synth(out: Path, train, test, shape, min_count, max_count, seed) -> None:
     "--format",
     "fmt",
     required=True,
-    help="Annotation format (shanghaitech, ucf_cc_50, qnrf, jhu, nwpu, labelme, points).",
+    help=f"Annotation format ({', '.join(sorted(FORMATS))}).",
 )
 @click.option("--root", required=True, type=click.Path(path_type=Path), help="Dataset root folder.")
 @click.option("--split", required=True, help="Split name (train, test; 'all' for a points folder).")
