@@ -993,3 +993,17 @@ def test_the_tile_grid_follows_the_crowds_density(tmp_path, browser):
         page, errors = _open(browser, url)
         page.keyboard.press("g")
         assert page.locator("#tiles").inner_text() == "tiles 0/30" and not errors
+
+
+def test_view_sliders_show_their_values_and_reset_to_the_default(server, browser):
+    url, _ = server
+    page, errors = _open(browser, url)
+    page.click("#look summary")
+    assert page.locator("#look-size-value").inner_text() == "1"
+    page.evaluate("""() => { const s = document.getElementById('look-size'); s.value = '1.6';
+        s.dispatchEvent(new Event('input', { bubbles: true })); }""")
+    assert page.locator("#look-size-value").inner_text() == "1.6"
+    assert page.evaluate("window.headcount.state.look.size") == 1.6
+    page.click("#look button[data-reset='size']")
+    assert page.locator("#look-size-value").inner_text() == "1" and page.input_value("#look-size") == "1"
+    assert page.evaluate("window.headcount.state.look.size") == 1 and not errors

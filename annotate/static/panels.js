@@ -157,9 +157,22 @@ function setLook(name, value) {
 $("markers-toggle").onchange = (ev) => setLook("markers", ev.target.checked);
 $("grid-toggle").onchange = (ev) => setLook("grid", ev.target.checked);
 $("lock-toggle").onchange = (ev) => setLocked(ev.target.checked);
+// each slider shows its value and has a reset to its default (the page's initial look)
+const LOOK_DEFAULTS = { ...state.look };
+function showLookValue(name) { $(`look-${name}-value`).textContent = String(state.look[name]); }
 for (const name of ["size", "opacity", "brightness", "contrast", "gamma"]) {
-  $(`look-${name}`).oninput = (ev) => setLook(name, Number(ev.target.value));
+  $(`look-${name}`).oninput = (ev) => { setLook(name, Number(ev.target.value)); showLookValue(name); };
   $(`look-${name}`).onchange = (ev) => ev.target.blur();   // keys go back to the image once a slider is set
+  showLookValue(name);
+}
+for (const button of document.querySelectorAll("#look button.reset")) {
+  button.onclick = () => {
+    const name = button.dataset.reset;
+    $(`look-${name}`).value = LOOK_DEFAULTS[name];
+    setLook(name, LOOK_DEFAULTS[name]);
+    showLookValue(name);
+    button.blur();
+  };
 }
 $("accept-all").onclick = acceptAll;
 $("help-button").onclick = () => toggleHelp();
