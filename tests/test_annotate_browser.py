@@ -1007,3 +1007,20 @@ def test_view_sliders_show_their_values_and_reset_to_the_default(server, browser
     page.click("#look button[data-reset='size']")
     assert page.locator("#look-size-value").inner_text() == "1" and page.input_value("#look-size") == "1"
     assert page.evaluate("window.headcount.state.look.size") == 1 and not errors
+
+
+def test_the_marker_colour_can_be_changed(dense, browser):
+    url, folder, grid = dense
+    page, errors = _open(browser, url)
+    page.wait_for_timeout(200)
+    assert _red_pixels(page) > 1000
+    page.click("#look summary")
+    page.select_option("#look-color", "cyan")
+    page.wait_for_timeout(200)
+    cyan = page.evaluate("""() => { const c = document.getElementById('canvas');
+        const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data; let n = 0;
+        for (let k = 0; k < d.length; k += 4) if (d[k] < 90 && d[k + 1] > 180 && d[k + 2] > 200) n++;
+        return n; }""")
+    assert _red_pixels(page) < 50 and cyan > 1000 and not errors
+    page.keyboard.press("h")  # the hotkeys still work after the menu was used
+    assert page.evaluate("window.headcount.state.look.markers") is False

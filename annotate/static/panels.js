@@ -174,6 +174,7 @@ for (const button of document.querySelectorAll("#look button.reset")) {
     button.blur();
   };
 }
+$("look-color").onchange = (ev) => { setLook("color", ev.target.value); ev.target.blur(); };
 $("accept-all").onclick = acceptAll;
 $("help-button").onclick = () => toggleHelp();
 $("help").onclick = (ev) => { if (ev.target.id === "help") toggleHelp(false); };

@@ -7,6 +7,9 @@ const HIT_RADIUS = 8;          // css px: how close a click must be to grab a he
 const DRAG_THRESHOLD = 4;      // css px of movement that turns a click into a drag
 const MAX_HISTORY = 500;
 const POLL_MS = 1000;          // how often an open tab asks what other tabs saved
+// marker colours (view panel): red by default; another where the crowd is red, or for a colour-blind eye
+const MARKER_COLORS = { red: "255, 60, 60", yellow: "255, 220, 0", cyan: "0, 230, 255", magenta: "255, 0, 255",
+                        white: "255, 255, 255" };
 const TILE_PX = 512;           // image px per tile of the done grid (2..16 tiles a side) ...
 const TILE_HEADS = 100;        // ... and at most about this many heads a tile (cclabeler: 16x16 on dense photos)
 
@@ -25,9 +28,9 @@ const state = {
   dragging: false, dragWaiters: [],
   histories: {},   // undo and redo of each image opened in this tab: switching images keeps them
   // how the image and heads look (never saved): dense crowds need small, faint or hidden markers
-  look: { markers: true, size: 1, opacity: 0.9, brightness: 1, contrast: 1, gamma: 1, grid: false },
+  look: { markers: true, size: 1, opacity: 0.9, brightness: 1, contrast: 1, gamma: 1, grid: false, color: "red" },
 };
 const metrics = { renderMs: 0, lastSaveMs: null, editAt: 0, previewMs: null, previewRequests: 0, previewAborted: 0,
                   readyMs: null };
 
-export { $, DRAG_THRESHOLD, HIT_RADIUS, MAX_HISTORY, POLL_MS, TILE_HEADS, TILE_PX, canvas, ctx, metrics, state };
+export { $, MARKER_COLORS, DRAG_THRESHOLD, HIT_RADIUS, MAX_HISTORY, POLL_MS, TILE_HEADS, TILE_PX, canvas, ctx, metrics, state };

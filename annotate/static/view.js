@@ -1,5 +1,5 @@
 // The view: image and screen coordinates, hit-testing, the tile grid, drawing, zoom and fit.
-import { $, HIT_RADIUS, TILE_HEADS, TILE_PX, canvas, ctx, metrics, state } from "./state.js";
+import { $, HIT_RADIUS, MARKER_COLORS, TILE_HEADS, TILE_PX, canvas, ctx, metrics, state } from "./state.js";
 
 // ---------- coordinates ----------
 function screenToImage(sx, sy) {
@@ -116,7 +116,7 @@ function draw() {
     ctx.moveTo(x + r, y);
     ctx.arc(x, y, r, 0, 2 * Math.PI);
   }
-  ctx.fillStyle = `rgba(255, 60, 60, ${L.opacity})`;
+  ctx.fillStyle = `rgba(${MARKER_COLORS[L.color] || MARKER_COLORS.red}, ${L.opacity})`;
   ctx.fill();
   if (r >= 3) {   // a white rim shows a marker on red or dark heads; on a tiny one it would be all rim
     ctx.lineWidth = 1;
