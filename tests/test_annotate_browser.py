@@ -1024,3 +1024,35 @@ def test_the_marker_colour_can_be_changed(dense, browser):
     assert _red_pixels(page) < 50 and cyan > 1000 and not errors
     page.keyboard.press("h")  # the hotkeys still work after the menu was used
     assert page.evaluate("window.headcount.state.look.markers") is False
+
+
+def test_the_image_list_searches_filters_by_status_and_sorts_by_count(tmp_path, browser):
+    folder = tmp_path / "ann"
+    (folder / "images").mkdir(parents=True)
+    for name in ("alpha", "beta", "gamma"):
+        write_image(folder / "images" / f"{name}.jpg", 40, 30)
+    doc = {"format": "headcount-points", "version": 3, "width": 40, "height": 30, "revision": 1, "tiles": None}
+    (folder / "points").mkdir()
+    for name, n, status in (("alpha", 1, "done"), ("beta", 5, "todo")):
+        pts = [[1.5 + i, 2.5] for i in range(n)]
+        (folder / "points" / f"{name}.json").write_text(
+            json.dumps({**doc, "image": f"images/{name}.jpg", "status": status, "points": pts})
+        )
+    with served(folder) as url:
+        page, errors = _open(browser, url)
+        names = (
+            "[...document.querySelectorAll('#images li:not([hidden]) button span:first-child')].map(s => s.textContent)"
+        )
+        assert page.evaluate(names) == ["alpha.jpg", "beta.jpg", "gamma.jpg"]
+        page.fill("#list-filter", "ta")
+        assert page.evaluate(names) == ["beta.jpg"] and page.locator("#list-shown").inner_text() == "1 shown"
+        page.fill("#list-filter", "")
+        page.select_option("#list-status", "todo")
+        assert page.evaluate(names) == ["beta.jpg", "gamma.jpg"]
+        page.select_option("#list-status", "all")
+        page.select_option("#list-sort", "count-desc")
+        assert page.evaluate(names) == ["beta.jpg", "alpha.jpg", "gamma.jpg"]
+        page.locator("#images li:not([hidden]) button").first.click()  # rows keep their image when sorted
+        page.wait_for_function("window.headcount.loadedId === 'beta'")
+        page.keyboard.press("h")  # a menu used for the list leaves the hotkeys working
+        assert page.evaluate("window.headcount.state.look.markers") is False and not errors

@@ -21,6 +21,7 @@ function renderList() {
   ul.textContent = "";
   state.doneCount = 0;
   state.byId = new Map();
+  state.rows = [];   // image index -> its button: the list may be sorted, so not the index-th child
   state.images.forEach((it, i) => {
     state.byId.set(it.id, i);
     const li = document.createElement("li");
@@ -34,12 +35,40 @@ function renderList() {
     if (it.wasDone) state.doneCount++;
     li.append(button);
     rows.append(li);
+    state.rows.push(button);
   });
   ul.append(rows);
   markCurrent(-1, state.index);
   renderProgress();
+  applyListView();
 }
-function row(i) { const li = $("images").children[i]; return li && li.firstChild; }
+function row(i) { return state.rows && state.rows[i]; }
+
+// ---------- search, filter by status, sort: rows are hidden and reordered, never rebuilt ----------
+function statusOf(it) { return it.error ? "broken" : it.status || "todo"; }
+function shown(it) {
+  const q = $("list-filter").value.trim().toLowerCase(), s = $("list-status").value;
+  return (!q || it.name.toLowerCase().includes(q)) && (s === "all" || statusOf(it) === s);
+}
+function applyListView() {
+  const order = [...state.images.keys()], how = $("list-sort").value;
+  const by = { name: () => 0, "count-desc": (a, b) => state.images[b].count - state.images[a].count,
+               "count-asc": (a, b) => state.images[a].count - state.images[b].count,
+               status: (a, b) => statusOf(state.images[a]).localeCompare(statusOf(state.images[b])) };
+  order.sort((a, b) => by[how](a, b) || a - b);
+  const ul = $("images");
+  let visible = 0;
+  order.forEach((i) => {
+    const li = state.rows[i].parentNode;
+    li.hidden = !shown(state.images[i]);
+    visible += !li.hidden;
+    ul.append(li);   // moves the row; nothing is rebuilt
+  });
+  $("list-shown").textContent = visible === state.images.length ? "" : `${visible} shown`;
+}
+for (const id of ["list-filter", "list-status", "list-sort"]) $(id).addEventListener("input", applyListView);
+for (const id of ["list-status", "list-sort"]) $(id).addEventListener("change", (ev) => ev.target.blur());
+$("list-filter").addEventListener("keydown", (ev) => { if (ev.key === "Enter" || ev.key === "Escape") ev.target.blur(); });
 function markCurrent(previous, index) {
   const a = row(previous), b = row(index);
   if (a) { a.parentNode.classList.remove("current"); a.removeAttribute("aria-current"); }
@@ -49,6 +78,7 @@ function updateListItem(i) {
   const it = state.images[i], button = row(i);
   if (!it || !button) return;
   fillBadge(button, it);
+  button.parentNode.hidden = !shown(it);   // its row leaves a status filter it no longer matches
   const done = isDone(it);
   if (done !== it.wasDone) { state.doneCount += done ? 1 : -1; it.wasDone = done; renderProgress(); }
 }
@@ -57,4 +87,4 @@ $("images").addEventListener("click", (ev) => {
   if (button) openImage(Number(button.dataset.index));
 });
 
-export { MARKS, fillBadge, isDone, markCurrent, renderList, renderProgress, row, updateListItem };
+export { MARKS, applyListView, fillBadge, isDone, markCurrent, renderList, renderProgress, row, updateListItem };
