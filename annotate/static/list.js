@@ -40,7 +40,7 @@ function renderList() {
   ul.append(rows);
   markCurrent(-1, state.index);
   renderProgress();
-  applyListView();
+  applyListView(true);
 }
 function row(i) { return state.rows && state.rows[i]; }
 
@@ -50,23 +50,29 @@ function shown(it) {
   const q = $("list-filter").value.trim().toLowerCase(), s = $("list-status").value;
   return (!q || it.name.toLowerCase().includes(q)) && (s === "all" || statusOf(it) === s);
 }
-function applyListView() {
-  const order = [...state.images.keys()], how = $("list-sort").value;
-  const by = { name: () => 0, "count-desc": (a, b) => state.images[b].count - state.images[a].count,
-               "count-asc": (a, b) => state.images[a].count - state.images[b].count,
-               status: (a, b) => statusOf(state.images[a]).localeCompare(statusOf(state.images[b])) };
-  order.sort((a, b) => by[how](a, b) || a - b);
-  const ul = $("images");
+let sortedBy = "name";   // the order the rows are in: renderList builds them by name
+function applyListView(rendered = false) {
+  const how = $("list-sort").value;
+  if (rendered) sortedBy = "name";
+  if (how !== sortedBy) {   // rows move only when the order changes: a 10,000-image list opens as fast
+    const order = [...state.images.keys()];
+    const by = { name: () => 0, "count-desc": (a, b) => state.images[b].count - state.images[a].count,
+                 "count-asc": (a, b) => state.images[a].count - state.images[b].count,
+                 status: (a, b) => statusOf(state.images[a]).localeCompare(statusOf(state.images[b])) };
+    order.sort((a, b) => by[how](a, b) || a - b);
+    const ul = $("images");
+    for (const i of order) ul.append(state.rows[i].parentNode);   // moves the row; nothing is rebuilt
+    sortedBy = how;
+  }
   let visible = 0;
-  order.forEach((i) => {
-    const li = state.rows[i].parentNode;
-    li.hidden = !shown(state.images[i]);
-    visible += !li.hidden;
-    ul.append(li);   // moves the row; nothing is rebuilt
+  state.images.forEach((it, i) => {
+    const li = state.rows[i].parentNode, hide = !shown(it);
+    if (li.hidden !== hide) li.hidden = hide;
+    visible += !hide;
   });
   $("list-shown").textContent = visible === state.images.length ? "" : `${visible} shown`;
 }
-for (const id of ["list-filter", "list-status", "list-sort"]) $(id).addEventListener("input", applyListView);
+for (const id of ["list-filter", "list-status", "list-sort"]) $(id).addEventListener("input", () => applyListView());
 for (const id of ["list-status", "list-sort"]) $(id).addEventListener("change", (ev) => ev.target.blur());
 $("list-filter").addEventListener("keydown", (ev) => { if (ev.key === "Enter" || ev.key === "Escape") ev.target.blur(); });
 function markCurrent(previous, index) {
