@@ -58,7 +58,34 @@ def export_onnx(checkpoint: str | Path, out: str | Path, opset: int = ONNX_OPSET
             dynamic_axes={"frames": {0: "batch", 1: "height", 2: "width"}, "density": {0: "batch", 1: "h8", 2: "w8"}},
             opset_version=opset,
         )
+        _inline_shared_initializers(tmp)
     return out
+
+
+def _inline_shared_initializers(path: Path) -> int:
+    """Give every convolution its own weights: replace each ``Identity`` over an initializer by a copy of it.
+
+    Why: the exporter stores equal constants once and feeds the other users through ``Identity``
+    nodes. An untrained (or freshly reset) BatchNorm folds into all-zero biases that are all equal, and
+    ONNX Runtime's static quantizer then leaves those convolutions in float between Dequantize and
+    Quantize: the demo-shaped untrained model ran int8 at 7.7 fps against 28.7 fps trained (12 of its
+    17 convolutions). Returns the number of nodes replaced.
+    """
+    import onnx
+
+    model = onnx.load(str(path))
+    graph = model.graph
+    inits = {t.name: t for t in graph.initializer}
+    shared = [n for n in graph.node if n.op_type == "Identity" and n.input[0] in inits]
+    for node in shared:
+        copy = onnx.TensorProto()
+        copy.CopyFrom(inits[node.input[0]])
+        copy.name = node.output[0]
+        graph.initializer.append(copy)
+        graph.node.remove(node)
+    if shared:
+        onnx.save(model, str(path))
+    return len(shared)
 
 
 def quantize_onnx(src: str | Path, out: str | Path, calibration: list[np.ndarray]) -> Path:
