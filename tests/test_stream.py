@@ -412,3 +412,10 @@ def test_an_untrained_models_int8_graph_quantizes_every_convolution(tmp_path):
     made_by = {o: n.op_type for n in q.node for o in n.output}
     convs = [n for n in q.node if n.op_type == "Conv"]
     assert len(convs) == 17 and all(made_by.get(n.input[1]) == "DequantizeLinear" for n in convs)
+
+
+def test_bench_stream_without_a_checkpoint_says_its_weights_are_untrained_and_gives_no_error_figure():
+    r = CliRunner().invoke(cli, ["bench", "stream", "--size", "96x64", "--frames", "3", "--runtime", "pytorch"])
+    assert r.exit_code == 0, r.output
+    x = json.loads(r.stdout)
+    assert x["weights"] == "untrained" and x["mae_vs_truth"] is None and x["frames"] == 3
