@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -68,3 +69,39 @@ def test_dvc_repro_with_a_broken_entry_shows_the_stages_one_line_and_no_tracebac
     assert r.returncode != 0 and "Traceback" not in out
     assert "error: params.yaml: datasets.tiny.format: unknown format 'shanghaitek'" in out
     assert "exited with 2" in out
+
+
+@pytest.mark.slow
+def test_dvc_repro_runs_density_train_and_evaluate_on_a_cvat_export(tmp_path):
+    """A `datasets:` entry of format cvat goes through the pipeline like any dataset (issue 20)."""
+    import numpy as np
+    from conftest import write_image
+
+    repo = project_copy(tmp_path / "repo")
+    root = repo / "data" / "raw" / "cvat"
+    rng = np.random.default_rng(0)
+    images = []
+    for i, subset in enumerate(["train"] * 6 + ["test"] * 2):
+        write_image(root / "images" / subset / f"im{i}.jpg", 64, 48)
+        pts = ";".join(f"{x:.2f},{y:.2f}" for x, y in rng.uniform([0, 0], [64, 48], (5 + 3 * i, 2)))
+        images.append(
+            f'<image id="{i}" name="im{i}.jpg" width="64" height="48" subset="{subset}">'
+            f'<points label="head" occluded="0" points="{pts}"></points></image>'
+        )
+    (root / "annotations.xml").write_text("<annotations><version>1.1</version>" + "".join(images) + "</annotations>")
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    params["datasets"] = {"cvat": {"format": "cvat", "root": "data/raw/cvat", "splits": ["train", "test"]}}
+    params["train"].update(dataset="cvat", epochs=1, batch_size=2, crop_height=32, crop_width=32)
+    params["model"].update(width=0.0625)
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.org"]
+    subprocess.run([*git, "add", "-A"], cwd=repo, check=True, capture_output=True)
+    subprocess.run([*git, "commit", "-qm", "copy"], cwd=repo, check=True, capture_output=True)  # dvclive needs one
+    r = subprocess.run(
+        [sys.executable, "-m", "dvc", "repro", "evaluate"], cwd=repo, capture_output=True, text=True, env=env
+    )
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    assert "Running stage 'density@cvat'" in r.stdout and "Running stage 'synthesize'" not in r.stdout
+    metrics = json.loads((repo / "metrics.json").read_text())
+    assert metrics["n_images"] == 2 and metrics["baseline_mae"] >= 0
