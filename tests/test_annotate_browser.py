@@ -758,12 +758,12 @@ def test_the_pages_merge_agrees_with_the_servers(server, browser):
         assert r["tiles"][0] == r["tiles"][1]
 
 
-def _seed(folder, points, stem="crowd", w=320, h=240, status="todo"):
-    doc = {"format": "headcount-points", "version": 2, "image": f"images/{stem}.png", "width": w, "height": h}
-    (folder / "points").mkdir(exist_ok=True)
-    (folder / "points" / f"{stem}.json").write_text(
-        json.dumps({**doc, "revision": 1, "status": status, "points": points})
-    )
+def _seed(folder, points, stem="crowd", w=320, h=240, status="todo", image=None):
+    """A saved point file, written by the project's own writer (revision 1)."""
+    from pipeline.pointfile import PointFile, write_point_file
+
+    pf = PointFile(f"images/{image or stem + '.png'}", w, h, 1, points, status)
+    write_point_file(folder / "points" / f"{stem}.json", pf)
 
 
 def test_a_drag_while_another_tab_saves_moves_only_that_head_and_undo_touches_only_it(server, browser):
@@ -986,9 +986,7 @@ def test_the_tile_grid_follows_the_crowds_density(tmp_path, browser):
     write_image(folder / "images" / "dense.jpg", 640, 480)
     rng = np.random.default_rng(0)
     pts = np.column_stack([rng.uniform(0, 640, 3000), rng.uniform(0, 480, 3000)]).round(2).tolist()
-    doc = {"format": "headcount-points", "version": 2, "image": "images/dense.jpg", "width": 640, "height": 480}
-    (folder / "points").mkdir()
-    (folder / "points" / "dense.json").write_text(json.dumps({**doc, "revision": 1, "points": pts}))
+    _seed(folder, pts, "dense", 640, 480, image="dense.jpg")
     with served(folder) as url:
         page, errors = _open(browser, url)
         page.keyboard.press("g")
@@ -1031,13 +1029,8 @@ def test_the_image_list_searches_filters_by_status_and_sorts_by_count(tmp_path, 
     (folder / "images").mkdir(parents=True)
     for name in ("alpha", "beta", "gamma"):
         write_image(folder / "images" / f"{name}.jpg", 40, 30)
-    doc = {"format": "headcount-points", "version": 3, "width": 40, "height": 30, "revision": 1, "tiles": None}
-    (folder / "points").mkdir()
     for name, n, status in (("alpha", 1, "done"), ("beta", 5, "todo")):
-        pts = [[1.5 + i, 2.5] for i in range(n)]
-        (folder / "points" / f"{name}.json").write_text(
-            json.dumps({**doc, "image": f"images/{name}.jpg", "status": status, "points": pts})
-        )
+        _seed(folder, [[1.5 + i, 2.5] for i in range(n)], name, 40, 30, status, image=f"{name}.jpg")
     with served(folder) as url:
         page, errors = _open(browser, url)
         names = (

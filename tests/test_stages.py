@@ -23,6 +23,11 @@ BROKEN = {
 }
 
 
+def _dvc_env() -> dict[str, str]:
+    """The environment for `dvc repro`: its stages' `python` is this venv's."""
+    return {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+
+
 def _params(tmp_path: Path, entry: object) -> Path:
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params["datasets"] = {"tiny": entry}
@@ -62,7 +67,7 @@ def test_dvc_repro_with_a_broken_entry_shows_the_stages_one_line_and_no_tracebac
     repo = project_copy(tmp_path / "repo")
     (repo / "data" / "raw" / "tiny").mkdir(parents=True)
     _params(repo, {**GOOD, "format": "shanghaitek"})
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}  # dvc's python
+    env = _dvc_env()
     dvc = [sys.executable, "-m", "dvc", "repro", "--single-item", "density@tiny"]
     r = subprocess.run(dvc, cwd=repo, capture_output=True, text=True, env=env)
     out = r.stdout + r.stderr
@@ -94,7 +99,7 @@ def test_dvc_repro_runs_density_train_and_evaluate_on_a_cvat_export(tmp_path):
     params["train"].update(dataset="cvat", epochs=1, batch_size=2, crop_height=32, crop_width=32)
     params["model"].update(width=0.0625)
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    env = _dvc_env()
     git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.org"]
     subprocess.run([*git, "add", "-A"], cwd=repo, check=True, capture_output=True)
     subprocess.run([*git, "commit", "-qm", "copy"], cwd=repo, check=True, capture_output=True)  # dvclive needs one
