@@ -120,19 +120,63 @@ def inspect_cmd(store: Path) -> None:
     "fmt",
     default="csrnet",
     show_default=True,
-    help="csrnet: CSRNet-pytorch density files; or any annotation format convert writes (its points and images).",
+    help="csrnet: CSRNet-pytorch density files; bayesian, dmcount, p2pnet, c3f: those codebases' layouts; "
+    "or any annotation format convert writes (its points and images).",
 )
-def export(store: Path, out: Path, fmt: str) -> None:
-    """Export a store: CSRNet-pytorch density files (one <image>.h5 with key 'density'), or its annotations."""
+@click.option("--split", default=None, help="Folder/list name for the images (default: the store's split).")
+@click.option(
+    "--min-size",
+    type=click.IntRange(0),
+    default=None,
+    help="Scale the shorter side up to this (bayesian/dmcount default 512; 0: never).",
+)
+@click.option(
+    "--max-size",
+    type=click.IntRange(0),
+    default=None,
+    help="Scale the shorter side down to this, as their preprocessing does (default 2048; 0: never).",
+)
+@click.option(
+    "--val-fraction",
+    type=click.FloatRange(0, 1, max_open=True),
+    default=0.0,
+    help="Put this share of images in 'val', chosen as train holds out validation images.",
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the --val-fraction choice.")
+def export(
+    store: Path,
+    out: Path,
+    fmt: str,
+    split: str | None,
+    min_size: int | None,
+    max_size: int | None,
+    val_fraction: float,
+    seed: int,
+) -> None:
+    """Export a store for another trainer: CSRNet-pytorch density files (one <image>.h5 with key 'density'),
+    the Bayesian Loss / DM-Count, P2PNet or C-3-Framework layouts, or its annotations."""
+    from pipeline.exports import FORMATS
+
     if fmt == "csrnet":
         from pipeline.store import export_csrnet
 
         click.echo(f"wrote {export_csrnet(store, out)} files to {out}")
         return
+    if fmt in FORMATS:
+        from pipeline.exports import export as export_for
+
+        s = export_for(
+            store, fmt, out, split=split, min_size=min_size, max_size=max_size, val_fraction=val_fraction, seed=seed
+        )
+        splits = ", ".join(f"{n} in {name}" for name, n in s.images.items())
+        click.echo(f"wrote {sum(s.images.values())} images ({splits}) with {s.heads} heads as {fmt} to {out}")
+        if s.empty:
+            click.echo(f"{s.empty} image(s) have no head (some trainers' loaders refuse them)", err=True)
+        return
     from pipeline.convert import convert, store_samples
     from pipeline.store import read_split
 
-    n, _ = convert(store_samples(store), fmt, out, read_split(store).attrs["split"])
+    n, _ = convert(store_samples(store), fmt, out, split or read_split(store).attrs["split"])
     click.echo(f"wrote {n} images with their {fmt} annotations to {out}")
 
 
