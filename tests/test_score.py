@@ -123,3 +123,71 @@ def test_a_bad_csv_row_is_named_by_its_line_in_the_file_blank_lines_included(tmp
     (tmp_path / "p.csv").write_text("image_id,count\n\n1,3\nIMG_2,many\n")
     with pytest.raises(DataError, match=r"p.csv: line 4: expected numbers"):
         read_csv_pred(tmp_path / "p.csv")
+
+
+def test_recall_by_level_follows_nwpus_matching_order_among_maximum_matchings(tmp_path):
+    """Heads h0 (20, 0), h1 (30, 0), h2 (10, 0); p0 (15, 0) reaches h0 and h2, p1 (25, 0) reaches h0 and h1.
+    {p0-h2, p1-h0} and {p0-h0, p1-h1} are both maximum. NWPU's search gives p0 its first head h0, then
+    p1 displaces p0 onto h2: heads of levels 0 and 2 are recalled (Hopcroft-Karp gives levels 0 and 1)."""
+    gt = _write(tmp_path / "gt.txt", ["7 3 20 0 1 6 0 30 0 1 6 1 10 0 1 6 2"])
+    pred = _write(tmp_path / "pred.txt", ["7 2 15 0 25 0"])
+    r = score(read_nwpu_gt(gt), read_nwpu_pred(pred), {"7": 2.0}, pred)
+    assert r["localization"]["sigma_l"]["tp"] == 2
+    assert r["localization"]["sigma_l"]["recall_by_level"][:3] == pytest.approx([1.0, 0.0, 1.0])
+
+
+def test_a_5000_long_augmenting_path_needs_no_recursion():
+    """p_k reaches h_k and h_k+1; the last prediction reaches only h_0, so it displaces every earlier one."""
+    from scipy.sparse import csr_matrix
+    from scipy.sparse.csgraph import maximum_bipartite_matching
+
+    from pipeline.score import kuhn_matching
+
+    n = 5000
+    rows = [k for k in range(n - 1) for _ in range(2)] + [n - 1]
+    cols = [c for k in range(n - 1) for c in (k, k + 1)] + [0]
+    graph = csr_matrix((np.ones(len(rows), np.int8), (rows, cols)), shape=(n, n))
+    match = kuhn_matching(graph.indptr, graph.indices, n)
+    assert (match >= 0).all() and sorted(match.tolist()) == list(range(n))
+    assert match[0] == n - 1 and match[1] == 0  # every earlier prediction moved one head on
+    assert (maximum_bipartite_matching(graph, perm_type="column") >= 0).sum() == n
+
+
+def test_score_reads_ground_truth_from_any_dataset_format(sha_root, tmp_path):
+    from pipeline.readers import read
+
+    counts = {s.image_id: len(s.points) for s in read("shanghaitech", sha_root, "train")}
+    pred = tmp_path / "p.csv"
+    pred.write_text("image_id,count\n" + "".join(f"{i},{n + 2}\n" for i, n in counts.items()))
+    args = ["score", str(pred), "--gt-format", "shanghaitech", "--root", str(sha_root), "--split", "train", "--json"]
+    r = CliRunner().invoke(cli, args)
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.output)
+    assert out["n_images"] == 3 and out["mae"] == pytest.approx(2.0)
+    r = CliRunner().invoke(cli, ["score", str(pred), "--gt-format", "shanghaitech"])
+    assert r.exit_code == 2 and "--root" in r.output
+
+
+def test_nwpu_loc_lines_by_hand_and_integer_ids(tmp_path):
+    from pipeline.exports.nwpu_loc import gt_line, numeric_id
+
+    # a 30 px head: sigma_s 15, sigma_l round(21.2) = 21, area 900 in (100, 1000]: level 2; 3 px: 2, 2, level 0
+    assert gt_line(12, np.array([[10.4, 20.6], [5.0, 5.0]]), np.array([30.0, 3.0])) == "12 2 10 21 15 21 2 5 5 2 2 0"
+    assert numeric_id("IMG_12", tmp_path) == 12 and numeric_id("0031", tmp_path) == 31
+    with pytest.raises(DataError, match="has no number"):
+        numeric_id("crowd", tmp_path)
+
+
+def test_a_store_exported_as_nwpu_ground_truth_scores_itself_perfectly(tiny_stores, tmp_path):
+    from pipeline.store import read_split
+
+    r = CliRunner().invoke(cli, ["export", str(tiny_stores["test"]), "--format", "nwpu-loc", "--out", str(tmp_path)])
+    assert r.exit_code == 0, r.output
+    gt = tmp_path / "test_gt_loc.txt"
+    assert gt.read_bytes().count(b"\r\n") == 3  # one CRLF line per image, as NWPU releases it
+    truth = read_nwpu_gt(gt)
+    store = read_split(tiny_stores["test"])
+    assert sorted(int(t.count) for t in truth.values()) == sorted(store[i].count for i in store)
+    out = json.loads(CliRunner().invoke(cli, ["score", str(gt), "--gt", str(gt), "--json"]).output)
+    assert out["mae"] == 0 and out["nae"] == 0
+    assert out["localization"]["sigma_s"]["f1"] == pytest.approx(1.0) and out["localization"]["sigma_l"]["f1"] == 1.0

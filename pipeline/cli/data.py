@@ -113,7 +113,7 @@ def inspect_cmd(store: Path) -> None:
 
 
 @cli.command()
-@click.argument("store", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("store", required=False, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path))
 @click.option(
     "--format",
@@ -121,9 +121,15 @@ def inspect_cmd(store: Path) -> None:
     default="csrnet",
     show_default=True,
     help="csrnet: CSRNet-pytorch density files; bayesian, dmcount, p2pnet, c3f: those codebases' layouts; "
-    "or any annotation format convert writes (its points and images).",
+    "nwpu-loc: NWPU's localization ground truth; or any annotation format convert writes (points and images).",
 )
 @click.option("--split", default=None, help="Folder/list name for the images (default: the store's split).")
+@click.option(
+    "--source-format",
+    default=None,
+    help="nwpu-loc only: read a dataset of this format (--root, --split) instead of a store, keeping head boxes.",
+)
+@click.option("--root", type=click.Path(file_okay=False, path_type=Path), help="The --source-format dataset.")
 @click.option(
     "--min-size",
     type=click.IntRange(0),
@@ -144,18 +150,43 @@ def inspect_cmd(store: Path) -> None:
 )
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the --val-fraction choice.")
 def export(
-    store: Path,
+    store: Path | None,
     out: Path,
     fmt: str,
     split: str | None,
+    source_format: str | None,
+    root: Path | None,
     min_size: int | None,
     max_size: int | None,
     val_fraction: float,
     seed: int,
 ) -> None:
     """Export a store for another trainer: CSRNet-pytorch density files (one <image>.h5 with key 'density'),
-    the Bayesian Loss / DM-Count, P2PNet or C-3-Framework layouts, or its annotations."""
+    the Bayesian Loss / DM-Count, P2PNet or C-3-Framework layouts, NWPU localization ground truth, or its
+    annotations."""
     from pipeline.exports import FORMATS
+
+    if source_format is not None and fmt != "nwpu-loc":
+        raise click.UsageError("--source-format reads a dataset for --format nwpu-loc only; the others need a store")
+    if (store is None) == (source_format is None):
+        raise click.UsageError("give a STORE, or (nwpu-loc) --source-format F --root DIR --split S")
+    if fmt == "nwpu-loc":
+        from pipeline.convert import store_samples
+        from pipeline.exports import export_nwpu_gt
+
+        if store is not None:
+            from pipeline.store import read_split
+
+            samples, name, where = store_samples(store), split or read_split(store).attrs["split"], store
+        else:
+            from pipeline.readers import read
+
+            if root is None or split is None:
+                raise click.UsageError("--source-format needs --root DIR and --split S")
+            samples, name, where = read(source_format, root, split), split, root
+        path, images, heads = export_nwpu_gt(samples, out, name, where)
+        click.echo(f"wrote {images} images with {heads} heads to {path}")
+        return
 
     if fmt == "csrnet":
         from pipeline.store import export_csrnet

@@ -15,10 +15,14 @@ from pipeline.cli.group import cli
 @click.argument("pred", type=click.Path(dir_okay=False, path_type=Path))
 @click.option(
     "--gt",
-    required=True,
     type=click.Path(dir_okay=False, path_type=Path),
     help="NWPU localization ground truth (id num x y sigma_s sigma_l level ...) or a density store (.h5).",
 )
+@click.option(
+    "--gt-format", default=None, help="Or: ground truth from a dataset in this format (with --root, --split)."
+)
+@click.option("--root", type=click.Path(file_okay=False, path_type=Path), help="The --gt-format dataset's folder.")
+@click.option("--split", default=None, help="The --gt-format dataset's split.")
 @click.option(
     "--radius",
     type=options.FiniteRange(0, min_open=True),
@@ -27,15 +31,31 @@ from pipeline.cli.group import cli
 )
 @click.option("--bins", default="0,10,100,500,1000,inf", show_default=True, help="True-count bin edges.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object.")
-def score_cmd(pred: Path, gt: Path, radius: tuple[float, ...], bins: str, as_json: bool) -> None:
+def score_cmd(
+    pred: Path,
+    gt: Path | None,
+    gt_format: str | None,
+    root: Path | None,
+    split: str | None,
+    radius: tuple[float, ...],
+    bins: str,
+    as_json: bool,
+) -> None:
     """Score anyone's predictions: MAE, MSE, NAE, per-bin errors and localization, as NWPU's evaluation does.
 
     PRED is an NWPU localization file (``id num x y ...``, .txt) or a CSV of
-    ``image_id,count`` or ``image_id,x,y`` (one row per predicted head).
+    ``image_id,count`` or ``image_id,x,y`` (one row per predicted head). The ground
+    truth is --gt FILE, or a dataset: --gt-format F --root DIR --split S.
     """
     import json
 
+    from pipeline.dataset_truth import dataset_truth
     from pipeline.score import read_csv_pred, read_nwpu_gt, read_nwpu_pred, score, store_truth
+
+    if (gt is None) == (gt_format is None):
+        raise click.UsageError("give the ground truth as --gt FILE or as --gt-format F --root DIR --split S")
+    if gt_format is not None and (root is None or split is None):
+        raise click.UsageError("--gt-format needs --root DIR and --split S")
 
     try:
         edges = tuple(float(b) for b in bins.split(","))
@@ -43,8 +63,11 @@ def score_cmd(pred: Path, gt: Path, radius: tuple[float, ...], bins: str, as_jso
         raise click.BadParameter("comma-separated numbers, e.g. 0,10,100,inf", param_hint="--bins") from None
     if len(edges) < 2 or any(b >= a for a, b in zip(edges[1:], edges[:-1], strict=True)) or math.isnan(sum(edges)):
         raise click.BadParameter("at least two increasing edges", param_hint="--bins")
-    is_store = gt.suffix.lower() in (".h5", ".hdf5")
-    truth = store_truth(gt) if is_store else read_nwpu_gt(gt)
+    is_store = gt is None or gt.suffix.lower() in (".h5", ".hdf5")  # heads without radii
+    if gt is not None:
+        truth = store_truth(gt) if is_store else read_nwpu_gt(gt)
+    else:
+        truth = dataset_truth(gt_format, root, split)
     if pred.suffix.lower() == ".csv":
         points, counts = read_csv_pred(pred)
     else:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import importlib
 import json
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,11 +25,11 @@ from PIL import Image
 from tqdm import tqdm
 
 from pipeline.atomic import atomic_path, write_bytes
-from pipeline.density import DensityParams, compute_density
+from pipeline.density import DensityParams, compute_density, head_sigmas
 from pipeline.errors import ConfigError
 from pipeline.image import encode
 from pipeline.readers.layout import plain_id
-from pipeline.sample import image_size
+from pipeline.sample import Sample, image_size
 from pipeline.store import DensityStore, read_split
 
 FORMATS = {
@@ -40,6 +40,7 @@ FORMATS = {
 }
 # (min_size, max_size) of the codebases' own preprocessing; None keeps the image's size
 DEFAULT_SIZES = {"bayesian": (512, 2048), "dmcount": (512, 2048), "p2pnet": (None, None), "c3f": (None, None)}
+NEAREST = DensityParams(method="adaptive", k=3, beta=1.0)  # beta 1: the mean distance to the 3 nearest heads
 MARKER = ".headcount-export"  # what tells a folder this command wrote from anyone else's
 JPEG_QUALITY = 95
 
@@ -76,6 +77,13 @@ class Item:
                 shutil.copyfile(self.source, tmp)
             return
         write_bytes(path, encode(self.image, "JPEG", quality=JPEG_QUALITY))
+
+
+def head_sizes(points: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Each head's size estimate where no box was annotated: the mean distance to its 3 nearest
+    heads (fewer where fewer exist; a lone head gets a quarter of the image's mean side), as the
+    adaptive kernels of our maps measure it."""
+    return head_sigmas(np.asarray(points, np.float64).reshape(-1, 2), shape, NEAREST)
 
 
 def new_size(h: int, w: int, min_size: int | None, max_size: int | None) -> tuple[int, int]:
@@ -190,3 +198,15 @@ def export(
     module.finish(out, fmt, written)
     counts = {s: sum(1 for w, _ in written if w == s) for s in dict.fromkeys(w for w, _ in written)}
     return Summary(counts, heads, empty, out)
+
+
+def export_nwpu_gt(samples: Iterable[Sample], out: str | Path, split: str, where: Path) -> tuple[Path, int, int]:
+    """NWPU's localization ground truth of `samples` as ``out/<split>_gt_loc.txt``: (file, images, heads)."""
+    from pipeline.exports.nwpu_loc import write_gt
+
+    plain_id(split, Path(split))
+    out = Path(out)
+    claim(out, "nwpu-loc")
+    target = out / f"{split}_gt_loc.txt"
+    images, heads = write_gt(samples, target, where)
+    return target, images, heads

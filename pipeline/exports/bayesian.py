@@ -24,23 +24,9 @@ import io
 from pathlib import Path
 
 import numpy as np
-from scipy.spatial import cKDTree
 
 from pipeline.atomic import write_bytes
-
-NEIGHBOURS = 3
-
-
-def neighbour_distance(points: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """Mean distance from each head to its 3 nearest other heads, float64 ``(N,)``."""
-    n = len(points)
-    if n == 0:
-        return np.zeros(0)
-    if n == 1:
-        return np.array([float(np.mean(shape)) / 4.0])
-    k = min(NEIGHBOURS, n - 1)
-    dist, _ = cKDTree(points).query(points, k=k + 1)
-    return dist[:, 1:].mean(axis=1)
+from pipeline.exports import head_sizes
 
 
 def write(item, out: Path, split: str, fmt: str) -> None:  # noqa: ANN001 - an exports.Item
@@ -48,7 +34,7 @@ def write(item, out: Path, split: str, fmt: str) -> None:  # noqa: ANN001 - an e
     folder.mkdir(parents=True, exist_ok=True)
     points = item.points.astype(np.float32)
     if fmt == "bayesian":
-        dis = neighbour_distance(item.points, (item.image.height, item.image.width)).astype(np.float32)
+        dis = head_sizes(item.points, (item.image.height, item.image.width)).astype(np.float32)
         points = np.column_stack([points, dis]).astype(np.float32)
     buf = io.BytesIO()
     np.save(buf, points.reshape(-1, 3 if fmt == "bayesian" else 2), allow_pickle=False)
