@@ -9,13 +9,13 @@ from __future__ import annotations
 import secrets
 import threading
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
 from pipeline.errors import DataError
-from pipeline.pointfile import MAX_POINTS, PointFile, Tiles, read_point_file, write_point_file
+from pipeline.pointfile import MAX_POINTS, PointFile, Review, Tiles, read_point_file, write_point_file
 from pipeline.points import as_points, inside
 from pipeline.readers.layout import list_images
 from pipeline.sample import image_size
@@ -41,39 +41,112 @@ class StaleRevision(Exception):
 
 
 @dataclass(frozen=True)
-class Edit:
-    """What one tab changed since revision `base`: the heads it added and removed (exact coordinates).
+class Move:
+    """Head `id` moved by a tab from ``(x0, y0)`` (where that tab last saw it) to ``(x, y)``."""
 
-    Applied to whatever is saved now, so edits that two tabs made from one revision
-    are both kept (a point-level three-way merge against `base`). `status` and the
-    tile changes are None/empty when this tab did not change them.
+    id: int
+    x0: float
+    y0: float
+    x: float
+    y: float
+
+
+@dataclass(frozen=True)
+class Edit:
+    """What one tab changed since revision `base`, head by head: heads `added` (coordinates), `removed`
+    and `moved` (by id). `status` and the tile changes are None/empty when this tab did not change them.
+
+    It is applied to whatever is saved now (`merge_heads`), so edits that two tabs made from
+    one revision are both kept.
     """
 
     base: int
     added: np.ndarray
-    removed: np.ndarray
+    removed: tuple[int, ...] = ()
+    moved: tuple[Move, ...] = ()
     status: str | None = None
     grid: tuple[int, int] | None = None  # (cols, rows) of the tiles below
     tiles_done: frozenset[int] = frozenset()
     tiles_undone: frozenset[int] = frozenset()
 
 
-def merge_points(current: np.ndarray, added: np.ndarray, removed: np.ndarray) -> np.ndarray:
-    """`current` without one exact occurrence of each `removed` point, then `added` appended.
+@dataclass(frozen=True)
+class Conflict:
+    """Where two tabs edited one head: `kind` "deleted" (this tab moved a head another tab had deleted:
+    it stays deleted) or "moved" (both moved it: this later move wins)."""
 
-    A removed point that is no longer there (another tab removed or moved it) is
-    skipped: both tabs wanted it gone from where it was.
+    id: int
+    kind: str
+
+    def as_json(self) -> dict:
+        return {"id": self.id, "kind": self.kind}
+
+
+@dataclass(frozen=True)
+class Heads:
+    """An image's heads with their identities: points (N, 2), ids (N,), who added each, the next free id."""
+
+    points: np.ndarray
+    ids: np.ndarray
+    by: tuple[str | None, ...]
+    next_id: int
+
+    @classmethod
+    def of(cls, pf: PointFile | None) -> Heads:
+        if pf is None:
+            return cls(np.zeros((0, 2)), np.zeros(0, np.int64), (), 0)
+        return cls(np.asarray(pf.points, float).reshape(-1, 2), pf.head_ids(), pf.head_by(), pf.first_free_id())
+
+
+def merge_heads(current: Heads, edit: Edit, user: str | None) -> tuple[Heads, list[int], list[Conflict]]:
+    """`edit` applied to the heads saved now: (heads, the ids given to `edit.added`, conflicts).
+
+    The rule, which the page shows the user: a delete always wins (a head one tab deleted
+    stays deleted, even if another tab moves it later); of two moves of one head, the later
+    save wins; adds from every tab are all kept. A head removed here that is already gone
+    was wanted gone by both tabs.
     """
-    want: dict[tuple[float, float], int] = {}
-    for p in map(tuple, removed.tolist()):
-        want[p] = want.get(p, 0) + 1
-    keep = np.ones(len(current), dtype=bool)
-    if want:
-        for i, p in enumerate(map(tuple, current.tolist())):
-            if want.get(p):
-                want[p] -= 1
-                keep[i] = False
-    return np.concatenate([current[keep], added]).reshape(-1, 2)
+    where = {int(i): k for k, i in enumerate(current.ids.tolist())}
+    points = current.points.copy()
+    conflicts = []
+    for m in edit.moved:
+        k = where.get(m.id)
+        if k is None:
+            conflicts.append(Conflict(m.id, "deleted"))
+            continue
+        if points[k, 0] != m.x0 or points[k, 1] != m.y0:
+            conflicts.append(Conflict(m.id, "moved"))
+        points[k] = (m.x, m.y)
+    keep = ~np.isin(current.ids, np.asarray(edit.removed, np.int64))
+    added = np.asarray(edit.added, float).reshape(-1, 2)
+    new_ids = list(range(current.next_id, current.next_id + len(added)))
+    by = tuple(b for b, k in zip(current.by, keep, strict=True) if k) + (user,) * len(added)
+    heads = Heads(
+        np.concatenate([points[keep], added]).reshape(-1, 2),
+        np.concatenate([current.ids[keep], np.asarray(new_ids, np.int64)]),
+        by,
+        current.next_id + len(added),
+    )
+    return heads, new_ids, conflicts
+
+
+def replaced_heads(current: Heads, points: np.ndarray, user: str | None) -> Heads:
+    """The heads of a whole-list save (PUT): a head at exactly the coordinates of a saved one keeps its
+    id and author (each saved head matched once); the others are new heads of `user`."""
+    free: dict[tuple[float, float], list[int]] = {}
+    for k, p in enumerate(map(tuple, current.points.tolist())):
+        free.setdefault(p, []).append(k)
+    ids, by, next_id = [], [], current.next_id
+    for p in map(tuple, np.asarray(points, float).reshape(-1, 2).tolist()):
+        if free.get(p):
+            k = free[p].pop(0)
+            ids.append(int(current.ids[k]))
+            by.append(current.by[k])
+        else:
+            ids.append(next_id)
+            by.append(user)
+            next_id += 1
+    return Heads(np.asarray(points, float).reshape(-1, 2), np.asarray(ids, np.int64), tuple(by), next_id)
 
 
 def merge_tiles(current: Tiles | None, edit: Edit) -> Tiles | None:
@@ -82,6 +155,31 @@ def merge_tiles(current: Tiles | None, edit: Edit) -> Tiles | None:
         return current
     done = current.done if current is not None and (current.cols, current.rows) == edit.grid else frozenset()
     return Tiles(*edit.grid, (done | edit.tiles_done) - edit.tiles_undone)
+
+
+@dataclass(frozen=True)
+class EditResult:
+    saved: PointFile
+    merged: bool  # other saves came in between: the page takes the saved heads
+    new_ids: list[int]  # the ids given to the edit's added heads, in order
+    conflicts: list[Conflict]
+
+
+@dataclass(frozen=True)
+class Summary:
+    """What the image list shows of one image."""
+
+    count: int
+    revision: int
+    status: str
+    problem: str | None = None
+    annotators: tuple[str, ...] = ()  # who added heads or set the status
+    review: Review | None = None
+
+
+def summary_of(pf: PointFile) -> Summary:
+    names = {b for b in pf.head_by() if b} | ({pf.status_by} if pf.status_by else set())
+    return Summary(len(pf.points), pf.revision, pf.status, None, tuple(sorted(names)), pf.review)
 
 
 class Catalog:
@@ -99,7 +197,7 @@ class Catalog:
         self._locks = {k: threading.Lock() for k in self.entries}
         # (mtime_ns, size) of each point file -> (count, revision, problem): the listing parses a file
         # only when it changed, and a save updates its own entry (an edit costs O(1), not O(images))
-        self._summaries: dict[str, tuple[tuple[int, int], tuple[int, int, str, str | None]]] = {}
+        self._summaries: dict[str, tuple[tuple[int, int], Summary]] = {}
         # every save gets a sequence number: open tabs ask what changed since the last one they saw. One lock
         # for the whole folder: saves of different images run at once under their own locks, and must not
         # draw the same number
@@ -114,22 +212,21 @@ class Catalog:
     def point_path(self, image_id: str) -> Path:
         return self.points_dir / f"{self.entries[image_id].id}.json"
 
-    def summary(self, image_id: str) -> tuple[int, int, str, str | None]:
-        """(count, revision, status, problem) of an image's point file; `problem` names a broken file."""
+    def summary(self, image_id: str) -> Summary:
+        """What the list shows of an image's point file; `problem` names a broken file."""
         path = self.point_path(image_id)
         try:
             st = path.stat()
         except FileNotFoundError:
-            return 0, 0, "todo", None
+            return Summary(0, 0, "todo")
         key = (st.st_mtime_ns, st.st_size)
         cached = self._summaries.get(image_id)
         if cached is not None and cached[0] == key:
             return cached[1]
         try:
-            pf = read_point_file(path)
-            value = (len(pf.points), pf.revision, pf.status, None)
+            value = summary_of(read_point_file(path))
         except DataError as exc:
-            value = (0, 0, "todo", str(exc))
+            value = Summary(0, 0, "todo", str(exc))
         self._summaries[image_id] = (key, value)
         return value
 
@@ -141,37 +238,47 @@ class Catalog:
             return PointFile(f"images/{e.path.name}", e.width, e.height, 0, np.zeros((0, 2)))
         return read_point_file(path)
 
-    def save(self, image_id: str, points: object, revision: int, status: str | None = None) -> PointFile:
+    def save(
+        self, image_id: str, points: object, revision: int, status: str | None = None, user: str | None = None
+    ) -> PointFile:
         """Replace the points of `revision` (the contract's PUT): `StaleRevision` when another save came first.
 
-        `status` None keeps the image's workflow status. Raises `DataError` for bad points (nothing written).
+        `status` None keeps the image's workflow status. Heads left where they were keep their
+        ids (`replaced_heads`). Raises `DataError` for bad points (nothing written).
         """
         pts = self._checked(image_id, as_points(points, f"points for {image_id}"))
         with self._locks[image_id]:
             old, current = self._current(image_id, revision)
             if revision != current:
                 raise StaleRevision(current)
-            return self._write(image_id, old, pts, status)
+            return self._write(image_id, old, replaced_heads(Heads.of(old), pts, user), status, user=user)
 
-    def edit(self, image_id: str, edit: Edit) -> tuple[PointFile, bool]:
-        """Apply `edit` to what is saved now: ``(saved, merged)``, `merged` when other saves came in between.
+    def edit(self, image_id: str, edit: Edit, user: str | None = None) -> EditResult:
+        """Apply `edit` to what is saved now (`merge_heads`); `merged` when other saves came in between.
 
         `StaleRevision` only for a base newer than the saved revision (the file went back in time).
         """
         added = self._checked(image_id, as_points(edit.added, f"added points for {image_id}"))
-        removed = as_points(edit.removed, f"removed points for {image_id}")
+        self._checked(image_id, np.asarray([(m.x, m.y) for m in edit.moved], float).reshape(-1, 2))
         with self._locks[image_id]:
             old, current = self._current(image_id, edit.base)
             if edit.base > current:
                 raise StaleRevision(current)
-            base_points = old.points if old is not None else np.zeros((0, 2))
-            pts = merge_points(base_points, added, removed)
-            if len(pts) > MAX_POINTS:  # the bound holds for what is saved, not just for each request
+            heads, new_ids, conflicts = merge_heads(Heads.of(old), replace(edit, added=added), user)
+            if len(heads.points) > MAX_POINTS:  # the bound holds for what is saved, not just for each request
                 raise DataError(
-                    f"edit of {image_id}", f"would save {len(pts):,} points; at most {MAX_POINTS:,} per image"
+                    f"edit of {image_id}", f"would save {len(heads.points):,} points; at most {MAX_POINTS:,} per image"
                 )
             tiles = merge_tiles(old.tiles if old is not None else None, edit)
-            return self._write(image_id, old, pts, edit.status, tiles), edit.base != current
+            pf = self._write(image_id, old, heads, edit.status, tiles, user=user)
+            return EditResult(pf, edit.base != current, new_ids, conflicts)
+
+    def review(self, image_id: str, verdict: str, comment: str, user: str | None) -> PointFile:
+        """Record a review: accepted -> status reviewed; rejected -> back to todo, with the comment."""
+        with self._locks[image_id]:
+            old, _ = self._current(image_id, 0)  # a broken file is kept aside, as a first save keeps it
+            status = "reviewed" if verdict == "accepted" else "todo"
+            return self._write(image_id, old, Heads.of(old), status, user=user, review=Review(verdict, user, comment))
 
     def changes(self, since: int) -> list[str] | None:
         """Ids saved after sequence number `since` (oldest first, each once), or None when that is too far back."""
@@ -199,18 +306,43 @@ class Catalog:
         return old, old.revision
 
     def _write(
-        self, image_id: str, old: PointFile | None, pts: np.ndarray, status: str | None, tiles: Tiles | None = None
+        self,
+        image_id: str,
+        old: PointFile | None,
+        heads: Heads,
+        status: str | None,
+        tiles: Tiles | None = None,
+        *,
+        user: str | None = None,
+        review: Review | None = None,
     ) -> PointFile:
         e = self.entries[image_id]
         revision = old.revision if old is not None else 0
-        status = status or (old.status if old is not None else "todo")
+        before = old.status if old is not None else "todo"
+        status = status or before
+        status_by = user if status != before or review is not None else (old.status_by if old is not None else None)
+        if review is None and old is not None and status == before:
+            review = old.review  # the last verdict stays until the status moves on
         if tiles is None and old is not None:
             tiles = old.tiles
-        pf = PointFile(f"images/{e.path.name}", e.width, e.height, revision + 1, pts, status, tiles)
+        pf = PointFile(
+            f"images/{e.path.name}",
+            e.width,
+            e.height,
+            revision + 1,
+            heads.points,
+            status,
+            tiles,
+            heads.ids,
+            heads.by,
+            heads.next_id,
+            status_by,
+            review,
+        )
         path = self.point_path(image_id)
         write_point_file(path, pf)
         st = path.stat()
-        self._summaries[image_id] = ((st.st_mtime_ns, st.st_size), (len(pts), pf.revision, status, None))
+        self._summaries[image_id] = ((st.st_mtime_ns, st.st_size), summary_of(pf))
         with self._seq_lock:
             self.seq += 1
             self._changes.append((self.seq, image_id))

@@ -44,19 +44,27 @@ class BodyTooLarge(Exception):
 class GuardMiddleware:
     """The rules of the module docstring, before any route runs."""
 
-    def __init__(self, app: ASGIApp, token: str | None = None, max_body: int = MAX_BODY) -> None:
-        self.app, self.token, self.max_body = app, token, max_body
+    def __init__(
+        self, app: ASGIApp, token: str | None = None, max_body: int = MAX_BODY, tokens: dict | None = None
+    ) -> None:
+        """`tokens` maps each access token to its user's name (one link per annotator); `token` is one
+        token of nobody in particular."""
+        self.app, self.max_body = app, max_body
+        self.tokens: dict[str, str | None] | None = dict(tokens or {}) or ({token: None} if token else None)
 
-    def _token_ok(self, scope: Scope, headers: dict[str, str]) -> tuple[bool, bool]:
-        """(authorised, set the cookie): the token from the header, the cookie or ``?token=``."""
+    def _token_ok(self, scope: Scope, headers: dict[str, str]) -> tuple[str | None, bool, str | None]:
+        """(the matching token or None, set the cookie, its user): from the header, the cookie or ``?token=``."""
         offered = [headers.get("x-headcount-token", "")]
         cookie = SimpleCookie(headers.get("cookie", ""))
         if COOKIE in cookie:
             offered.append(cookie[COOKIE].value)
         from_query = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("token", [""])[0]
-        ok = any(hmac.compare_digest(o.encode(), self.token.encode()) for o in offered if o)
-        via_query = bool(from_query) and hmac.compare_digest(from_query.encode(), self.token.encode())
-        return ok or via_query, via_query
+        for token, user in self.tokens.items():  # compare_digest against every token: no early exit on a prefix
+            if from_query and hmac.compare_digest(from_query.encode(), token.encode()):
+                return token, True, user
+            if any(hmac.compare_digest(o.encode(), token.encode()) for o in offered if o):
+                return token, False, user
+        return None, False, None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -68,14 +76,15 @@ class GuardMiddleware:
         async def refuse(status: int, error: str) -> None:
             await JSONResponse({"error": error}, status)(scope, receive, send)
 
-        set_cookie = False
-        if self.token is None:
+        set_cookie, token = False, None
+        if self.tokens is None:
             if not is_loopback_host(headers.get("host", "")):
                 return await refuse(403, "host not allowed")
         else:
-            ok, set_cookie = self._token_ok(scope, headers)
-            if not ok:
+            token, set_cookie, user = self._token_ok(scope, headers)
+            if token is None:
                 return await refuse(401, "access token required")
+            scope = {**scope, "state": {**scope.get("state", {}), "user": user}}  # who saves: the token's name
         if scope["method"] in MUTATING and headers.get("x-headcount") != "1":
             return await refuse(403, "missing X-Headcount: 1 header")
         declared = headers.get("content-length", "0")
@@ -94,7 +103,7 @@ class GuardMiddleware:
 
         async def send_with_cookie(message: Message) -> None:
             if set_cookie and message["type"] == "http.response.start":
-                cookie = f"{COOKIE}={self.token}; HttpOnly; SameSite=Strict; Path=/"
+                cookie = f"{COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/"
                 message = {**message, "headers": [*message.get("headers", []), (b"set-cookie", cookie.encode())]}
             await send(message)
 

@@ -11,20 +11,28 @@ MIN_MASS = 0.5  # a proposal's 3x3-cell neighbourhood must hold at least half a 
 
 
 def propose_points(density: np.ndarray, shape: tuple[int, int], min_mass: float = MIN_MASS) -> np.ndarray:
-    """Local maxima of a 1/8-resolution density whose neighbourhood sums to about one head or more.
+    """The points of `propose`."""
+    return propose(density, shape, min_mass)[0]
+
+
+def propose(density: np.ndarray, shape: tuple[int, int], min_mass: float = MIN_MASS) -> tuple[np.ndarray, np.ndarray]:
+    """Local maxima of a 1/8-resolution density whose neighbourhood sums to about one head or more:
+    (points, confidence).
 
     Each proposal sits at the mass-weighted centre of its 3x3-cell window, in
     image pixels (x, y); at most round(total count) are returned, strongest first.
+    Its confidence is that window's mass (1.0: the model sees one whole head
+    there), which the page's threshold filters on.
     """
     d = np.clip(np.asarray(density, np.float64), 0, None)
     if d.size == 0 or d.sum() <= 0:
-        return np.zeros((0, 2))
+        return np.zeros((0, 2)), np.zeros(0)
     mass = uniform_filter(d, size=3, mode="constant") * 9
     peaks = (d == maximum_filter(d, size=3, mode="constant")) & (mass >= min_mass) & (d > 0)
     rows, cols = np.nonzero(peaks)
     order = np.argsort(-d[rows, cols], kind="stable")
     padded = np.pad(d, 1)
-    out, taken = [], []
+    out, taken, score = [], [], []
     for r, c in zip(rows[order], cols[order], strict=True):
         if len(out) >= round(d.sum()):
             break
@@ -36,6 +44,8 @@ def propose_points(density: np.ndarray, shape: tuple[int, int], min_mass: float 
         cy = r + float((win * dy).sum() / win.sum())
         cx = c + float((win * dx).sum() / win.sum())
         out.append(((cx + 0.5) * STRIDE, (cy + 0.5) * STRIDE))
+        score.append(float(mass[r, c]))
     pts = np.array(out, dtype=np.float64).reshape(-1, 2)
     h, w = shape
-    return np.column_stack([np.clip(pts[:, 0], 0, w - 1e-3), np.clip(pts[:, 1], 0, h - 1e-3)])
+    clipped = np.column_stack([np.clip(pts[:, 0], 0, w - 1e-3), np.clip(pts[:, 1], 0, h - 1e-3)])
+    return clipped, np.asarray(score, np.float64)

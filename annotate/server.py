@@ -21,16 +21,17 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from annotate import frame
-from annotate.catalog import Catalog, Edit, StaleRevision
+from annotate.catalog import Catalog, Edit, Move, StaleRevision
 from annotate.guard import GuardMiddleware, deadline_protocol, is_loopback_host
 from annotate.preview import preview_map
 from pipeline import strictjson
+from pipeline.agreement import point_files, unmatched
 from pipeline.atomic import umask
 from pipeline.density import DensityParams, compute_density
 from pipeline.errors import ConfigError, DataError
 from pipeline.image import encode
 from pipeline.overlay import translucent
-from pipeline.pointfile import MAX_POINTS, STATUSES, parse_tiles
+from pipeline.pointfile import MAX_COMMENT, MAX_POINTS, STATUSES, VERDICTS, parse_tiles, read_point_file
 
 STATIC = Path(__file__).parent / "static"
 IMAGE_CACHE = "private, max-age=3600"
@@ -44,8 +45,18 @@ def create_app(
     checkpoint: str | Path | None = None,
     token: str | None = None,
     device: str = "auto",
+    user: str | None = None,
+    tokens: dict[str, str | None] | None = None,
+    compare: str | Path | None = None,
+    compare_radius: float = 8.0,
 ):
     """The ASGI app for the annotation folder `root`; `token` (a non-loopback bind) is required on every request.
+
+    `compare` is a second annotator's folder (or folder of point files): the page can overlay its heads,
+    with the heads that match none on the other side (within `compare_radius`) marked on both.
+
+    Saves record who made them: the name behind the request's token in `tokens` (one per
+    annotator, with a non-loopback bind), else `user`.
 
     The model behind proposals (`checkpoint`) runs on `device` (``auto``: a GPU when there is one).
     """
@@ -59,6 +70,8 @@ def create_app(
 
         model = load_counter(checkpoint, device)  # as `count` runs it: bf16 on a GPU
 
+    other = point_files(compare) if compare is not None else None
+
     def entry_or_404(request: Request):
         image_id = request.path_params["image_id"]
         if image_id not in catalog:
@@ -69,10 +82,16 @@ def create_app(
         return JSONResponse({"error": "no such image"}, 404)
 
     def listing(e) -> dict:
-        count, revision, status, problem = catalog.summary(e.id)
+        s = catalog.summary(e.id)
         item = {"id": e.id, "name": e.path.name, "width": e.width, "height": e.height}
-        item.update(count=count, revision=revision, status=status)
-        return {**item, **({"error": problem} if problem else {})}
+        item.update(count=s.count, revision=s.revision, status=s.status, annotators=list(s.annotators))
+        if s.review is not None:
+            item["review"] = s.review.as_json()
+        return {**item, **({"error": s.problem} if s.problem else {})}
+
+    def user_of(request: Request) -> str | None:
+        """Who makes this request: the name behind its token (--allow-remote), else the server's --user."""
+        return request.scope.get("state", {}).get("user", user)
 
     def images(request: Request) -> JSONResponse:
         seq = catalog.seq  # before the listing: a save during it shows up in the next /api/changes too
@@ -90,7 +109,27 @@ def create_app(
         return JSONResponse({"seq": now, "images": [listing(catalog.entries[i]) for i in ids]})
 
     def config(request: Request) -> JSONResponse:
-        return JSONResponse({"proposals": model is not None, "density": asdict(density)})
+        second = {"name": Path(compare).name, "radius": compare_radius} if compare is not None else None
+        return JSONResponse({"proposals": model is not None, "density": asdict(density), "compare": second})
+
+    def compared(request: Request) -> JSONResponse:
+        """The second annotator's heads of this image, and which heads of each side match none of the other's."""
+        if (e := entry_or_404(request)) is None or other is None:
+            return not_found()
+        try:
+            mine = catalog.load(e.id)
+            theirs = read_point_file(other[e.id]).points if e.id in other else np.zeros((0, 2))
+        except DataError as exc:
+            return JSONResponse({"error": str(exc)}, 409)
+        lone_a, lone_b = unmatched(mine.points, theirs, compare_radius)
+        return JSONResponse(
+            {
+                "points": np.asarray(theirs).tolist(),
+                "unmatched": lone_b.tolist(),
+                "mine_unmatched_ids": mine.head_ids()[lone_a].tolist(),
+                "revision": mine.revision,
+            }
+        )
 
     def get_points(request: Request) -> JSONResponse:
         if (e := entry_or_404(request)) is None:
@@ -111,7 +150,7 @@ def create_app(
             return JSONResponse({"error": parsed}, 400)
         points, revision, status = parsed
         try:
-            pf = await run_in_threadpool(catalog.save, e.id, points, revision, status)
+            pf = await run_in_threadpool(catalog.save, e.id, points, revision, status, user_of(request))
         except StaleRevision as exc:
             return JSONResponse({"error": "stale revision (saved elsewhere first)", "revision": exc.current}, 409)
         except DataError as exc:
@@ -125,13 +164,25 @@ def create_app(
         if isinstance(parsed, str):
             return JSONResponse({"error": parsed}, 400)
         try:
-            pf, merged = await run_in_threadpool(catalog.edit, e.id, parsed)
+            r = await run_in_threadpool(catalog.edit, e.id, parsed, user_of(request))
         except StaleRevision as exc:
             return JSONResponse({"error": "the saved file is older than this tab's copy", "revision": exc.current}, 409)
         except DataError as exc:
             return JSONResponse({"error": exc.problem}, 400)
-        out = {"revision": pf.revision, "count": len(pf.points), "status": pf.status, "merged": merged}
-        return JSONResponse({**out, **(_points_doc(pf) if merged else {})})
+        pf = r.saved
+        out = {"revision": pf.revision, "count": len(pf.points), "status": pf.status, "merged": r.merged}
+        out.update(added_ids=r.new_ids, conflicts=[c.as_json() for c in r.conflicts])
+        return JSONResponse({**out, **(_points_doc(pf) if r.merged else {})})
+
+    async def post_review(request: Request) -> JSONResponse:
+        """Accept an image (status reviewed) or reject it with a comment (back to todo, for its annotator)."""
+        if (e := entry_or_404(request)) is None:
+            return not_found()
+        parsed = _parse_review(await request.body())
+        if isinstance(parsed, str):
+            return JSONResponse({"error": parsed}, 400)
+        pf = await run_in_threadpool(catalog.review, e.id, *parsed, user_of(request))
+        return JSONResponse(_points_doc(pf))
 
     def image(request: Request) -> Response:
         if (e := entry_or_404(request)) is None:
@@ -173,16 +224,24 @@ def create_app(
             return not_found()
         if model is None:
             return JSONResponse({"error": "no model configured (start with --checkpoint)"}, 404)
-        from annotate.proposals import propose_points
+        from annotate.proposals import propose
         from pipeline.image import load_image
         from pipeline.infer.counter import check_model_size
+        from pipeline.peaks import fidt_peaks
 
         try:
             check_model_size(e.path.name, e.height, e.width)
         except DataError as exc:
             return JSONResponse({"error": str(exc)}, 413)
         d = model(load_image(e.path)[None])[0]
-        return JSONResponse({"points": propose_points(d, (e.height, e.width)).tolist(), "count": float(d.sum())})
+        if model.target == "fidt":  # a FIDT model's heads are its peaks (LMDS), each as sure as its height
+            points = fidt_peaks(d)
+            rows, cols = (points[:, 1] // 8).astype(int), (points[:, 0] // 8).astype(int)
+            scores, count = d[rows, cols].astype(float), float(len(points))
+        else:
+            points, scores = propose(d, (e.height, e.width))
+            count = float(d.sum())
+        return JSONResponse({"points": points.tolist(), "scores": scores.tolist(), "count": count})
 
     def index(request: Request) -> FileResponse:
         return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
@@ -194,6 +253,8 @@ def create_app(
         Route("/api/images/{image_id}/points", get_points, methods=["GET"]),
         Route("/api/images/{image_id}/points", put_points, methods=["PUT"]),
         Route("/api/images/{image_id}/edits", post_edits, methods=["POST"]),
+        Route("/api/images/{image_id}/review", post_review, methods=["POST"]),
+        Route("/api/images/{image_id}/compare", compared),
         Route("/api/changes", changes),
         Route("/api/images/{image_id}/image", image),
         Route("/api/images/{image_id}/density.png", density_png),
@@ -201,7 +262,7 @@ def create_app(
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
     app = Starlette(routes=routes)
-    app.add_middleware(GuardMiddleware, token=token)
+    app.add_middleware(GuardMiddleware, token=token, tokens=tokens)
     app.state.catalog = catalog
     return app
 
@@ -224,30 +285,47 @@ def _parse_save(body: bytes) -> tuple[list, int, str | None] | str:
 
 def _points_doc(pf) -> dict:
     tiles = pf.tiles.as_json() if pf.tiles is not None else None
-    return {"points": pf.points.tolist(), "revision": pf.revision, "status": pf.status, "tiles": tiles}
+    doc = {"points": pf.points.tolist(), "ids": pf.head_ids().tolist(), "by": list(pf.head_by())}
+    doc.update(revision=pf.revision, status=pf.status, tiles=tiles, status_by=pf.status_by)
+    return {**doc, "review": pf.review.as_json() if pf.review is not None else None}
 
 
 EDIT_SHAPE = (
-    '{"base": revision, "added": [[x, y], ...], "removed": [[x, y], ...], "status"?: "todo" | "done" | "reviewed", '
-    '"tiles"?: {"cols": C, "rows": R, "done": [i, ...], "undone": [i, ...]}}'
+    '{"base": revision, "added": [[x, y], ...], "removed": [id, ...], "moved": [[id, x0, y0, x, y], ...], '
+    '"status"?: "todo" | "done" | "reviewed", "tiles"?: {"cols": C, "rows": R, "done": [i, ...], "undone": [i, ...]}}'
 )
+
+
+def _parse_review(body: bytes) -> tuple[str, str] | str:
+    """``(verdict, comment)`` of a review body, or why it is refused."""
+    shape = f'expected {{"verdict": "accepted" | "rejected", "comment": text of at most {MAX_COMMENT} characters}}'
+    try:
+        doc = strictjson.loads(body, "request")
+        verdict, comment = doc["verdict"], doc.get("comment", "")
+    except DataError as exc:
+        return exc.problem
+    except (KeyError, TypeError, AttributeError):
+        return shape
+    if verdict not in VERDICTS or not isinstance(comment, str) or len(comment) > MAX_COMMENT:
+        return shape
+    return verdict, comment
 
 
 def _parse_edit(body: bytes) -> Edit | str:
     """The `Edit` of a POST .../edits body, or why it is refused."""
     try:
         doc = strictjson.loads(body, "request")
-        base, added, removed = doc["base"], doc["added"], doc["removed"]
+        base, added, removed, moved = doc["base"], doc["added"], doc.get("removed", []), doc.get("moved", [])
         status, tiles = doc.get("status"), doc.get("tiles")
         if not isinstance(base, int) or isinstance(base, bool) or base < 0:
             raise TypeError
-        if not isinstance(added, list) or not isinstance(removed, list):
+        if not all(isinstance(v, list) for v in (added, removed, moved)):
             raise TypeError
     except DataError as exc:
         return exc.problem
     except (ValueError, KeyError, TypeError, AttributeError):
         return "expected " + EDIT_SHAPE
-    if problem := _status_problem(status) or _points_problem(added + removed):
+    if problem := _status_problem(status) or _points_problem(added) or _ids_problem(removed, moved):
         return problem
     grid, done, undone = None, frozenset(), frozenset()
     if tiles is not None:  # checked as a point file's tiles are, with the undone ones among the indices
@@ -263,12 +341,35 @@ def _parse_edit(body: bytes) -> Edit | str:
     return Edit(
         base,
         np.asarray(added, float).reshape(-1, 2),
-        np.asarray(removed, float).reshape(-1, 2),
+        tuple(removed),
+        tuple(Move(m[0], *(float(v) for v in m[1:])) for m in moved),
         status,
         grid,
         done,
         undone,
     )
+
+
+def _ids_problem(removed: list, moved: list) -> str | None:
+    """Why the removed ids or the moves of an edit are refused (None: fine)."""
+    if len(removed) + len(moved) > MAX_POINTS:
+        return f"at most {MAX_POINTS} heads per edit"
+    if not all(_is_id(i) for i in removed):
+        return "removed must be a list of head ids"
+    if not all(_is_move(m) for m in moved):
+        return "moved must be [id, x0, y0, x, y] lists: the head, where this tab saw it, where it goes"
+    ids = [m[0] for m in moved]
+    if len(set(ids)) != len(ids) or set(ids) & set(removed):
+        return "a head is moved twice, or moved and removed, in one edit"
+    return None
+
+
+def _is_move(m: object) -> bool:
+    return isinstance(m, list) and len(m) == 5 and _is_id(m[0]) and all(map(_is_number, m[1:]))
+
+
+def _is_id(v: object) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and v >= 0
 
 
 def _ascii_int(text: str) -> bool:
@@ -323,20 +424,13 @@ def folder_lock(root: str | Path, holder: str) -> Iterator[None]:
         os.close(fd)
 
 
-def serve(
-    root: str | Path,
-    host: str = "127.0.0.1",
-    port: int = 8000,
-    density: DensityParams = DensityParams(),
-    checkpoint: str | Path | None = None,
-    token: str | None = None,
-    device: str = "auto",
-) -> None:
-    """Run the server until Ctrl-C; a non-loopback `host` needs a `token`."""
+def serve(root: str | Path, host: str = "127.0.0.1", port: int = 8000, **app_options) -> None:
+    """Run the server until Ctrl-C; `app_options` are `create_app`'s. A non-loopback `host` needs a
+    `token` (or per-user `tokens`)."""
     import uvicorn
 
-    if not is_loopback_host(host) and token is None:
+    if not is_loopback_host(host) and app_options.get("token") is None and not app_options.get("tokens"):
         raise ConfigError("--host", f"{host} is not a loopback address: serving the network needs --allow-remote")
-    app = create_app(root, density, checkpoint, token=token, device=device)
+    app = create_app(root, **app_options)
     with folder_lock(root, f"headcount annotate (pid {os.getpid()}, http://{host}:{port}/)"):
         uvicorn.run(app, host=host, port=port, log_level="warning", http=deadline_protocol())

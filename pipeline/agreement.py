@@ -16,7 +16,7 @@ import numpy as np
 from pipeline.errors import ConfigError, DataError
 from pipeline.pointfile import read_point_file
 from pipeline.readers.layout import natural_key
-from pipeline.score import match_count
+from pipeline.score import match_count, matching
 
 
 def point_files(folder: str | Path) -> dict[str, Path]:
@@ -29,6 +29,18 @@ def point_files(folder: str | Path) -> dict[str, Path]:
     if not files:
         raise DataError(base, "no point files (*.json)")
     return {p.stem: p for p in files}
+
+
+def unmatched(points_a: np.ndarray, points_b: np.ndarray, radius: float) -> tuple[np.ndarray, np.ndarray]:
+    """(A's heads that no head of B matches, B's heads that match none of A's): bool masks, from one matching."""
+    partner = matching(
+        np.asarray(points_b, float).reshape(-1, 2),
+        np.asarray(points_a, float).reshape(-1, 2),
+        np.full(len(points_a), float(radius)),
+    )
+    b_matched = np.zeros(len(points_b), bool)
+    b_matched[partner[partner >= 0]] = True
+    return partner < 0, ~b_matched
 
 
 def _rates(tp: int, fp: int, fn: int) -> dict[str, float | None]:

@@ -30,3 +30,12 @@ def load_checkpoint(path: str | Path) -> dict:
     if not isinstance(state, dict) or "model" not in state or "model_config" not in state:
         raise DataError(path, "not a headcount checkpoint (no 'model' and 'model_config' entries)")
     return state
+
+
+def trained_target(path: str | Path) -> str:
+    """What a checkpoint's model outputs: "density" or "fidt" (``train.target``; older checkpoints: density)."""
+    config = load_checkpoint(path).get("train_config")
+    target = config.get("target", "density") if isinstance(config, dict) else "density"
+    if target not in ("density", "fidt"):
+        raise DataError(path, f"unknown train.target {target!r} in the checkpoint")
+    return target

@@ -1,8 +1,9 @@
 """A torch Dataset over the HDF5 density store.
 
 Training samples are random crops (multiples of 8) with horizontal flips that
-move image, density and points together. Targets are the density sum-pooled
-8x8 to the model's 1/8 output, so a target sums to its crop's density sum.
+move image, density and points together. Targets are at the model's 1/8 output
+(`pipeline.targets`): the density sum-pooled 8x8, so a target sums to its crop's
+density sum, or the FIDT map of the crop's heads.
 Randomness comes from ``(seed, epoch, index)``, not from worker or process
 state: any sharding over DataLoader workers or DDP ranks, and any resume,
 sees the same samples.
@@ -20,20 +21,9 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from pipeline.cache import DecodedCache, file_identity
 from pipeline.errors import DataError
-from pipeline.geometry import STRIDE, check_crop
+from pipeline.geometry import check_crop
 from pipeline.store import read_split
-
-
-def sum_pool(density: np.ndarray, factor: int = STRIDE) -> np.ndarray:
-    """Sum ``factor x factor`` blocks; pads bottom/right with zeros. The total is unchanged.
-
-    >>> sum_pool(np.ones((9, 16), np.float32)).tolist()
-    [[64.0, 64.0], [8.0, 8.0]]
-    """
-    h, w = density.shape
-    ph, pw = -h % factor, -w % factor
-    d = np.pad(density.astype(np.float64), ((0, ph), (0, pw)))
-    return d.reshape(d.shape[0] // factor, factor, d.shape[1] // factor, factor).sum(axis=(1, 3)).astype(np.float32)
+from pipeline.targets import target_map
 
 
 @dataclass(frozen=True)
@@ -85,6 +75,7 @@ class CrowdDataset(Dataset):
     flip : random horizontal flips (training)
     ids : restrict to these image ids (e.g. a validation hold-out)
     cache : where decoded images are shared between processes (`pipeline.cache`); None decodes per access
+    target : "density" or "fidt" (`pipeline.targets`)
 
     An item is looked up by index, or by ``(epoch, index)`` (how `EpochBatches`
     asks persistent workers, whose copy of `epoch` would be stale).
@@ -99,8 +90,10 @@ class CrowdDataset(Dataset):
         seed: int = 0,
         ids: list[str] | None = None,
         cache: DecodedCache | None = None,
+        target: str = "density",
     ) -> None:
         self.store = read_split(store)
+        self.target = target
         if crop is not None:
             check_crop(crop)
         self.ids = list(self.store) if ids is None else list(ids)
@@ -146,7 +139,7 @@ class CrowdDataset(Dataset):
             )
         return {
             "image": torch.from_numpy(np.array(image, copy=True)),
-            "target": torch.from_numpy(sum_pool(density))[None],
+            "target": torch.from_numpy(target_map(self.target, density, points, density.shape))[None],
             "count": torch.tensor(float(len(points))),
             "id": image_id,
         }

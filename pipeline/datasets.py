@@ -25,24 +25,11 @@ import torch
 from torch.utils.data import Dataset
 
 from pipeline.cache import DecodedCache
-from pipeline.data import CrowdDataset, apply_crop, random_crop, sum_pool
+from pipeline.data import CrowdDataset, apply_crop, random_crop
 from pipeline.density import DensityParams, compute_density
 from pipeline.errors import ConfigError
-from pipeline.fidt import fidt_map
 from pipeline.model import to_model_input
-
-TARGETS = ("density", "points", "fidt")
-
-
-def head_count_map(points: np.ndarray, shape: tuple[int, int], downsample: int) -> np.ndarray:
-    """Heads per ``d x d`` cell, float32 ``ceil(H/d) x ceil(W/d)``: DM-Count's discrete map, sum = count."""
-    h, w = (-(-int(s) // downsample) for s in shape)
-    pts = np.asarray(points, np.float64).reshape(-1, 2)
-    out = np.zeros((h, w), np.float32)
-    cols = np.clip((pts[:, 0] // downsample).astype(np.int64), 0, w - 1)
-    rows = np.clip((pts[:, 1] // downsample).astype(np.int64), 0, h - 1)
-    np.add.at(out, (rows, cols), 1.0)
-    return out
+from pipeline.targets import TARGETS, target_map
 
 
 @contextlib.contextmanager
@@ -68,7 +55,7 @@ class DensityDataset(Dataset):
     ----------
     store : a split file written by ``headcount density`` or the DVC density stage
     crop : (h, w) random crops, multiples of `downsample` and of 8; None yields whole images
-    target : "density" (the map, sum-pooled), "points" (heads per cell) or "fidt" (`pipeline.fidt`)
+    target : "density" (the map, sum-pooled), "points" (heads per cell) or "fidt" (`pipeline.targets`)
     downsample : the target's cell size in pixels (8 for CSRNet's output)
     transform : albumentations-style callable on image and keypoints (see the module docstring)
     flip, seed, ids, cache : as for `pipeline.data.CrowdDataset`
@@ -125,16 +112,11 @@ class DensityDataset(Dataset):
             points = points[inside & (points[:, 1] >= 0) & (points[:, 1] < image.shape[0])]
             density = None
         shape = image.shape[:2]
-        if self.target == "density":
-            if density is None:
-                if self._params.method == "box":
-                    raise ConfigError("transform", "a store made with method 'box' keeps no head sizes to redraw")
-                density = compute_density(points, shape, self._params).density
-            t = sum_pool(density, self.downsample)
-        elif self.target == "points":
-            t = head_count_map(points, shape, self.downsample)
-        else:
-            t = fidt_map(points, shape, self.downsample)
+        if self.target == "density" and density is None:
+            if self._params.method == "box":
+                raise ConfigError("transform", "a store made with method 'box' keeps no head sizes to redraw")
+            density = compute_density(points, shape, self._params).density
+        t = target_map(self.target, density, points, shape, self.downsample)
         x = to_model_input(torch.from_numpy(np.array(image, np.uint8, copy=True))[None], torch.device("cpu"))[0]
         return {
             "image": x,

@@ -13,15 +13,17 @@ import torch
 from tqdm import tqdm
 
 from pipeline.atomic import write_bytes
+from pipeline.checkpoint import trained_target
 from pipeline.device import Precision
 from pipeline.errors import ConfigError
 from pipeline.metrics import game_error, mae, rmse
-from pipeline.numerics import Numerics, configure, exact_sum, numerics_in_force
+from pipeline.numerics import Numerics, configure, numerics_in_force
 from pipeline.params import section
-from pipeline.peaks import density_peaks
+from pipeline.peaks import decode
 from pipeline.runner import Runner
-from pipeline.score import record_truth, score
+from pipeline.score import nwpu_submissions, record_truth, score
 from pipeline.store import read_split
+from pipeline.targets import head_count_map
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,7 @@ def evaluate(
     *,
     metrics_out: str | Path,
     predictions_out: str | Path,
+    nwpu_out: str | Path | None = None,
     numerics: Numerics = "reproducible",
     threads: int | None = None,
     device: torch.device = torch.device("cpu"),
@@ -70,7 +73,11 @@ def evaluate(
 ) -> dict:
     """Predict every test image and write the metrics and per-image predictions.
 
-    Predicted count = sum of the output; true count = annotated in-image heads.
+    Predicted count and points by what the checkpoint learnt (`pipeline.peaks.decode`):
+    a density model counts the output's sum, a FIDT model its decoded heads (its
+    GAME counts those heads per region); true count = annotated in-image heads.
+    With `nwpu_out`, NWPU-Crowd's two submission files go there too
+    (``nwpu_count.txt``: ``id count``; ``nwpu_loc.txt``: ``id num x y ...``).
     `baseline_mae` is the error of always predicting the mean training count.
     `numerics` as in training (`pipeline.numerics`): "reproducible" runs the eager
     model without oneDNN, so the metrics are the same bits on any CPU. Images of
@@ -79,18 +86,20 @@ def evaluate(
     """
     configure(numerics, threads, device.type)
     runner = Runner.from_checkpoint(checkpoint, device, precision, optimize=numerics == "fast", batch=batch)
+    target = trained_target(checkpoint)
     test = read_split(test_store)
     train_counts = np.array([rec.count for rec in read_split(train_store).values()], dtype=np.float64)
     rows, games = [], {lv: [] for lv in GAME_LEVELS}
     truth, points = {}, {}
     ids = tqdm(list(test), desc="evaluate", disable=None if progress is None else not progress)
-    for image_id, density in runner.densities((i, test.image(i)) for i in ids):
+    for image_id, output in runner.densities((i, test.image(i)) for i in ids):
         rec = test[image_id]
-        rows.append((image_id, rec.count, exact_sum(density)))
+        count, points[image_id] = decode(output, target)
+        rows.append((image_id, rec.count, count))
         truth[image_id] = record_truth(rec)
-        points[image_id] = density_peaks(density)
+        counted = output if target == "density" else head_count_map(points[image_id], (rec.height, rec.width))
         for lv in GAME_LEVELS:
-            games[lv].append(game_error(density, rec.points, (rec.height, rec.width), lv))
+            games[lv].append(game_error(counted, rec.points, (rec.height, rec.width), lv))
     true = np.array([r[1] for r in rows], dtype=np.float64)
     pred = np.array([r[2] for r in rows])
     metrics = {
@@ -103,6 +112,7 @@ def evaluate(
     # NAE, per-bin errors and localization at 4 and 8 px, as `headcount score` gives them (pipeline/score.py)
     scored = score(truth, points, {r[0]: r[2] for r in rows}, predictions_out, radii=LOCALIZATION_RADII)
     metrics.update(nae=scored["nae"], bins=scored["bins"], localization=scored["localization"])
+    metrics["target"] = target
     metrics["numerics"] = numerics_in_force(numerics, device.type)
     write_bytes(metrics_out, (json.dumps(metrics, indent=2) + "\n").encode())
     buf = io.StringIO()
@@ -110,4 +120,9 @@ def evaluate(
     writer.writerow(["image_id", "true_count", "predicted_count", "abs_error"])
     writer.writerows((i, t, f"{p:.4f}", f"{abs(p - t):.4f}") for i, t, p in rows)
     write_bytes(predictions_out, buf.getvalue().encode())
+    if nwpu_out is not None:
+        count_text, loc_text = nwpu_submissions({r[0]: r[2] for r in rows}, points, test.path)
+        Path(nwpu_out).mkdir(parents=True, exist_ok=True)
+        write_bytes(Path(nwpu_out) / "nwpu_count.txt", count_text.encode())
+        write_bytes(Path(nwpu_out) / "nwpu_loc.txt", loc_text.encode())
     return metrics

@@ -1,15 +1,21 @@
 """The annotation tool's point file, ``points/<stem>.json`` (DESIGN.md section 7).
 
-``{"format": "headcount-points", "version": 3, "image": "images/<name>",
+``{"format": "headcount-points", "version": 4, "image": "images/<name>",
 "width": W, "height": H, "revision": R, "status": "todo" | "done" | "reviewed",
-"tiles": {"cols": C, "rows": R, "done": [i, ...]} | null, "points": [[x, y], ...]}``
+"tiles": {"cols": C, "rows": R, "done": [i, ...]} | null, "points": [[x, y], ...],
+"ids": [i, ...], "next_id": N, "by": [name | null, ...], "status_by": name | null,
+"review": {"verdict": "accepted" | "rejected", "by": name | null, "comment": text} | null}``
 
 Version 2 added the per-image workflow `status`, so progress counts images an
 annotator declared done, not images merely saved or converted. Version 3 adds
 per-tile progress: the image cut into a ``cols`` x ``rows`` grid, and the tiles
 (row-major index ``row * cols + col``) an annotator declared complete, which is
-how a dense image of thousands of heads gets done piece by piece. Versions 1
-and 2 are still read (``todo``, no tiles).
+how a dense image of thousands of heads gets done piece by piece. Version 4
+gives each head an identity: ``ids`` (one per point, unique, never reused:
+``next_id`` is the next one to give), so a move is a move and concurrent edits
+merge head by head; ``by`` says who added each head, ``status_by`` who set the
+status, and ``review`` the last review's verdict. Versions 1-3 are still read
+(``todo``, no tiles, ids 0..N-1, nobody).
 """
 
 from __future__ import annotations
@@ -26,15 +32,33 @@ from pipeline.errors import DataError
 from pipeline.points import as_points, inside
 
 FORMAT = "headcount-points"
-VERSION = 3
-READABLE_VERSIONS = (1, 2, 3)
+VERSION = 4
+READABLE_VERSIONS = (1, 2, 3, 4)
 MAX_TILES = 64  # per side
 MAX_POINTS = 200_000  # per image; NWPU's densest has about 20,000 heads
 STATUSES = ("todo", "done", "reviewed")
+VERDICTS = ("accepted", "rejected")
+MAX_NAME = 64  # characters of a user name
+MAX_COMMENT = 2000  # characters of a review comment
+
+
+@dataclass(frozen=True)
+class Review:
+    """A reviewer's verdict on an image: accepted (status reviewed) or rejected (back to todo), with a comment."""
+
+    verdict: str
+    by: str | None = None
+    comment: str = ""
+
+    def as_json(self) -> dict:
+        return {"verdict": self.verdict, "by": self.by, "comment": self.comment}
 
 
 @dataclass(frozen=True)
 class PointFile:
+    """A point file's contents. `ids` and `by` are per point (None: the ids 0..N-1 and nobody,
+    as a file written before version 4 reads); `next_id` None is one past the largest id."""
+
     image: str
     width: int
     height: int
@@ -42,6 +66,24 @@ class PointFile:
     points: np.ndarray
     status: str = "todo"
     tiles: Tiles | None = None
+    ids: np.ndarray | None = None
+    by: tuple[str | None, ...] | None = None
+    next_id: int | None = None
+    status_by: str | None = None
+    review: Review | None = None
+
+    def head_ids(self) -> np.ndarray:
+        n = len(np.asarray(self.points).reshape(-1, 2))
+        return np.arange(n, dtype=np.int64) if self.ids is None else np.asarray(self.ids, np.int64).reshape(-1)
+
+    def head_by(self) -> tuple[str | None, ...]:
+        n = len(np.asarray(self.points).reshape(-1, 2))
+        return (None,) * n if self.by is None else tuple(self.by)
+
+    def first_free_id(self) -> int:
+        ids = self.head_ids()
+        top = int(ids.max()) + 1 if len(ids) else 0
+        return max(top, self.next_id or 0)
 
 
 @dataclass(frozen=True)
@@ -100,7 +142,47 @@ def read_point_file(path: Path) -> PointFile:
     if not isinstance(image, str) or not isinstance(raw, list):
         raise DataError(path, "image must be text and points a list of [x, y]")
     tiles = parse_tiles(doc.get("tiles"), path) if doc["version"] >= 3 else None
-    return PointFile(image, width, height, revision, as_points(raw, path), status, tiles)
+    points = as_points(raw, path)
+    if doc["version"] < 4:
+        return PointFile(image, width, height, revision, points, status, tiles)
+    ids, by, next_id = _identities(doc, len(points), path)
+    status_by = _name(doc.get("status_by"), path, "status_by")
+    review = parse_review(doc.get("review"), path)
+    return PointFile(image, width, height, revision, points, status, tiles, ids, by, next_id, status_by, review)
+
+
+def _name(value: object, source: str | Path, what: str) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not 0 < len(value) <= MAX_NAME:
+        raise DataError(source, f"{what} must be a user name of 1..{MAX_NAME} characters or null")
+    return value
+
+
+def _identities(doc: dict, n: int, source: str | Path) -> tuple[np.ndarray, tuple[str | None, ...], int]:
+    """(ids, by, next_id) of a version-4 file, checked: one unique id and one name (or null) per head."""
+    ids, by, next_id = doc.get("ids"), doc.get("by"), doc.get("next_id")
+    whole = isinstance(ids, list) and all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in ids)
+    if not whole or len(ids) != n or len(set(ids)) != n:
+        raise DataError(source, "ids must be one unique non-negative integer per point")
+    if not isinstance(next_id, int) or isinstance(next_id, bool) or (ids and next_id <= max(ids)):
+        raise DataError(source, "next_id must be an integer above every id")
+    if not isinstance(by, list) or len(by) != n:
+        raise DataError(source, "by must hold one user name (or null) per point")
+    names = tuple(_name(b, source, "by") for b in by)
+    return np.asarray(ids, np.int64), names, next_id
+
+
+def parse_review(doc: object, source: str | Path) -> Review | None:
+    """A `Review` from its JSON form (None stays None); `DataError` for a malformed one."""
+    if doc is None:
+        return None
+    if not isinstance(doc, dict) or doc.get("verdict") not in VERDICTS:
+        raise DataError(source, f'review must be {{"verdict": {" | ".join(VERDICTS)}, "by", "comment"}}')
+    comment = doc.get("comment", "")
+    if not isinstance(comment, str) or len(comment) > MAX_COMMENT:
+        raise DataError(source, f"a review comment is text of at most {MAX_COMMENT} characters")
+    return Review(doc["verdict"], _name(doc.get("by"), source, "review.by"), comment)
 
 
 def write_point_file(path: Path, pf: PointFile) -> None:
@@ -110,6 +192,9 @@ def write_point_file(path: Path, pf: PointFile) -> None:
         raise DataError(path, f"status must be one of {', '.join(STATUSES)}, got {pf.status!r}")
     if not inside(pts, (pf.height, pf.width)).all():
         raise DataError(path, "points outside the image")
+    ids, by = pf.head_ids(), pf.head_by()
+    if len(ids) != len(pts) or len(set(ids.tolist())) != len(ids) or len(by) != len(pts):
+        raise DataError(path, "one unique id and one name per point")
     doc = {
         "format": FORMAT,
         "version": VERSION,
@@ -120,5 +205,10 @@ def write_point_file(path: Path, pf: PointFile) -> None:
         "status": pf.status,
         "tiles": pf.tiles.as_json() if pf.tiles is not None else None,
         "points": pts.tolist(),
+        "ids": ids.tolist(),
+        "next_id": pf.first_free_id(),
+        "by": list(by),
+        "status_by": pf.status_by,
+        "review": pf.review.as_json() if pf.review is not None else None,
     }
     write_bytes(path, (json.dumps(doc) + "\n").encode("utf-8"))

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -105,6 +106,37 @@ def _nwpu_lines(path: Path, per_head: int, also: int | None = None):
         yield lineno, image_id, np.asarray(v[2:], np.float64).reshape(-1, width)
 
 
+def numeric_id(image_id: str, where: Path) -> int:
+    """The integer NWPU id of `image_id`: its trailing number (``IMG_12`` is 12, ``0031`` is 31)."""
+    m = re.search(r"(\d+)$", image_id)
+    if not m:
+        raise DataError(where, f"image id {image_id!r} has no number, and NWPU files need integer ids")
+    return int(m.group(1))
+
+
+def nwpu_ids(image_ids: list[str], where: Path) -> dict[str, int]:
+    """NWPU ids for a split: each image's trailing number, or, where some have none or two share one,
+    the images' order (1, 2, ...) so that a submission file can still be written."""
+    try:
+        ids = {i: numeric_id(i, where) for i in image_ids}
+    except DataError:
+        ids = {}
+    if len(set(ids.values())) != len(image_ids):
+        ids = {i: n for n, i in enumerate(image_ids, 1)}
+    return ids
+
+
+def nwpu_submissions(counts: dict[str, float], points: dict[str, np.ndarray], where: Path) -> tuple[str, str]:
+    """NWPU's two submission files as text: ``id count`` lines, and ``id num x y ...`` (all integers) lines."""
+    ids = nwpu_ids(list(counts), where)
+    count_lines = "".join(f"{ids[i]} {c:.4f}\n" for i, c in counts.items())
+    loc_lines = []
+    for i, pts in points.items():
+        xy = np.rint(np.asarray(pts, np.float64).reshape(-1, 2)).astype(np.int64)
+        loc_lines.append(" ".join(map(str, [ids[i], len(xy), *xy.ravel().tolist()])) + "\n")
+    return count_lines, "".join(loc_lines)
+
+
 def read_nwpu_gt(path: str | Path) -> dict[str, Truth]:
     """NWPU's localization ground truth: ``id num x y sigma_s sigma_l level ...`` per line."""
     path, out = Path(path), {}
@@ -124,7 +156,8 @@ def read_nwpu_pred(path: str | Path) -> dict[str, np.ndarray]:
 
 
 def read_csv_pred(path: str | Path) -> tuple[dict[str, np.ndarray] | None, dict[str, float]]:
-    """A CSV of ``image_id,count`` (counts only) or ``image_id,x,y`` (a row per head): (points or None, counts)."""
+    """A CSV of ``image_id,count`` (counts only) or ``image_id,x,y`` (a row per head; ``image_id,,`` for an
+    image with none): (points or None, counts)."""
     path = Path(path)
     rows = [(lineno, next(csv.reader([line]))) for lineno, line in _lines(path)]  # the file's own line numbers
     if not rows:
@@ -137,6 +170,9 @@ def read_csv_pred(path: str | Path) -> tuple[dict[str, np.ndarray] | None, dict[
     for lineno, row in rows[1:]:
         if len(row) != len(header):
             raise DataError(path, f"line {lineno}: expected {len(header)} columns")
+        if len(header) == 3 and not row[1].strip() and not row[2].strip():  # ``id,,``: an image with no heads
+            points.setdefault(row[0].strip(), [])
+            continue
         try:
             values = [float(c) for c in row[1:]]
         except ValueError:
@@ -203,8 +239,9 @@ def kuhn_matching(indptr: np.ndarray, indices: np.ndarray, n_right: int) -> np.n
     return np.asarray(match, np.int64)
 
 
-def match_count(pred: np.ndarray, gt: np.ndarray, radius: np.ndarray) -> np.ndarray:
-    """Which annotated heads a maximum one-to-one matching covers (bool per head), as NWPU's evaluation matches.
+def matching(pred: np.ndarray, gt: np.ndarray, radius: np.ndarray) -> np.ndarray:
+    """A maximum one-to-one matching, as NWPU's evaluation finds it: for each annotated head, the index
+    of its prediction, or -1.
 
     A pair is allowed when ``distance <= radius[head]``. The candidate pairs
     come from a KD-tree query at the largest radius, so an image of 12,000
@@ -212,7 +249,7 @@ def match_count(pred: np.ndarray, gt: np.ndarray, radius: np.ndarray) -> np.ndar
     candidate's distance is then computed as NWPU computes it before the test.
     """
     if len(pred) == 0 or len(gt) == 0:
-        return np.zeros(len(gt), bool)
+        return np.full(len(gt), -1, np.int64)
     reach = float(radius.max())
     pairs = cKDTree(pred).sparse_distance_matrix(cKDTree(gt), reach * (1 + 1e-9) + 1e-9, output_type="coo_matrix")
     rows, cols = pairs.row, pairs.col
@@ -220,7 +257,12 @@ def match_count(pred: np.ndarray, gt: np.ndarray, radius: np.ndarray) -> np.ndar
     keep = dist <= radius[cols]
     graph = csr_matrix((np.ones(int(keep.sum()), np.int8), (rows[keep], cols[keep])), shape=(len(pred), len(gt)))
     graph.sort_indices()
-    return kuhn_matching(graph.indptr, graph.indices, len(gt)) >= 0
+    return kuhn_matching(graph.indptr, graph.indices, len(gt))
+
+
+def match_count(pred: np.ndarray, gt: np.ndarray, radius: np.ndarray) -> np.ndarray:
+    """Which annotated heads the maximum one-to-one matching (`matching`) covers: bool per head."""
+    return matching(pred, gt, radius) >= 0
 
 
 def score(

@@ -32,8 +32,9 @@ from pipeline.errors import ConfigError
 from pipeline.geometry import STRIDE
 from pipeline.metrics import mae
 from pipeline.model import ModelConfig, build_model, to_model_input
-from pipeline.numerics import Numerics, configure, exact_sum
+from pipeline.numerics import Numerics, configure
 from pipeline.params import RunConfig, section
+from pipeline.peaks import decode
 from pipeline.runner import Runner
 from pipeline.store import read_split
 
@@ -58,6 +59,7 @@ class TrainConfig:
     precision: Precision = "fp32"  # bf16: autocast forward (GPUs; runs on CPUs too)
     channels_last: bool = False  # NHWC activations: what tensor cores want
     compile: bool = False  # torch.compile the model (minutes to compile; pays off on long GPU runs)
+    target: Literal["density", "fidt"] = "density"  # fidt: learn FIDT maps, which localize (pipeline/targets.py)
 
     def __post_init__(self) -> None:
         for key in ("epochs", "batch_size", "crop_height", "crop_width"):
@@ -72,6 +74,8 @@ class TrainConfig:
             raise ConfigError("val_fraction", f"must be in [0, 1) (the share held out), got {self.val_fraction}")
         if not 0 <= self.momentum < 1:
             raise ConfigError("momentum", f"must be in [0, 1), got {self.momentum}")
+        if self.target not in ("density", "fidt"):
+            raise ConfigError("target", f"must be density or fidt, got {self.target!r}")
         if not (math.isfinite(self.weight_decay) and self.weight_decay >= 0):
             raise ConfigError("weight_decay", f"must be a finite number >= 0, got {self.weight_decay}")
 
@@ -145,11 +149,14 @@ def predict_counts(
     precision: Precision = "fp32",
     channels_last: bool = False,
     batch_size: int = 1,
+    target: str = "density",
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(predicted, true) counts over whole images, through the `Runner` that evaluation and `count` use."""
+    """(predicted, true) counts over whole images, through the `Runner` that evaluation and `count` use;
+    a FIDT model counts its decoded heads (`pipeline.peaks.decode`)."""
     runner = Runner(model, device, precision, channels_last=channels_last, batch=batch_size)
     samples = (dataset[i] for i in range(len(dataset)))
-    counted = [(exact_sum(d), n) for n, d in runner.densities((float(s["count"]), s["image"]) for s in samples)]
+    outputs = runner.densities((float(s["count"]), s["image"]) for s in samples)
+    counted = [(decode(d, target)[0], n) for n, d in outputs]
     return np.array([p for p, _ in counted]), np.array([n for _, n in counted])
 
 
@@ -216,7 +223,13 @@ def train(
             )
         cache = stack.enter_context(decoded_cache(run.cache_dir))
         train_set = CrowdDataset(
-            store, crop=(cfg.crop_height, cfg.crop_width), flip=cfg.flip, seed=cfg.seed, ids=train_ids, cache=cache
+            store,
+            crop=(cfg.crop_height, cfg.crop_width),
+            flip=cfg.flip,
+            seed=cfg.seed,
+            ids=train_ids,
+            cache=cache,
+            target=cfg.target,
         )
         val_set = CrowdDataset(store, ids=val_ids or train_ids, cache=cache)
         sampler = EpochBatches(len(train_set), cfg.batch_size, cfg.seed, rank, world)
@@ -274,6 +287,7 @@ def train(
                     precision=cfg.precision,
                     channels_last=cfg.channels_last,
                     batch_size=cfg.batch_size,
+                    target=cfg.target,
                 )
                 val_mae = mae(pred, true)
                 history.append({"epoch": epoch, "loss": train_loss, "val_mae": val_mae})

@@ -18,6 +18,7 @@ def main() -> None:
         train_store(params, "train"),
         metrics_out="metrics.json",
         predictions_out="eval/predictions.csv",
+        nwpu_out="eval",
         numerics=cfg.numerics,
         threads=run.threads,
         device=resolve_device(run.device),

@@ -31,12 +31,13 @@ def client(folder):
 
 
 def test_image_list_and_empty_points(client):
+    base = {"count": 0, "revision": 0, "status": "todo", "annotators": []}
     assert client.get("/api/images").json() == [
-        {"id": "a", "name": "a.jpg", "width": 64, "height": 48, "count": 0, "revision": 0, "status": "todo"},
-        {"id": "b", "name": "b.png", "width": 40, "height": 30, "count": 0, "revision": 0, "status": "todo"},
+        {"id": "a", "name": "a.jpg", "width": 64, "height": 48, **base},
+        {"id": "b", "name": "b.png", "width": 40, "height": 30, **base},
     ]
-    empty = {"points": [], "revision": 0, "status": "todo", "tiles": None}
-    assert client.get("/api/images/a/points").json() == empty
+    empty = {"points": [], "ids": [], "by": [], "revision": 0, "status": "todo", "tiles": None}
+    assert client.get("/api/images/a/points").json() == {**empty, "status_by": None, "review": None}
 
 
 def test_save_writes_the_point_file_contract_and_bumps_the_revision(client, folder):
@@ -45,7 +46,7 @@ def test_save_writes_the_point_file_contract_and_bumps_the_revision(client, fold
     doc = json.loads((folder / "points" / "a.json").read_text())
     assert doc == {
         "format": "headcount-points",
-        "version": 3,
+        "version": 4,
         "image": "images/a.jpg",
         "width": 64,
         "height": 48,
@@ -53,6 +54,11 @@ def test_save_writes_the_point_file_contract_and_bumps_the_revision(client, fold
         "status": "todo",
         "tiles": None,
         "points": [[1.5, 2.5], [10.0, 20.0]],
+        "ids": [0, 1],
+        "next_id": 2,
+        "by": [None, None],
+        "status_by": None,
+        "review": None,
     }
     assert client.put("/api/images/a/points", json={"points": [], "revision": 1}, headers=MUT).json()["revision"] == 2
     assert client.get("/api/images").json()[0]["revision"] == 2
@@ -403,30 +409,103 @@ def test_status_is_saved_kept_across_edits_and_version_1_files_still_read(client
     assert (b["count"], b["revision"], b["status"]) == (1, 3, "todo")  # saved once is not done
 
 
-def _edit(client, base, added=(), removed=(), **extra):
-    body = {"base": base, "added": [list(p) for p in added], "removed": [list(p) for p in removed], **extra}
-    return client.post("/api/images/a/edits", json=body, headers=MUT)
+def _edit(client, base, added=(), removed=(), moved=(), **extra):
+    body = {"base": base, "added": [list(p) for p in added], "removed": list(removed), **extra}
+    return client.post("/api/images/a/edits", json={**body, "moved": [list(m) for m in moved]}, headers=MUT)
 
 
-def test_edits_from_one_revision_in_two_tabs_are_both_kept_by_a_three_way_merge(client, folder):
-    assert _edit(client, 0, added=[(1.25, 2.5), (3, 4), (5, 6)]).json() == {
+def _saved(folder):
+    doc = json.loads((folder / "points" / "a.json").read_text())
+    return {i: tuple(p) for i, p in zip(doc["ids"], doc["points"], strict=True)}
+
+
+def test_edits_from_one_revision_in_two_tabs_are_both_kept_head_by_head(client, folder):
+    first = _edit(client, 0, added=[(1.25, 2.5), (3, 4), (5, 6)]).json()
+    assert first == {
         "revision": 1,
         "count": 3,
         "status": "todo",
         "merged": False,
+        "added_ids": [0, 1, 2],
+        "conflicts": [],
     }
-    # tab A (at revision 1) adds a head and moves (3, 4); tab B, also at revision 1, deletes (5, 6) and adds one
-    a = _edit(client, 1, added=[(7, 8), (3.5, 4.5)], removed=[(3, 4)]).json()
-    assert a["revision"] == 2 and not a["merged"] and "points" not in a
-    b = _edit(client, 1, added=[(9, 9)], removed=[(5, 6), (3, 4)]).json()  # B also deleted the head A moved
-    assert b["merged"] and b["revision"] == 3
-    assert sorted(map(tuple, b["points"])) == [(1.25, 2.5), (3.5, 4.5), (7, 8), (9, 9)]  # nothing of A's lost
-    saved = json.loads((folder / "points" / "a.json").read_text())["points"]
-    assert sorted(map(tuple, saved)) == sorted(map(tuple, b["points"]))
+    # tab A (at revision 1) adds a head and moves head 1 (3, 4); tab B, also at revision 1, deletes head 2 and adds one
+    a = _edit(client, 1, added=[(7, 8)], moved=[(1, 3, 4, 3.5, 4.5)]).json()
+    assert a["revision"] == 2 and not a["merged"] and "points" not in a and a["added_ids"] == [3]
+    b = _edit(client, 1, added=[(9, 9)], removed=[2]).json()
+    assert b["merged"] and b["revision"] == 3 and b["added_ids"] == [4] and b["conflicts"] == []
+    # a move is a move: head 1 is where A put it, once; nothing of A's or B's is lost
+    assert _saved(folder) == {0: (1.25, 2.5), 1: (3.5, 4.5), 3: (7, 8), 4: (9, 9)}
+    assert dict(zip(b["ids"], map(tuple, b["points"]), strict=True)) == _saved(folder)
     # two equal heads on one spot are two heads: removing one keeps the other
     _edit(client, 3, added=[(9, 9)])
-    r = _edit(client, 4, removed=[(9, 9)]).json()
-    assert r["count"] == 4 and [9, 9] in json.loads((folder / "points" / "a.json").read_text())["points"]
+    r = _edit(client, 4, removed=[4]).json()
+    assert r["count"] == 4 and _saved(folder)[5] == (9, 9)
+
+
+def test_two_tabs_moving_one_head_give_one_head_and_the_later_move_wins_and_is_told(client, folder):
+    _edit(client, 0, added=[(10, 10), (20, 20)])
+    assert not _edit(client, 1, moved=[(0, 10, 10, 12, 10)]).json()["conflicts"]  # tab A drags head 0
+    b = _edit(client, 1, moved=[(0, 10, 10, 10, 14)]).json()  # tab B dragged it too, from where it saw it
+    assert b["conflicts"] == [{"id": 0, "kind": "moved"}] and b["count"] == 2
+    assert _saved(folder) == {0: (10, 14), 1: (20, 20)}
+
+
+def test_a_delete_wins_over_a_move_either_way_and_the_mover_is_told(client, folder):
+    _edit(client, 0, added=[(10, 10), (20, 20), (30, 30)])
+    _edit(client, 1, removed=[0])  # tab A deletes head 0 ...
+    b = _edit(client, 1, moved=[(0, 10, 10, 11, 11)]).json()  # ... while tab B moves it: it stays deleted
+    assert b["conflicts"] == [{"id": 0, "kind": "deleted"}] and 0 not in _saved(folder)
+    _edit(client, 3, moved=[(1, 20, 20, 21, 21)])  # B moves head 1 first; A, at an older base, deletes it
+    a = _edit(client, 2, removed=[1]).json()
+    assert a["conflicts"] == [] and _saved(folder) == {2: (30, 30)}
+
+
+def test_ids_are_never_reused_and_a_whole_save_keeps_the_ids_of_unmoved_heads(client, folder):
+    _edit(client, 0, added=[(1, 1), (2, 2)])
+    _edit(client, 1, removed=[1])
+    assert _edit(client, 2, added=[(3, 3)]).json()["added_ids"] == [2]  # not 1 again
+    r = client.put("/api/images/a/points", json={"points": [[3, 3], [1, 1], [4, 4]], "revision": 3}, headers=MUT)
+    assert r.status_code == 200 and _saved(folder) == {2: (3, 3), 0: (1, 1), 3: (4, 4)}
+
+
+def test_saves_record_who_added_each_head_and_who_set_the_status(folder):
+    c = TestClient(create_app(folder, user="ann"), base_url="http://127.0.0.1:8000")
+    c.post("/api/images/a/edits", json={"base": 0, "added": [[1, 1]], "status": "done"}, headers=MUT)
+    doc = json.loads((folder / "points" / "a.json").read_text())
+    assert doc["by"] == ["ann"] and doc["status_by"] == "ann"
+    assert c.get("/api/images").json()[0]["annotators"] == ["ann"]
+    remote = TestClient(create_app(folder, tokens={"t-bo": "bo", "t-cy": "cy"}), base_url="http://192.168.1.20:8000")
+    remote.post(
+        "/api/images/a/edits", json={"base": 1, "added": [[2, 2]]}, headers={**MUT, "X-Headcount-Token": "t-cy"}
+    )
+    doc = json.loads((folder / "points" / "a.json").read_text())
+    assert doc["by"] == ["ann", "cy"] and doc["status_by"] == "ann"  # cy did not touch the status
+    bad = remote.get("/api/images", headers={"X-Headcount-Token": "t-nobody"})
+    assert bad.status_code == 401
+
+
+def test_a_reviewer_accepts_or_rejects_with_a_comment_and_a_rejected_image_is_todo_again(folder):
+    ann = TestClient(create_app(folder, user="ann"), base_url="http://127.0.0.1:8000")
+    ann.post("/api/images/a/edits", json={"base": 0, "added": [[1, 1]], "status": "done"}, headers=MUT)
+    rev = TestClient(create_app(folder, user="rita"), base_url="http://127.0.0.1:8000")
+    r = rev.post(
+        "/api/images/a/review", json={"verdict": "rejected", "comment": "heads missed at the left"}, headers=MUT
+    )
+    assert r.status_code == 200 and r.json()["status"] == "todo" and r.json()["revision"] == 2
+    assert r.json()["review"] == {"verdict": "rejected", "by": "rita", "comment": "heads missed at the left"}
+    listed = ann.get("/api/images").json()[0]
+    assert listed["status"] == "todo" and listed["review"]["comment"] == "heads missed at the left"
+    assert listed["annotators"] == ["ann", "rita"]
+    ann.post("/api/images/a/edits", json={"base": 2, "added": [[2, 2]], "status": "done"}, headers=MUT)
+    assert "review" not in ann.get("/api/images").json()[0]  # the verdict was on the old status
+    r = rev.post("/api/images/a/review", json={"verdict": "accepted"}, headers=MUT).json()
+    assert r["status"] == "reviewed" and r["status_by"] == "rita" and r["review"]["verdict"] == "accepted"
+    assert rev.post("/api/images/a/review", json={"verdict": "maybe"}, headers=MUT).status_code == 400
+    assert (
+        rev.post("/api/images/a/review", json={"verdict": "accepted", "comment": "x" * 2001}, headers=MUT).status_code
+        == 400
+    )
 
 
 def test_a_bad_edit_is_400_a_base_from_the_future_409_and_neither_writes(client, folder):
@@ -438,6 +517,10 @@ def test_a_bad_edit_is_400_a_base_from_the_future_409_and_neither_writes(client,
         ({"base": 1, "added": [], "removed": [], "status": "finished"}, 400),
         ({"base": "1", "added": [], "removed": []}, 400),
         ({"base": 1, "added": [], "removed": [], "tiles": {"cols": 2, "rows": 2, "done": [4]}}, 400),
+        ({"base": 1, "added": [], "removed": [0.5]}, 400),  # ids, not coordinates
+        ({"base": 1, "added": [], "moved": [[0, 1, 1, 2]]}, 400),  # [id, x0, y0, x, y]
+        ({"base": 1, "added": [], "moved": [[0, 1, 1, 2, 2]], "removed": [0]}, 400),  # moved and removed
+        ({"base": 1, "added": [], "moved": [[0, 1, 1, 64.5, 2]]}, 400),  # moved outside the image
         ({"base": 5, "added": [[2, 2]], "removed": []}, 409),
     ):
         r = client.post("/api/images/a/edits", content=json.dumps(body), headers=MUT)
@@ -445,11 +528,11 @@ def test_a_bad_edit_is_400_a_base_from_the_future_409_and_neither_writes(client,
     assert (folder / "points" / "a.json").read_bytes() == before
 
 
-def test_tile_progress_merges_per_tile_and_is_saved_in_point_file_version_3(client, folder):
+def test_tile_progress_merges_per_tile_and_is_saved_in_the_point_file(client, folder):
     _edit(client, 0, tiles={"cols": 4, "rows": 3, "done": [0, 5]})
     _edit(client, 0, tiles={"cols": 4, "rows": 3, "done": [11], "undone": [5]})  # another tab, same base
     doc = json.loads((folder / "points" / "a.json").read_text())
-    assert doc["version"] == 3 and doc["tiles"] == {"cols": 4, "rows": 3, "done": [0, 11]}
+    assert doc["version"] == 4 and doc["tiles"] == {"cols": 4, "rows": 3, "done": [0, 11]}
     assert client.get("/api/images/a/points").json()["tiles"] == doc["tiles"]
     _edit(client, 2, added=[(1, 1)], status="done")  # no tile change: the progress stays
     assert json.loads((folder / "points" / "a.json").read_text())["tiles"]["done"] == [0, 11]

@@ -2,10 +2,11 @@ import numpy as np
 import pytest
 import torch
 
-from pipeline.data import Crop, CrowdDataset, EpochBatches, apply_crop, random_crop, sum_pool
+from pipeline.data import Crop, CrowdDataset, EpochBatches, apply_crop, random_crop
 from pipeline.density import density_map
 from pipeline.errors import ConfigError
 from pipeline.model import IMAGENET_MEAN, IMAGENET_STD, to_model_input
+from pipeline.targets import sum_pool
 
 
 def test_sum_pooling_keeps_the_count():

@@ -11,11 +11,11 @@ import pytest
 import torch
 
 from pipeline.data import CrowdDataset
-from pipeline.datasets import DensityDataset, head_count_map
+from pipeline.datasets import DensityDataset
 from pipeline.density import DensityParams, compute_density
 from pipeline.errors import ConfigError
-from pipeline.fidt import fidt_map
 from pipeline.store import read_split
+from pipeline.targets import fidt_map, head_count_map
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 

@@ -58,7 +58,8 @@ def test_evaluate_writes_consistent_metrics_and_predictions(tiny_stores, checkpo
     )
     assert json.loads((tmp_path / "metrics.json").read_text()) == m
     games = {"game_0", "game_1", "game_2", "game_3"}
-    assert set(m) == {"mae", "rmse", *games, "n_images", "baseline_mae", "nae", "bins", "localization", "numerics"}
+    keys = {"mae", "rmse", *games, "n_images", "baseline_mae", "nae", "bins", "localization", "numerics", "target"}
+    assert set(m) == keys and m["target"] == "density"
     from pipeline.store import read_split
 
     heads = sum(r.count for r in read_split(tiny_stores["test"]).values())

@@ -169,7 +169,8 @@ def test_score_reads_ground_truth_from_any_dataset_format(sha_root, tmp_path):
 
 
 def test_nwpu_loc_lines_by_hand_and_integer_ids(tmp_path):
-    from pipeline.exports.nwpu_loc import gt_line, numeric_id
+    from pipeline.exports.nwpu_loc import gt_line
+    from pipeline.score import numeric_id
 
     # a 30 px head: sigma_s 15, sigma_l round(21.2) = 21, area 900 in (100, 1000]: level 2; 3 px: 2, 2, level 0
     assert gt_line(12, np.array([[10.4, 20.6], [5.0, 5.0]]), np.array([30.0, 3.0])) == "12 2 10 21 15 21 2 5 5 2 2 0"

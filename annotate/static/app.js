@@ -10,7 +10,9 @@ window.headcount = { state, metrics, screenToImage, imageToScreen, openImage, dr
 (async function start() {
   const [config] = await Promise.all([fetch("/api/config").then((r) => r.json()), loadListing()]);
   state.proposalsEnabled = config.proposals;
-  $("propose").hidden = $("accept-all").hidden = !config.proposals;
+  state.compare = config.compare;
+  $("second-label").hidden = !config.compare;
+  for (const id of ["propose", "accept-all", "reject-all", "proposal-min-label"]) $(id).hidden = !config.proposals;
   const wanted = decodeURIComponent(location.hash.slice(1));
   const start = Math.max(0, state.images.findIndex((it) => it.id === wanted));
   setInterval(poll, POLL_MS);

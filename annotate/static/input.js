@@ -1,8 +1,9 @@
 // Mouse, touch and keys.
 import { nextTile, nextUnfinished, setImageStatus, setLocked, setLook, toggleDensity, toggleHelp, toggleTile } from "./panels.js";
+import { movedTo } from "./merge.js";
 import { $, DRAG_THRESHOLD, canvas, state } from "./state.js";
-import { acceptAll, acceptProposal, addPoint, deletePoint, dragEnded, edit, openImage, record, redo, undo } from "./sync.js";
-import { clampToImage, eventPos, fit, headAt, imageToScreen, insideImage, markerRadius, nearest, requestDraw, screenToImage, updateZoomLabel, zoomAt, zoomCenter } from "./view.js";
+import { acceptAll, acceptProposal, acceptProposals, addPoint, deletePoint, dragEnded, edit, openImage, record, redo, rejectAll, undo } from "./sync.js";
+import { clampToImage, eventPos, fit, headAt, minimapJump, imageToScreen, insideImage, markerRadius, nearest, requestDraw, screenToImage, updateZoomLabel, zoomAt, zoomCenter } from "./view.js";
 
 // ---------- keyboard heads: add, select, nudge ----------
 function select(p) {
@@ -33,7 +34,7 @@ function nudge(dx, dy, big) {
   const i = state.points.indexOf(state.selected);
   if (i < 0) return;
   const d = (big ? 10 : 1) / state.view.scale;
-  const p = clampToImage(state.selected[0] + dx * d, state.selected[1] + dy * d);
+  const p = movedTo(state.selected, ...clampToImage(state.selected[0] + dx * d, state.selected[1] + dy * d));
   edit(() => { state.points[i] = p; });
   state.selected = p;
   requestDraw();
@@ -54,6 +55,15 @@ let spaceDown = false;
 canvas.addEventListener("mousedown", (ev) => {
   if (!state.img || ev.button === 2) return;
   const [sx, sy] = eventPos(ev);
+  if (ev.button === 0 && minimapJump(sx, sy)) return;   // the minimap (zoomed in): go there
+  if (ev.button === 0 && ev.altKey) {   // a box: accept the proposals in it (Shift: delete the heads in it)
+    const [x, y] = clampToImage(...screenToImage(sx, sy));
+    state.box = [x, y, x, y];
+    state.box.deleting = ev.shiftKey;
+    drag = { mode: "box" };
+    ev.preventDefault();
+    return;
+  }
   // the middle button, Space and "lock heads" only pan; Shift+click adds even on top of a head
   const panOnly = ev.button === 1 || spaceDown || state.locked;
   const hit = panOnly || ev.shiftKey ? -1 : headAt(sx, sy);
@@ -76,9 +86,15 @@ window.addEventListener("mousemove", (ev) => {
   state.mouse = over ? [sx, sy] : null;   // T and I act at the cursor only when it is over the image view
   const [ix, iy] = screenToImage(sx, sy);
   $("cursor").textContent = insideImage(ix, iy) ? `x ${ix.toFixed(1)}  y ${iy.toFixed(1)}` : "";
+  if (state.look.loupe) requestDraw();
   if (!drag) {
     const h = headAt(sx, sy);
     if (h !== state.hover) { state.hover = h; canvas.classList.toggle("over-point", h >= 0); requestDraw(); }
+    return;
+  }
+  if (drag.mode === "box") {
+    [state.box[2], state.box[3]] = clampToImage(ix, iy);
+    requestDraw();
     return;
   }
   const moved = Math.hypot(sx - drag.sx, sy - drag.sy) > DRAG_THRESHOLD;
@@ -89,7 +105,7 @@ window.addEventListener("mousemove", (ev) => {
     requestDraw();
   } else if (drag.mode === "move" && (moved || drag.moved)) {
     drag.moved = true;
-    state.points[drag.index] = clampToImage(ix, iy);
+    state.points[drag.index] = movedTo(state.points[drag.index], ...clampToImage(ix, iy));
     requestDraw();
   }
 });
@@ -99,6 +115,7 @@ window.addEventListener("mouseup", () => {
   const d = drag;
   drag = null;
   canvas.classList.remove("panning");
+  if (d.mode === "box") { boxDone(); return; }
   if (d.mode === "move" && d.moved) {
     record(d.before, state.proposals);
   } else if (d.mode === "move" && onMarker(d)) {
@@ -110,6 +127,22 @@ window.addEventListener("mouseup", () => {
   }
   if (d.mode === "move") dragEnded();   // after the move is recorded: updates held back land on top of it
 });
+
+// the box tool's release: one edit (one undo step) for every head or proposal in it
+function boxDone() {
+  const b = state.box;
+  state.box = null;
+  requestDraw();
+  if (!b) return;
+  const [x0, x1] = [Math.min(b[0], b[2]), Math.max(b[0], b[2])], [y0, y1] = [Math.min(b[1], b[3]), Math.max(b[1], b[3])];
+  const inside = (p) => p[0] >= x0 && p[0] <= x1 && p[1] >= y0 && p[1] <= y1;
+  if (b.deleting) {
+    if (state.points.some(inside)) edit(() => { state.points = state.points.filter((p) => !inside(p)); });
+  } else {
+    const picked = state.proposals.filter(inside);
+    if (picked.length) acceptProposals(picked);
+  }
+}
 
 // a press on the drawn marker itself, not just within the (larger) grab zone around it
 function onMarker(d) {
@@ -218,11 +251,14 @@ window.addEventListener("keydown", (ev) => {
   else if (k === "u" || k === "U") nextUnfinished();
   else if (k === "h" || k === "H") setLook("markers", !state.look.markers);
   else if (k === "g" || k === "G") setLook("grid", !state.look.grid);
+  else if ((k === "o" || k === "O") && state.compare) setLook("second", !state.look.second);
   else if (k === "t" || k === "T") toggleTile();
   else if (k === "j" || k === "J") nextTile();
   else if (k === "l" || k === "L") setLocked(!state.locked);
   else if (k === "d" || k === "D") toggleDensity(!state.showDensity);
   else if ((k === "a" || k === "A") && state.proposalsEnabled) acceptAll();
+  else if ((k === "x" || k === "X") && state.proposalsEnabled) rejectAll();
+  else if (k === "m" || k === "M") setLook("loupe", !state.look.loupe);
   else if (k === "?") toggleHelp();
   else if (k === "Escape") { toggleHelp(false); select(null); }
   else return;

@@ -1,7 +1,7 @@
 // The panels around the canvas: density preview, status, tiles, proposals, looks, help, buttons.
-import { isDone, updateListItem } from "./list.js";
+import { isDone, isRejected, updateListItem } from "./list.js";
 import { $, canvas, metrics, state } from "./state.js";
-import { acceptAll, changed, openImage, redo, showMessage, undo } from "./sync.js";
+import { acceptAll, changed, loadSecond, openImage, redo, rejectAll, showMessage, undo } from "./sync.js";
 import { clampToImage, defaultGrid, fit, grid, requestDraw, screenToImage, showRect, tileAt, tileRect, zoomCenter } from "./view.js";
 
 // the density preview: drawn by the server at the canvas's size, the newest request only
@@ -60,6 +60,10 @@ function setImageStatus(status) {
 }
 function nextUnfinished() {
   const n = state.images.length;
+  for (let k = 1; k <= n; k++) {   // what a reviewer sent back comes first
+    const i = (state.index + k) % n;
+    if (isRejected(state.images[i])) { openImage(i); return; }
+  }
   for (let k = 1; k <= n; k++) {
     const i = (state.index + k) % n;
     if (!isDone(state.images[i])) { openImage(i); return; }
@@ -72,6 +76,10 @@ function updateTiles() {
   el.hidden = !state.look.grid && !g;
   const n = grid().cols * grid().rows;
   el.textContent = `tiles ${g ? g.done.size : 0}/${n}`;
+  if (document.activeElement !== $("grid-cols") && document.activeElement !== $("grid-rows")) {
+    $("grid-cols").value = grid().cols;   // the grid in force, density-sized or the annotator's
+    $("grid-rows").value = grid().rows;
+  }
 }
 // the tile under the mouse, or in the middle of the view (keyboard)
 function focusTile() {
@@ -111,13 +119,36 @@ async function propose() {
   const data = await resp.json();
   if (id !== state.id) return;
   const r2 = PROPOSAL_DUPLICATE_PX * PROPOSAL_DUPLICATE_PX;
-  const far = data.points.filter((p) => !state.points.some((q) => (p[0] - q[0]) ** 2 + (p[1] - q[1]) ** 2 <= r2));
-  state.proposals = far;   // shown, not an edit: nothing to save and no undo step
+  const scores = data.scores || data.points.map(() => Infinity);
+  state.proposalPool = data.points.map((p, i) => ({ point: p, score: scores[i] }))
+    .filter(({ point: p }) => !state.points.some((q) => (p[0] - q[0]) ** 2 + (p[1] - q[1]) ** 2 <= r2));
   state.modelCount = data.count;
-  requestDraw();
-  showMessage(`Model count ${data.count.toFixed(1)}: ${data.points.length} heads proposed, ${far.length} not ` +
-              `yet annotated (click to accept, A for all, right-click to reject)`);
+  showProposals();   // shown, not an edit: nothing to save and no undo step
+  showMessage(`Model count ${data.count.toFixed(1)}: ${data.points.length} heads proposed, ${state.proposalPool.length} ` +
+              `not yet annotated (click to accept, A for all, X to reject all, Alt+drag a box to accept the ones in it)`);
 }
+// the proposals at or above the confidence threshold (the mass of a head the model sees there)
+function showProposals() {
+  const min = Number($("proposal-min").value);
+  $("proposal-min-value").textContent = min.toFixed(2);
+  state.proposals = state.proposalPool.filter((q) => q.score >= min).map((q) => q.point);
+  requestDraw();
+}
+$("proposal-min").addEventListener("input", showProposals);
+$("proposal-min").addEventListener("change", (ev) => ev.target.blur());
+$("reject-all").onclick = () => rejectAll();
+// a grid the annotator sets (columns x rows) instead of the one sized by density; it starts with no tile done
+function setGrid() {
+  const cols = Math.round(Number($("grid-cols").value)), rows = Math.round(Number($("grid-rows").value));
+  if (!state.img || !(cols >= 1 && cols <= 64 && rows >= 1 && rows <= 64)) return;
+  const g = grid();
+  if (g.cols === cols && g.rows === rows) return;
+  state.tiles = { cols, rows, done: new Set() };
+  if (!state.look.grid) setLook("grid", true);
+  updateTiles();
+  changed();
+}
+for (const id of ["grid-cols", "grid-rows"]) $(id).addEventListener("change", setGrid);
 
 // ---------- keys ----------
 function toggleHelp(show) { $("help").hidden = show === undefined ? !$("help").hidden : !show; }
@@ -147,6 +178,12 @@ function setLook(name, value) {
   state.look[name] = value;
   if (name === "markers") $("markers-toggle").checked = value;
   if (name === "grid") { $("grid-toggle").checked = value; updateTiles(); }
+  if (name === "loupe") $("loupe-toggle").checked = value;
+  if (name === "second") {
+    $("second-toggle").checked = value;
+    if (!value) $("compare-info").hidden = true;
+    else loadSecond();
+  }
   if (name === "gamma") {
     for (const f of document.querySelectorAll("#gamma feFuncR, #gamma feFuncG, #gamma feFuncB")) {
       f.setAttribute("exponent", String(1 / value));
@@ -156,6 +193,8 @@ function setLook(name, value) {
 }
 $("markers-toggle").onchange = (ev) => setLook("markers", ev.target.checked);
 $("grid-toggle").onchange = (ev) => setLook("grid", ev.target.checked);
+$("loupe-toggle").onchange = (ev) => { setLook("loupe", ev.target.checked); ev.target.blur(); };
+$("second-toggle").onchange = (ev) => { setLook("second", ev.target.checked); ev.target.blur(); };
 $("lock-toggle").onchange = (ev) => setLocked(ev.target.checked);
 // each slider shows its value and has a reset to its default (the page's initial look)
 const LOOK_DEFAULTS = { ...state.look };

@@ -19,6 +19,8 @@ const state = {
   // changed is the difference, which is what a save sends, so edits made elsewhere meanwhile are kept
   points: [], status: "todo", tiles: null, revision: 0, base: null,
   proposals: [], undo: [], redo: [], selected: null,
+  proposalPool: [],   // the last Propose's heads with their confidence; `proposals` are those shown
+  box: null,          // the Alt+drag box being drawn [x0, y0, x1, y1] (image px)
   view: { scale: 1, ox: 0, oy: 0 },
   img: null, density: null, densityState: "off", showDensity: false, proposalsEnabled: false,
   version: 0, savedVersion: 0, saving: null, hover: -1, mouse: null, proposalsById: {}, seq: null,
@@ -27,8 +29,13 @@ const state = {
   // and its undo step's "before" must stay those of the list it started on
   dragging: false, dragWaiters: [],
   histories: {},   // undo and redo of each image opened in this tab: switching images keeps them
+  // heads are [x, y, uid]; `maps` ties the open image's uids to the server's head ids (merge.js), and is
+  // kept per image with its history, so an undo after coming back finds its heads
+  maps: null, idMapsById: {},
   // how the image and heads look (never saved): dense crowds need small, faint or hidden markers
-  look: { markers: true, size: 1, opacity: 0.9, brightness: 1, contrast: 1, gamma: 1, grid: false, color: "red" },
+  look: { markers: true, size: 1, opacity: 0.9, brightness: 1, contrast: 1, gamma: 1, grid: false, color: "red",
+          second: false, loupe: false },
+  compare: null, second: null,   // --compare: {name, radius}; the second annotator's heads of the open image
 };
 const metrics = { renderMs: 0, lastSaveMs: null, editAt: 0, previewMs: null, previewRequests: 0, previewAborted: 0,
                   readyMs: null };

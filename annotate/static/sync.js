@@ -1,6 +1,7 @@
 // Editing and undo, saving with merges, loading, and following other tabs' saves.
 import { markCurrent, renderList, updateListItem } from "./list.js";
-import { applyChanges, applyDiff, changesBetween, describe, diff, docFromServer } from "./merge.js";
+import { applyChanges, applyDiff, assignId, changesBetween, describe, describeConflicts, diff, docFromServer, editBody,
+         head, idMaps, inverse } from "./merge.js";
 import { loadDensity, markDensity, updateTiles } from "./panels.js";
 import { $, MAX_HISTORY, canvas, metrics, state } from "./state.js";
 import { fit, headAt, requestDraw } from "./view.js";
@@ -9,6 +10,33 @@ function docOf() {
   const t = state.tiles;
   return { points: state.points.slice(), status: state.status,
            tiles: t && { cols: t.cols, rows: t.rows, done: new Set(t.done) } };
+}
+// the last review's verdict, over the image: a rejected image says why until its status moves on
+function renderReview(review, status) {
+  const note = $("review-note"), item = state.images[state.index];
+  if (item) { item.review = review || undefined; updateListItem(state.index); }
+  const show = review && ((review.verdict === "rejected" && status === "todo") || (review.verdict === "accepted" && status === "reviewed"));
+  note.hidden = !show;
+  if (!show) return;
+  note.className = review.verdict;
+  note.textContent = review.verdict === "rejected" ? `Rejected by ${review.by || "a reviewer"}: ${review.comment}`
+    : `Accepted by ${review.by || "a reviewer"}${review.comment ? `: ${review.comment}` : ""}`;
+}
+// a reviewer's verdict on what is saved: accepted (reviewed), or rejected with a comment (back to to do)
+async function review(verdict) {
+  if (!state.img) return;
+  const comment = $("review-comment").value.trim();
+  if (verdict === "rejected" && !comment) { showMessage("Write why in the comment box, then Reject.", "error"); return; }
+  await save();
+  if (state.version !== state.savedVersion) return;   // not saved: nothing to review yet
+  const id = state.id;
+  const resp = await api(`/api/images/${encodeURIComponent(id)}/review`,
+    { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ verdict, comment }) });
+  const data = await resp.json().catch(() => ({}));
+  if (!resp.ok) { showMessage("Review not saved: " + (data.error || resp.status), "error"); return; }
+  if (id !== state.id) return;
+  $("review-comment").value = "";
+  await pull();
 }
 function showDoc(doc) {
   state.points = doc.points;
@@ -25,8 +53,8 @@ function showDoc(doc) {
 }
 
 // ---------- editing, undo ----------
-// an undo step is what the edit added and removed, not a snapshot: undoing it never takes away heads
-// that arrived from another tab in between
+// an undo step is what the edit added, removed and moved (heads by identity), not a snapshot: undoing it
+// never takes away heads that arrived from another tab in between, nor moves another head
 function edit(mutate) {
   const before = state.points.slice(), proposals = state.proposals;
   mutate();
@@ -34,7 +62,7 @@ function edit(mutate) {
 }
 function record(before, proposalsBefore) {
   const d = diff(before, state.points);
-  state.undo.push({ ...d, proposals: [proposalsBefore, state.proposals] });
+  state.undo.push({ d, proposals: [proposalsBefore, state.proposals] });
   if (state.undo.length > MAX_HISTORY) state.undo.shift();
   state.redo = [];
   changed();
@@ -57,9 +85,14 @@ function refreshHover() {
 function step(from, to, forward) {
   const e = from.pop();
   if (!e) return;
-  const d = forward ? e : { added: e.removed, removed: e.added };
-  state.points = applyDiff(state.points, d);
-  if (e.proposals[0] !== e.proposals[1]) state.proposals = e.proposals[forward ? 1 : 0];   // an accepted proposal
+  state.points = applyDiff(state.points, forward ? e.d : inverse(e.d));
+  if (e.proposals[0] !== e.proposals[1]) {   // accepted proposals come back with an undo
+    state.proposals = e.proposals[forward ? 1 : 0];
+    if (!forward) {
+      const pooled = new Set(state.proposalPool.map((q) => q.point));
+      state.proposalPool.push(...state.proposals.filter((p) => !pooled.has(p)).map((p) => ({ point: p, score: Infinity })));
+    }
+  }
   to.push(e);
   changed();
 }
@@ -67,13 +100,30 @@ function undo() { step(state.undo, state.redo, false); }
 function redo() { step(state.redo, state.undo, true); }
 
 function addPoint(x, y) {
-  const p = [x, y];
+  const p = head(x, y);
   edit(() => state.points.push(p));
   return p;
 }
 function deletePoint(i) { if (i >= 0) edit(() => state.points.splice(i, 1)); }
-function acceptProposal(i) { edit(() => { state.points.push(state.proposals[i]); state.proposals = state.proposals.filter((_, j) => j !== i); }); }
-function acceptAll() { if (state.proposals.length) edit(() => { state.points.push(...state.proposals); state.proposals = []; }); }
+function acceptProposal(i) { acceptProposals([state.proposals[i]]); }
+function acceptAll() { if (state.proposals.length) acceptProposals(state.proposals); }
+// accepted proposals become heads in one edit (one undo step); they leave the pool the threshold shows
+function acceptProposals(picked) {
+  const taken = new Set(picked);
+  edit(() => {
+    state.points.push(...picked.map((p) => head(p[0], p[1])));
+    state.proposalPool = state.proposalPool.filter((q) => !taken.has(q.point));
+    state.proposals = state.proposals.filter((p) => !taken.has(p));
+  });
+}
+// rejecting is not an edit: nothing to save, no undo step
+function rejectAll() {
+  if (!state.proposals.length) return;
+  const visible = new Set(state.proposals);
+  state.proposalPool = state.proposalPool.filter((q) => !visible.has(q.point));
+  state.proposals = [];
+  requestDraw();
+}
 
 function updateCount() {
   $("count").textContent = state.points.length;
@@ -106,9 +156,10 @@ function save() {
 async function saveLoop() {
   // one request at a time; edits made meanwhile go out in the next one
   while (state.version !== state.savedVersion) {
-    const id = state.id, version = state.version, startedAt = metrics.editAt;
+    const id = state.id, version = state.version, startedAt = metrics.editAt, maps = state.maps;
     const sent = docOf();
-    const body = JSON.stringify({ base: state.revision, ...changesBetween(state.base, sent) });
+    const changes = changesBetween(state.base, sent);
+    const body = JSON.stringify(editBody(state.revision, changes, maps));
     setStatus("saving", "saving…");
     let resp;
     try {
@@ -127,20 +178,25 @@ async function saveLoop() {
       state.revision = data.revision;
       state.savedVersion = version;
       metrics.lastSaveMs = performance.now() - startedAt;
+      // the heads this save added are the server's now: their uids get the ids it gave them
+      changes.heads.added.forEach((p, i) => assignId(maps, p[2], data.added_ids[i]));
+      const conflicts = describeConflicts(data.conflicts || []);
       if (data.merged) {
         // other tabs saved since our base: what is saved now holds their edits and ours; edits made here
         // while the request was out go on top
-        const server = docFromServer(data);
+        const server = docFromServer(data, maps);
         const foreign = diff(sent.points, server.points);   // saved = theirs + ours: minus ours is theirs
         state.base = server;
         showDoc(applyChanges(server, changesBetween(sent, docOf())));
-        showMessage(`Merged with edits saved elsewhere (${describe(foreign)}); nothing of yours or theirs was lost.`);
+        showMessage(conflicts ? `Merged with edits saved elsewhere (${describe(foreign)}): ${conflicts}.`
+          : `Merged with edits saved elsewhere (${describe(foreign)}); nothing of yours or theirs was lost.`);
       } else {
         state.base = sent;
       }
       const item = state.images[state.index];
       if (item) { item.revision = data.revision; delete item.error; updateListItem(state.index); }
       if (state.showDensity) loadDensity(150);
+      loadSecond();
     } else if (resp.status === 409) {
       // the saved file is older than our base (restored from a backup?): put our changes on top of it
       await pull(`The saved file of this image went back to an older revision; your changes are kept on top.`, true);
@@ -172,15 +228,34 @@ async function pull(message, forSave = false) {
   // a save sent meanwhile (a drop held this pull back) answers with the merge itself: taking this older
   // copy too would apply the other tab's edits twice
   if (state.saving && !forSave) return null;
-  const server = docFromServer(data);
+  const server = docFromServer(data, state.maps);
   const mine = changesBetween(state.base, docOf());
   const foreign = diff(state.base.points, server.points);
   state.base = server;
   state.revision = data.revision;
   showDoc(applyChanges(server, mine));
+  renderReview(data.review, state.status);
+  loadSecond();
   if (message) showMessage(message.replace("{foreign}", describe(foreign)));
   if (state.showDensity) loadDensity(150);
   return data;
+}
+
+// ---------- a second annotator (--compare): its heads of this image, and what matches none ----------
+async function loadSecond() {
+  if (!state.compare || !state.look.second || !state.id) return;
+  const id = state.id, maps = state.maps;
+  const resp = await fetch(`/api/images/${encodeURIComponent(id)}/compare`);
+  if (!resp.ok || id !== state.id) return;
+  const data = await resp.json();
+  const mineUnmatched = new Set(data.mine_unmatched_ids.map((i) => maps.byId.get(i)).filter((u) => u !== undefined));
+  state.second = { id, points: data.points, unmatched: data.unmatched, mineUnmatched };
+  const theirs = data.unmatched.filter(Boolean).length;
+  const info = $("compare-info");
+  info.hidden = false;
+  info.textContent = `${state.compare.name}: ${data.points.length} heads; unmatched: ${mineUnmatched.size} of yours, ` +
+    `${theirs} of theirs`;
+  requestDraw();
 }
 
 // ---------- loading ----------
@@ -188,9 +263,10 @@ async function loadPoints() {
   const resp = await fetch(`/api/images/${encodeURIComponent(state.id)}/points`);
   const data = await resp.json();
   state.revision = data.revision;
-  state.base = docFromServer(data);
+  state.base = docFromServer(data, state.maps);
   state.gridHeads = data.points.length;   // sizes the default tile grid of this image (view.js defaultGrid)
-  showDoc(docFromServer(data));
+  showDoc({ ...state.base, points: state.base.points.slice() });
+  renderReview(data.review, state.status);
   state.version = state.savedVersion = 0;
   setStatus("saved");
   if (data.error) {
@@ -204,14 +280,15 @@ async function openImage(index) {
   if (state.saving) await state.saving;
   const item = state.images[index];
   if (state.id) {  // kept for when this image comes back
-    state.proposalsById[state.id] = state.proposals;
+    state.proposalsById[state.id] = { shown: state.proposals, pool: state.proposalPool };
     state.histories[state.id] = { undo: state.undo, redo: state.redo };
   }
   const previous = state.index;
   state.index = index; state.id = item.id;
   state.width = item.width; state.height = item.height;
-  state.proposals = state.proposalsById[item.id] || [];
+  ({ shown: state.proposals, pool: state.proposalPool } = state.proposalsById[item.id] || { shown: [], pool: [] });
   ({ undo: state.undo, redo: state.redo } = state.histories[item.id] || { undo: [], redo: [] });
+  state.maps = state.idMapsById[item.id] || (state.idMapsById[item.id] = idMaps());   // kept with the undo history
   state.density = null; state.hover = -1; state.selected = null;
   state.img = null; state.points = []; state.base = null;   // no edits land on the wrong image while it loads
   window.headcount.loadedId = null;
@@ -233,6 +310,9 @@ async function openImage(index) {
   await loadPoints();
   fit();
   if (state.showDensity) loadDensity();
+  state.second = null;
+  $("compare-info").hidden = true;
+  loadSecond();
   window.headcount.loadedId = item.id;
   window.headcount.ready = true;
   if (metrics.readyMs === null) metrics.readyMs = performance.now();
@@ -280,4 +360,8 @@ async function pollOnce() {
   }
 }
 
-export { dragEnded, idle, acceptAll, acceptProposal, addPoint, api, changed, deletePoint, docOf, edit, loadListing, loadPoints, openImage, poll, pollOnce, polling, pull, record, redo, refreshHover, save, saveLoop, setStatus, showDoc, showMessage, step, undo, updateCount };
+$("accept").onclick = () => review("accepted");
+$("reject").onclick = () => review("rejected");
+$("review-comment").addEventListener("keydown", (ev) => { if (ev.key === "Escape") ev.target.blur(); });
+
+export { acceptProposals, rejectAll, loadSecond, renderReview, review, dragEnded, idle, acceptAll, acceptProposal, addPoint, api, changed, deletePoint, docOf, edit, loadListing, loadPoints, openImage, poll, pollOnce, polling, pull, record, redo, refreshHover, save, saveLoop, setStatus, showDoc, showMessage, step, undo, updateCount };

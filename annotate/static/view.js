@@ -136,6 +136,7 @@ function draw() {
     ctx.stroke();
     ctx.setLineDash([]);
   }
+  if (L.second && state.second && state.second.id === state.id) drawSecond(r);
   const ring = (p, color, width = 2) => {
     const [x, y] = imageToScreen(...p);
     ctx.beginPath();
@@ -149,7 +150,130 @@ function draw() {
     ring(state.selected, "#4fc3f7", 3);
   }
   if (L.markers && state.hover >= 0 && state.hover < state.points.length) ring(state.points[state.hover], "#ffeb3b");
+  if (state.box) drawBox();
+  if (L.loupe && state.mouse) drawLoupe(r);
+  drawMinimap();
   metrics.renderMs = performance.now() - t0;
+}
+
+// Alt+drag: the box whose proposals are accepted (Alt+Shift: whose heads are deleted) on release
+function drawBox() {
+  const [x0, y0, x1, y1] = state.box, v = state.view;
+  ctx.setLineDash([5, 3]);
+  ctx.lineWidth = 1.5;
+  ctx.strokeStyle = state.box.deleting ? "rgba(255, 90, 90, 0.95)" : "rgba(0, 230, 255, 0.95)";
+  ctx.strokeRect(v.ox + Math.min(x0, x1) * v.scale, v.oy + Math.min(y0, y1) * v.scale,
+                 Math.abs(x1 - x0) * v.scale, Math.abs(y1 - y0) * v.scale);
+  ctx.setLineDash([]);
+}
+// M: a magnifier beside the cursor, LOUPE_ZOOM times the view's zoom, with the heads in it
+const LOUPE_PX = 160, LOUPE_ZOOM = 4;
+function loupeRect() {
+  const [mx, my] = state.mouse, W = canvas.clientWidth;
+  const cx = mx + LOUPE_PX / 2 + 24 > W ? mx - LOUPE_PX / 2 - 24 : mx + LOUPE_PX / 2 + 24;
+  return [cx, Math.max(LOUPE_PX / 2 + 4, my - LOUPE_PX / 2 - 24)];
+}
+function drawLoupe(r) {
+  const v = state.view, [mx, my] = state.mouse, [cx, cy] = loupeRect();
+  const s = v.scale * LOUPE_ZOOM, [ix, iy] = screenToImage(mx, my);
+  ctx.save();
+  ctx.beginPath();
+  ctx.arc(cx, cy, LOUPE_PX / 2, 0, 2 * Math.PI);
+  ctx.clip();
+  ctx.fillStyle = "#111";
+  ctx.fillRect(cx - LOUPE_PX / 2, cy - LOUPE_PX / 2, LOUPE_PX, LOUPE_PX);
+  ctx.imageSmoothingEnabled = false;
+  ctx.filter = imageFilter();
+  ctx.drawImage(state.img, cx - ix * s, cy - iy * s, state.width * s, state.height * s);
+  ctx.filter = "none";
+  ctx.beginPath();
+  const reach = LOUPE_PX / 2 / s;
+  for (const p of state.look.markers ? state.points : []) {
+    if (Math.abs(p[0] - ix) > reach || Math.abs(p[1] - iy) > reach) continue;
+    const x = cx + (p[0] - ix) * s, y = cy + (p[1] - iy) * s;
+    ctx.moveTo(x + r * 1.5, y);
+    ctx.arc(x, y, r * 1.5, 0, 2 * Math.PI);
+  }
+  ctx.fillStyle = `rgba(${MARKER_COLORS[state.look.color] || MARKER_COLORS.red}, ${state.look.opacity})`;
+  ctx.fill();
+  ctx.restore();
+  ctx.beginPath();
+  ctx.arc(cx, cy, LOUPE_PX / 2, 0, 2 * Math.PI);
+  ctx.lineWidth = 2;
+  ctx.strokeStyle = "#fff";
+  ctx.stroke();
+}
+// zoomed in: a minimap of the whole image in the corner, with the tiles done and the part in view
+const MINIMAP_PX = 180;
+function minimapRect() {
+  const W = canvas.clientWidth, H = canvas.clientHeight;
+  const s = MINIMAP_PX / Math.max(state.width, state.height);
+  const w = state.width * s, h = state.height * s;
+  return { x: W - w - 10, y: H - h - 10, w, h, s };
+}
+function minimapShown() {
+  const v = state.view, W = canvas.clientWidth, H = canvas.clientHeight;
+  return state.img && (v.ox < -1 || v.oy < -1 || v.ox + state.width * v.scale > W + 1 || v.oy + state.height * v.scale > H + 1);
+}
+function drawMinimap() {
+  if (!minimapShown()) return;
+  const m = minimapRect(), v = state.view;
+  ctx.globalAlpha = 0.85;
+  ctx.drawImage(state.img, m.x, m.y, m.w, m.h);
+  ctx.globalAlpha = 1;
+  if (state.look.grid || state.tiles) {
+    const g = grid();
+    ctx.fillStyle = "rgba(60, 200, 90, 0.45)";
+    for (const i of g.done) {
+      const [x, y, w, h] = tileRect(i);
+      ctx.fillRect(m.x + x * m.s, m.y + y * m.s, w * m.s, h * m.s);
+    }
+  }
+  const W = canvas.clientWidth, H = canvas.clientHeight;
+  const x0 = Math.max(0, -v.ox / v.scale), y0 = Math.max(0, -v.oy / v.scale);
+  const x1 = Math.min(state.width, (W - v.ox) / v.scale), y1 = Math.min(state.height, (H - v.oy) / v.scale);
+  ctx.lineWidth = 2;
+  ctx.strokeStyle = "#ffeb3b";
+  ctx.strokeRect(m.x + x0 * m.s, m.y + y0 * m.s, (x1 - x0) * m.s, (y1 - y0) * m.s);
+  ctx.lineWidth = 1;
+  ctx.strokeStyle = "#000";
+  ctx.strokeRect(m.x, m.y, m.w, m.h);
+}
+// a click on the minimap centres the view there: true when (sx, sy) was on it
+function minimapJump(sx, sy) {
+  if (!minimapShown()) return false;
+  const m = minimapRect();
+  if (sx < m.x || sy < m.y || sx > m.x + m.w || sy > m.y + m.h) return false;
+  const W = canvas.clientWidth, H = canvas.clientHeight, v = state.view;
+  state.view = { scale: v.scale, ox: W / 2 - (sx - m.x) / m.s * v.scale, oy: H / 2 - (sy - m.y) / m.s * v.scale };
+  requestDraw();
+  return true;
+}
+
+// the second annotator (--compare): its heads as cyan squares, those that match none of yours filled orange,
+// and your heads that match none of its ringed orange: what is left to settle
+function drawSecond(r) {
+  const v = state.view, s = state.second, side = Math.max(3, r + 1);
+  const square = (path, p) => path.rect(v.ox + p[0] * v.scale - side, v.oy + p[1] * v.scale - side, 2 * side, 2 * side);
+  ctx.beginPath();
+  s.points.forEach((p, i) => { if (!s.unmatched[i]) square(ctx, p); });
+  ctx.lineWidth = 1.5;
+  ctx.strokeStyle = "rgba(0, 230, 255, 0.9)";
+  ctx.stroke();
+  ctx.beginPath();
+  s.points.forEach((p, i) => { if (s.unmatched[i]) square(ctx, p); });
+  ctx.fillStyle = "rgba(255, 150, 0, 0.85)";
+  ctx.fill();
+  ctx.beginPath();
+  for (const p of state.points) {
+    if (!s.mineUnmatched.has(p[2])) continue;
+    const x = v.ox + p[0] * v.scale, y = v.oy + p[1] * v.scale;
+    ctx.moveTo(x + r + 3, y);
+    ctx.arc(x, y, r + 3, 0, 2 * Math.PI);
+  }
+  ctx.lineWidth = 2.5;
+  ctx.strokeStyle = "rgba(255, 150, 0, 0.95)";
+  ctx.stroke();
 }
 
 function drawGrid() {
@@ -205,4 +329,4 @@ function zoomAt(factor, sx, sy) {
 function zoomCenter(factor) { zoomAt(factor, canvas.clientWidth / 2, canvas.clientHeight / 2); }
 function updateZoomLabel() { $("zoom").textContent = Math.round(state.view.scale * 100) + "%"; }
 
-export { headAt, clampToImage, defaultGrid, draw, drawGrid, eventPos, fit, frameRequested, grid, hitRadius, imageFilter, imageToScreen, insideImage, markerRadius, nearest, requestDraw, resizeCanvas, screenToImage, showRect, tileAt, tileRect, updateZoomLabel, zoomAt, zoomCenter };
+export { minimapJump, minimapShown, headAt, clampToImage, defaultGrid, draw, drawGrid, eventPos, fit, frameRequested, grid, hitRadius, imageFilter, imageToScreen, insideImage, markerRadius, nearest, requestDraw, resizeCanvas, screenToImage, showRect, tileAt, tileRect, updateZoomLabel, zoomAt, zoomCenter };

@@ -34,6 +34,26 @@ from pipeline.density import DensityParams
     help="Allow a non-loopback --host; every request then needs the access token printed at start.",
 )
 @click.option(
+    "--user",
+    "users",
+    multiple=True,
+    help="Who annotates: saves record this name (default: your login name). With --allow-remote, "
+    "repeat it: each user gets an own link, and saves record the name behind the link.",
+)
+@click.option(
+    "--compare",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="A second annotator's folder (or folder of point files): O overlays its heads, unmatched ones marked.",
+)
+@click.option(
+    "--compare-radius",
+    type=options.FiniteRange(0, min_open=True),
+    default=8.0,
+    show_default=True,
+    help="Heads of the two annotators within this many pixels match (as `headcount agree --radius`).",
+)
+@click.option(
     "--device",
     callback=options.device,
     default="auto",
@@ -47,6 +67,9 @@ def annotate_cmd(
     checkpoint: Path | None,
     params_file: Path | None,
     allow_remote: bool,
+    users: tuple[str, ...],
+    compare: Path | None,
+    compare_radius: float,
     device: str,
 ) -> None:
     """Serve the point-click annotation tool for FOLDER (images/ and points/)."""
@@ -61,15 +84,52 @@ def annotate_cmd(
     density = DensityParams()
     if params_file:
         density = section(load_params(params_file), "density", DensityParams, where=params_file)
-    token = None
+    from pipeline.pointfile import MAX_NAME
+
+    for name in users:
+        if not 0 < len(name) <= MAX_NAME or name != name.strip():
+            raise click.BadParameter(f"{name!r}: a name of 1..{MAX_NAME} characters", param_hint="--user")
+    if len(set(users)) != len(users):
+        raise click.BadParameter("each name once", param_hint="--user")
+    token, tokens, user = None, None, None
     if not is_loopback_host(host):
         if not allow_remote:
             raise click.BadParameter(
                 f"{host} is not loopback; add --allow-remote to serve the network", param_hint="--host"
             )
-        token = secrets.token_urlsafe(24)
-        click.echo(f"WARNING: serving {folder} to the network; anyone with this link can edit it:")
-        click.echo(f"  http://{host}:{port}/?token={token}")
+        click.echo(f"WARNING: serving {folder} to the network; anyone with a link can edit it:")
+        if users:
+            tokens = {secrets.token_urlsafe(24): name for name in users}
+            for t, name in tokens.items():
+                click.echo(f"  {name}: http://{host}:{port}/?token={t}")
+        else:
+            token = secrets.token_urlsafe(24)
+            click.echo(f"  http://{host}:{port}/?token={token}")
     else:
-        click.echo(f"annotating {folder} at http://{host}:{port}/  (Ctrl-C stops; every edit is saved)")
-    serve(folder, host=host, port=port, density=density, checkpoint=checkpoint, token=token, device=device)
+        if len(users) > 1:
+            raise click.BadParameter("one --user on a loopback server (one link each needs --allow-remote)")
+        user = users[0] if users else login_name()
+        click.echo(f"annotating {folder} as {user} at http://{host}:{port}/  (Ctrl-C stops; every edit is saved)")
+    serve(
+        folder,
+        host=host,
+        port=port,
+        density=density,
+        checkpoint=checkpoint,
+        token=token,
+        device=device,
+        user=user,
+        tokens=tokens,
+        compare=compare,
+        compare_radius=compare_radius,
+    )
+
+
+def login_name() -> str | None:
+    """The OS user's login name (what a save records without --user), or None where there is none."""
+    import getpass
+
+    try:
+        return getpass.getuser()[:64] or None
+    except (KeyError, OSError):
+        return None

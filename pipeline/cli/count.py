@@ -25,6 +25,13 @@ from pipeline.cli.group import cli
     default=None,
     help="Images: save the density overlaid on the image (OUT_<stem>.png for several images).",
 )
+@click.option(
+    "--points",
+    "points_out",
+    default=None,
+    help="Images: also write the decoded head points as image_id,x,y rows (what `score` reads) to FILE.csv, "
+    "or - for stdout (the counts then go to stderr).",
+)
 @click.option("--device", callback=options.device, default="auto", show_default=True, help=options.DEVICE_HELP)
 @click.option(
     "--precision",
@@ -78,10 +85,26 @@ from pipeline.cli.group import cli
 @click.option("--every", type=click.IntRange(1), default=1, show_default=True, help="Count every N-th frame.")
 @click.option("--fps", "sample_fps", type=options.FiniteRange(0, min_open=True), help="Count F frames per second.")
 @click.option("--live", is_flag=True, help="Treat files as cameras: frames arrive in real time, late ones drop.")
+@click.option(
+    "--reconnect",
+    type=click.IntRange(0),
+    default=5,
+    show_default=True,
+    help="Streams and cameras: open a dropped source again up to N times in a row (back-off 0.5, 1, 2, 4, 8 s); "
+    "the first record after a gap has 'gap' (seconds) and a 'reconnected' event is written. 0: never.",
+)
+@click.option(
+    "--stall",
+    type=options.FiniteRange(0, min_open=True),
+    default=10.0,
+    show_default=True,
+    help="Streams and cameras: seconds without data that count as a drop.",
+)
 def count_cmd(
     inputs: tuple[str, ...],
     checkpoint: Path,
     heatmap: Path | None,
+    points_out: str | None,
     device: str,
     precision: str,
     batch: int | None,
@@ -97,6 +120,8 @@ def count_cmd(
     every: int,
     sample_fps: float | None,
     live: bool,
+    reconnect: int,
+    stall: float,
 ) -> None:
     """Count people in images (one count per line), videos, streams and cameras (one record per frame).
 
@@ -104,7 +129,7 @@ def count_cmd(
     camera devices (/dev/video0). Exit code 3: an alert fired; 130: stopped by Ctrl-C
     (everything counted so far is written).
     """
-    from pipeline.infer.counter import count_images, load_counter
+    from pipeline.infer.counter import count_images, load_counter, write_points_csv
     from pipeline.live.alerts import AlertConfig
     from pipeline.live.sinks import RecordWriter
     from pipeline.live.stream import Alerting, Outputs, Sampling, claim_video_outputs, count_video, is_live, is_video
@@ -119,17 +144,27 @@ def count_cmd(
     inputs = [i for i in inputs if not is_live(i)] + [str(checkpoint)] + ([str(zones_file)] if zones_file else [])
     if videos:
         claim_video_outputs(out, alerts_out, overlay, inputs)
+    if points_out is not None and not images:
+        raise click.BadParameter("points are decoded for images; give image files", param_hint="--points")
     counter = load_counter(checkpoint, device, precision, threads)
+    if videos and counter.target != "density":
+        raise click.UsageError(
+            f"{checkpoint} is a {counter.target} model: it counts images; videos and zones need a density model"
+        )
     if images:
-        for path, n in zip(images, count_images(images, counter, heatmap), strict=True):
-            click.echo(f"{path}\t{n:.1f}")
+        results = count_images(images, counter, heatmap)
+        for path, (n, _) in zip(images, results, strict=True):
+            click.echo(f"{path}\t{n:.1f}", err=points_out == "-")
+        if points_out is not None:
+            rows = [(path.stem, pts) for path, (_, pts) in zip(images, results, strict=True)]
+            write_points_csv(points_out, rows, [*images, checkpoint])
     alerting = Alerting(tuple(zones), threshold, AlertConfig(smooth, hysteresis))
-    sampling = Sampling(every, sample_fps, True if live else None, batch or counter.batch)
+    sampling = Sampling(every, sample_fps, True if live else None, batch or counter.batch, reconnect, stall)
     fired, interrupted = 0, False
     shared = None
     if len(videos) > 1 and out != "-":  # one file for all: each row says its video, none is lost
         any_live = live or any(is_live(v) for v in videos)
-        shared = RecordWriter(out, [z.name for z in zones], extra=("source", *(("lag",) if any_live else ())))
+        shared = RecordWriter(out, [z.name for z in zones], extra=("source", *(("lag", "gap") if any_live else ())))
     try:
         for spec in videos:
             source = spec if len(videos) > 1 else None
@@ -146,7 +181,8 @@ def count_cmd(
             lag = f", lag {s.lag_mean_s * 1e3:.0f} ms mean / {s.lag_max_s * 1e3:.0f} ms max" if s.lag_max_s else ""
             click.echo(
                 f"{spec}: {s.frames} frames in {s.seconds:.1f} s ({s.fps:.1f} fps, {counter.name}){drops}{lag}, "
-                f"{s.alerts} alert(s){' - interrupted' if s.interrupted else ''}",
+                f"{s.alerts} alert(s){f', {s.gaps} reconnect(s)' if s.gaps else ''}"
+                f"{' - interrupted' if s.interrupted else ''}",
                 err=True,
             )
             if s.interrupted:

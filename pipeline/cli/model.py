@@ -101,7 +101,14 @@ def train_cmd(
 )
 @click.option("--device", callback=options.device, default="cpu", show_default=True, help=options.DEVICE_HELP)
 @click.option("--bf16", is_flag=True, help="bfloat16 autocast (GPUs; the metrics move in the 3rd digit).")
-def evaluate_cmd(checkpoint, test_store, train_store, metrics, predictions, numerics, device, bf16) -> None:
+@click.option(
+    "--nwpu",
+    "nwpu_out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Also write NWPU-Crowd submission files here (nwpu_count.txt, nwpu_loc.txt).",
+)
+def evaluate_cmd(checkpoint, test_store, train_store, metrics, predictions, numerics, device, bf16, nwpu_out) -> None:
     """MAE, RMSE, GAME(0..3) and per-image predictions, as the DVC `evaluate` stage writes them."""
     from pipeline.device import resolve_device
     from pipeline.evaluate import evaluate
@@ -112,6 +119,7 @@ def evaluate_cmd(checkpoint, test_store, train_store, metrics, predictions, nume
         train_store,
         metrics_out=metrics,
         predictions_out=predictions,
+        nwpu_out=nwpu_out,
         numerics=numerics,
         device=resolve_device(device),
         precision="bf16" if bf16 else "fp32",

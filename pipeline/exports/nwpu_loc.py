@@ -19,7 +19,6 @@ is 12, ``0012`` is 12): NWPU files have integer ids.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -30,16 +29,9 @@ from pipeline.errors import DataError
 from pipeline.exports import head_sizes
 from pipeline.points import split_inside
 from pipeline.sample import Sample
+from pipeline.score import numeric_id
 
 LEVEL_EDGES = (10.0, 100.0, 1e3, 1e4, 1e5)  # box area, px^2
-
-
-def numeric_id(image_id: str, where: Path) -> int:
-    """The integer NWPU id of `image_id`: its trailing number."""
-    m = re.search(r"(\d+)$", image_id)
-    if not m:
-        raise DataError(where, f"image id {image_id!r} has no number, and NWPU files need integer ids")
-    return int(m.group(1))
 
 
 def gt_line(number: int, points: np.ndarray, sizes: np.ndarray) -> str:

@@ -9,6 +9,7 @@ any device, bf16 on GPUs) or an ONNX file from `pipeline.infer.export`
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import Protocol
 
@@ -16,20 +17,24 @@ import numpy as np
 import torch
 
 from pipeline.atomic import write_bytes
+from pipeline.checkpoint import trained_target
 from pipeline.device import Precision, resolve_device
 from pipeline.errors import DataError
 from pipeline.image import encode, load_image
-from pipeline.outputs import claim, is_png
+from pipeline.outputs import claim, csv_with_header, is_png
 from pipeline.overlay import heatmap
+from pipeline.peaks import decode
 from pipeline.runner import Runner
 from pipeline.sample import image_size
 
 
 class Counter(Protocol):
-    """uint8 (B, H, W, 3) frames -> float32 (B, ceil(H/8), ceil(W/8)) densities; a map's sum is its count."""
+    """uint8 (B, H, W, 3) frames -> float32 (B, ceil(H/8), ceil(W/8)) maps: densities (a map's sum is its
+    count) or, for a model trained with ``train.target: fidt``, FIDT maps (`pipeline.peaks.decode` counts them)."""
 
     name: str
     batch: int  # frames per call that suit it (GPUs want several)
+    target: str  # "density" or "fidt": what the maps are
 
     def __call__(self, frames: np.ndarray) -> np.ndarray: ...
 
@@ -56,6 +61,7 @@ class TorchCounter:
 
     def __init__(self, checkpoint: str | Path, device: torch.device, precision: Precision = "fp32") -> None:
         self.runner = Runner.from_checkpoint(checkpoint, device, precision)
+        self.target = trained_target(checkpoint)
         self.name = f"pytorch:{device}{':bf16' if precision == 'bf16' else ''}"
         self.batch = self.runner.batch
 
@@ -87,6 +93,7 @@ class OnnxCounter:
             raise DataError(path, f"not a headcount ONNX model (expects one float (B, H/8, W/8) density output{hint})")
         self.name = "onnxruntime:cpu"
         self.batch = 1
+        self.target = "fidt" if outputs[0].name == "fidt" else "density"  # export-model names the output
         probe = np.zeros((1, 64, 96, 3), np.uint8)  # a blank frame: a counter answers a finite 8x12 density
         try:
             out = self(probe)
@@ -135,20 +142,36 @@ def heatmap_paths(paths: list[Path], out: Path) -> list[Path]:
     ]
 
 
-def count_images(paths: list[Path], counter: Counter, heatmap_out: Path | None = None) -> list[float]:
-    """Count each image; with `heatmap_out` also save overlays (see `heatmap_paths`)."""
+def count_images(
+    paths: list[Path], counter: Counter, heatmap_out: Path | None = None
+) -> list[tuple[float, np.ndarray]]:
+    """Count each image: (count, (N, 2) head points decoded from its map); with `heatmap_out` also save
+    overlays (see `heatmap_paths`)."""
     targets = heatmap_paths(paths, heatmap_out) if heatmap_out is not None else [None] * len(paths)
     for target in targets:
         if target is not None:
             claim(target, is_png, "a PNG image", inputs=paths)
     for path in paths:  # from the headers, before anything is decoded
         check_model_size(path, *image_size(path))
-    counts = []
+    results = []
     for path, target in zip(paths, targets, strict=True):
         image = load_image(path)
-        density = counter(image[None])[0]
-        count = float(density.sum(dtype=np.float64))
-        counts.append(count)
+        output = counter(image[None])[0]
+        count, points = decode(output, counter.target)
+        results.append((count, points))
         if target is not None:
-            write_bytes(target, encode(heatmap(image, density, count), "PNG"))
-    return counts
+            write_bytes(target, encode(heatmap(image, output, count), "PNG"))
+    return results
+
+
+def write_points_csv(out: str, rows: list[tuple[str, np.ndarray]], inputs: list[Path]) -> None:
+    """Decoded heads as ``image_id,x,y`` rows (what `headcount score` reads), to a file or ``-`` (stdout)."""
+    lines = ["image_id,x,y\n"]
+    for image_id, pts in rows:  # an image without heads still has its row, with no coordinates
+        lines.extend([f"{image_id},{x:.1f},{y:.1f}\n" for x, y in pts.tolist()] or [f"{image_id},,\n"])
+    text = "".join(lines)
+    if out == "-":
+        sys.stdout.write(text)
+        return
+    claim(out, csv_with_header("image_id", "x", "y"), "a points CSV", inputs=inputs)
+    write_bytes(out, text.encode())

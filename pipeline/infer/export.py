@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from pipeline.atomic import atomic_path
+from pipeline.checkpoint import trained_target
 from pipeline.errors import ConfigError, DataError
 from pipeline.image import load_image
 from pipeline.infer.counter import MAX_MODEL_PIXELS, Counter, OnnxCounter, TorchCounter
@@ -41,9 +42,11 @@ class FrameModel(nn.Module):
 def export_onnx(checkpoint: str | Path, out: str | Path, opset: int = ONNX_OPSET) -> Path:
     """Write the checkpoint's network as ONNX with a dynamic batch, height and width (atomically).
 
-    Input ``frames``: uint8 (B, H, W, 3), RGB. Output ``density``: float32 (B, H/8, W/8).
+    Input ``frames``: uint8 (B, H, W, 3), RGB. Output ``density``: float32 (B, H/8, W/8); a model
+    trained with ``train.target: fidt`` names it ``fidt``, so a counter decodes it as one.
     """
     model = FrameModel(load_model(checkpoint, optimize=False)).eval()
+    output = trained_target(checkpoint)
     example = torch.zeros(1, 64, 96, 3, dtype=torch.uint8)
     out = claim(out, is_onnx_model, "an ONNX model", inputs=[checkpoint])
     with atomic_path(out) as tmp, warnings.catch_warnings():
@@ -54,8 +57,8 @@ def export_onnx(checkpoint: str | Path, out: str | Path, opset: int = ONNX_OPSET
             str(tmp),
             dynamo=False,
             input_names=["frames"],
-            output_names=["density"],
-            dynamic_axes={"frames": {0: "batch", 1: "height", 2: "width"}, "density": {0: "batch", 1: "h8", 2: "w8"}},
+            output_names=[output],
+            dynamic_axes={"frames": {0: "batch", 1: "height", 2: "width"}, output: {0: "batch", 1: "h8", 2: "w8"}},
             opset_version=opset,
         )
         _inline_shared_initializers(tmp)

@@ -8,6 +8,12 @@ keeps only the newest frame, so when the model is slower than the camera the
 frames in between are dropped, counted, and the lag (capture to result) is
 reported. `--live` treats a file as a camera (its frames arrive at their
 timestamps), which is how the drop policy is tested without one.
+
+A live source that breaks or stalls (no data for `Sampling.stall_s`) is opened
+again after a back-off (`reconnecting`), up to `Sampling.reconnect` times in a
+row; frame numbers and times keep counting across the gap, and the first
+record after it says how long it was (``"gap"``, seconds), with a
+``reconnected`` event.
 """
 
 from __future__ import annotations
@@ -49,6 +55,7 @@ class Frame:
     t: float  # seconds from the source's start (its timestamps)
     image: np.ndarray  # uint8 (H, W, 3) RGB
     arrived: float = 0.0  # time.monotonic() when it was decoded
+    gap: float = 0.0  # seconds without frames before this one (a live source that dropped and came back)
 
 
 def decode(spec: str, *, timeout_s: float = 10.0) -> Iterator[Frame]:
@@ -74,6 +81,57 @@ def decode(spec: str, *, timeout_s: float = 10.0) -> Iterator[Frame]:
                 yield Frame(i, t - start, frame.to_ndarray(format="rgb24"), time.monotonic())
         except av.error.FFmpegError as exc:
             raise DataError(spec, f"video stream broken ({exc})") from None
+
+
+RECONNECT_BACKOFF_S = (0.5, 1.0, 2.0, 4.0, 8.0)  # waits before each new attempt; then 8 s each
+
+
+def reconnecting(
+    spec: str,
+    attempts: int,
+    *,
+    timeout_s: float = 10.0,
+    open_frames: Callable[..., Iterable[Frame]] = decode,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Iterator[Frame]:
+    """A live source's frames across drops: when it breaks or stalls, or will not open, it is opened again.
+
+    Waits `RECONNECT_BACKOFF_S` between attempts and gives up after `attempts`
+    in a row that bring no frame, raising the last error. A clean end (all of
+    an HTTP file, a session the server closed) ends the frames. Frame indices
+    and times continue across a gap, times by the wall clock, and the first
+    frame after one carries its length (`Frame.gap`).
+    """
+    index, failures, offset = 0, 0, 0.0
+    last_t: float | None = None
+    lost_at: float | None = None
+    while True:
+        error: DataError | None = None
+        session_start: float | None = None
+        try:
+            for f in open_frames(spec, timeout_s=timeout_s):
+                gap = 0.0
+                if session_start is None:  # the first frame of this connection
+                    session_start = f.t
+                    if lost_at is not None:
+                        gap = time.monotonic() - lost_at
+                        offset = (last_t or 0.0) + gap - f.t
+                        lost_at = None
+                    failures = 0
+                last_t = f.t + offset
+                yield Frame(index, last_t, f.image, f.arrived, gap)
+                index += 1
+        except DataError as exc:
+            error = exc
+        if error is None:  # a clean end (a whole HTTP file, a session the server closed) ends the run
+            return
+        if session_start is None:
+            failures += 1  # an attempt that brought no frame
+        if attempts == 0 or failures > attempts:
+            raise error
+        lost_at = lost_at if lost_at is not None else time.monotonic()
+        print(f"{spec}: stream lost ({error.problem}); reconnecting", file=sys.stderr)
+        sleep(RECONNECT_BACKOFF_S[min(max(failures - 1, 0), len(RECONNECT_BACKOFF_S) - 1)])
 
 
 def source_info(spec: str) -> tuple[float | None, int | None]:
@@ -201,6 +259,7 @@ class StreamSummary:
     lag_max_s: float = 0.0
     alerts: int = 0
     interrupted: bool = False
+    gaps: int = 0  # live only: times the source dropped and came back
 
     @property
     def fps(self) -> float:
@@ -218,6 +277,7 @@ class StreamSummary:
             "lag_max_s": self.lag_max_s,
             "alerts": self.alerts,
             "interrupted": self.interrupted,
+            "gaps": self.gaps,
         }
 
 
@@ -241,6 +301,8 @@ class Sampling:
     fps: float | None = None
     live: bool | None = None  # None: URLs and devices are live, files are not; True replays a file at its pace
     batch: int = 1
+    reconnect: int = 5  # URLs and devices: times in a row to open a source again after it drops (0: never)
+    stall_s: float = 10.0  # URLs and devices: no data for this long is a drop
 
 
 @dataclass(frozen=True)
@@ -301,6 +363,10 @@ def count_frames(
                 lag = time.monotonic() - f.arrived
                 lags.append(lag)
                 record["lag"] = round(lag, 4)
+            if f.gap:
+                record["gap"] = round(f.gap, 3)
+                summary.gaps += 1
+                on_event({"event": "reconnected", "t": round(f.t, 6), "frame": f.index, "gap": round(f.gap, 3)})
             _, events = monitor.update(f.t, {"total": total, **per_zone})
             on_record(record)
             for e in events:
@@ -371,7 +437,10 @@ def count_video(
     if snapshots is not None and Path(snapshots).exists() and not Path(snapshots).is_dir():
         raise ConfigError(snapshots, "exists and is not a folder; --snapshots needs a folder")
     src_fps, n_frames = source_info(spec)
-    frames: Iterable[Frame] = decode(spec)
+    if is_live(spec):
+        frames: Iterable[Frame] = reconnecting(spec, sampling.reconnect, timeout_s=sampling.stall_s)
+    else:
+        frames = decode(spec)
     if live and not is_live(spec):
         frames = paced(frames)
     frames = _within_bound(sample(frames, every, fps), spec)
@@ -379,7 +448,7 @@ def count_video(
     if shared or not out:
         records = out or None
     else:
-        records = RecordWriter(out, [z.name for z in zones], extra=("lag",) if is_live_source else ())
+        records = RecordWriter(out, [z.name for z in zones], extra=("lag", "gap") if is_live_source else ())
     events = EventWriter(alerts_out, outputs.alerts_stdout)
     video: OverlayVideo | None = None
     quiet = not sys.stderr.isatty() if progress is None else not progress

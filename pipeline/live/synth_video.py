@@ -27,6 +27,8 @@ def make_video(
 ) -> np.ndarray:
     """Write an H.264 video of `frames` frames of `shape` (H, W); return each frame's true head count.
 
+    The container follows the suffix (``.ts``: MPEG-TS, what an HTTP live stream carries).
+
     The file is written atomically; quality is high (CRF 18) so that the
     encoding barely changes what a model sees.
     """
@@ -38,7 +40,8 @@ def make_video(
     offsets = np.linspace(0, w, frames).round().astype(int) if frames > 1 else np.zeros(1, int)
     counts = np.array([int(((pts[:, 0] >= x) & (pts[:, 0] < x + w)).sum()) for x in offsets])
     path = Path(path)
-    with atomic_path(path) as tmp, av.open(str(tmp), "w", format=path.suffix.lstrip(".") or "mp4") as out:
+    fmt = {"ts": "mpegts", "mkv": "matroska", "": "mp4"}.get(path.suffix.lstrip(".").lower(), path.suffix.lstrip("."))
+    with atomic_path(path) as tmp, av.open(str(tmp), "w", format=fmt) as out:
         stream = add_video_stream(out, fps, shape, crf=18)
         for i, x in enumerate(offsets):
             frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(wide[:, x : x + w]), format="rgb24")
