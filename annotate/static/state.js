@@ -22,7 +22,7 @@ const state = {
   proposalPool: [],   // the last Propose's heads with their confidence; `proposals` are those shown
   box: null,          // the Alt+drag box being drawn [x0, y0, x1, y1] (image px)
   view: { scale: 1, ox: 0, oy: 0 },
-  img: null, density: null, densityState: "off", showDensity: false, proposalsEnabled: false,
+  img: null, mips: [], density: null, densityState: "off", showDensity: false, proposalsEnabled: false,
   version: 0, savedVersion: 0, saving: null, hover: -1, mouse: null, proposalsById: {}, seq: null,
   locked: false,
   // a head being dragged holds incoming updates back until it is dropped (sync.js idle): the drag's index

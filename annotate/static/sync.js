@@ -4,7 +4,7 @@ import { applyChanges, applyDiff, assignId, changesBetween, describe, describeCo
          head, idMaps, inverse } from "./merge.js";
 import { loadDensity, markDensity, updateTiles } from "./panels.js";
 import { $, MAX_HISTORY, canvas, metrics, state } from "./state.js";
-import { fit, headAt, requestDraw } from "./view.js";
+import { buildMips, fit, headAt, requestDraw } from "./view.js";
 
 function docOf() {
   const t = state.tiles;
@@ -307,6 +307,7 @@ async function openImage(index) {
     return;
   }
   state.img = img;
+  buildMips(img);
   await loadPoints();
   fit();
   if (state.showDensity) loadDensity();

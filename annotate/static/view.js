@@ -79,6 +79,32 @@ function resizeCanvas() {
   return dpr;
 }
 
+// ---------- a large photo drawn small: from a copy near the size shown ----------
+// Scaling a 6000x4000 photo down to the window every frame is what kept the page at 30 fps without a GPU
+// (the drawing script took 8 ms of 33); halved copies, made once per image in the background, make it 60.
+const MIP_MIN_PX = 512;   // no copies of images this small or smaller
+function buildMips(img) {
+  const mips = [];
+  for (let w = img.naturalWidth >> 1, h = img.naturalHeight >> 1; Math.min(w, h) >= MIP_MIN_PX / 2 && w >= MIP_MIN_PX;
+       w >>= 1, h >>= 1) mips.push([w, h]);
+  state.mips = [];
+  const forImg = img;
+  (async () => {
+    for (const [w, h] of mips) {
+      const bitmap = await createImageBitmap(forImg, { resizeWidth: w, resizeHeight: h, resizeQuality: "high" });
+      if (state.img !== forImg) { bitmap.close(); return; }
+      state.mips.push(bitmap);   // largest first
+    }
+    requestDraw();
+  })();
+}
+// the smallest copy at least as wide as it is shown (the photo itself when zoomed in)
+function imageFor(shownWidth) {
+  let best = state.img;
+  for (const m of state.mips || []) if (m.width >= shownWidth) best = m;
+  return best;
+}
+
 function imageFilter() {
   const L = state.look, parts = [];
   if (L.brightness !== 1) parts.push(`brightness(${L.brightness})`);
@@ -97,7 +123,7 @@ function draw() {
   ctx.imageSmoothingEnabled = v.scale < 2;   // sharp pixels when zoomed in
   const L = state.look;
   ctx.filter = imageFilter();
-  ctx.drawImage(state.img, v.ox, v.oy, state.width * v.scale, state.height * v.scale);
+  ctx.drawImage(imageFor(state.width * v.scale), v.ox, v.oy, state.width * v.scale, state.height * v.scale);
   ctx.filter = "none";
   if (state.showDensity && state.density) {
     ctx.globalAlpha = state.densityState === "fresh" ? 0.75 : 0.35;   // a stale overlay looks stale
@@ -219,7 +245,7 @@ function drawMinimap() {
   if (!minimapShown()) return;
   const m = minimapRect(), v = state.view;
   ctx.globalAlpha = 0.85;
-  ctx.drawImage(state.img, m.x, m.y, m.w, m.h);
+  ctx.drawImage(imageFor(m.w), m.x, m.y, m.w, m.h);
   ctx.globalAlpha = 1;
   if (state.look.grid || state.tiles) {
     const g = grid();
@@ -329,4 +355,4 @@ function zoomAt(factor, sx, sy) {
 function zoomCenter(factor) { zoomAt(factor, canvas.clientWidth / 2, canvas.clientHeight / 2); }
 function updateZoomLabel() { $("zoom").textContent = Math.round(state.view.scale * 100) + "%"; }
 
-export { minimapJump, minimapShown, headAt, clampToImage, defaultGrid, draw, drawGrid, eventPos, fit, frameRequested, grid, hitRadius, imageFilter, imageToScreen, insideImage, markerRadius, nearest, requestDraw, resizeCanvas, screenToImage, showRect, tileAt, tileRect, updateZoomLabel, zoomAt, zoomCenter };
+export { buildMips, imageFor, minimapJump, minimapShown, headAt, clampToImage, defaultGrid, draw, drawGrid, eventPos, fit, frameRequested, grid, hitRadius, imageFilter, imageToScreen, insideImage, markerRadius, nearest, requestDraw, resizeCanvas, screenToImage, showRect, tileAt, tileRect, updateZoomLabel, zoomAt, zoomCenter };
