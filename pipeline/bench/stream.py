@@ -19,6 +19,35 @@ from pipeline.live.zones import Zone
 from pipeline.model import CSRNet, ModelConfig
 
 
+def bench_counter(
+    checkpoint: str | Path | None,
+    runtime: str,
+    tmp: Path,
+    video: Path,
+    *,
+    width: float = 0.25,
+    threads: int | None = None,
+):  # noqa: ANN201 - a Counter
+    """The counter a benchmark times: the checkpoint (or an untrained model of the demo's shape, written to
+    `tmp`) on `runtime`; int8 is calibrated on 8 frames of `video`."""
+    if checkpoint is None:
+        torch.manual_seed(0)
+        cfg = ModelConfig(width=width, batch_norm=True)
+        checkpoint = tmp / "untrained.pt"
+        save_checkpoint(checkpoint, model=CSRNet(width, True).state_dict(), model_config=asdict(cfg))
+    if threads:
+        torch.set_num_threads(threads)
+    if is_onnx(checkpoint):
+        return OnnxCounter(checkpoint, threads)
+    if runtime == "pytorch":
+        return TorchCounter(checkpoint, torch.device("cpu"))
+    model = export_onnx(checkpoint, tmp / "model.onnx")
+    if runtime == "int8":
+        frames = [f.image for f in decode(str(video))]
+        model = quantize_onnx(model, tmp / "model-int8.onnx", frames[:: max(len(frames) // 8, 1)])
+    return OnnxCounter(model, threads)
+
+
 def bench_stream(
     checkpoint: str | Path | None = None,
     *,
@@ -46,23 +75,7 @@ def bench_stream(
         video = tmp / "crowd.mp4"
         truth = make_video(video, frames=frames, shape=shape, fps=fps)
         weights = "untrained" if checkpoint is None else str(checkpoint)
-        if checkpoint is None:
-            torch.manual_seed(0)
-            cfg = ModelConfig(width=width, batch_norm=True)
-            checkpoint = tmp / "untrained.pt"
-            save_checkpoint(checkpoint, model=CSRNet(width, True).state_dict(), model_config=asdict(cfg))
-        if threads:
-            torch.set_num_threads(threads)
-        if is_onnx(checkpoint):
-            counter = OnnxCounter(checkpoint, threads)
-        elif runtime == "pytorch":
-            counter = TorchCounter(checkpoint, torch.device("cpu"))
-        else:
-            model = export_onnx(checkpoint, tmp / "model.onnx")
-            if runtime == "int8":
-                calibration = [f.image for f in decode(str(video))][:: max(frames // 8, 1)]
-                model = quantize_onnx(model, tmp / "model-int8.onnx", calibration)
-            counter = OnnxCounter(model, threads)
+        counter = bench_counter(checkpoint, runtime, tmp, video, width=width, threads=threads)
         halves = [
             Zone("left", np.array([[0, 0], [w / 2, 0], [w / 2, h], [0, h]], float)),
             Zone("right", np.array([[w / 2, 0], [w, 0], [w, h], [w / 2, h]], float)),
