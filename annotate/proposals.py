@@ -6,6 +6,7 @@ import numpy as np
 from scipy.ndimage import maximum_filter, uniform_filter
 
 from pipeline.geometry import STRIDE
+from pipeline.peaks import fidt_peaks
 
 MIN_MASS = 0.5  # a proposal's 3x3-cell neighbourhood must hold at least half a head
 
@@ -13,6 +14,17 @@ MIN_MASS = 0.5  # a proposal's 3x3-cell neighbourhood must hold at least half a 
 def propose_points(density: np.ndarray, shape: tuple[int, int], min_mass: float = MIN_MASS) -> np.ndarray:
     """The points of `propose`."""
     return propose(density, shape, min_mass)[0]
+
+
+def model_proposals(output: np.ndarray, shape: tuple[int, int], target: str) -> tuple[np.ndarray, np.ndarray, float]:
+    """(points, confidence, the model's count) of one model output, by what the model learnt: a density
+    map's `propose` and its sum, or a FIDT map's LMDS peaks, each as sure as its height, and their number."""
+    if target == "fidt":
+        points = fidt_peaks(output)
+        cells = (points // STRIDE).astype(int)
+        return points, np.asarray(output, np.float64)[cells[:, 1], cells[:, 0]], float(len(points))
+    points, scores = propose(output, shape)
+    return points, scores, float(output.sum())
 
 
 def propose(density: np.ndarray, shape: tuple[int, int], min_mass: float = MIN_MASS) -> tuple[np.ndarray, np.ndarray]:

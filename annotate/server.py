@@ -224,23 +224,15 @@ def create_app(
             return not_found()
         if model is None:
             return JSONResponse({"error": "no model configured (start with --checkpoint)"}, 404)
-        from annotate.proposals import propose
+        from annotate.proposals import model_proposals
         from pipeline.image import load_image
         from pipeline.infer.counter import check_model_size
-        from pipeline.peaks import fidt_peaks
 
         try:
             check_model_size(e.path.name, e.height, e.width)
         except DataError as exc:
             return JSONResponse({"error": str(exc)}, 413)
-        d = model(load_image(e.path)[None])[0]
-        if model.target == "fidt":  # a FIDT model's heads are its peaks (LMDS), each as sure as its height
-            points = fidt_peaks(d)
-            rows, cols = (points[:, 1] // 8).astype(int), (points[:, 0] // 8).astype(int)
-            scores, count = d[rows, cols].astype(float), float(len(points))
-        else:
-            points, scores = propose(d, (e.height, e.width))
-            count = float(d.sum())
+        points, scores, count = model_proposals(model(load_image(e.path)[None])[0], (e.height, e.width), model.target)
         return JSONResponse({"points": points.tolist(), "scores": scores.tolist(), "count": count})
 
     def index(request: Request) -> FileResponse:

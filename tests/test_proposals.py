@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 
 from annotate.proposals import propose_points
 
@@ -32,3 +33,15 @@ def test_a_faint_blob_is_not_proposed_even_when_the_total_count_has_room_for_it(
     assert len(pts) == 1 and pts[0, 0] < 48
     d[2, 10] = 0.6  # the same blob with enough mass is a head
     assert len(propose_points(d, (64, 96))) == 2
+
+
+def test_a_fidt_models_proposals_are_its_lmds_peaks_as_sure_as_their_height():
+    from annotate.proposals import model_proposals
+
+    f = np.zeros((6, 8), np.float32)
+    f[1, 2], f[4, 6] = 1.0, 0.6
+    points, scores, count = model_proposals(f, (48, 64), "fidt")
+    assert points.tolist() == [[20.0, 12.0], [52.0, 36.0]] and scores.tolist() == pytest.approx([1.0, 0.6])
+    assert count == 2.0
+    d = np.full((6, 8), 0.05, np.float32)
+    assert model_proposals(d, (48, 64), "density")[2] == pytest.approx(48 * 0.05)  # a density counts by its sum

@@ -30,7 +30,7 @@ from pipeline.errors import ConfigError
 from pipeline.image import encode
 from pipeline.readers.layout import plain_id
 from pipeline.sample import Sample, image_size
-from pipeline.store import DensityStore, read_split
+from pipeline.store import DensityStore, Record, read_split
 
 FORMATS = {
     "bayesian": "pipeline.exports.bayesian",
@@ -58,14 +58,15 @@ class Item:
     image: Image.Image
     points: np.ndarray
     source: Path
-    store: DensityStore
+    record: Record  # the store's entry, read once
+    store_params: dict  # the store's kernel parameters
     resized: bool  # not at the store's size: the map is drawn afresh
     as_file: bool  # exactly the image file's pixels: a JPEG is copied, not re-encoded
 
     def density(self) -> np.ndarray:
         if not self.resized:
-            return self.store[self.image_id].density
-        params = DensityParams(**{**self.store.params, "max_side": None})
+            return self.record.density
+        params = DensityParams(**{**self.store_params, "max_side": None})
         if params.method == "box":
             raise ConfigError("--min-size/--max-size", "a store made with method 'box' keeps no head sizes to redraw")
         return compute_density(self.points, (self.image.height, self.image.width), params).density
@@ -122,7 +123,7 @@ def items(store: DensityStore, min_size: int | None, max_size: int | None) -> It
             image = image.resize((w2, h2), Image.BICUBIC)
             points = points * [w2 / w, h2 / h]
         as_file = not resized and image_size(path) == (h, w)
-        yield Item(image_id, image, points, path, store, resized, as_file)
+        yield Item(image_id, image, points, path, rec, store.params, resized, as_file)
 
 
 def claim(out: Path, fmt: str) -> None:

@@ -107,12 +107,12 @@ def reconnecting(
     lost_at: float | None = None
     while True:
         error: DataError | None = None
-        session_start: float | None = None
+        got_frames = False
         try:
             for f in open_frames(spec, timeout_s=timeout_s):
                 gap = 0.0
-                if session_start is None:  # the first frame of this connection
-                    session_start = f.t
+                if not got_frames:  # the first frame of this connection
+                    got_frames = True
                     if lost_at is not None:
                         gap = time.monotonic() - lost_at
                         offset = (last_t or 0.0) + gap - f.t
@@ -125,7 +125,7 @@ def reconnecting(
             error = exc
         if error is None:  # a clean end (a whole HTTP file, a session the server closed) ends the run
             return
-        if session_start is None:
+        if not got_frames:
             failures += 1  # an attempt that brought no frame
         if attempts == 0 or failures > attempts:
             raise error
