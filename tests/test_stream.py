@@ -18,11 +18,11 @@ from click.testing import CliRunner
 
 from pipeline.checkpoint import save_checkpoint
 from pipeline.cli import cli
-from pipeline.errors import DataError
+from pipeline.errors import ConfigError, DataError
 from pipeline.infer.counter import OnnxCounter, TorchCounter
 from pipeline.infer.export import export_onnx, quantize_onnx
 from pipeline.live.alerts import AlertConfig, AlertMonitor
-from pipeline.live.stream import Frame, Outputs, Sampling, count_frames, count_video, decode, paced, sample
+from pipeline.live.stream import Alerting, Frame, Outputs, Sampling, count_frames, count_video, decode, paced, sample
 from pipeline.live.synth_video import make_video
 from pipeline.live.zones import Zone, cell_weights, load_zones, polygon_mask, zone_counts
 from pipeline.model import CSRNet, ModelConfig
@@ -295,12 +295,14 @@ def test_bench_stream_reports_fps_drops_and_error_against_the_truth(tmp_path):
     state["output.bias"] = torch.tensor([0.25])
     save_checkpoint(tmp_path / "flat.pt", model=state, model_config=asdict(cfg))
     args = ["--size", "96x64", "--frames", "6", "--runtime", "onnx", "--checkpoint", str(tmp_path / "flat.pt")]
-    r = CliRunner().invoke(cli, ["bench", "stream", *args])
-    assert r.exit_code == 0, r.output
-    x = json.loads(r.stdout)
-    assert x["frames"] == x["decoded"] == 6 and x["dropped"] == 0 and x["fps"] > 0
     truth = make_video(tmp_path / "same.mp4", frames=6, shape=(64, 96), fps=25)  # the bench's video, made again
-    assert x["counter"] == "onnxruntime:cpu" and x["mae_vs_truth"] == pytest.approx(np.abs(24 - truth).mean(), abs=1e-3)
+    for scale, cells in ((["--scale", "1"], 12 * 8), ([], 6 * 4)):  # by default frames are counted at half size
+        r = CliRunner().invoke(cli, ["bench", "stream", *args, *scale])
+        assert r.exit_code == 0, r.output
+        x = json.loads(r.stdout)
+        assert x["frames"] == x["decoded"] == 6 and x["dropped"] == 0 and x["fps"] > 0
+        assert x["counter"] == "onnxruntime:cpu" and x["scale"] == (1.0 if scale else 0.5)
+        assert x["mae_vs_truth"] == pytest.approx(np.abs(cells / 4 - truth).mean(), abs=1e-3)
 
 
 def test_two_videos_into_one_out_file_keep_every_row_with_its_source(video, checkpoint, tmp_path):
@@ -414,8 +416,93 @@ def test_an_untrained_models_int8_graph_quantizes_every_convolution(tmp_path):
     assert len(convs) == 17 and all(made_by.get(n.input[1]) == "DequantizeLinear" for n in convs)
 
 
-def test_bench_stream_without_a_checkpoint_says_its_weights_are_untrained_and_gives_no_error_figure():
-    r = CliRunner().invoke(cli, ["bench", "stream", "--size", "96x64", "--frames", "3", "--runtime", "pytorch"])
+@pytest.mark.parametrize("runtime", ["pytorch", "int8"])
+def test_bench_stream_without_a_checkpoint_says_its_weights_are_untrained_and_gives_no_error_figure(
+    runtime, tmp_path, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)  # no demo pipeline here: no models/best.pt
+    r = CliRunner().invoke(cli, ["bench", "stream", "--size", "96x64", "--frames", "3", "--runtime", runtime])
     assert r.exit_code == 0, r.output
     x = json.loads(r.stdout)
     assert x["weights"] == "untrained" and x["mae_vs_truth"] is None and x["frames"] == 3
+    assert x["counter"] == "onnxruntime:cpu:int8" if runtime == "int8" else x["counter"] == "pytorch:cpu"
+
+
+def test_bench_stream_times_the_demo_pipelines_checkpoint_where_there_is_one(checkpoint, tmp_path, monkeypatch):
+    """An untrained model's speed is not a trained one's: without --checkpoint the bench takes models/best.pt."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "best.pt").write_bytes(checkpoint.read_bytes())
+    r = CliRunner().invoke(cli, ["bench", "stream", "--size", "96x64", "--frames", "2", "--runtime", "pytorch"])
+    assert r.exit_code == 0, r.output
+    x = json.loads(r.stdout)
+    assert x["weights"] == "models/best.pt" and x["mae_vs_truth"] is not None
+
+
+class CellCounter:
+    """One head in every output cell, whatever the frame: a count that shows the size the model was given."""
+
+    name, batch, target = "cells", 1, "density"
+
+    def __init__(self) -> None:
+        self.shapes: list[tuple[int, int]] = []
+
+    def __call__(self, frames: np.ndarray) -> np.ndarray:
+        self.shapes.append(frames.shape[1:3])
+        return np.ones((len(frames), -(-frames.shape[1] // 8), -(-frames.shape[2] // 8)), np.float32)
+
+
+def test_scale_counts_frames_resized_in_the_decoder_with_zones_kept_in_the_sources_pixels(video, tmp_path):
+    path, _ = video  # 128x96
+    assert {f.image.shape for f in decode(str(path), scale=0.5)} == {(48, 64, 3)}
+    left = Zone("left", np.array([[0, 0], [64, 0], [64, 96], [0, 96]], float))  # the source's left half
+    out, counter = tmp_path / "scaled.jsonl", CellCounter()
+    quiet = Outputs(str(out), alerts_stdout=False)
+    count_video(str(path), counter, outputs=quiet, alerting=Alerting((left,)), sampling=Sampling(scale=0.5))
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    assert set(counter.shapes) == {(48, 64)} and len(records) == FRAMES
+    # 6x8 cells: 48 in all, and the left half of the source is the left half of what the model saw
+    assert {(r["count"], r["zones"]["left"]) for r in records} == {(48.0, 24.0)}
+    with pytest.raises(ConfigError, match="scale"):
+        Sampling(scale=0.0)
+
+
+def test_scale_on_images_gives_points_in_the_images_pixels(tmp_path):
+    from PIL import Image
+
+    from pipeline.infer.counter import count_images
+
+    class OnePeak(CellCounter):
+        def __call__(self, frames: np.ndarray) -> np.ndarray:
+            out = np.zeros((1, -(-frames.shape[1] // 8), -(-frames.shape[2] // 8)), np.float32)
+            out[0, 2, 3] = 1.0  # one head in the cell of row 2, column 3: its centre is (28, 20) in the model's input
+            self.shapes.append(frames.shape[1:3])
+            return out
+
+    image = tmp_path / "crowd.png"
+    Image.new("RGB", (160, 120)).save(image)
+    counter = OnePeak()
+    [(n, points)] = count_images([image], counter, scale=0.5)
+    assert counter.shapes == [(60, 80)] and n == 1.0
+    assert points.tolist() == [[56.0, 40.0]]  # (28, 20) at half size is (56, 40) in the image
+
+
+def test_count_command_passes_scale_to_videos_and_images(video, checkpoint, tmp_path):
+    path, _ = video
+    out = tmp_path / "cli.jsonl"
+    r = CliRunner().invoke(
+        cli, ["count", str(path), "--checkpoint", str(checkpoint), "--out", str(out), "--scale", "0.5"]
+    )
+    assert r.exit_code == 0, r.output
+    counter = TorchCounter(checkpoint, CPU)
+    expected = [float(counter(f.image[None])[0].sum(dtype=np.float64)) for f in decode(str(path), scale=0.5)]
+    assert [json.loads(line)["count"] for line in out.read_text().splitlines()] == pytest.approx(expected, rel=1e-6)
+    frame = next(decode(str(path))).image
+    from PIL import Image
+
+    Image.fromarray(frame).save(tmp_path / "frame.png")
+    r = CliRunner().invoke(
+        cli, ["count", str(tmp_path / "frame.png"), "--checkpoint", str(checkpoint), "--scale", "0.5"]
+    )
+    small = np.asarray(Image.fromarray(frame).resize((64, 48), Image.BOX))
+    assert r.exit_code == 0 and r.output.split("\t")[1].strip() == f"{float(counter(small[None])[0].sum()):.1f}"

@@ -18,6 +18,13 @@ from pipeline.live.synth_video import make_video
 from pipeline.live.zones import Zone
 from pipeline.model import CSRNet, ModelConfig
 
+DEMO_CHECKPOINT = Path("models/best.pt")  # what `dvc repro` trains, relative to the project root
+
+
+def default_checkpoint() -> Path | None:
+    """The demo pipeline's checkpoint when there is one: an untrained model's speed is not a trained one's."""
+    return DEMO_CHECKPOINT if DEMO_CHECKPOINT.is_file() else None
+
 
 def bench_counter(
     checkpoint: str | Path | None,
@@ -27,9 +34,10 @@ def bench_counter(
     *,
     width: float = 0.25,
     threads: int | None = None,
+    scale: float = 1.0,
 ):  # noqa: ANN201 - a Counter
     """The counter a benchmark times: the checkpoint (or an untrained model of the demo's shape, written to
-    `tmp`) on `runtime`; int8 is calibrated on 8 frames of `video`."""
+    `tmp`) on `runtime`; int8 is calibrated on 8 frames of `video`, resized by `scale` as they will be counted."""
     if checkpoint is None:
         torch.manual_seed(0)
         cfg = ModelConfig(width=width, batch_norm=True)
@@ -43,7 +51,7 @@ def bench_counter(
         return TorchCounter(checkpoint, torch.device("cpu"))
     model = export_onnx(checkpoint, tmp / "model.onnx")
     if runtime == "int8":
-        frames = [f.image for f in decode(str(video))]
+        frames = [f.image for f in decode(str(video), scale=scale)]
         model = quantize_onnx(model, tmp / "model-int8.onnx", frames[:: max(len(frames) // 8, 1)])
     return OnnxCounter(model, threads)
 
@@ -58,16 +66,20 @@ def bench_stream(
     runtime: str = "int8",
     width: float = 0.25,
     threads: int | None = None,
+    scale: float = 1.0,
 ) -> dict:
     """`count` end to end (decode, model, zones, writing) on a synthetic crowd video of `shape` (H, W).
 
     `runtime`: ``int8`` / ``onnx`` (ONNX Runtime, exported here) or ``pytorch``.
     Without a checkpoint an untrained model of the demo's shape (`width`, BatchNorm)
-    is timed (``weights: "untrained"``, and ``mae_vs_truth`` is null). Its int8 speed used to be a third of a
+    is timed (``weights: "untrained"``, and ``mae_vs_truth`` is null); the command
+    times the demo pipeline's ``models/best.pt`` where there is one (`default_checkpoint`).
+    An untrained model's int8 speed used to be a third of a
     trained model's (7.7 against 28.7 fps): the exporter shared its all-zero folded biases
     through Identity nodes, which the quantizer left in float (`infer.export`); since the
     export gives each convolution its own weights it runs 21.2 fps against 23.7.
     `live` replays the video at `fps` as a camera would (frames drop when the model is slower).
+    `scale` resizes frames in the decoder before the model (`count --scale`).
     """
     h, w = shape
     with tempfile.TemporaryDirectory(prefix="headcount-bench-") as tmp:
@@ -75,7 +87,7 @@ def bench_stream(
         video = tmp / "crowd.mp4"
         truth = make_video(video, frames=frames, shape=shape, fps=fps)
         weights = "untrained" if checkpoint is None else str(checkpoint)
-        counter = bench_counter(checkpoint, runtime, tmp, video, width=width, threads=threads)
+        counter = bench_counter(checkpoint, runtime, tmp, video, width=width, threads=threads, scale=scale)
         halves = [
             Zone("left", np.array([[0, 0], [w / 2, 0], [w / 2, h], [0, h]], float)),
             Zone("right", np.array([[w / 2, 0], [w, 0], [w, h], [w / 2, h]], float)),
@@ -86,14 +98,15 @@ def bench_stream(
             counter,
             outputs=Outputs(str(out), alerts_stdout=False),
             alerting=Alerting(tuple(halves)),
-            sampling=Sampling(live=live),
+            sampling=Sampling(live=live, scale=scale),
             progress=False,
         )
         records = [json.loads(line) for line in out.read_text().splitlines()]
     counted = np.array([r["count"] for r in records])
     return {
         "size": f"{w}x{h}",
-        "counter": counter.name + (":int8" if runtime == "int8" and not is_onnx(checkpoint) else ""),
+        "scale": scale,
+        "counter": counter.name + (":int8" if runtime == "int8" and not (checkpoint and is_onnx(checkpoint)) else ""),
         "live": live,
         "source_fps": fps,
         **s.as_dict(),

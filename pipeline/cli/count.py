@@ -100,6 +100,11 @@ from pipeline.cli.group import cli
     show_default=True,
     help="Streams and cameras: seconds without data that count as a drop.",
 )
+@options.scale(
+    1.0,
+    "Count images and frames resized by F (zones and points stay in the input's pixels): heads at the size "
+    "the model learned, and F^2 of the pixels. The demo model learned 12-24 px heads; see README 'Counting video'.",
+)
 def count_cmd(
     inputs: tuple[str, ...],
     checkpoint: Path,
@@ -122,6 +127,7 @@ def count_cmd(
     live: bool,
     reconnect: int,
     stall: float,
+    scale: float,
 ) -> None:
     """Count people in images (one count per line), videos, streams and cameras (one record per frame).
 
@@ -152,14 +158,14 @@ def count_cmd(
             f"{checkpoint} is a {counter.target} model: it counts images; videos and zones need a density model"
         )
     if images:
-        results = count_images(images, counter, heatmap)
+        results = count_images(images, counter, heatmap, scale)
         for path, (n, _) in zip(images, results, strict=True):
             click.echo(f"{path}\t{n:.1f}", err=points_out == "-")
         if points_out is not None:
             rows = [(path.stem, pts) for path, (_, pts) in zip(images, results, strict=True)]
             write_points_csv(points_out, rows, [*images, checkpoint])
     alerting = Alerting(tuple(zones), threshold, AlertConfig(smooth, hysteresis))
-    sampling = Sampling(every, sample_fps, True if live else None, batch or counter.batch, reconnect, stall)
+    sampling = Sampling(every, sample_fps, True if live else None, batch or counter.batch, reconnect, stall, scale)
     fired, interrupted = 0, False
     shared = None
     if len(videos) > 1 and out != "-":  # one file for all: each row says its video, none is lost

@@ -15,11 +15,13 @@ from typing import Protocol
 
 import numpy as np
 import torch
+from PIL import Image
 
 from pipeline.atomic import write_bytes
 from pipeline.checkpoint import trained_target
 from pipeline.device import Precision, resolve_device
 from pipeline.errors import DataError
+from pipeline.geometry import scaled_size
 from pipeline.image import encode, load_image
 from pipeline.outputs import claim, csv_with_header, is_png
 from pipeline.overlay import heatmap
@@ -143,22 +145,26 @@ def heatmap_paths(paths: list[Path], out: Path) -> list[Path]:
 
 
 def count_images(
-    paths: list[Path], counter: Counter, heatmap_out: Path | None = None
+    paths: list[Path], counter: Counter, heatmap_out: Path | None = None, scale: float = 1.0
 ) -> list[tuple[float, np.ndarray]]:
-    """Count each image: (count, (N, 2) head points decoded from its map); with `heatmap_out` also save
-    overlays (see `heatmap_paths`)."""
+    """Count each image: (count, (N, 2) head points decoded from its map, in the image's pixels); with
+    `heatmap_out` also save overlays (see `heatmap_paths`). `scale` resizes each image before the model
+    (an area filter, as video frames get in the decoder); overlays are drawn at that size."""
     targets = heatmap_paths(paths, heatmap_out) if heatmap_out is not None else [None] * len(paths)
     for target in targets:
         if target is not None:
             claim(target, is_png, "a PNG image", inputs=paths)
     for path in paths:  # from the headers, before anything is decoded
-        check_model_size(path, *image_size(path))
+        check_model_size(path, *scaled_size(image_size(path), scale))
     results = []
     for path, target in zip(paths, targets, strict=True):
         image = load_image(path)
+        if scale != 1.0:
+            h, w = scaled_size(image.shape[:2], scale)
+            image = np.asarray(Image.fromarray(image).resize((w, h), Image.BOX))
         output = counter(image[None])[0]
         count, points = decode(output, counter.target)
-        results.append((count, points))
+        results.append((count, points / scale))
         if target is not None:
             write_bytes(target, encode(heatmap(image, output, count), "PNG"))
     return results

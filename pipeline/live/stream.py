@@ -24,12 +24,14 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 
 from pipeline.errors import ConfigError, DataError
+from pipeline.geometry import MAX_SCALE, scaled_size
 from pipeline.infer.counter import Counter
 from pipeline.live.alerts import AlertConfig, AlertMonitor
 from pipeline.live.sinks import RecordWriter
@@ -58,8 +60,12 @@ class Frame:
     gap: float = 0.0  # seconds without frames before this one (a live source that dropped and came back)
 
 
-def decode(spec: str, *, timeout_s: float = 10.0) -> Iterator[Frame]:
-    """Every frame of a file, URL or camera, in order, as RGB."""
+def decode(spec: str, *, timeout_s: float = 10.0, scale: float = 1.0) -> Iterator[Frame]:
+    """Every frame of a file, URL or camera, in order, as RGB; resized by `scale` in FFmpeg's scaler.
+
+    Why in the decoder: swscale converts and shrinks in one C pass on the decoding
+    thread, so a 720p frame counted at a quarter of its size never exists at full size in RGB.
+    """
     import av
 
     options = {"rtsp_transport": "tcp"} if spec.lower().startswith("rtsp") else {}
@@ -78,7 +84,12 @@ def decode(spec: str, *, timeout_s: float = 10.0) -> Iterator[Frame]:
             for i, frame in enumerate(container.decode(stream)):
                 t = float(frame.time) if frame.time is not None else i / float(stream.average_rate or 25)
                 start = t if start is None else start
-                yield Frame(i, t - start, frame.to_ndarray(format="rgb24"), time.monotonic())
+                if scale == 1.0:
+                    image = frame.to_ndarray(format="rgb24")
+                else:
+                    h, w = scaled_size((frame.height, frame.width), scale)
+                    image = frame.to_ndarray(format="rgb24", width=w, height=h, interpolation="AREA", threads=1)
+                yield Frame(i, t - start, image, time.monotonic())
         except av.error.FFmpegError as exc:
             raise DataError(spec, f"video stream broken ({exc})") from None
 
@@ -303,6 +314,11 @@ class Sampling:
     batch: int = 1
     reconnect: int = 5  # URLs and devices: times in a row to open a source again after it drops (0: never)
     stall_s: float = 10.0  # URLs and devices: no data for this long is a drop
+    scale: float = 1.0  # frames are counted resized by this: heads at the size the model learned, fewer pixels
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.scale) and 0 < self.scale <= MAX_SCALE):
+            raise ConfigError("scale", f"must be in (0, {MAX_SCALE:g}], got {self.scale}")
 
 
 @dataclass(frozen=True)
@@ -437,10 +453,16 @@ def count_video(
     if snapshots is not None and Path(snapshots).exists() and not Path(snapshots).is_dir():
         raise ConfigError(snapshots, "exists and is not a folder; --snapshots needs a folder")
     src_fps, n_frames = source_info(spec)
+    scale = sampling.scale
+    if scale != 1.0:  # zones are drawn in the source's pixels; the model sees the resized frame
+        zones = [Zone(z.name, z.polygon * scale, z.threshold) for z in zones]
+        alerting = replace(alerting, zones=tuple(zones))
     if is_live(spec):
-        frames: Iterable[Frame] = reconnecting(spec, sampling.reconnect, timeout_s=sampling.stall_s)
+        frames: Iterable[Frame] = reconnecting(
+            spec, sampling.reconnect, timeout_s=sampling.stall_s, open_frames=partial(decode, scale=scale)
+        )
     else:
-        frames = decode(spec)
+        frames = decode(spec, scale=scale)
     if live and not is_live(spec):
         frames = paced(frames)
     frames = _within_bound(sample(frames, every, fps), spec)
