@@ -402,3 +402,53 @@ def test_coco_keypoints_keep_the_labelled_head_of_each_person(tmp_path):
     assert next(read("coco", tmp_path, "all", keypoint="neck")).points.tolist() == [[11.0, 14.0], [50.0, 5.0]]
     with pytest.raises(ConfigError, match="no category has a keypoint 'ear'"):
         list(read("coco", tmp_path, "all", keypoint="ear"))
+
+
+def _gt_with_number(points: np.ndarray, dtype) -> bytes:
+    """A GT file as the released ones store it: `number` as the smallest unsigned type that holds it."""
+    import io
+
+    struct = np.empty((1, 1), dtype=[("location", "O"), ("number", "O")])
+    struct[0, 0]["location"] = np.asarray(points, np.float64)
+    struct[0, 0]["number"] = np.array([[len(points)]], dtype=dtype)
+    cell = np.empty((1, 1), dtype=object)
+    cell[0, 0] = struct
+    buf = io.BytesIO()
+    scipy.io.savemat(buf, {"image_info": cell})
+    return buf.getvalue()
+
+
+def test_part_a_traits_grayscale_jpegs_many_sizes_uint16_numbers_and_duplicates_train(tmp_path):
+    """What the real Part A has that the synthetic default lacks (its files are not in ../shared): grayscale
+    JPEGs among RGB ones, an image size per image, `number` as uint8 or uint16, and exact duplicate points."""
+    from PIL import Image
+
+    from pipeline.build import build_split
+    from pipeline.data import CrowdDataset
+    from pipeline.store import read_split
+
+    rng = np.random.default_rng(0)
+    images, gt = tmp_path / "train_data" / "images", tmp_path / "train_data" / "ground-truth"
+    images.mkdir(parents=True), gt.mkdir(parents=True)
+    sizes = {1: (70, 90, "L"), 2: (96, 64, "RGB"), 3: (120, 200, "L")}  # (h, w, mode)
+    for i, (h, w, mode) in sizes.items():
+        Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8)).convert(mode).save(images / f"IMG_{i}.jpg")
+    heads = {1: 40, 2: 300, 3: 12}  # 300 > 255: stored as uint16
+    points = {i: rng.uniform(0, [sizes[i][1], sizes[i][0]], (n, 2)) for i, n in heads.items()}
+    points[3][5] = points[3][4]  # an exact duplicate, as in 30 released Part A/B files
+    for i, pts in points.items():
+        (gt / f"GT_IMG_{i}.mat").write_bytes(_gt_with_number(pts, np.uint16 if len(pts) > 255 else np.uint8))
+    samples = {s.image_id: s for s in read("shanghaitech", tmp_path, "train")}
+    assert {i: (s.shape, len(s.points)) for i, s in samples.items()} == {
+        f"IMG_{i}": ((h, w), heads[i]) for i, (h, w, _) in sizes.items()
+    }
+    store = tmp_path / "train.h5"
+    build_split("shanghaitech", tmp_path, "train", store, workers=1, progress=False)
+    records = read_split(store)
+    assert records["IMG_3"].count == 12 and len(records["IMG_3"].sigma) == 11  # the duplicate merged into one head
+    crops = CrowdDataset(store, crop=(64, 64), seed=0)
+    assert {tuple(crops[k]["image"].shape) for k in range(3)} == {(64, 64, 3)}  # grayscale trains as RGB
+    whole = CrowdDataset(store)
+    assert [tuple(whole[k]["image"].shape) for k in range(3)] == [(70, 90, 3), (96, 64, 3), (120, 200, 3)]
+    gray = whole[0]["image"].numpy()
+    assert (gray[..., 0] == gray[..., 1]).all() and (gray[..., 1] == gray[..., 2]).all()
