@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from pipeline.errors import ConfigError
 
-MAX_SCALE = 4.0  # `count --scale`: upscaling helps far cameras; beyond 4x it only costs
 STRIDE = 8  # CSRNet's three 2x2 max-pools: one density cell covers 8x8 pixels
 
 
@@ -21,8 +20,3 @@ def check_crop(shape: tuple[int, int], where: str = "crop") -> None:
     if min(shape) <= 0 or shape[0] % STRIDE or shape[1] % STRIDE:
         h, w = shape
         raise ConfigError(where, f"must be positive multiples of {STRIDE} (the model's stride), got {w}x{h} (WxH)")
-
-
-def scaled_size(shape: tuple[int, int], scale: float) -> tuple[int, int]:
-    """(H, W) of an image of `shape` counted resized by `scale` (`count --scale`): at least one output cell."""
-    return max(STRIDE, round(shape[0] * scale)), max(STRIDE, round(shape[1] * scale))

@@ -68,7 +68,7 @@ class FiniteRange(click.FloatRange):
 
 def scale(default: float, help: str):  # noqa: ANN201 - a click decorator
     """``--scale F``: images and frames resized by F before the model (`count`, `bench stream`)."""
-    from pipeline.geometry import MAX_SCALE
+    from pipeline.infer.scale import MAX_SCALE
 
     return click.option(
         "--scale", type=FiniteRange(0, MAX_SCALE, min_open=True), default=default, show_default=True, help=help

@@ -21,8 +21,8 @@ from pipeline.atomic import write_bytes
 from pipeline.checkpoint import trained_target
 from pipeline.device import Precision, resolve_device
 from pipeline.errors import DataError
-from pipeline.geometry import scaled_size
 from pipeline.image import encode, load_image
+from pipeline.infer.scale import scaled_size
 from pipeline.outputs import claim, csv_with_header, is_png
 from pipeline.overlay import heatmap
 from pipeline.peaks import decode

@@ -31,8 +31,8 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.errors import ConfigError, DataError
-from pipeline.geometry import MAX_SCALE, scaled_size
 from pipeline.infer.counter import Counter
+from pipeline.infer.scale import MAX_SCALE, scaled_size
 from pipeline.live.alerts import AlertConfig, AlertMonitor
 from pipeline.live.sinks import RecordWriter
 from pipeline.live.zones import Zone, cell_weights, zone_counts
