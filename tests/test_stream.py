@@ -485,6 +485,9 @@ def test_scale_on_images_gives_points_in_the_images_pixels(tmp_path):
     [(n, points)] = count_images([image], counter, scale=0.5)
     assert counter.shapes == [(60, 80)] and n == 1.0
     assert points.tolist() == [[56.0, 40.0]]  # (28, 20) at half size is (56, 40) in the image
+    Image.new("RGB", (150, 110)).save(image)  # a third: 50x37, rounded, so each axis has its own ratio
+    [(_, points)] = count_images([image], counter, scale=1 / 3)
+    assert counter.shapes[-1] == (37, 50) and points[0].tolist() == pytest.approx([84.0, 20 * 110 / 37])
 
 
 def test_count_command_passes_scale_to_videos_and_images(video, checkpoint, tmp_path):

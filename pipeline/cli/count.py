@@ -103,7 +103,8 @@ from pipeline.cli.group import cli
 @options.scale(
     1.0,
     "Count images and frames resized by F (zones and points stay in the input's pixels): heads at the size "
-    "the model learned, and F^2 of the pixels. The demo model learned 12-24 px heads; see README 'Counting video'.",
+    "the model learned, and F^2 of the pixels. Which F counts best depends on the model (the demo's: 0.5 for "
+    "640x360 frames); see README 'Counting video'.",
 )
 def count_cmd(
     inputs: tuple[str, ...],

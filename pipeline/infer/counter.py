@@ -159,12 +159,14 @@ def count_images(
     results = []
     for path, target in zip(paths, targets, strict=True):
         image = load_image(path)
+        ratio = np.ones(2)
         if scale != 1.0:
             h, w = scaled_size(image.shape[:2], scale)
+            ratio = np.array([w / image.shape[1], h / image.shape[0]])  # per axis: the sizes are rounded
             image = np.asarray(Image.fromarray(image).resize((w, h), Image.BOX))
         output = counter(image[None])[0]
         count, points = decode(output, counter.target)
-        results.append((count, points / scale))
+        results.append((count, points / ratio))
         if target is not None:
             write_bytes(target, encode(heatmap(image, output, count), "PNG"))
     return results
