@@ -110,7 +110,8 @@ def evaluate(
         "baseline_mae": mae(np.full_like(true, train_counts.mean()), true),
     }
     # NAE, per-bin errors and localization at 4 and 8 px, as `headcount score` gives them (pipeline/score.py)
-    scored = score(truth, points, {r[0]: r[2] for r in rows}, predictions_out, radii=LOCALIZATION_RADII)
+    predicted = {r[0]: r[2] for r in rows}
+    scored = score(truth, points, predicted, predictions_out, radii=LOCALIZATION_RADII)
     metrics.update(nae=scored["nae"], bins=scored["bins"], localization=scored["localization"])
     metrics["target"] = target
     metrics["numerics"] = numerics_in_force(numerics, device.type)
@@ -121,7 +122,7 @@ def evaluate(
     writer.writerows((i, t, f"{p:.4f}", f"{abs(p - t):.4f}") for i, t, p in rows)
     write_bytes(predictions_out, buf.getvalue().encode())
     if nwpu_out is not None:
-        count_text, loc_text = nwpu_submissions({r[0]: r[2] for r in rows}, points, test.path)
+        count_text, loc_text = nwpu_submissions(predicted, points, test.path)
         Path(nwpu_out).mkdir(parents=True, exist_ok=True)
         write_bytes(Path(nwpu_out) / "nwpu_count.txt", count_text.encode())
         write_bytes(Path(nwpu_out) / "nwpu_loc.txt", loc_text.encode())

@@ -126,14 +126,18 @@ def nwpu_ids(image_ids: list[str], where: Path) -> dict[str, int]:
     return ids
 
 
+def nwpu_line(number: int, rows: np.ndarray) -> str:
+    """One image's line of an NWPU localization file, without its end: ``id num`` then each head's integers
+    (``x y`` in a prediction, ``x y sigma_s sigma_l level`` in ground truth)."""
+    rows = np.asarray(rows, np.int64)
+    return " ".join(map(str, [number, len(rows), *rows.ravel().tolist()]))
+
+
 def nwpu_submissions(counts: dict[str, float], points: dict[str, np.ndarray], where: Path) -> tuple[str, str]:
     """NWPU's two submission files as text: ``id count`` lines, and ``id num x y ...`` (all integers) lines."""
     ids = nwpu_ids(list(counts), where)
     count_lines = "".join(f"{ids[i]} {c:.4f}\n" for i, c in counts.items())
-    loc_lines = []
-    for i, pts in points.items():
-        xy = np.rint(np.asarray(pts, np.float64).reshape(-1, 2)).astype(np.int64)
-        loc_lines.append(" ".join(map(str, [ids[i], len(xy), *xy.ravel().tolist()])) + "\n")
+    loc_lines = [nwpu_line(ids[i], np.rint(np.asarray(p, np.float64).reshape(-1, 2))) + "\n" for i, p in points.items()]
     return count_lines, "".join(loc_lines)
 
 

@@ -29,7 +29,7 @@ from pipeline.errors import DataError
 from pipeline.exports import head_sizes
 from pipeline.points import split_inside
 from pipeline.sample import Sample
-from pipeline.score import numeric_id
+from pipeline.score import numeric_id, nwpu_line
 
 LEVEL_EDGES = (10.0, 100.0, 1e3, 1e4, 1e5)  # box area, px^2
 
@@ -40,9 +40,7 @@ def gt_line(number: int, points: np.ndarray, sizes: np.ndarray) -> str:
     sigma_s = np.maximum(1, np.rint(s / 2))
     sigma_l = np.maximum(1, np.rint(np.sqrt(2.0) * s / 2))
     level = np.searchsorted(LEVEL_EDGES, s * s, side="right")
-    xy = np.rint(points)
-    rows = np.column_stack([xy, sigma_s, sigma_l, level]).astype(np.int64)
-    return " ".join(map(str, [number, len(rows), *rows.ravel().tolist()]))
+    return nwpu_line(number, np.column_stack([np.rint(points), sigma_s, sigma_l, level]))
 
 
 def write_gt(samples: Iterable[Sample], out: Path, where: Path) -> tuple[int, int]:
