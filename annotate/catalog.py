@@ -32,6 +32,10 @@ class Entry:
 CHANGES_KEPT = 10_000  # saves remembered for /api/changes; a tab further behind reloads the listing
 
 
+class Forbidden(Exception):
+    """A workflow step that this user may not take (the server answers 403): the review's rules."""
+
+
 class StaleRevision(Exception):
     """The client's revision is not the saved one: another tab saved first."""
 
@@ -96,6 +100,11 @@ class Heads:
         if pf is None:
             return cls(np.zeros((0, 2)), np.zeros(0, np.int64), (), 0)
         return cls(np.asarray(pf.points, float).reshape(-1, 2), pf.head_ids(), pf.head_by(), pf.first_free_id())
+
+    def same_as(self, pf: PointFile | None) -> bool:
+        """The same heads, at the same places, as `pf` holds."""
+        old = Heads.of(pf)
+        return np.array_equal(self.ids, old.ids) and np.array_equal(self.points, old.points)
 
 
 def merge_heads(current: Heads, edit: Edit, user: str | None) -> tuple[Heads, list[int], list[Conflict]]:
@@ -185,8 +194,10 @@ def summary_of(pf: PointFile) -> Summary:
 class Catalog:
     """Images under ``root/images`` and their point files under ``root/points``."""
 
-    def __init__(self, root: str | Path) -> None:
+    def __init__(self, root: str | Path, reviewers: tuple[str, ...] = ()) -> None:
+        """`reviewers` may accept or reject images (`review`); nobody else can make an image reviewed."""
         self.root = Path(root)
+        self.reviewers = frozenset(reviewers)
         self.points_dir = self.root / "points"
         self.entries: dict[str, Entry] = {}
         for path in list_images(self.root / "images"):
@@ -274,9 +285,18 @@ class Catalog:
             return EditResult(pf, edit.base != current, new_ids, conflicts)
 
     def review(self, image_id: str, verdict: str, comment: str, user: str | None) -> PointFile:
-        """Record a review: accepted -> status reviewed; rejected -> back to todo, with the comment."""
+        """Record a review: accepted -> status reviewed; rejected -> back to todo, with the comment.
+
+        Only a reviewer reviews, and nobody accepts an image they added heads to (`Forbidden`). A broken
+        point file is a `DataError` and stays as it is: a verdict on heads nobody can read means nothing.
+        """
+        if user is None or user not in self.reviewers:
+            who = user or "this user"
+            raise Forbidden(f"{who} is not a reviewer (start the server with --reviewer {user or 'NAME'})")
         with self._locks[image_id]:
-            old, _ = self._current(image_id, 0)  # a broken file is kept aside, as a first save keeps it
+            old = self.load(image_id)
+            if verdict == "accepted" and user in old.head_by():
+                raise Forbidden(f"{user} added heads to {image_id}: an annotator cannot accept their own work")
             status = "reviewed" if verdict == "accepted" else "todo"
             return self._write(image_id, old, Heads.of(old), status, user=user, review=Review(verdict, user, comment))
 
@@ -319,10 +339,18 @@ class Catalog:
         e = self.entries[image_id]
         revision = old.revision if old is not None else 0
         before = old.status if old is not None else "todo"
+        kept = None
+        if review is None:  # a save or an edit: only `review` makes an image reviewed, and an edit undoes it
+            if status == "reviewed" and before != "reviewed":
+                raise Forbidden("only a reviewer's accept makes an image reviewed (the review button)")
+            if before == "reviewed" and not heads.same_as(old):
+                status = "done" if status in (None, "reviewed") else status  # back to review
+                kept = old.review  # who accepted the earlier heads stays on record
         status = status or before
         status_by = user if status != before or review is not None else (old.status_by if old is not None else None)
         if review is None and old is not None and status == before:
             review = old.review  # the last verdict stays until the status moves on
+        review = review or kept
         if tiles is None and old is not None:
             tiles = old.tiles
         pf = PointFile(

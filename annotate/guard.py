@@ -5,6 +5,10 @@
 * Mutations need ``X-Headcount: 1`` (no cross-site form can send it).
 * With a token (a non-loopback bind), every request must carry it: the header
   ``X-Headcount-Token``, or the cookie the page gets from ``/?token=...``.
+* Named users on a loopback server (``--user A --user B``) need no token: the
+  machine is the boundary. Each tab says who it is with ``X-Headcount-User``
+  (the page takes it from its link, ``/?user=NAME``, so two tabs of one browser
+  can be two people); a mutation must name one of the users.
 * Request bodies are bounded (`MAX_BODY`): a declared larger ``Content-Length``
   is refused at once, and a streamed body is cut off as it passes the bound.
 * A request must arrive whole within `REQUEST_TIMEOUT_S` (`deadline_protocol`):
@@ -45,12 +49,18 @@ class GuardMiddleware:
     """The rules of the module docstring, before any route runs."""
 
     def __init__(
-        self, app: ASGIApp, token: str | None = None, max_body: int = MAX_BODY, tokens: dict | None = None
+        self,
+        app: ASGIApp,
+        token: str | None = None,
+        max_body: int = MAX_BODY,
+        tokens: dict | None = None,
+        users: tuple[str, ...] = (),
     ) -> None:
         """`tokens` maps each access token to its user's name (one link per annotator); `token` is one
-        token of nobody in particular."""
+        token of nobody in particular; `users` are the named users of a loopback server."""
         self.app, self.max_body = app, max_body
         self.tokens: dict[str, str | None] | None = dict(tokens or {}) or ({token: None} if token else None)
+        self.users = frozenset(users)
 
     def _token_ok(self, scope: Scope, headers: dict[str, str]) -> tuple[str | None, bool, str | None]:
         """(the matching token or None, set the cookie, its user): from the header, the cookie or ``?token=``."""
@@ -80,6 +90,14 @@ class GuardMiddleware:
         if self.tokens is None:
             if not is_loopback_host(headers.get("host", "")):
                 return await refuse(403, "host not allowed")
+            if self.users:
+                named = headers.get("x-headcount-user", "")
+                if named and named not in self.users:
+                    return await refuse(403, f"{named!r} is not one of this server's users")
+                if not named and scope["method"] in MUTATING:
+                    return await refuse(403, "say who you are: open the page through your link (/?user=NAME)")
+                if named:
+                    scope = {**scope, "state": {**scope.get("state", {}), "user": named}}
         else:
             token, set_cookie, user = self._token_ok(scope, headers)
             if token is None:

@@ -21,7 +21,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from annotate import frame
-from annotate.catalog import Catalog, Edit, Move, StaleRevision
+from annotate.catalog import Catalog, Edit, Forbidden, Move, StaleRevision
 from annotate.guard import GuardMiddleware, deadline_protocol, is_loopback_host
 from annotate.preview import preview_map
 from pipeline import strictjson
@@ -49,6 +49,8 @@ def create_app(
     tokens: dict[str, str | None] | None = None,
     compare: str | Path | None = None,
     compare_radius: float = 8.0,
+    users: tuple[str, ...] = (),
+    reviewers: tuple[str, ...] = (),
 ):
     """The ASGI app for the annotation folder `root`; `token` (a non-loopback bind) is required on every request.
 
@@ -56,11 +58,12 @@ def create_app(
     with the heads that match none on the other side (within `compare_radius`) marked on both.
 
     Saves record who made them: the name behind the request's token in `tokens` (one per
-    annotator, with a non-loopback bind), else `user`.
+    annotator, with a non-loopback bind), or the tab's own name among `users` (a loopback server of
+    several people, one link each), else `user`. Only `reviewers` review (`Catalog.review`).
 
     The model behind proposals (`checkpoint`) runs on `device` (``auto``: a GPU when there is one).
     """
-    catalog = Catalog(root)
+    catalog = Catalog(root, reviewers)
     # load the compiled kernels (0.3 s) while the page loads, not on the first preview; with no heads
     # nothing is drawn and nothing loads, so one head
     threading.Thread(target=preview_map, args=(np.ones((1, 2)), (8, 8), 8, density), daemon=True).start()
@@ -110,7 +113,9 @@ def create_app(
 
     def config(request: Request) -> JSONResponse:
         second = {"name": Path(compare).name, "radius": compare_radius} if compare is not None else None
-        return JSONResponse({"proposals": model is not None, "density": asdict(density), "compare": second})
+        me = user_of(request)
+        doc = {"proposals": model is not None, "density": asdict(density), "compare": second}
+        return JSONResponse({**doc, "user": me, "reviewer": me is not None and me in catalog.reviewers})
 
     def compared(request: Request) -> JSONResponse:
         """The second annotator's heads of this image, and which heads of each side match none of the other's."""
@@ -151,6 +156,8 @@ def create_app(
         points, revision, status = parsed
         try:
             pf = await run_in_threadpool(catalog.save, e.id, points, revision, status, user_of(request))
+        except Forbidden as exc:
+            return JSONResponse({"error": str(exc)}, 403)
         except StaleRevision as exc:
             return JSONResponse({"error": "stale revision (saved elsewhere first)", "revision": exc.current}, 409)
         except DataError as exc:
@@ -165,6 +172,8 @@ def create_app(
             return JSONResponse({"error": parsed}, 400)
         try:
             r = await run_in_threadpool(catalog.edit, e.id, parsed, user_of(request))
+        except Forbidden as exc:
+            return JSONResponse({"error": str(exc)}, 403)
         except StaleRevision as exc:
             return JSONResponse({"error": "the saved file is older than this tab's copy", "revision": exc.current}, 409)
         except DataError as exc:
@@ -181,7 +190,12 @@ def create_app(
         parsed = _parse_review(await request.body())
         if isinstance(parsed, str):
             return JSONResponse({"error": parsed}, 400)
-        pf = await run_in_threadpool(catalog.review, e.id, *parsed, user_of(request))
+        try:
+            pf = await run_in_threadpool(catalog.review, e.id, *parsed, user_of(request))
+        except Forbidden as exc:
+            return JSONResponse({"error": str(exc)}, 403)
+        except DataError as exc:  # a broken point file: kept as it is, as /compare keeps it
+            return JSONResponse({"error": f"{exc}; nothing written"}, 409)
         return JSONResponse(_points_doc(pf))
 
     def image(request: Request) -> Response:
@@ -232,8 +246,15 @@ def create_app(
             check_model_size(e.path.name, e.height, e.width)
         except DataError as exc:
             return JSONResponse({"error": str(exc)}, 413)
-        points, scores, count = model_proposals(model(load_image(e.path)[None])[0], (e.height, e.width), model.target)
-        return JSONResponse({"points": points.tolist(), "scores": scores.tolist(), "count": count})
+        heads = model_proposals(model(load_image(e.path)[None])[0], (e.height, e.width), model.target, model.stride)
+        return JSONResponse(
+            {
+                "points": heads.points.tolist(),
+                "scores": heads.scores.tolist(),
+                "count": heads.count,
+                "stride": model.stride,
+            }
+        )
 
     def index(request: Request) -> FileResponse:
         return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
@@ -254,7 +275,7 @@ def create_app(
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
     app = Starlette(routes=routes)
-    app.add_middleware(GuardMiddleware, token=token, tokens=tokens)
+    app.add_middleware(GuardMiddleware, token=token, tokens=tokens, users=users)
     app.state.catalog = catalog
     return app
 

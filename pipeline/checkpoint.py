@@ -32,6 +32,15 @@ def load_checkpoint(path: str | Path) -> dict:
     return state
 
 
+def trained_stride(path: str | Path) -> int:
+    """The output stride of a checkpoint's model (``model.output_stride``; older checkpoints: 8)."""
+    config = load_checkpoint(path).get("model_config")
+    stride = config.get("output_stride", 8) if isinstance(config, dict) else 8
+    if stride not in (8, 4, 2):
+        raise DataError(path, f"unknown model.output_stride {stride!r} in the checkpoint")
+    return int(stride)
+
+
 def trained_target(path: str | Path) -> str:
     """What a checkpoint's model outputs: "density" or "fidt" (``train.target``; older checkpoints: density)."""
     config = load_checkpoint(path).get("train_config")

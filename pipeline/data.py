@@ -21,7 +21,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from pipeline.cache import DecodedCache, file_identity
 from pipeline.errors import DataError
-from pipeline.geometry import check_crop
+from pipeline.geometry import STRIDE, check_crop
 from pipeline.store import read_split
 from pipeline.targets import target_map
 
@@ -76,6 +76,7 @@ class CrowdDataset(Dataset):
     ids : restrict to these image ids (e.g. a validation hold-out)
     cache : where decoded images are shared between processes (`pipeline.cache`); None decodes per access
     target : "density" or "fidt" (`pipeline.targets`)
+    stride : the target's cell size in image pixels: the model's output stride
 
     An item is looked up by index, or by ``(epoch, index)`` (how `EpochBatches`
     asks persistent workers, whose copy of `epoch` would be stale).
@@ -91,9 +92,10 @@ class CrowdDataset(Dataset):
         ids: list[str] | None = None,
         cache: DecodedCache | None = None,
         target: str = "density",
+        stride: int = STRIDE,
     ) -> None:
         self.store = read_split(store)
-        self.target = target
+        self.target, self.stride = target, stride
         if crop is not None:
             check_crop(crop)
         self.ids = list(self.store) if ids is None else list(ids)
@@ -139,7 +141,7 @@ class CrowdDataset(Dataset):
             )
         return {
             "image": torch.from_numpy(np.array(image, copy=True)),
-            "target": torch.from_numpy(target_map(self.target, density, points, density.shape))[None],
+            "target": torch.from_numpy(target_map(self.target, density, points, density.shape, self.stride))[None],
             "count": torch.tensor(float(len(points))),
             "id": image_id,
         }

@@ -13,7 +13,7 @@ import torch
 from tqdm import tqdm
 
 from pipeline.atomic import write_bytes
-from pipeline.checkpoint import trained_target
+from pipeline.checkpoint import trained_stride, trained_target
 from pipeline.device import Precision
 from pipeline.errors import ConfigError
 from pipeline.metrics import game_error, mae, rmse
@@ -86,7 +86,7 @@ def evaluate(
     """
     configure(numerics, threads, device.type)
     runner = Runner.from_checkpoint(checkpoint, device, precision, optimize=numerics == "fast", batch=batch)
-    target = trained_target(checkpoint)
+    target, stride = trained_target(checkpoint), trained_stride(checkpoint)
     test = read_split(test_store)
     train_counts = np.array([rec.count for rec in read_split(train_store).values()], dtype=np.float64)
     rows, games = [], {lv: [] for lv in GAME_LEVELS}
@@ -94,7 +94,8 @@ def evaluate(
     ids = tqdm(list(test), desc="evaluate", disable=None if progress is None else not progress)
     for image_id, output in runner.densities((i, test.image(i)) for i in ids):
         rec = test[image_id]
-        count, points[image_id] = decode(output, target)
+        heads = decode(output, target, stride)
+        count, points[image_id] = heads.count, heads.points
         rows.append((image_id, rec.count, count))
         truth[image_id] = record_truth(rec)
         counted = output if target == "density" else head_count_map(points[image_id], (rec.height, rec.width))

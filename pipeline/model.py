@@ -6,6 +6,16 @@ channel at 1/8 resolution. `width` scales every channel count (1.0 = paper);
 `batch_norm` adds BatchNorm after each 3x3 conv, as the reference code's
 ``make_layers(batch_norm=True)`` does: it lets a model trained from scratch
 converge in minutes on a CPU.
+
+`output_stride` 4 or 2 adds a decoder for localization in dense crowds, where
+heads stand 3-8 px apart and one output cell of 8x8 pixels holds several: each
+step doubles the resolution with a sub-pixel convolution (a 1x1 conv to four
+times the channels, then `nn.PixelShuffle`, Shi et al. 2016) and joins the
+frontend's features of that resolution (a U-Net skip), as FIDTM's decoder
+joins its encoder's. Why sub-pixel and not bilinear upsampling: a pixel shuffle
+only moves values, in both directions, so the exact convolution
+(`pipeline.conv`) stays the only arithmetic and the bits stay the same on
+every CPU.
 """
 
 from __future__ import annotations
@@ -28,6 +38,8 @@ IMAGENET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
 
 FRONTEND = [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512]  # VGG-16 conv1_1 .. conv4_3
 BACKEND = [512, 512, 512, 256, 128, 64]  # dilation 2
+DECODER = {4: 64, 2: 32}  # output stride -> channels of the decoder step that reaches it (x width)
+OUTPUT_STRIDES = (8, 4, 2)
 
 
 @dataclass(frozen=True)
@@ -35,6 +47,12 @@ class ModelConfig:
     width: float = 1.0
     batch_norm: bool = False
     pretrained: str | None = None  # local torchvision VGG-16 state dict; never downloaded
+    output_stride: int = 8  # 8: CSRNet's own output; 4 or 2: a decoder that localizes dense crowds
+
+    def __post_init__(self) -> None:
+        if self.output_stride not in OUTPUT_STRIDES:
+            allowed = ", ".join(map(str, OUTPUT_STRIDES))
+            raise ConfigError("output_stride", f"must be one of {allowed}, got {self.output_stride!r}")
 
 
 def _channels(c: int, width: float) -> int:
@@ -56,18 +74,59 @@ def _layers(cfg: list, in_ch: int, width: float, dilation: int, bn: bool) -> tup
     return nn.Sequential(*layers), in_ch
 
 
-class CSRNet(nn.Module):
-    def __init__(self, width: float = 1.0, batch_norm: bool = False) -> None:
+class UpStep(nn.Module):
+    """Twice the resolution: sub-pixel convolution, then the frontend's features of that size, then a 3x3 conv."""
+
+    def __init__(self, in_ch: int, skip_ch: int, out_ch: int, bn: bool) -> None:
         super().__init__()
+        self.up = Conv2d(in_ch, 4 * out_ch, 1)
+        self.shuffle = nn.PixelShuffle(2)
+        layers: list[nn.Module] = [Conv2d(out_ch + skip_ch, out_ch, 3, padding=1)]
+        if bn:
+            layers.append(nn.BatchNorm2d(out_ch))
+        layers.append(nn.ReLU(inplace=True))
+        self.fuse = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
+        return self.fuse(torch.cat([self.shuffle(self.up(x)), skip], 1))
+
+
+def _skip_channels(width: float) -> dict[int, int]:
+    """Channels of the frontend's last feature map at each stride below 8: what a decoder step joins."""
+    out, stride, ch = {}, 1, 3
+    for v in FRONTEND:
+        if v == "M":
+            out[stride] = ch
+            stride *= 2
+        else:
+            ch = _channels(v, width)
+    return out
+
+
+class CSRNet(nn.Module):
+    def __init__(self, width: float = 1.0, batch_norm: bool = False, output_stride: int = 8) -> None:
+        super().__init__()
+        ModelConfig(width=width, batch_norm=batch_norm, output_stride=output_stride)  # checks the stride
         self.width = width
+        self.stride = output_stride
         # indices in `frontend` equal torchvision's `vgg16().features` (`vgg16_bn` with batch_norm),
         # so its weights load by name
         self.frontend, ch = _layers(FRONTEND, 3, width, dilation=1, bn=batch_norm)
         self.backend, ch = _layers(BACKEND, ch, width, dilation=2, bn=batch_norm)
+        skips = _skip_channels(width)
+        steps = []
+        for s in (4, 2)[: {8: 0, 4: 1, 2: 2}[output_stride]]:
+            steps.append(UpStep(ch, skips[s], _channels(DECODER[s], width), batch_norm))
+            ch = steps[-1].fuse[0].out_channels
+        self.decoder = nn.ModuleList(steps)
+        # the frontend's layers whose inputs the decoder joins (-1: none): the pools to strides 8 and 4
+        pools = [i for i, v in enumerate(self.frontend) if isinstance(v, nn.MaxPool2d)]
+        self.skip4 = pools[2] if len(steps) >= 1 else -1
+        self.skip2 = pools[1] if len(steps) >= 2 else -1
         self.output = Conv2d(ch, 1, 1)
         # He init for the 3x3 convs: the paper's N(0, 0.01) shrinks the signal ~4x per layer,
         # which only a pretrained frontend survives; the output conv keeps N(0, 0.01)
-        for m in [*self.frontend.modules(), *self.backend.modules()]:
+        for m in [*self.frontend.modules(), *self.backend.modules(), *self.decoder.modules()]:
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
                 nn.init.zeros_(m.bias)
@@ -75,8 +134,16 @@ class CSRNet(nn.Module):
         nn.init.zeros_(self.output.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, 3, H, W) normalised images -> (B, 1, H/8, W/8) density; its sum is the count."""
-        return self.output(self.backend(self.frontend(x)))
+        """(B, 3, H, W) normalised images -> (B, 1, H/s, W/s) map at output stride s; a density sums to the count."""
+        skips: list[torch.Tensor] = []
+        for i, layer in enumerate(self.frontend):
+            if i == self.skip4 or i == self.skip2:
+                skips.append(x)
+            x = layer(x)
+        x = self.backend(x)
+        for j, step in enumerate(self.decoder):
+            x = step(x, skips[len(skips) - 1 - j])
+        return self.output(x)
 
 
 def load_vgg16_frontend(model: CSRNet, path: str | Path) -> int:
@@ -112,7 +179,7 @@ def load_vgg16_frontend(model: CSRNet, path: str | Path) -> int:
 
 
 def build_model(cfg: ModelConfig) -> CSRNet:
-    model = CSRNet(cfg.width, cfg.batch_norm)
+    model = CSRNet(cfg.width, cfg.batch_norm, cfg.output_stride)
     if cfg.pretrained:
         load_vgg16_frontend(model, cfg.pretrained)
     return model

@@ -1,72 +1,98 @@
-"""Head points (and counts) from a model's output: the decoders behind `evaluate`, validation and `count`.
+"""Head points, their confidence and the count from a model's output: the one decoder behind `evaluate`,
+validation, `count --points` and the annotation tool's proposals.
 
-`decode` picks by what the model was trained on: a density map counts by its
-sum and localizes with `density_peaks`; a FIDT map counts and localizes by its
-peaks (`fidt_peaks`, the paper's LMDS).
+`decode` picks by what the model was trained on:
 
-Density maps:
+* a FIDT map (Liang et al., FIDTM) counts and localizes by its peaks: local
+  maxima (3x3) that reach ``100/255`` of the map's maximum, the paper's LMDS.
+  Each is as sure as its height (1.0 at a head's own cell of an ideal map).
+* a density map counts by its sum and localizes at the centres of the
+  ``round(count)`` highest local maxima (3x3, value > 0): the model localizes as
+  many heads as it counts, in the cells it is surest of. Each is as sure as the
+  mass of its 3x3-cell window (1.0: one whole head there). Thresholding the map
+  instead would flood precision with noise peaks.
 
-Why this rule: a density map at 1/8 resolution has no sharp head positions,
-and thresholding it floods precision with noise peaks. So a point is placed at
-the centre of each of the ``round(count)`` highest local maxima (3x3, value >
-0) of the output, where ``count`` is the map's own sum: the model localizes as
-many heads as it counts, in the cells it is surest of. Where several heads
-share a cell only one point can be placed there, which is the honest limit of
-a stride-8 density map (a FIDT target localizes better).
+Points sit at the centre of their output cell, ``(col + 0.5, row + 0.5) x
+stride`` image pixels. Where several heads share a cell only one point can be
+placed there: at CSRNet's stride 8 that loses about a fifth of the heads of the
+densest ShanghaiTech A photos even from an ideal map, which is why dense
+localization trains a FIDT map at output stride 4 or 2 (`pipeline.model`).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
-from scipy.ndimage import maximum_filter
+from scipy.ndimage import maximum_filter, uniform_filter
 
+from pipeline.geometry import STRIDE
 from pipeline.numerics import exact_sum
-
-
-def density_peaks(density: np.ndarray, stride: int = 8) -> np.ndarray:
-    """(N, 2) image-pixel ``(x, y)`` points for a (h, w) model output at 1/`stride` resolution.
-
-    >>> d = np.zeros((4, 4), np.float32); d[1, 2] = 0.9; d[3, 0] = 0.4
-    >>> density_peaks(d).tolist()
-    [[20.0, 12.0]]
-    """
-    d = np.asarray(density, np.float64)
-    n = int(round(float(d.sum())))
-    if n <= 0 or d.size == 0:
-        return np.zeros((0, 2))
-    peaks = (d == maximum_filter(d, size=3, mode="constant", cval=-np.inf)) & (d > 0)
-    rows, cols = np.nonzero(peaks)
-    order = np.lexsort((cols, rows, -d[rows, cols]))[:n]  # highest first; ties by position: deterministic
-    return np.column_stack([(cols[order] + 0.5) * stride, (rows[order] + 0.5) * stride])
-
 
 LMDS_RELATIVE = 100.0 / 255.0  # FIDTM's LMDS: a peak must reach this share of the map's maximum
 LMDS_FLOOR = 0.1  # ... and a map whose maximum is below this has no heads
 
 
-def fidt_peaks(fidt: np.ndarray, stride: int = 8) -> np.ndarray:
-    """(N, 2) image-pixel points of a FIDT map: LMDS, the decoder of Liang et al. (FIDTM).
+@dataclass(frozen=True)
+class Heads:
+    """One decoded output: the count, (N, 2) image-pixel ``(x, y)`` points, strongest first, and their confidence."""
 
-    Local maxima (3x3) that reach ``100/255`` of the map's maximum, at cell
-    centres; none when the maximum is below 0.1 (an empty scene). The count is
-    the number of points.
+    count: float
+    points: np.ndarray
+    scores: np.ndarray
+
+
+def _maxima(m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(rows, cols) of the 3x3 local maxima of `m`, highest first; ties by position, so the order is deterministic."""
+    peaks = m == maximum_filter(m, size=3, mode="constant", cval=-np.inf)
+    rows, cols = np.nonzero(peaks)
+    order = np.lexsort((cols, rows, -m[rows, cols]))
+    return rows[order], cols[order]
+
+
+def _centres(rows: np.ndarray, cols: np.ndarray, stride: int) -> np.ndarray:
+    return np.column_stack([(cols + 0.5) * stride, (rows + 0.5) * stride]).astype(np.float64).reshape(-1, 2)
+
+
+def fidt_heads(fidt: np.ndarray, stride: int = STRIDE) -> Heads:
+    """The LMDS heads of a FIDT map at 1/`stride` resolution; none when its maximum is below 0.1 (an empty scene).
 
     >>> f = np.zeros((4, 4), np.float32); f[1, 2] = 0.9; f[3, 0] = 0.5; f[3, 3] = 0.2
-    >>> fidt_peaks(f).tolist()
+    >>> fidt_heads(f).points.tolist()
     [[20.0, 12.0], [4.0, 28.0]]
     """
     f = np.asarray(fidt, np.float64)
     if f.size == 0 or f.max() < LMDS_FLOOR:
-        return np.zeros((0, 2))
-    peaks = (f == maximum_filter(f, size=3, mode="constant", cval=-np.inf)) & (f >= LMDS_RELATIVE * f.max())
-    rows, cols = np.nonzero(peaks)
-    order = np.lexsort((cols, rows, -f[rows, cols]))
-    return np.column_stack([(cols[order] + 0.5) * stride, (rows[order] + 0.5) * stride])
+        return Heads(0.0, np.zeros((0, 2)), np.zeros(0))
+    rows, cols = _maxima(f)
+    keep = f[rows, cols] >= LMDS_RELATIVE * f.max()
+    rows, cols = rows[keep], cols[keep]
+    return Heads(float(len(rows)), _centres(rows, cols, stride), f[rows, cols])
 
 
-def decode(output: np.ndarray, target: str, stride: int = 8) -> tuple[float, np.ndarray]:
-    """(count, points) of one model output, by the `target` it was trained on ("density" or "fidt")."""
+def density_heads(density: np.ndarray, stride: int = STRIDE) -> Heads:
+    """The count (the map's exact sum) and the ``round(count)`` strongest local maxima of a density map.
+
+    >>> d = np.zeros((4, 4), np.float32); d[1, 2] = 0.9; d[3, 0] = 0.4
+    >>> h = density_heads(d); h.points.tolist(), round(h.count, 6)
+    ([[20.0, 12.0]], 1.3)
+    """
+    d = np.asarray(density, np.float64)
+    count = exact_sum(d) if d.size else 0.0
+    n = int(round(count))
+    if n <= 0:
+        return Heads(count, np.zeros((0, 2)), np.zeros(0))
+    rows, cols = _maxima(d)
+    keep = d[rows, cols] > 0
+    rows, cols = rows[keep][:n], cols[keep][:n]
+    mass = uniform_filter(d, size=3, mode="constant") * 9
+    return Heads(count, _centres(rows, cols, stride), mass[rows, cols])
+
+
+def decode(output: np.ndarray, target: str, stride: int = STRIDE) -> Heads:
+    """The `Heads` of one model output at 1/`stride` resolution, by the `target` it was trained on."""
     if target == "fidt":
-        points = fidt_peaks(output, stride)
-        return float(len(points)), points
-    return exact_sum(np.asarray(output)), density_peaks(output, stride)
+        return fidt_heads(output, stride)
+    if target == "density":
+        return density_heads(output, stride)
+    raise ValueError(f"unknown target {target!r} (density or fidt)")

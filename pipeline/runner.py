@@ -53,7 +53,7 @@ def load_model(checkpoint: str | Path, optimize: bool = True) -> CSRNet | torch.
     ck = load_checkpoint(checkpoint)
     try:
         cfg = ModelConfig(**{**ck["model_config"], "pretrained": None})
-        model = CSRNet(cfg.width, cfg.batch_norm)
+        model = CSRNet(cfg.width, cfg.batch_norm, cfg.output_stride)
         model.load_state_dict(ck["model"])
     except (TypeError, KeyError, RuntimeError) as exc:  # a config or state dict that does not fit
         raise DataError(checkpoint, f"not a headcount checkpoint ({type(exc).__name__}: {str(exc)[:200]})") from None

@@ -9,8 +9,30 @@ import numpy as np
 
 from pipeline.errors import DataError
 from pipeline.image import open_image
+from pipeline.pointfile import STATUSES, Review
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+
+
+@dataclass(frozen=True)
+class Work:
+    """A team's record of one annotated image: who added each head, its workflow status and who set it,
+    and the last review. The annotation tool writes it (point files); the CVAT, Label Studio and COCO
+    writers carry it in their own fields, and their readers give it back."""
+
+    by: tuple[str | None, ...]
+    status: str = "todo"
+    status_by: str | None = None
+    review: Review | None = None
+
+    def __post_init__(self) -> None:
+        if self.status not in STATUSES:
+            raise ValueError(f"status must be one of {', '.join(STATUSES)}, got {self.status!r}")
+
+    @property
+    def named(self) -> bool:
+        """Whether it says anything beyond an unreviewed image of nobody's heads."""
+        return any(self.by) or self.status != "todo" or self.status_by is not None or self.review is not None
 
 
 @dataclass(frozen=True)
@@ -30,6 +52,7 @@ class Sample:
     width: int
     sizes: np.ndarray | None = None
     labelled: bool = True
+    work: Work | None = None  # the team's record, where the format keeps one (one `by` per point)
 
     @property
     def shape(self) -> tuple[int, int]:

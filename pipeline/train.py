@@ -150,13 +150,14 @@ def predict_counts(
     channels_last: bool = False,
     batch_size: int = 1,
     target: str = "density",
+    stride: int = STRIDE,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(predicted, true) counts over whole images, through the `Runner` that evaluation and `count` use;
     a FIDT model counts its decoded heads (`pipeline.peaks.decode`)."""
     runner = Runner(model, device, precision, channels_last=channels_last, batch=batch_size)
     samples = (dataset[i] for i in range(len(dataset)))
     outputs = runner.densities((float(s["count"]), s["image"]) for s in samples)
-    counted = [(decode(d, target)[0], n) for n, d in outputs]
+    counted = [(decode(d, target, stride).count, n) for n, d in outputs]
     return np.array([p for p, _ in counted]), np.array([n for _, n in counted])
 
 
@@ -200,6 +201,9 @@ def train(
     Returns a summary (epochs run in this call, best validation MAE).
     """
     with contextlib.ExitStack() as stack:  # the decoded-image cache lives as long as the run
+        if model_cfg.output_stride != STRIDE and cfg.target != "fidt":
+            problem = f"model.output_stride {model_cfg.output_stride} localizes heads: it needs train.target: fidt"
+            raise ConfigError("params.yaml", problem)
         device = resolve_device(run.device)
         seed_everything(cfg.seed)
         configure(cfg.numerics, run.threads, device.type)
@@ -230,6 +234,7 @@ def train(
             ids=train_ids,
             cache=cache,
             target=cfg.target,
+            stride=model_cfg.output_stride,
         )
         val_set = CrowdDataset(store, ids=val_ids or train_ids, cache=cache)
         sampler = EpochBatches(len(train_set), cfg.batch_size, cfg.seed, rank, world)
@@ -288,6 +293,7 @@ def train(
                     channels_last=cfg.channels_last,
                     batch_size=cfg.batch_size,
                     target=cfg.target,
+                    stride=model_cfg.output_stride,
                 )
                 val_mae = mae(pred, true)
                 history.append({"epoch": epoch, "loss": train_loss, "val_mae": val_mae})

@@ -488,7 +488,7 @@ def test_saves_record_who_added_each_head_and_who_set_the_status(folder):
 def test_a_reviewer_accepts_or_rejects_with_a_comment_and_a_rejected_image_is_todo_again(folder):
     ann = TestClient(create_app(folder, user="ann"), base_url="http://127.0.0.1:8000")
     ann.post("/api/images/a/edits", json={"base": 0, "added": [[1, 1]], "status": "done"}, headers=MUT)
-    rev = TestClient(create_app(folder, user="rita"), base_url="http://127.0.0.1:8000")
+    rev = TestClient(create_app(folder, user="rita", reviewers=("rita",)), base_url="http://127.0.0.1:8000")
     r = rev.post(
         "/api/images/a/review", json={"verdict": "rejected", "comment": "heads missed at the left"}, headers=MUT
     )

@@ -418,9 +418,10 @@ def test_done_is_an_explicit_status_that_survives_a_reload_and_next_to_do_skips_
     doc = json.loads((folder / "points" / "crowd.json").read_text())
     assert doc["version"] == 4 and doc["status"] == "done" and len(doc["points"]) == 1
     assert "1 of 2 done" in page.locator("#progress").inner_text()
-    page.select_option("#image-status", "reviewed")
+    assert page.locator("#image-status option[value=reviewed]").is_disabled()  # only a reviewer's Accept
+    page.select_option("#image-status", "done")
     _saved(page)
-    assert json.loads((folder / "points" / "second.json").read_text())["status"] == "reviewed"
+    assert json.loads((folder / "points" / "second.json").read_text())["status"] == "done"
     page.reload()
     page.wait_for_function("window.headcount && window.headcount.loadedId")
     assert "2 of 2 done" in page.locator("#progress").inner_text()
@@ -1235,7 +1236,7 @@ def test_a_reviewer_rejects_with_a_comment_the_annotator_sees_it_first_and_a_lat
         page.wait_for_function("window.headcount.loadedId === 'b'")
         doc = json.loads((folder / "points" / "a.json").read_text())
         assert doc["by"] == ["ann"] and doc["status"] == "done" and doc["status_by"] == "ann"
-    with served(folder, "--user", "rita") as url:
+    with served(folder, "--reviewer", "rita") as url:
         page, errors = _open(browser, url)
         page.click("#review-tools summary")
         page.fill("#review-comment", "two heads missed by the door")
@@ -1266,7 +1267,7 @@ def test_a_reviewer_rejects_with_a_comment_the_annotator_sees_it_first_and_a_lat
         _saved(page)
         page.keyboard.press("Enter")
         page.wait_for_function("window.headcount.loadedId !== 'a'")
-    with served(folder, "--user", "rita") as url:
+    with served(folder, "--reviewer", "rita") as url:
         page, errors = _open(browser, url)
         page.click("#review-tools summary")
         page.click("#accept")
@@ -1389,3 +1390,186 @@ def test_proposals_have_a_confidence_threshold_reject_all_and_a_box_accepts_thos
         assert page.evaluate("window.headcount.state.proposals.length") == 0
         page.wait_for_timeout(200)
         assert len(_saved_points(folder, "c")) == len(inside) and not errors
+
+
+@pytest.fixture
+def ucf_like(tmp_path):
+    """640x480 with 4,800 heads 8 px apart (jittered): UCF_CC_50's densest rows, where grab zones tile the view."""
+    folder = tmp_path / "ucf"
+    (folder / "images").mkdir(parents=True)
+    write_image(folder / "images" / "ucf.jpg", 640, 480)
+    rng = np.random.default_rng(1)
+    grid = np.stack(np.meshgrid(np.arange(4, 640, 8.0), np.arange(4, 480, 8.0)), -1).reshape(-1, 2)
+    pts = (grid + rng.uniform(-1.5, 1.5, grid.shape)).round(2).tolist()
+    _seed(folder, pts, "ucf", 640, 480, image="ucf.jpg")
+    with served(folder) as url:
+        yield url, folder, pts
+
+
+def test_drags_on_a_dense_photo_pan_and_move_no_head_and_markers_follow_the_spacing(ucf_like, browser):
+    """Defect 3: on UCF 1 at Fit, 12 of 20 left-drags on "empty" space moved a head and saved it: markers
+    8.7 px across at a 7.9 px spacing, and grab zones over most of the image."""
+    url, folder, pts = ucf_like
+    page, errors = _open(browser, url)
+    rng = np.random.default_rng(2)
+    for _ in range(20):
+        page.keyboard.press("0")  # back to Fit
+        x, y = _to_screen(page, rng.uniform(40, 600), rng.uniform(40, 440))
+        view = page.evaluate("window.headcount.state.view.ox")
+        page.mouse.move(x, y)
+        page.mouse.down()
+        page.mouse.move(x + 30, y + 20, steps=4)
+        page.mouse.up()
+        assert page.evaluate("window.headcount.state.view.ox") == pytest.approx(view + 30)  # it panned
+    page.wait_for_timeout(300)
+    assert page.evaluate("window.headcount.state.points.map((p) => [p[0], p[1]])") == pts
+    assert _saved_points(folder, "ucf") == pts
+    scale = page.evaluate("window.headcount.state.view.scale")
+    spacing = page.evaluate("window.headcount.headSpacing()")
+    radius = page.evaluate("window.headcount.markerRadius()")
+    assert 5.5 < spacing < 8  # 8 px on the grid, less its jitter
+    assert 2 * radius < spacing * scale  # dots with the crowd between them, not a carpet
+    assert not errors
+
+
+def test_on_a_dense_photo_a_selected_head_drags_and_delete_removes_the_selection(ucf_like, browser):
+    url, folder, pts = ucf_like
+    page, errors = _open(browser, url)
+    target = pts[1000]
+    x, y = _to_screen(page, *target)
+    page.mouse.click(x, y)  # on its marker: selects it
+    page.wait_for_timeout(100)
+    assert page.evaluate("window.headcount.state.selected.slice(0, 2)") == target
+    page.mouse.move(x, y)
+    page.mouse.down()
+    page.mouse.move(x + 12, y, steps=4)
+    page.mouse.up()
+    _saved(page)
+    saved = _saved_points(folder, "ucf")
+    assert target not in saved and len(saved) == len(pts) and sum(p not in pts for p in saved) == 1
+    # Delete removes the selected head, even with the cursor over another one
+    moved = page.evaluate("window.headcount.state.selected.slice(0, 2)")
+    other = pts[2000]
+    page.mouse.move(*_to_screen(page, *other))
+    page.keyboard.press("Delete")
+    _saved(page)
+    saved = _saved_points(folder, "ucf")
+    assert moved not in saved and other in saved and len(saved) == len(pts) - 1
+    assert "Backspace" in page.locator("#help").inner_html() and not errors
+
+
+def test_undoing_an_accept_brings_back_only_what_it_took_under_the_threshold_and_a_is_confirmed(tmp_path, browser):
+    """Defects: X and then undoing an earlier accept brought back every rejected proposal, ignoring the
+    threshold (682 shown at min 0.50); a single A accepted 682 proposals with no confirmation."""
+    folder = tmp_path / "ann"
+    write_image(folder / "images" / "c.jpg", 512, 384)
+    _flat_model(tmp_path / "ck.pt")
+    with served(folder, "--checkpoint", str(tmp_path / "ck.pt")) as url:
+        page, errors = _open(browser, url)
+        page.click("#propose")
+        page.wait_for_function("window.headcount.state.proposals.length > 50")
+        shown = page.evaluate("window.headcount.state.proposals.length")
+        first = page.evaluate("window.headcount.state.proposals[0]")
+        page.mouse.click(*_to_screen(page, *first))  # accept one
+        page.keyboard.press("x")  # reject the rest
+        assert page.evaluate("window.headcount.state.proposals.length") == 0
+        page.keyboard.press("Control+z")  # the accepted one comes back, and nothing else
+        assert page.evaluate("window.headcount.state.proposals") == [first]
+        assert page.text_content("#count") == "0"
+        page.keyboard.press("Control+Shift+z")
+        _set_range(page, "#proposal-min", 2)  # above any proposal's confidence
+        page.keyboard.press("Control+z")
+        assert page.evaluate("window.headcount.state.proposals.length") == 0  # pooled, but under the threshold
+        _set_range(page, "#proposal-min", 0)
+        page.keyboard.press("Escape")
+        page.click("#propose")
+        page.wait_for_function("window.headcount.state.proposals.length > 50")
+        shown = page.evaluate("window.headcount.state.proposals.length")
+        answers = iter(["dismiss", "accept"])
+        page.on("dialog", lambda d: d.dismiss() if next(answers) == "dismiss" else d.accept())
+        page.keyboard.press("a")  # over 50 at once: asked first, and "no" adds nothing
+        page.wait_for_timeout(200)
+        assert page.text_content("#count") == "0"
+        page.keyboard.press("a")
+        page.wait_for_function(f"document.getElementById('count').textContent === '{shown}'")
+        assert not errors
+
+
+def test_turning_the_second_annotator_on_never_moves_the_canvas_on_a_narrow_window(tmp_path, browser):
+    """Defect: at a window width of 1,400 px or less, O gave the toolbar a second row and moved the canvas."""
+    folder, other = tmp_path / "a", tmp_path / "b"
+    write_image(folder / "images" / "crowd.jpg", 320, 240)
+    _seed(folder, [[50.5, 50.5]], image="crowd.jpg")
+    _seed(other, [[52.5, 51.5], [250.5, 200.5]], image="crowd.jpg")
+    with served(folder, "--compare", str(other)) as url:
+        for width in (1400, 1100):
+            page = browser.new_page(viewport={"width": width, "height": 800})
+            page.goto(url)
+            page.wait_for_function("window.headcount && window.headcount.loadedId")
+            before = page.locator("#canvas").bounding_box()
+            page.keyboard.press("o")
+            page.wait_for_function("!document.getElementById('compare-info').hidden")
+            assert page.locator("#canvas").bounding_box() == before, width
+            page.close()
+
+
+def test_the_box_tools_have_buttons_and_keys_so_no_window_manager_key_is_needed(server, browser):
+    """Defect: Alt+drag and Alt+Shift+drag clash with window managers and the Windows layout switch, and
+    there was no button. The Box buttons (and B / Shift+B) arm one box each."""
+    url, folder = server
+    grid = [[x + 0.5, y + 0.5] for x in range(20, 300, 20) for y in range(20, 220, 20)]
+    _seed(folder, grid)
+    page, errors = _open(browser, url)
+
+    def drag_box(x0, y0, x1, y1):
+        page.mouse.move(*_to_screen(page, x0, y0))
+        page.mouse.down()
+        page.mouse.move(*_to_screen(page, x1, y1), steps=4)
+        page.mouse.up()
+
+    page.click("#box-delete")
+    assert page.get_attribute("#box-delete", "aria-pressed") == "true"
+    drag_box(15, 15, 65, 45)  # 3 columns x 2 rows of heads
+    _saved(page)
+    assert len(_saved_points(folder)) == len(grid) - 6
+    assert page.get_attribute("#box-delete", "aria-pressed") == "false"  # one box, then a drag pans again
+    view = page.evaluate("window.headcount.state.view.ox")
+    drag_box(150, 150, 170, 160)
+    assert page.evaluate("window.headcount.state.view.ox") != view and len(_saved_points(folder)) == len(grid) - 6
+    page.keyboard.press("0")
+    page.keyboard.press("Shift+B")
+    drag_box(95, 95, 125, 125)  # 2 x 2 heads
+    _saved(page)
+    assert len(_saved_points(folder)) == len(grid) - 10 and not errors
+
+
+def test_the_tile_grid_splits_until_the_densest_tile_is_not_crowded_and_an_empty_image_follows_proposals(
+    tmp_path, browser
+):
+    """Defect: the grid was uniform by the mean (top tiles of about 300 heads, bottom ones of about 50), and
+    an image with no heads yet got 2x2 however dense the crowd the model saw."""
+    folder = tmp_path / "ann"
+    (folder / "images").mkdir(parents=True)
+    write_image(folder / "images" / "far.jpg", 640, 480)
+    write_image(folder / "images" / "empty.jpg", 512, 384)
+    rng = np.random.default_rng(0)
+    y = 480 * (1 - np.sqrt(rng.uniform(0, 1, 3000)))  # density falls linearly from the top edge
+    pts = np.column_stack([rng.uniform(0, 640, 3000), np.clip(y, 0, 479.9)]).round(2)
+    _seed(folder, pts.tolist(), "far", 640, 480, image="far.jpg")
+    _flat_model(tmp_path / "ck.pt")
+    with served(folder, "--checkpoint", str(tmp_path / "ck.pt")) as url:
+        page, errors = _open(browser, url + "#far")
+        page.wait_for_function("window.headcount.loadedId === 'far'")
+        page.keyboard.press("g")
+        cols, rows = page.evaluate("[window.headcount.grid().cols, window.headcount.grid().rows]")
+        counts = np.histogram2d(pts[:, 1], pts[:, 0], bins=[rows, cols], range=[[0, 480], [0, 640]])[0]
+        assert counts.max() <= 150, (cols, rows, counts.max())
+        page.evaluate("window.headcount.openImage(0)")
+        page.wait_for_function("window.headcount.loadedId === 'empty'")
+        assert page.evaluate("[window.headcount.grid().cols, window.headcount.grid().rows]") == [2, 2]
+        page.click("#propose")
+        page.wait_for_function("window.headcount.state.proposals.length > 0")
+        n = page.evaluate("window.headcount.state.proposalPool.length")
+        cols, rows = page.evaluate("[window.headcount.grid().cols, window.headcount.grid().rows]")
+        assert n > 200 and cols * rows >= n / 100, (n, cols, rows)
+        assert not errors

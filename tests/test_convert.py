@@ -121,3 +121,20 @@ def test_convert_from_an_annotation_folder_takes_the_annotated_images_and_says_h
     r = CliRunner().invoke(cli, [*args, "--out", str(tmp_path / "done"), "--out-split", "train", "--status", "done"])
     assert r.exit_code == 0 and "wrote 1 images" in r.output and "skipped 2 image(s) not done" in r.output
     assert [s.image_id for s in read("shanghaitech", tmp_path / "done", "train")] == ["a"]
+
+
+def test_the_readmes_convert_to_points_gives_a_folder_that_annotate_opens(tmp_path):
+    """Defect: ``convert --split test --to points --out DIR`` wrote DIR/test/, and ``annotate DIR`` then failed
+    with "DIR/images: folder not found". An annotation folder is written at --out itself."""
+    from click.testing import CliRunner
+
+    from annotate.catalog import Catalog
+    from pipeline.cli import cli
+
+    write_sha(tmp_path / "sha", "test", {1: np.array([[1.5, 2.5]]), 2: np.array([[3.0, 4.0]])})
+    args = ["convert", "--from", "shanghaitech", "--root", str(tmp_path / "sha"), "--split", "test"]
+    r = CliRunner().invoke(cli, [*args, "--to", "points", "--out", str(tmp_path / "fix")])
+    assert r.exit_code == 0, r.output
+    assert sorted(Catalog(tmp_path / "fix").entries) == ["IMG_1", "IMG_2"]
+    r = CliRunner().invoke(cli, [*args, "--to", "points", "--out", str(tmp_path / "nested"), "--out-split", "test"])
+    assert r.exit_code == 0 and (tmp_path / "nested" / "test" / "points" / "IMG_1.json").is_file()  # asked for

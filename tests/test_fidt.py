@@ -17,7 +17,7 @@ from pipeline.checkpoint import load_checkpoint, save_checkpoint, trained_target
 from pipeline.data import CrowdDataset
 from pipeline.evaluate import evaluate
 from pipeline.model import CSRNet, ModelConfig
-from pipeline.peaks import decode, fidt_peaks
+from pipeline.peaks import decode, fidt_heads
 from pipeline.runner import Runner
 from pipeline.score import read_nwpu_pred
 from pipeline.targets import fidt_map
@@ -28,17 +28,17 @@ from tests.test_train import TINY
 def test_lmds_decodes_a_fidt_map_back_to_its_heads_cells():
     heads = np.array([[10.0, 12.0], [50.0, 12.0], [30.0, 40.0], [70.0, 44.0]])
     f = fidt_map(heads, (48, 80), 8)
-    points = fidt_peaks(f)
+    points = fidt_heads(f).points
     cells = {(int(x // 8), int(y // 8)) for x, y in heads}
     assert {(int(x // 8), int(y // 8)) for x, y in points} == cells and len(points) == 4
     assert ((points % 8) == 4).all()  # cell centres
-    assert decode(f, "fidt")[0] == 4.0
-    assert len(fidt_peaks(f * 0.09)) == 0  # a map whose maximum is under 0.1 has no heads
+    assert decode(f, "fidt").count == 4.0
+    assert len(fidt_heads(f * 0.09).points) == 0  # a map whose maximum is under 0.1 has no heads
     weak = f.copy()
     weak[5, 0] = 0.3  # a local maximum under 100/255 of the map's maximum is not a head
-    assert len(fidt_peaks(weak)) == 4
+    assert len(fidt_heads(weak).points) == 4
     two_in_a_cell = fidt_map(np.array([[1.0, 1.0], [6.0, 6.0]]), (16, 16), 8)
-    assert len(fidt_peaks(two_in_a_cell)) == 1  # the stride-8 limit: one head per cell
+    assert len(fidt_heads(two_in_a_cell).points) == 1  # the stride-8 limit: one head per cell
 
 
 def test_the_training_loader_gives_fidt_targets_of_each_crops_heads(tiny_stores):
@@ -94,7 +94,7 @@ def test_a_fidt_model_is_evaluated_by_its_decoded_heads(tiny_stores, fidt_model,
     runner = Runner.from_checkpoint(fidt_model, optimize=False)
     for row in rows:
         out = runner(store.image(row["image_id"])[None])[0]
-        assert float(row["predicted_count"]) == len(fidt_peaks(out)) == 48  # a count of heads, not a sum
+        assert float(row["predicted_count"]) == len(fidt_heads(out).points) == 48  # a count of heads, not a sum
     located = read_nwpu_pred(tmp_path / "nwpu" / "nwpu_loc.txt")
     assert sorted(len(p) for p in located.values()) == sorted(float(r["predicted_count"]) for r in rows)
     counts = (tmp_path / "nwpu" / "nwpu_count.txt").read_text().splitlines()

@@ -3,7 +3,7 @@ import { nextTile, nextUnfinished, setImageStatus, setLocked, setLook, toggleDen
 import { movedTo } from "./merge.js";
 import { $, DRAG_THRESHOLD, canvas, state } from "./state.js";
 import { acceptAll, acceptProposal, acceptProposals, addPoint, deletePoint, dragEnded, edit, openImage, record, redo, rejectAll, undo } from "./sync.js";
-import { clampToImage, eventPos, fit, headAt, minimapJump, imageToScreen, insideImage, markerRadius, nearest, requestDraw, screenToImage, updateZoomLabel, zoomAt, zoomCenter } from "./view.js";
+import { clampToImage, denseView, eventPos, fit, headAt, minimapJump, imageToScreen, insideImage, markerRadius, nearest, requestDraw, screenToImage, updateZoomLabel, zoomAt, zoomCenter } from "./view.js";
 
 // ---------- keyboard heads: add, select, nudge ----------
 function select(p) {
@@ -56,10 +56,13 @@ canvas.addEventListener("mousedown", (ev) => {
   if (!state.img || ev.button === 2) return;
   const [sx, sy] = eventPos(ev);
   if (ev.button === 0 && minimapJump(sx, sy)) return;   // the minimap (zoomed in): go there
-  if (ev.button === 0 && ev.altKey) {   // a box: accept the proposals in it (Shift: delete the heads in it)
+  // a box: accept the proposals in it, or delete the heads in it. Armed by a Box button or B / Shift+B (one
+  // box each time), or Alt+drag (Alt+Shift: delete), which window managers may take for themselves
+  if (ev.button === 0 && (ev.altKey || state.boxArmed)) {
     const [x, y] = clampToImage(...screenToImage(sx, sy));
     state.box = [x, y, x, y];
-    state.box.deleting = ev.shiftKey;
+    state.box.deleting = state.boxArmed ? state.boxArmed === "delete" : ev.shiftKey;
+    armBox(null);
     drag = { mode: "box" };
     ev.preventDefault();
     return;
@@ -68,12 +71,14 @@ canvas.addEventListener("mousedown", (ev) => {
   const panOnly = ev.button === 1 || spaceDown || state.locked;
   const hit = panOnly || ev.shiftKey ? -1 : headAt(sx, sy);
   if (ev.button === 1) ev.preventDefault();
-  if (hit >= 0) {
-    drag = { mode: "move", index: hit, before: state.points.slice(), moved: false, sx, sy };
+  // in a dense view a drag pans unless it starts on the selected head: grab zones cover most of the image
+  if (hit >= 0 && (!denseView() || state.points[hit] === state.selected)) {
+    drag = { mode: "move", index: hit, before: state.points.slice(), moved: false, sx, sy,
+             selected: state.points[hit] === state.selected };
     state.dragging = true;
   } else {
     const add = ev.button === 0 && !spaceDown, beside = ev.shiftKey || state.locked;
-    drag = { mode: ev.button === 1 || spaceDown ? "pan" : "pending", add, beside, sx, sy,
+    drag = { mode: ev.button === 1 || spaceDown ? "pan" : "pending", add, beside, sx, sy, head: hit,
              ox: state.view.ox, oy: state.view.oy };
     if (drag.mode === "pan") canvas.classList.add("panning");
   }
@@ -117,16 +122,29 @@ window.addEventListener("mouseup", () => {
   canvas.classList.remove("panning");
   if (d.mode === "box") { boxDone(); return; }
   if (d.mode === "move" && d.moved) {
-    record(d.before, state.proposals);
+    if (d.selected) state.selected = state.points[d.index];   // a moved selection stays selected
+    record(d.before);
   } else if (d.mode === "move" && onMarker(d)) {
     select(state.points[d.index]);   // a click on a head's marker selects it (arrows nudge it)
   } else if (d.mode === "move") {
     click(d.sx, d.sy, true);   // beside the marker, in its grab zone: a neighbour in a dense crowd, added
+  } else if (d.mode === "pending" && d.add && d.head >= 0 && onMarker({ index: d.head, sx: d.sx, sy: d.sy })) {
+    select(state.points[d.head]);   // dense view: a click on a marker selects it; then a drag moves it
   } else if (d.mode === "pending" && d.add) {
-    click(d.sx, d.sy, d.beside);
+    click(d.sx, d.sy, d.beside || d.head >= 0);
   }
   if (d.mode === "move") dragEnded();   // after the move is recorded: updates held back land on top of it
 });
+
+// the next left-drag draws a box: "accept" (proposals) or "delete" (heads); null disarms
+function armBox(kind) {
+  state.boxArmed = kind;
+  $("box-accept").setAttribute("aria-pressed", String(kind === "accept"));
+  $("box-delete").setAttribute("aria-pressed", String(kind === "delete"));
+  canvas.classList.toggle("boxing", kind !== null);
+}
+$("box-accept").onclick = (ev) => { armBox(state.boxArmed === "accept" ? null : "accept"); ev.target.blur(); };
+$("box-delete").onclick = (ev) => { armBox(state.boxArmed === "delete" ? null : "delete"); ev.target.blur(); };
 
 // the box tool's release: one edit (one undo step) for every head or proposal in it
 function boxDone() {
@@ -238,9 +256,9 @@ window.addEventListener("keydown", (ev) => {
   else if (k === "+" || k === "=") zoomCenter(1.25);
   else if (k === "-" || k === "_") zoomCenter(0.8);
   else if (k === "0") fit();
-  else if (k === "Delete" || k === "Backspace") {
-    if (state.hover >= 0) deletePoint(state.hover);
-    else if (state.selected) deletePoint(state.points.indexOf(state.selected));
+  else if (k === "Delete" || k === "Backspace") {   // the selected head; without one, the head under the cursor
+    if (state.selected && state.points.includes(state.selected)) deletePoint(state.points.indexOf(state.selected));
+    else if (state.hover >= 0) deletePoint(state.hover);
   }
   else if (k === "i" || k === "I") addAtCursor();
   else if (k === "]") selectStep(1);
@@ -260,7 +278,9 @@ window.addEventListener("keydown", (ev) => {
   else if ((k === "x" || k === "X") && state.proposalsEnabled) rejectAll();
   else if (k === "m" || k === "M") setLook("loupe", !state.look.loupe);
   else if (k === "?") toggleHelp();
-  else if (k === "Escape") { toggleHelp(false); select(null); }
+  else if (k === "b" && state.proposalsEnabled) armBox(state.boxArmed === "accept" ? null : "accept");
+  else if (k === "B") armBox(state.boxArmed === "delete" ? null : "delete");
+  else if (k === "Escape") { toggleHelp(false); select(null); armBox(null); }
   else return;
   ev.preventDefault();
 });

@@ -46,8 +46,9 @@ async function fetchDensity() {
 }
 
 // ---------- status, tiles, proposals ----------
-// a proposal within this many image pixels of an annotated head is that head (one model cell):
-// measured in the image, so what is proposed does not depend on the zoom
+// a proposal within this many image pixels of an annotated head may be that head: measured in the image,
+// so what is proposed does not depend on the zoom. Each head takes only its nearest such proposal, so in a
+// dense crowd (heads 3-8 px apart) a placed head hides one proposal, not its neighbours' as well
 const PROPOSAL_DUPLICATE_PX = 8;
 function setImageStatus(status) {
   if (!state.img || status === state.status) return;
@@ -112,17 +113,42 @@ function nextTile() {
   showMessage("Every tile is done.");
 }
 
+// the proposals that annotated heads already are: each head takes its nearest free proposal within
+// PROPOSAL_DUPLICATE_PX, found through a grid of that cell size (thousands of heads on a dense photo)
+function annotatedProposals(proposals, heads) {
+  const cell = PROPOSAL_DUPLICATE_PX, r2 = cell * cell, grid = new Map(), taken = new Set();
+  const key = (gx, gy) => gx * 65536 + gy;
+  proposals.forEach((p, i) => {
+    const k = key(Math.floor(p[0] / cell), Math.floor(p[1] / cell));
+    if (!grid.has(k)) grid.set(k, []);
+    grid.get(k).push(i);
+  });
+  for (const q of heads) {
+    const gx = Math.floor(q[0] / cell), gy = Math.floor(q[1] / cell);
+    let best = -1, bestD = r2;
+    for (let dx = -1; dx <= 1; dx++) for (let dy = -1; dy <= 1; dy++) {
+      for (const i of grid.get(key(gx + dx, gy + dy)) || []) {
+        if (taken.has(i)) continue;
+        const d = (proposals[i][0] - q[0]) ** 2 + (proposals[i][1] - q[1]) ** 2;
+        if (d <= bestD && (best < 0 || d < bestD || i < best)) { best = i; bestD = d; }
+      }
+    }
+    if (best >= 0) taken.add(best);
+  }
+  return taken;
+}
+
 async function propose() {
   const id = state.id;
   const resp = await fetch(`/api/images/${encodeURIComponent(id)}/proposals`);
   if (!resp.ok) { showMessage("No proposals: " + resp.status, "error"); return; }
   const data = await resp.json();
   if (id !== state.id) return;
-  const r2 = PROPOSAL_DUPLICATE_PX * PROPOSAL_DUPLICATE_PX;
   const scores = data.scores || data.points.map(() => Infinity);
-  state.proposalPool = data.points.map((p, i) => ({ point: p, score: scores[i] }))
-    .filter(({ point: p }) => !state.points.some((q) => (p[0] - q[0]) ** 2 + (p[1] - q[1]) ** 2 <= r2));
+  const taken = annotatedProposals(data.points, state.points);
+  state.proposalPool = data.points.map((p, i) => ({ point: p, score: scores[i] })).filter((_, i) => !taken.has(i));
   state.modelCount = data.count;
+  if (!state.points.length && !state.tiles) state.gridSeed = data.points;   // a grid by the crowd the model sees
   showProposals();   // shown, not an edit: nothing to save and no undo step
   showMessage(`Model count ${data.count.toFixed(1)}: ${data.points.length} heads proposed, ${state.proposalPool.length} ` +
               `not yet annotated (click to accept, A for all, X to reject all, Alt+drag a box to accept the ones in it)`);
@@ -218,4 +244,4 @@ $("accept-all").onclick = acceptAll;
 $("help-button").onclick = () => toggleHelp();
 $("help").onclick = (ev) => { if (ev.target.id === "help") toggleHelp(false); };
 
-export { PROPOSAL_DUPLICATE_PX, densityRequest, densityTimer, fetchDensity, focusTile, loadDensity, markDensity, nextTile, nextUnfinished, propose, setImageStatus, setLocked, setLook, toggleDensity, toggleHelp, toggleTile, updateTiles };
+export { PROPOSAL_DUPLICATE_PX, showProposals, densityRequest, densityTimer, fetchDensity, focusTile, loadDensity, markDensity, nextTile, nextUnfinished, propose, setImageStatus, setLocked, setLook, toggleDensity, toggleHelp, toggleTile, updateTiles };

@@ -18,7 +18,8 @@ const state = {
   // the open image as this tab sees it, and as the server had it at `revision` (`base`): what this tab
   // changed is the difference, which is what a save sends, so edits made elsewhere meanwhile are kept
   points: [], status: "todo", tiles: null, revision: 0, base: null,
-  proposals: [], undo: [], redo: [], selected: null,
+  proposals: [], undo: [], redo: [], selected: null, reviewKeys: {}, boxArmed: null,
+  user: new URLSearchParams(location.search).get("user"),   // this tab's name on a team's loopback server
   proposalPool: [],   // the last Propose's heads with their confidence; `proposals` are those shown
   box: null,          // the Alt+drag box being drawn [x0, y0, x1, y1] (image px)
   view: { scale: 1, ox: 0, oy: 0 },

@@ -2,7 +2,7 @@
 import { markCurrent, renderList, updateListItem } from "./list.js";
 import { applyChanges, applyDiff, assignId, changesBetween, describe, describeConflicts, diff, docFromServer, editBody,
          head, idMaps, inverse } from "./merge.js";
-import { loadDensity, markDensity, updateTiles } from "./panels.js";
+import { loadDensity, markDensity, showProposals, updateTiles } from "./panels.js";
 import { $, MAX_HISTORY, canvas, metrics, state } from "./state.js";
 import { buildMips, fit, headAt, requestDraw } from "./view.js";
 
@@ -11,16 +11,24 @@ function docOf() {
   return { points: state.points.slice(), status: state.status,
            tiles: t && { cols: t.cols, rows: t.rows, done: new Set(t.done) } };
 }
-// the last review's verdict, over the image: a rejected image says why until its status moves on
+// the last review's verdict, over the image: a rejected image says why until its status moves on; an
+// accepted one edited since says who accepted the earlier heads. Undo never crosses a review: a new
+// verdict on this image (from this tab or another) clears its undo and redo history
 function renderReview(review, status) {
   const note = $("review-note"), item = state.images[state.index];
   if (item) { item.review = review || undefined; updateListItem(state.index); }
-  const show = review && ((review.verdict === "rejected" && status === "todo") || (review.verdict === "accepted" && status === "reviewed"));
+  const key = JSON.stringify(review || null);
+  if (state.id in state.reviewKeys && state.reviewKeys[state.id] !== key) { state.undo = []; state.redo = []; }
+  state.reviewKeys[state.id] = key;
+  const reopened = review && review.verdict === "accepted" && status === "done";
+  const show = review && ((review.verdict === "rejected" && status === "todo") || (review.verdict === "accepted" && status === "reviewed") || reopened);
   note.hidden = !show;
   if (!show) return;
   note.className = review.verdict;
-  note.textContent = review.verdict === "rejected" ? `Rejected by ${review.by || "a reviewer"}: ${review.comment}`
-    : `Accepted by ${review.by || "a reviewer"}${review.comment ? `: ${review.comment}` : ""}`;
+  const by = review.by || "a reviewer";
+  note.textContent = reopened ? `Accepted by ${by}, edited since: to review again`
+    : review.verdict === "rejected" ? `Rejected by ${by}: ${review.comment}`
+      : `Accepted by ${by}${review.comment ? `: ${review.comment}` : ""}`;
 }
 // a reviewer's verdict on what is saved: accepted (reviewed), or rejected with a comment (back to to do)
 async function review(verdict) {
@@ -55,14 +63,15 @@ function showDoc(doc) {
 // ---------- editing, undo ----------
 // an undo step is what the edit added, removed and moved (heads by identity), not a snapshot: undoing it
 // never takes away heads that arrived from another tab in between, nor moves another head
-function edit(mutate) {
-  const before = state.points.slice(), proposals = state.proposals;
+// `accepted`: the pool entries (point and confidence) an accept took; undoing it puts exactly those back
+function edit(mutate, accepted = null) {
+  const before = state.points.slice();
   mutate();
-  record(before, proposals);
+  record(before, accepted);
 }
-function record(before, proposalsBefore) {
+function record(before, accepted = null) {
   const d = diff(before, state.points);
-  state.undo.push({ d, proposals: [proposalsBefore, state.proposals] });
+  state.undo.push({ d, accepted });
   if (state.undo.length > MAX_HISTORY) state.undo.shift();
   state.redo = [];
   changed();
@@ -86,12 +95,11 @@ function step(from, to, forward) {
   const e = from.pop();
   if (!e) return;
   state.points = applyDiff(state.points, forward ? e.d : inverse(e.d));
-  if (e.proposals[0] !== e.proposals[1]) {   // accepted proposals come back with an undo
-    state.proposals = e.proposals[forward ? 1 : 0];
-    if (!forward) {
-      const pooled = new Set(state.proposalPool.map((q) => q.point));
-      state.proposalPool.push(...state.proposals.filter((p) => !pooled.has(p)).map((p) => ({ point: p, score: Infinity })));
-    }
+  if (e.accepted) {   // the accepted proposals come back with an undo, with their confidence, and only they
+    const taken = new Set(e.accepted.map((q) => q.point));
+    state.proposalPool = state.proposalPool.filter((q) => !taken.has(q.point));
+    if (!forward) state.proposalPool.push(...e.accepted);
+    showProposals();   // as the threshold shows them; what X rejected stays rejected
   }
   to.push(e);
   changed();
@@ -104,17 +112,30 @@ function addPoint(x, y) {
   edit(() => state.points.push(p));
   return p;
 }
-function deletePoint(i) { if (i >= 0) edit(() => state.points.splice(i, 1)); }
+function deletePoint(i) {
+  if (i < 0) return;
+  if (state.points[i] === state.selected) state.selected = null;
+  edit(() => state.points.splice(i, 1));
+}
 function acceptProposal(i) { acceptProposals([state.proposals[i]]); }
-function acceptAll() { if (state.proposals.length) acceptProposals(state.proposals); }
+// A (or the button) accepts what is shown; over CONFIRM_ACCEPT at once it asks first (one undo step still
+// takes them all back, but a stray key should not add hundreds of heads unseen)
+const CONFIRM_ACCEPT = 50;
+function acceptAll() {
+  const n = state.proposals.length;
+  if (!n) return;
+  if (n > CONFIRM_ACCEPT && !window.confirm(`Accept all ${n} proposals shown as heads? (Ctrl+Z takes them back)`)) return;
+  acceptProposals(state.proposals);
+}
 // accepted proposals become heads in one edit (one undo step); they leave the pool the threshold shows
 function acceptProposals(picked) {
   const taken = new Set(picked);
+  const accepted = state.proposalPool.filter((q) => taken.has(q.point));
   edit(() => {
     state.points.push(...picked.map((p) => head(p[0], p[1])));
     state.proposalPool = state.proposalPool.filter((q) => !taken.has(q.point));
     state.proposals = state.proposals.filter((p) => !taken.has(p));
-  });
+  }, accepted);
 }
 // rejecting is not an edit: nothing to save, no undo step
 function rejectAll() {
@@ -141,8 +162,10 @@ function showMessage(text, kind = "info") {
   showMessage.timer = setTimeout(() => { m.hidden = true; }, 5000);
 }
 
-async function api(path, options = {}) {
-  const headers = Object.assign({ "X-Headcount": "1" }, options.headers || {});
+// every request says who this tab is (its link's ?user=NAME) where a loopback server has named users
+function api(path, options = {}) {
+  const headers = Object.assign({ "X-Headcount": "1" }, state.user ? { "X-Headcount-User": state.user } : {},
+    options.headers || {});
   return fetch(path, Object.assign({}, options, { headers }));
 }
 
@@ -192,6 +215,8 @@ async function saveLoop() {
           : `Merged with edits saved elsewhere (${describe(foreign)}); nothing of yours or theirs was lost.`);
       } else {
         state.base = sent;
+        // an edit of an accepted image sends it back to review: take the server's status and note
+        if (data.status !== sent.status) await pull(undefined, true);
       }
       const item = state.images[state.index];
       if (item) { item.revision = data.revision; delete item.error; updateListItem(state.index); }
@@ -264,7 +289,7 @@ async function loadPoints() {
   const data = await resp.json();
   state.revision = data.revision;
   state.base = docFromServer(data, state.maps);
-  state.gridHeads = data.points.length;   // sizes the default tile grid of this image (view.js defaultGrid)
+  state.gridSeed = data.points.slice();   // sizes the default tile grid of this image (view.js defaultGrid)
   showDoc({ ...state.base, points: state.base.points.slice() });
   renderReview(data.review, state.status);
   state.version = state.savedVersion = 0;

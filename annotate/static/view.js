@@ -19,9 +19,48 @@ function clampToImage(x, y) {
   return [Math.min(Math.max(x, 0), state.width - 1e-3), Math.min(Math.max(y, 0), state.height - 1e-3)];
 }
 
+// a marker's radius follows the zoom, and stays under about a third of the heads' spacing on screen: on a
+// photo of thousands of heads at Fit the markers are dots between which the crowd still shows
 function markerRadius() {
-  return Math.max(1, Math.min(6, 2 + state.view.scale * 2) * state.look.size);
+  const zoomed = Math.min(6, 2 + state.view.scale * 2), spaced = SPACING_SHARE * headSpacing() * state.view.scale;
+  return Math.max(1, Math.min(zoomed, spaced) * state.look.size);
 }
+const SPACING_SHARE = 0.35;
+// the median distance from a head to its nearest neighbour, in image px, from up to SPACING_SAMPLE heads
+// (a grid of cells about twice the mean spacing finds each one's neighbours); Infinity under two heads.
+// Computed again only when the heads change
+const SPACING_SAMPLE = 400;
+let spacingKey = null, spacingValue = Infinity;
+function headSpacing() {
+  const pts = state.points, key = `${state.id}:${state.version}:${pts.length}`;
+  if (key === spacingKey) return spacingValue;
+  spacingKey = key;
+  spacingValue = Infinity;
+  if (pts.length < 2 || !state.width) return spacingValue;
+  const cell = Math.max(1, 2 * Math.sqrt((state.width * state.height) / pts.length)), grid = new Map();
+  const at = (gx, gy) => gx * 1048576 + gy;
+  pts.forEach((p, i) => {
+    const k = at(Math.floor(p[0] / cell), Math.floor(p[1] / cell));
+    if (!grid.has(k)) grid.set(k, []);
+    grid.get(k).push(i);
+  });
+  const every = Math.max(1, Math.floor(pts.length / SPACING_SAMPLE)), found = [];
+  for (let i = 0; i < pts.length; i += every) {
+    const gx = Math.floor(pts[i][0] / cell), gy = Math.floor(pts[i][1] / cell);
+    let best = Infinity;
+    for (let dx = -1; dx <= 1; dx++) for (let dy = -1; dy <= 1; dy++) {
+      for (const j of grid.get(at(gx + dx, gy + dy)) || []) {
+        if (j !== i) best = Math.min(best, Math.hypot(pts[j][0] - pts[i][0], pts[j][1] - pts[i][1]));
+      }
+    }
+    if (best < Infinity) found.push(best);
+  }
+  if (found.length) { found.sort((a, b) => a - b); spacingValue = Math.max(0.5, found[found.length >> 1]); }
+  return spacingValue;
+}
+// where heads stand closer on screen than three grab radii, grab zones cover most of the view: a drag
+// then pans, and moves a head only once that head is selected (a click on its marker selects it)
+function denseView() { return headSpacing() * state.view.scale < 3 * hitRadius(); }
 // the grab radius follows the marker: small markers leave the space between dense heads clickable
 function hitRadius() { return Math.min(HIT_RADIUS, markerRadius() + 2); }
 // the annotated head under a screen point; hidden heads (H) are not there to grab
@@ -39,15 +78,34 @@ function nearest(list, sx, sy) {
 }
 
 // ---------- the tile grid: dense images are done tile by tile ----------
-// tiles of about TILE_PX image px, and more where the crowd is dense: about TILE_HEADS heads a tile, counted
-// when the image opened (so the grid does not shift while heads are added), nearly square, 2..16 a side
+// tiles of about TILE_PX image px, and more where the crowd is dense: about TILE_HEADS heads a tile, nearly
+// square, 2..16 a side; then split further until the densest tile holds at most 1.5 x TILE_HEADS (a crowd is
+// denser far from the camera: a grid by the mean left 300 heads in the top tiles and 50 in the bottom ones).
+// The heads are those of when the image opened, or the model's proposals on an image with none yet, so the
+// grid does not shift while heads are added
 function defaultGrid() {
   const clamp = (n) => Math.min(16, Math.max(2, n));
+  const seed = state.gridSeed || [];
   let cols = clamp(Math.round(state.width / TILE_PX)), rows = clamp(Math.round(state.height / TILE_PX));
-  const wanted = Math.ceil((state.gridHeads || 0) / TILE_HEADS);
+  const wanted = Math.ceil(seed.length / TILE_HEADS);
   if (wanted > cols * rows) {
     cols = clamp(Math.round(Math.sqrt(wanted * state.width / state.height)));
     rows = clamp(Math.ceil(wanted / cols));
+  }
+  const densest = (c, r) => {
+    const n = new Map();
+    let top = 0;
+    for (const p of seed) {
+      const k = Math.min(r - 1, Math.floor(p[1] * r / state.height)) * c + Math.min(c - 1, Math.floor(p[0] * c / state.width));
+      n.set(k, (n.get(k) || 0) + 1);
+      top = Math.max(top, n.get(k));
+    }
+    return top;
+  };
+  while (densest(cols, rows) > 1.5 * TILE_HEADS && (cols < 16 || rows < 16)) {
+    // split across the longer side of a tile
+    if ((rows >= 16 || state.width / cols >= state.height / rows) && cols < 16) cols++;
+    else rows++;
   }
   return { cols, rows, done: new Set() };
 }
@@ -355,4 +413,4 @@ function zoomAt(factor, sx, sy) {
 function zoomCenter(factor) { zoomAt(factor, canvas.clientWidth / 2, canvas.clientHeight / 2); }
 function updateZoomLabel() { $("zoom").textContent = Math.round(state.view.scale * 100) + "%"; }
 
-export { buildMips, imageFor, minimapJump, minimapShown, headAt, clampToImage, defaultGrid, draw, drawGrid, eventPos, fit, frameRequested, grid, hitRadius, imageFilter, imageToScreen, insideImage, markerRadius, nearest, requestDraw, resizeCanvas, screenToImage, showRect, tileAt, tileRect, updateZoomLabel, zoomAt, zoomCenter };
+export { denseView, headSpacing, buildMips, imageFor, minimapJump, minimapShown, headAt, clampToImage, defaultGrid, draw, drawGrid, eventPos, fit, frameRequested, grid, hitRadius, imageFilter, imageToScreen, insideImage, markerRadius, nearest, requestDraw, resizeCanvas, screenToImage, showRect, tileAt, tileRect, updateZoomLabel, zoomAt, zoomCenter };

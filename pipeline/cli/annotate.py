@@ -37,8 +37,15 @@ from pipeline.density import DensityParams
     "--user",
     "users",
     multiple=True,
-    help="Who annotates: saves record this name (default: your login name). With --allow-remote, "
-    "repeat it: each user gets an own link, and saves record the name behind the link.",
+    help="Who annotates: saves record this name (default: your login name). Repeat it for a team: "
+    "each user gets an own link, and saves record the name behind the link.",
+)
+@click.option(
+    "--reviewer",
+    "reviewers",
+    multiple=True,
+    help="Who may review (accept or reject an image); a user too, with a link. Repeatable. "
+    "Without one, nobody can mark an image reviewed.",
 )
 @click.option(
     "--compare",
@@ -68,12 +75,14 @@ def annotate_cmd(
     params_file: Path | None,
     allow_remote: bool,
     users: tuple[str, ...],
+    reviewers: tuple[str, ...],
     compare: Path | None,
     compare_radius: float,
     device: str,
 ) -> None:
     """Serve the point-click annotation tool for FOLDER (images/ and points/)."""
     import secrets
+    from urllib.parse import quote
 
     from annotate.guard import is_loopback_host
     from annotate.server import serve
@@ -86,12 +95,13 @@ def annotate_cmd(
         density = section(load_params(params_file), "density", DensityParams, where=params_file)
     from pipeline.pointfile import MAX_NAME
 
-    for name in users:
+    for name in (*users, *reviewers):
         if not 0 < len(name) <= MAX_NAME or name != name.strip():
             raise click.BadParameter(f"{name!r}: a name of 1..{MAX_NAME} characters", param_hint="--user")
-    if len(set(users)) != len(users):
+    if len(set(users)) != len(users) or len(set(reviewers)) != len(reviewers):
         raise click.BadParameter("each name once", param_hint="--user")
-    token, tokens, user = None, None, None
+    users = (*users, *(r for r in reviewers if r not in users))  # a reviewer is a user with a link too
+    token, tokens, user, named = None, None, None, ()
     if not is_loopback_host(host):
         if not allow_remote:
             raise click.BadParameter(
@@ -106,10 +116,15 @@ def annotate_cmd(
             token = secrets.token_urlsafe(24)
             click.echo(f"  http://{host}:{port}/?token={token}")
     else:
-        if len(users) > 1:
-            raise click.BadParameter("one --user on a loopback server (one link each needs --allow-remote)")
-        user = users[0] if users else login_name()
-        click.echo(f"annotating {folder} as {user} at http://{host}:{port}/  (Ctrl-C stops; every edit is saved)")
+        if len(users) > 1:  # one machine, several people: a link each, no token (the machine is the boundary)
+            named = users
+            click.echo(f"annotating {folder} at http://{host}:{port}/ (Ctrl-C stops; every edit is saved):")
+            for name in users:
+                role = " (reviewer)" if name in reviewers else ""
+                click.echo(f"  {name}{role}: http://{host}:{port}/?user={quote(name)}")
+        else:
+            user = users[0] if users else login_name()
+            click.echo(f"annotating {folder} as {user} at http://{host}:{port}/  (Ctrl-C stops; every edit is saved)")
     serve(
         folder,
         host=host,
@@ -122,6 +137,8 @@ def annotate_cmd(
         tokens=tokens,
         compare=compare,
         compare_radius=compare_radius,
+        users=named,
+        reviewers=reviewers,
     )
 
 

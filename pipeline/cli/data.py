@@ -228,7 +228,11 @@ def report_cmd(store: Path, out: Path) -> None:
 @click.option("--fold", type=click.IntRange(1, 5), default=None, help="UCF_CC_50 fold of the source.")
 @click.option("--to", "dst", required=True, help="Target format (any readable one).")
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Target root.")
-@click.option("--out-split", default=None, help="Split name in the target layout (default: --split).")
+@click.option(
+    "--out-split",
+    default=None,
+    help="Split name in the target layout (default: --split; 'all' for --to points, the folder `annotate` opens).",
+)
 @click.option(
     "--status",
     default=None,
@@ -248,7 +252,9 @@ def convert_cmd(src, root, split, fold, dst, out, out_split, status) -> None:
         raise click.BadParameter("only for --from points (an annotation folder)", param_hint="--status")
     if src == "points":
         options = {"unannotated": "skip", **({"status": status} if status else {})}
-    n, dropped = convert(read(src, root, split, **options), dst, out, out_split or split)
+    # --to points: an annotation folder at --out itself, which `headcount annotate OUT` opens as it is
+    out_split = out_split or ("all" if dst == "points" else split)
+    n, dropped = convert(read(src, root, split, **options), dst, out, out_split)
     skipped = ""
     if src == "points":
         from pipeline.readers.layout import list_images

@@ -18,7 +18,7 @@ import torch
 from PIL import Image
 
 from pipeline.atomic import write_bytes
-from pipeline.checkpoint import trained_target
+from pipeline.checkpoint import trained_stride, trained_target
 from pipeline.device import Precision, resolve_device
 from pipeline.errors import DataError
 from pipeline.image import encode, load_image
@@ -31,12 +31,14 @@ from pipeline.sample import image_size
 
 
 class Counter(Protocol):
-    """uint8 (B, H, W, 3) frames -> float32 (B, ceil(H/8), ceil(W/8)) maps: densities (a map's sum is its
-    count) or, for a model trained with ``train.target: fidt``, FIDT maps (`pipeline.peaks.decode` counts them)."""
+    """uint8 (B, H, W, 3) frames -> float32 (B, ceil(H/s), ceil(W/s)) maps at the output stride s: densities
+    (a map's sum is its count) or, for a model trained with ``train.target: fidt``, FIDT maps
+    (`pipeline.peaks.decode` counts them)."""
 
     name: str
     batch: int  # frames per call that suit it (GPUs want several)
     target: str  # "density" or "fidt": what the maps are
+    stride: int  # image pixels per output cell: 8 (CSRNet), 4 or 2 (a localization decoder)
 
     def __call__(self, frames: np.ndarray) -> np.ndarray: ...
 
@@ -64,6 +66,7 @@ class TorchCounter:
     def __init__(self, checkpoint: str | Path, device: torch.device, precision: Precision = "fp32") -> None:
         self.runner = Runner.from_checkpoint(checkpoint, device, precision)
         self.target = trained_target(checkpoint)
+        self.stride = trained_stride(checkpoint)
         self.name = f"pytorch:{device}{':bf16' if precision == 'bf16' else ''}"
         self.batch = self.runner.batch
 
@@ -101,8 +104,10 @@ class OnnxCounter:
             out = self(probe)
         except Exception as exc:  # noqa: BLE001 - onnxruntime's own error types
             raise DataError(path, f"fails on a blank 96x64 frame ({str(exc).splitlines()[0][:200]})") from None
-        if out.shape != (1, 8, 12) or not np.isfinite(out).all():
+        strides = {(1, 64 // s, 96 // s): s for s in (8, 4, 2)}  # the output's size says the model's stride
+        if out.shape not in strides or not np.isfinite(out).all():
             raise DataError(path, f"answers a blank 96x64 frame with {out.shape}, not a finite (1, 8, 12) density")
+        self.stride = strides[out.shape]
 
     def __call__(self, frames: np.ndarray) -> np.ndarray:
         return self.session.run(None, {"frames": np.ascontiguousarray(frames, dtype=np.uint8)})[0]
@@ -165,8 +170,9 @@ def count_images(
             ratio = np.array([w / image.shape[1], h / image.shape[0]])  # per axis: the sizes are rounded
             image = np.asarray(Image.fromarray(image).resize((w, h), Image.BOX))
         output = counter(image[None])[0]
-        count, points = decode(output, counter.target)
-        results.append((count, points / ratio))
+        heads = decode(output, counter.target, counter.stride)
+        count = heads.count
+        results.append((count, heads.points / ratio))
         if target is not None:
             write_bytes(target, encode(heatmap(image, output, count), "PNG"))
     return results

@@ -5,6 +5,10 @@ An annotation's ``keypoints`` are ``[x, y, v, ...]`` triples in its category's `
 head is the keypoint named by option ``keypoint`` (by default ``head``, or a category's only keypoint),
 kept where ``v > 0`` (labelled; 1 occluded, 2 visible). Option ``label`` keeps one category by name.
 Coordinates are pixels from the image's top-left corner, headcount's frame. Split: ``all``.
+
+The team's record travels in extra keys, which COCO tools pass over: an annotation's ``headcount_by``
+(who added the head), an image's ``headcount_status``, ``headcount_status_by`` and ``headcount_review``
+(``{"verdict", "by", "comment"}``). The reader gives them back as the sample's `Work`.
 """
 
 from __future__ import annotations
@@ -18,10 +22,11 @@ import numpy as np
 from pipeline import strictjson
 from pipeline.atomic import write_bytes
 from pipeline.errors import ConfigError, DataError
+from pipeline.pointfile import STATUSES, parse_review
 from pipeline.points import as_points
 from pipeline.readers import register, register_writer
 from pipeline.readers.layout import check_split, copy_image, inside, one_json, plain_id
-from pipeline.sample import Sample, image_size
+from pipeline.sample import Sample, Work, image_size
 
 EXPORT = "annotations.json"
 
@@ -56,6 +61,7 @@ def read(root: Path, split: str = "all", keypoint: str | None = None, label: str
         categories = [c for c in categories if c.get("name") == label]
     head = _head_index(categories, keypoint, export)
     heads: dict[object, list] = {}
+    by: dict[object, list] = {}
     for a in doc["annotations"]:
         if not isinstance(a, dict) or a.get("category_id") not in head:
             continue
@@ -65,6 +71,7 @@ def read(root: Path, split: str = "all", keypoint: str | None = None, label: str
         x, y, v = kp[3 * k : 3 * k + 3]
         if v > 0:
             heads.setdefault(a.get("image_id"), []).append((x, y))
+            by.setdefault(a.get("image_id"), []).append(_name(a.get("headcount_by"), export, a.get("id")))
     for im in doc["images"]:
         name = str(im.get("file_name", ""))
         found = next((f / name for f in (root / "images", root) if (f / name).is_file()), None)
@@ -75,7 +82,29 @@ def read(root: Path, split: str = "all", keypoint: str | None = None, label: str
         if (im.get("height"), im.get("width")) != (h, w):
             raise DataError(export, f"{name}: declared {im.get('width')}x{im.get('height')} but the file is {w}x{h}")
         pts = np.array(heads.get(im.get("id"), []), np.float64).reshape(-1, 2)
-        yield Sample(img.stem, img, as_points(pts, export), h, w)
+        work = _work(im, by.get(im.get("id"), []), export)
+        yield Sample(img.stem, img, as_points(pts, export), h, w, work=work)
+
+
+def _name(value: object, export: Path, where: object) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    raise DataError(export, f"annotation {where}: headcount_by is {value!r}, not a name")
+
+
+def _work(image: dict, by: list, export: Path) -> Work | None:
+    """An image's `Work` from its headcount_* keys and its heads' headcount_by; None where it has none."""
+    keys = ("headcount_status", "headcount_status_by", "headcount_review")
+    if not any(by) and not any(k in image for k in keys):
+        return None
+    status = image.get("headcount_status", "todo")
+    if status not in STATUSES:
+        raise DataError(
+            export, f"image {image.get('id')}: headcount_status {status!r} is not one of {', '.join(STATUSES)}"
+        )
+    status_by = _name(image.get("headcount_status_by"), export, image.get("id"))
+    review = image.get("headcount_review")
+    return Work(tuple(by), status, status_by, None if review is None else parse_review(review, export))
 
 
 @register_writer("coco")
@@ -92,12 +121,18 @@ def write(sample: Sample, out: Path, split: str) -> int:
     if any(im.get("file_name") == name for im in doc["images"]):
         raise DataError(path, f"already holds an image named {name!r}; not adding it twice")
     image_id = len(doc["images"]) + 1
-    doc["images"].append({"id": image_id, "file_name": name, "width": sample.width, "height": sample.height})
+    entry = {"id": image_id, "file_name": name, "width": sample.width, "height": sample.height}
+    work = sample.work
+    if work is not None and work.named:
+        entry.update(headcount_status=work.status, headcount_status_by=work.status_by)
+        if work.review is not None:
+            entry["headcount_review"] = work.review.as_json()
+    doc["images"].append(entry)
     first = len(doc["annotations"]) + 1
-    for i, (x, y) in enumerate(sample.points.tolist()):
-        doc["annotations"].append(
-            {"id": first + i, "image_id": image_id, "category_id": 1, "keypoints": [x, y, 2], "num_keypoints": 1}
-        )
+    by = work.by if work is not None else (None,) * len(sample.points)
+    for i, ((x, y), who) in enumerate(zip(sample.points.tolist(), by, strict=True)):
+        a = {"id": first + i, "image_id": image_id, "category_id": 1, "keypoints": [x, y, 2], "num_keypoints": 1}
+        doc["annotations"].append({**a, **({"headcount_by": who} if who is not None else {})})
     copy_image(sample.image_path, out / "images" / name)
     write_bytes(path, (json.dumps(doc) + "\n").encode())
     return 0

@@ -6,6 +6,12 @@ more heads; ``<box xtl= ytl= xbr= ybr=>`` is a head with a size (its centre, sqr
 are not heads and are skipped. Split: an image's ``subset`` (exports of several subsets), or ``all``.
 Option ``label`` keeps the shapes of one label. Coordinates are CVAT's: pixels from the image's top-left
 corner, the frame headcount uses (DESIGN.md section 2). Some exports have no XML declaration; both read.
+
+The team's record travels in CVAT's own attributes: the writer puts one ``<points>`` shape per head
+(so each head can be edited, deleted and attributed on its own in CVAT), with an ``<attribute
+name="by">`` naming who added it, and a ``<tag label="headcount">`` per image whose attributes hold
+its ``status``, ``status_by`` and the last review (``review_verdict``, ``review_by``,
+``review_comment``). The reader gives them back as the sample's `Work`.
 """
 
 from __future__ import annotations
@@ -18,12 +24,14 @@ import numpy as np
 
 from pipeline.atomic import write_bytes
 from pipeline.errors import DataError
+from pipeline.pointfile import STATUSES, VERDICTS, Review
 from pipeline.points import as_points
 from pipeline.readers import register, register_writer
 from pipeline.readers.layout import copy_image, inside, plain_id
-from pipeline.sample import Sample, image_size
+from pipeline.sample import Sample, Work, image_size
 
 ANNOTATIONS = "annotations.xml"
+TAG = "headcount"  # the image tag that carries the workflow status and the review
 MAX_XML_BYTES = 1 << 30  # a CVAT export of NWPU-Crowd's 2.1 M heads is about 200 MB
 
 
@@ -51,12 +59,34 @@ def _number(el: ET.Element, key: str, path: Path) -> float:
     return value
 
 
-def _heads(image: ET.Element, label: str | None, path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """(points (N, 2), sizes (N,); 0 where a head has no box) of one ``<image>``."""
-    points, sizes = [], []
+def _attributes(el: ET.Element) -> dict[str, str]:
+    return {a.attrib.get("name", ""): (a.text or "") for a in el.findall("attribute")}
+
+
+def _work(image: ET.Element, by: list[str | None], path: Path) -> Work | None:
+    """The image's `Work` from its headcount tag and the heads' ``by`` attributes; None when it has neither."""
+    tag = next((t for t in image.findall("tag") if t.attrib.get("label") == TAG), None)
+    if tag is None and not any(by):
+        return None
+    a = _attributes(tag) if tag is not None else {}
+    status = a.get("status") or "todo"
+    if status not in STATUSES:
+        raise DataError(path, f"<tag label={TAG!r}> status {status!r} is not one of {', '.join(STATUSES)}")
+    review = None
+    if a.get("review_verdict"):
+        if a["review_verdict"] not in VERDICTS:
+            raise DataError(path, f"<tag label={TAG!r}> review_verdict {a['review_verdict']!r} is not a verdict")
+        review = Review(a["review_verdict"], a.get("review_by") or None, a.get("review_comment", ""))
+    return Work(tuple(by), status, a.get("status_by") or None, review)
+
+
+def _heads(image: ET.Element, label: str | None, path: Path) -> tuple[np.ndarray, np.ndarray, list[str | None]]:
+    """(points (N, 2), sizes (N,); 0 where a head has no box, who added each) of one ``<image>``."""
+    points, sizes, by = [], [], []
     for shape in image:
         if label is not None and shape.attrib.get("label") != label:
             continue
+        who = _attributes(shape).get("by") or None
         if shape.tag == "points":
             for pair in shape.attrib.get("points", "").split(";"):
                 if not pair.strip():
@@ -67,13 +97,15 @@ def _heads(image: ET.Element, label: str | None, path: Path) -> tuple[np.ndarray
                     raise DataError(path, f"<points points=...> has {pair!r}, not 'x,y'") from None
                 points.append((x, y))
                 sizes.append(0.0)
+                by.append(who)
         elif shape.tag == "box":
             x0, y0, x1, y1 = (_number(shape, k, path) for k in ("xtl", "ytl", "xbr", "ybr"))
             if x1 < x0 or y1 < y0:
                 raise DataError(path, f"<box> with xbr < xtl or ybr < ytl ({x0}, {y0}, {x1}, {y1})")
             points.append(((x0 + x1) / 2, (y0 + y1) / 2))
             sizes.append(float(np.sqrt((x1 - x0) * (y1 - y0))))
-    return as_points(np.array(points, np.float64).reshape(-1, 2), path), np.array(sizes, np.float64)
+            by.append(who)
+    return as_points(np.array(points, np.float64).reshape(-1, 2), path), np.array(sizes, np.float64), by
 
 
 @register("cvat")
@@ -96,13 +128,15 @@ def read(root: Path, split: str = "all", label: str | None = None) -> Iterator[S
         declared = (int(_number(im, "height", path)), int(_number(im, "width", path)))
         if declared != (h, w):
             raise DataError(path, f"{name}: declared {declared[1]}x{declared[0]} but the file is {w}x{h}")
-        points, sizes = _heads(im, label, path)
-        yield Sample(Path(name).stem, img, points, h, w, sizes=sizes if (sizes > 0).any() else None)
+        points, sizes, by = _heads(im, label, path)
+        work = _work(im, by, path)
+        yield Sample(Path(name).stem, img, points, h, w, sizes=sizes if (sizes > 0).any() else None, work=work)
 
 
 @register_writer("cvat")
 def write(sample: Sample, out: Path, split: str) -> int:
-    """Append the image to ``out/annotations.xml`` (made if absent) as ``<points>``, and copy it to ``images/``.
+    """Append the image to ``out/annotations.xml`` (made if absent), one ``<points>`` a head, and copy it to
+    ``images/``; the sample's `Work` goes into attributes and a tag (module docstring).
 
     Heads with a known size are written as square boxes of that size, so they read back with it.
     """
@@ -119,21 +153,25 @@ def write(sample: Sample, out: Path, split: str) -> int:
         attrs["subset"] = split
     image = ET.SubElement(root, "image", attrs)
     sizes = sample.sizes if sample.sizes is not None else np.zeros(len(sample.points))
-    run: list[str] = []  # consecutive heads without a size: one <points>; the order of heads is kept
-
-    def flush() -> None:
-        if run:
-            ET.SubElement(image, "points", {"label": "head", "occluded": "0", "points": ";".join(run)})
-            run.clear()
-
-    for (x, y), s in zip(sample.points.tolist(), sizes.tolist(), strict=True):
-        if s <= 0:
-            run.append(f"{x!r},{y!r}")  # repr-exact numbers: what is written reads back bit for bit
-            continue
-        flush()
-        box = {"xtl": repr(x - s / 2), "ytl": repr(y - s / 2), "xbr": repr(x + s / 2), "ybr": repr(y + s / 2)}
-        ET.SubElement(image, "box", {"label": "head", "occluded": "0", **box})
-    flush()
+    work = sample.work
+    by = work.by if work is not None else (None,) * len(sample.points)
+    for (x, y), s, who in zip(sample.points.tolist(), sizes.tolist(), by, strict=True):
+        if s <= 0:  # repr-exact numbers: what is written reads back bit for bit
+            shape = ET.SubElement(image, "points", {"label": "head", "occluded": "0", "points": f"{x!r},{y!r}"})
+        else:
+            box = {"xtl": repr(x - s / 2), "ytl": repr(y - s / 2), "xbr": repr(x + s / 2), "ybr": repr(y + s / 2)}
+            shape = ET.SubElement(image, "box", {"label": "head", "occluded": "0", **box})
+        if who is not None:
+            ET.SubElement(shape, "attribute", {"name": "by"}).text = who
+    if work is not None and work.named:
+        tag = ET.SubElement(image, "tag", {"label": TAG, "source": "manual"})
+        fields = {"status": work.status, "status_by": work.status_by}
+        if work.review is not None:
+            r = work.review
+            fields.update(review_verdict=r.verdict, review_by=r.by, review_comment=r.comment)
+        for key, value in fields.items():
+            if value is not None:
+                ET.SubElement(tag, "attribute", {"name": key}).text = value
     copy_image(sample.image_path, out / "images" / (split if split != "all" else "") / name)
     ET.indent(root)
     write_bytes(path, ET.tostring(root, encoding="utf-8", xml_declaration=True) + b"\n")

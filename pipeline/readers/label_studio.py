@@ -8,6 +8,12 @@ keypointlabels``: ``value.x`` and ``value.y`` are percentages of ``original_widt
 Option ``label`` keeps one keypoint label. A task with several annotations takes the one by
 ``annotator`` (a user id or e-mail in ``completed_by``), or the latest (``updated_at``), and a warning
 says which. Split: ``all``.
+
+The team's record travels in Label Studio's own fields: the annotation's ``completed_by`` (``{"email":
+name}``: who set the status, else the first annotator), each keypoint region's ``meta.by`` (who added
+that head), the annotation's ``reviews`` (the last: ``{"accepted": bool, "created_by": {"email": name},
+"comment": text}``) and the task's ``meta`` (``headcount_status``). The reader gives them back as the
+sample's `Work`.
 """
 
 from __future__ import annotations
@@ -24,10 +30,11 @@ import numpy as np
 from pipeline import strictjson
 from pipeline.atomic import write_bytes
 from pipeline.errors import ConfigError, DataError
+from pipeline.pointfile import STATUSES, Review
 from pipeline.points import as_points
 from pipeline.readers import register, register_writer
 from pipeline.readers.layout import check_split, copy_image, inside, one_json, plain_id
-from pipeline.sample import Sample, image_size
+from pipeline.sample import Sample, Work, image_size
 
 EXPORT = "tasks.json"  # the name the writer gives its export; the reader takes any one *.json
 UPLOAD_PREFIX = re.compile(r"^[0-9a-f]{8}-")
@@ -70,9 +77,11 @@ def _pick(task: dict, annotator: str | None, export: Path) -> dict | None:
     return chosen
 
 
-def _heads(annotation: dict, label: str | None, size: tuple[int, int], export: Path, task: object) -> np.ndarray:
+def _heads(
+    annotation: dict, label: str | None, size: tuple[int, int], export: Path, task: object
+) -> tuple[np.ndarray, list[str | None]]:
     h, w = size
-    pts = []
+    pts, by = [], []
     for item in annotation.get("result") or []:
         if not isinstance(item, dict) or item.get("type") != "keypointlabels" or "value" not in item:
             continue
@@ -86,7 +95,31 @@ def _heads(annotation: dict, label: str | None, size: tuple[int, int], export: P
             pts.append((float(value["x"]) * w / 100, float(value["y"]) * h / 100))  # percent of the image
         except (KeyError, TypeError, ValueError):
             raise DataError(export, f"task {task}: a keypoint without numeric value.x and value.y") from None
-    return as_points(np.array(pts, np.float64).reshape(-1, 2), export)
+        meta = item.get("meta")
+        who = meta.get("by") if isinstance(meta, dict) else None
+        by.append(who if isinstance(who, str) else None)
+    return as_points(np.array(pts, np.float64).reshape(-1, 2), export), by
+
+
+def _work(task: dict, annotation: dict, by: list[str | None], export: Path) -> Work | None:
+    """A task's `Work` (module docstring); None where it carries no status, review or head names."""
+    meta = task.get("meta") if isinstance(task.get("meta"), dict) else {}
+    reviews = [r for r in annotation.get("reviews") or [] if isinstance(r, dict)]
+    if not any(by) and "headcount_status" not in meta and not reviews:
+        return None
+    status = meta.get("headcount_status", "todo")
+    if status not in STATUSES:
+        raise DataError(
+            export, f"task {task.get('id')}: headcount_status {status!r} is not one of {', '.join(STATUSES)}"
+        )
+    review = None
+    if reviews:
+        last = reviews[-1]
+        who = last.get("created_by")
+        name = who.get("email") if isinstance(who, dict) else None
+        review = Review("accepted" if last.get("accepted") else "rejected", name, str(last.get("comment") or ""))
+    status_by = meta.get("headcount_status_by")
+    return Work(tuple(by), status, status_by if isinstance(status_by, str) else None, review)
 
 
 @register("label_studio")
@@ -109,7 +142,8 @@ def read(root: Path, split: str = "all", label: str | None = None, annotator: st
             raise DataError(export, f"two tasks annotate {img.name}")
         seen.add(img.stem)
         h, w = image_size(img)
-        yield Sample(img.stem, img, _heads(chosen, label, (h, w), export, task.get("id")), h, w)
+        points, by = _heads(chosen, label, (h, w), export, task.get("id"))
+        yield Sample(img.stem, img, points, h, w, work=_work(task, chosen, by, export))
     if not seen:
         who = f" by {annotator!r}" if annotator is not None else ""
         if annotator is not None:
@@ -140,6 +174,8 @@ def write(sample: Sample, out: Path, split: str) -> int:
     if any(isinstance(t, dict) and Path(str(t.get("data", {}).get("image"))).name == name for t in tasks):
         raise DataError(path, f"already holds a task for {name}; not adding it twice")
     w, h = sample.width, sample.height
+    work = sample.work
+    by = work.by if work is not None else (None,) * len(sample.points)
     result = [
         {
             "type": "keypointlabels",
@@ -148,13 +184,24 @@ def write(sample: Sample, out: Path, split: str) -> int:
             "original_width": w,
             "original_height": h,
             "value": {"x": _percent(x, w), "y": _percent(y, h), "width": 0.5, "keypointlabels": ["head"]},
+            **({"meta": {"by": who}} if who is not None else {}),
         }
-        for x, y in sample.points.tolist()
+        for (x, y), who in zip(sample.points.tolist(), by, strict=True)
     ]
     task_id = len(tasks) + 1
-    tasks.append(
-        {"id": task_id, "data": {"image": f"images/{name}"}, "annotations": [{"id": task_id, "result": result}]}
-    )
+    annotation: dict = {"id": task_id, "result": result}
+    task: dict = {"id": task_id, "data": {"image": f"images/{name}"}, "annotations": [annotation]}
+    if work is not None and work.named:
+        who = work.status_by or next((b for b in by if b), None)
+        if who is not None:
+            annotation["completed_by"] = {"email": who}
+        if work.review is not None:
+            r = work.review
+            annotation["reviews"] = [
+                {"accepted": r.verdict == "accepted", "created_by": {"email": r.by}, "comment": r.comment}
+            ]
+        task["meta"] = {"headcount_status": work.status, "headcount_status_by": work.status_by}
+    tasks.append(task)
     copy_image(sample.image_path, out / "images" / name)
     write_bytes(path, (json.dumps(tasks, indent=1) + "\n").encode())
     return 0
