@@ -8,6 +8,7 @@ import torch
 
 from pipeline.atomic import atomic_path
 from pipeline.errors import DataError
+from pipeline.geometry import OUTPUT_STRIDES
 
 
 def save_checkpoint(path: str | Path, **state) -> None:
@@ -32,19 +33,29 @@ def load_checkpoint(path: str | Path) -> dict:
     return state
 
 
-def trained_stride(path: str | Path) -> int:
-    """The output stride of a checkpoint's model (``model.output_stride``; older checkpoints: 8)."""
-    config = load_checkpoint(path).get("model_config")
+def _target(state: dict, path: str | Path) -> str:
+    config = state.get("train_config")
+    target = config.get("target", "density") if isinstance(config, dict) else "density"
+    if target not in ("density", "fidt"):
+        raise DataError(path, f"unknown train.target {target!r} in the checkpoint")
+    return target
+
+
+def _stride(state: dict, path: str | Path) -> int:
+    config = state.get("model_config")
     stride = config.get("output_stride", 8) if isinstance(config, dict) else 8
-    if stride not in (8, 4, 2):
+    if stride not in OUTPUT_STRIDES:
         raise DataError(path, f"unknown model.output_stride {stride!r} in the checkpoint")
     return int(stride)
 
 
 def trained_target(path: str | Path) -> str:
     """What a checkpoint's model outputs: "density" or "fidt" (``train.target``; older checkpoints: density)."""
-    config = load_checkpoint(path).get("train_config")
-    target = config.get("target", "density") if isinstance(config, dict) else "density"
-    if target not in ("density", "fidt"):
-        raise DataError(path, f"unknown train.target {target!r} in the checkpoint")
-    return target
+    return _target(load_checkpoint(path), path)
+
+
+def trained_output(path: str | Path) -> tuple[str, int]:
+    """(`trained_target`, output stride) of a checkpoint, read once: the stride is ``model.output_stride``
+    (older checkpoints: 8), the image pixels per cell of what the model outputs."""
+    state = load_checkpoint(path)
+    return _target(state, path), _stride(state, path)

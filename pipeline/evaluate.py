@@ -13,7 +13,7 @@ import torch
 from tqdm import tqdm
 
 from pipeline.atomic import write_bytes
-from pipeline.checkpoint import trained_stride, trained_target
+from pipeline.checkpoint import trained_output
 from pipeline.device import Precision
 from pipeline.errors import ConfigError
 from pipeline.metrics import game_error, mae, rmse
@@ -86,7 +86,7 @@ def evaluate(
     """
     configure(numerics, threads, device.type)
     runner = Runner.from_checkpoint(checkpoint, device, precision, optimize=numerics == "fast", batch=batch)
-    target, stride = trained_target(checkpoint), trained_stride(checkpoint)
+    target, stride = trained_output(checkpoint)
     test = read_split(test_store)
     train_counts = np.array([rec.count for rec in read_split(train_store).values()], dtype=np.float64)
     rows, games = [], {lv: [] for lv in GAME_LEVELS}

@@ -8,6 +8,7 @@ from __future__ import annotations
 from pipeline.errors import ConfigError
 
 STRIDE = 8  # CSRNet's three 2x2 max-pools: one density cell covers 8x8 pixels
+OUTPUT_STRIDES = (8, 4, 2)  # model.output_stride: CSRNet's own, or a localization decoder's (pipeline.model)
 
 
 def cells(shape: tuple[int, int], stride: int = STRIDE) -> tuple[int, int]:

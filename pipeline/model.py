@@ -30,7 +30,7 @@ from torch import nn
 
 from pipeline.conv import Conv2d
 from pipeline.errors import ConfigError, DataError
-from pipeline.geometry import STRIDE
+from pipeline.geometry import OUTPUT_STRIDES, STRIDE
 
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
 IMAGENET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
@@ -39,7 +39,6 @@ IMAGENET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
 FRONTEND = [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512]  # VGG-16 conv1_1 .. conv4_3
 BACKEND = [512, 512, 512, 256, 128, 64]  # dilation 2
 DECODER = {4: 64, 2: 32}  # output stride -> channels of the decoder step that reaches it (x width)
-OUTPUT_STRIDES = (8, 4, 2)
 
 
 @dataclass(frozen=True)
@@ -115,7 +114,7 @@ class CSRNet(nn.Module):
         self.backend, ch = _layers(BACKEND, ch, width, dilation=2, bn=batch_norm)
         skips = _skip_channels(width)
         steps = []
-        for s in (4, 2)[: {8: 0, 4: 1, 2: 2}[output_stride]]:
+        for s in OUTPUT_STRIDES[1 : OUTPUT_STRIDES.index(output_stride) + 1]:
             steps.append(UpStep(ch, skips[s], _channels(DECODER[s], width), batch_norm))
             ch = steps[-1].fuse[0].out_channels
         self.decoder = nn.ModuleList(steps)

@@ -128,9 +128,7 @@ def read_point_file(path: Path) -> PointFile:
     if doc.get("version") not in READABLE_VERSIONS:
         versions = " or ".join(map(str, READABLE_VERSIONS))
         raise DataError(path, f"unsupported point-file version {doc.get('version')!r} (expected {versions})")
-    status = doc.get("status", "todo") if doc["version"] >= 2 else "todo"
-    if status not in STATUSES:
-        raise DataError(path, f"status must be one of {', '.join(STATUSES)}, got {status!r}")
+    status = parse_status(doc.get("status", "todo") if doc["version"] >= 2 else "todo", path)
     try:
         width, height, revision = (doc[k] for k in ("width", "height", "revision"))
         image, raw = doc["image"], doc["points"]
@@ -149,6 +147,13 @@ def read_point_file(path: Path) -> PointFile:
     status_by = _name(doc.get("status_by"), path, "status_by")
     review = parse_review(doc.get("review"), path)
     return PointFile(image, width, height, revision, points, status, tiles, ids, by, next_id, status_by, review)
+
+
+def parse_status(value: object, source: str | Path, what: str = "status") -> str:
+    """A workflow status (one of `STATUSES`); `DataError` naming `source` and `what` for anything else."""
+    if value not in STATUSES:
+        raise DataError(source, f"{what} must be one of {', '.join(STATUSES)}, got {value!r}")
+    return value
 
 
 def _name(value: object, source: str | Path, what: str) -> str | None:
@@ -188,8 +193,7 @@ def parse_review(doc: object, source: str | Path) -> Review | None:
 def write_point_file(path: Path, pf: PointFile) -> None:
     """Write atomically (temp, fsync, rename); refuses points outside the image."""
     pts = as_points(pf.points, path)
-    if pf.status not in STATUSES:
-        raise DataError(path, f"status must be one of {', '.join(STATUSES)}, got {pf.status!r}")
+    parse_status(pf.status, path)
     if not inside(pts, (pf.height, pf.width)).all():
         raise DataError(path, "points outside the image")
     ids, by = pf.head_ids(), pf.head_by()

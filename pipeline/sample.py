@@ -9,7 +9,7 @@ import numpy as np
 
 from pipeline.errors import DataError
 from pipeline.image import open_image
-from pipeline.pointfile import STATUSES, Review
+from pipeline.pointfile import Review, parse_status
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 
@@ -26,8 +26,7 @@ class Work:
     review: Review | None = None
 
     def __post_init__(self) -> None:
-        if self.status not in STATUSES:
-            raise ValueError(f"status must be one of {', '.join(STATUSES)}, got {self.status!r}")
+        parse_status(self.status, "a sample's work")
 
     @property
     def named(self) -> bool:

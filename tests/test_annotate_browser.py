@@ -1573,3 +1573,36 @@ def test_the_tile_grid_splits_until_the_densest_tile_is_not_crowded_and_an_empty
         cols, rows = page.evaluate("[window.headcount.grid().cols, window.headcount.grid().rows]")
         assert n > 200 and cols * rows >= n / 100, (n, cols, rows)
         assert not errors
+
+
+def test_a_placed_head_hides_only_its_nearest_proposal_not_its_dense_neighbours(tmp_path, browser):
+    """Defect: any proposal within 8 px of a placed head was hidden, so in a crowd 5-8 px apart one head hid
+    its neighbours' proposals too. Now each head takes only its nearest one."""
+    import torch
+
+    from pipeline.checkpoint import save_checkpoint
+    from pipeline.model import CSRNet, ModelConfig
+
+    folder = tmp_path / "ann"
+    write_image(folder / "images" / "c.jpg", 128, 96)
+    model = CSRNet(0.0625)
+    with torch.no_grad():  # a flat FIDT map: every cell a peak, proposals 8 px apart
+        model.output.weight.zero_()
+        model.output.bias.fill_(0.5)
+    cfg = ModelConfig(width=0.0625).__dict__
+    save_checkpoint(tmp_path / "ck.pt", model=model.state_dict(), model_config=cfg, train_config={"target": "fidt"})
+    with served(folder, "--checkpoint", str(tmp_path / "ck.pt")) as url:
+        page, errors = _open(browser, url)
+        _set_range(page, "#proposal-min", 0)
+        page.click("#propose")
+        page.wait_for_function("window.headcount.state.proposals.length > 0")
+        props = np.array(page.evaluate("window.headcount.state.proposals"))
+        d = np.hypot(*(props[:, None] - props[None]).transpose(2, 0, 1)) + np.eye(len(props)) * 1e9
+        i, j = np.unravel_index(d.argmin(), d.shape)
+        assert d[i, j] == 8  # their midpoint is 4 px from both
+        page.mouse.click(*_to_screen(page, *((props[i] + props[j]) / 2)))
+        _saved(page)
+        page.click("#propose")
+        page.wait_for_timeout(300)
+        assert page.evaluate("window.headcount.state.proposals.length") == len(props) - 1
+        assert not errors

@@ -2,7 +2,7 @@
 import { isDone, isRejected, updateListItem } from "./list.js";
 import { $, canvas, metrics, state } from "./state.js";
 import { acceptAll, changed, loadSecond, openImage, redo, rejectAll, showMessage, undo } from "./sync.js";
-import { clampToImage, defaultGrid, fit, grid, requestDraw, screenToImage, showRect, tileAt, tileRect, zoomCenter } from "./view.js";
+import { buckets, clampToImage, defaultGrid, fit, grid, requestDraw, screenToImage, showRect, tileAt, tileRect, zoomCenter } from "./view.js";
 
 // the density preview: drawn by the server at the canvas's size, the newest request only
 let densityRequest = null, densityTimer = null;
@@ -114,24 +114,15 @@ function nextTile() {
 }
 
 // the proposals that annotated heads already are: each head takes its nearest free proposal within
-// PROPOSAL_DUPLICATE_PX, found through a grid of that cell size (thousands of heads on a dense photo)
+// PROPOSAL_DUPLICATE_PX (thousands of heads on a dense photo: looked up in buckets of that size)
 function annotatedProposals(proposals, heads) {
-  const cell = PROPOSAL_DUPLICATE_PX, r2 = cell * cell, grid = new Map(), taken = new Set();
-  const key = (gx, gy) => gx * 65536 + gy;
-  proposals.forEach((p, i) => {
-    const k = key(Math.floor(p[0] / cell), Math.floor(p[1] / cell));
-    if (!grid.has(k)) grid.set(k, []);
-    grid.get(k).push(i);
-  });
+  const around = buckets(proposals, PROPOSAL_DUPLICATE_PX), taken = new Set();
   for (const q of heads) {
-    const gx = Math.floor(q[0] / cell), gy = Math.floor(q[1] / cell);
-    let best = -1, bestD = r2;
-    for (let dx = -1; dx <= 1; dx++) for (let dy = -1; dy <= 1; dy++) {
-      for (const i of grid.get(key(gx + dx, gy + dy)) || []) {
-        if (taken.has(i)) continue;
-        const d = (proposals[i][0] - q[0]) ** 2 + (proposals[i][1] - q[1]) ** 2;
-        if (d <= bestD && (best < 0 || d < bestD || i < best)) { best = i; bestD = d; }
-      }
+    let best = -1, bestD = PROPOSAL_DUPLICATE_PX ** 2;
+    for (const i of around(...q)) {
+      if (taken.has(i)) continue;
+      const d = (proposals[i][0] - q[0]) ** 2 + (proposals[i][1] - q[1]) ** 2;
+      if (d <= bestD && (best < 0 || d < bestD || i < best)) { best = i; bestD = d; }
     }
     if (best >= 0) taken.add(best);
   }

@@ -30,6 +30,21 @@ const SPACING_SHARE = 0.35;
 // (a grid of cells about twice the mean spacing finds each one's neighbours); Infinity under two heads.
 // Computed again only when the heads change
 const SPACING_SAMPLE = 400;
+// the points of `points` bucketed in square cells of `cell` image px: `around(x, y)` gives the indices of
+// those in the 3x3 cells about (x, y), every point within `cell` of it among them (dense photos: thousands)
+function buckets(points, cell) {
+  const grid = new Map(), at = (gx, gy) => gx * 1048576 + gy;
+  points.forEach((p, i) => {
+    const k = at(Math.floor(p[0] / cell), Math.floor(p[1] / cell));
+    if (!grid.has(k)) grid.set(k, []);
+    grid.get(k).push(i);
+  });
+  return (x, y) => {
+    const gx = Math.floor(x / cell), gy = Math.floor(y / cell), out = [];
+    for (let dx = -1; dx <= 1; dx++) for (let dy = -1; dy <= 1; dy++) out.push(...(grid.get(at(gx + dx, gy + dy)) || []));
+    return out;
+  };
+}
 let spacingKey = null, spacingValue = Infinity;
 function headSpacing() {
   const pts = state.points, key = `${state.id}:${state.version}:${pts.length}`;
@@ -37,21 +52,12 @@ function headSpacing() {
   spacingKey = key;
   spacingValue = Infinity;
   if (pts.length < 2 || !state.width) return spacingValue;
-  const cell = Math.max(1, 2 * Math.sqrt((state.width * state.height) / pts.length)), grid = new Map();
-  const at = (gx, gy) => gx * 1048576 + gy;
-  pts.forEach((p, i) => {
-    const k = at(Math.floor(p[0] / cell), Math.floor(p[1] / cell));
-    if (!grid.has(k)) grid.set(k, []);
-    grid.get(k).push(i);
-  });
+  const around = buckets(pts, Math.max(1, 2 * Math.sqrt((state.width * state.height) / pts.length)));
   const every = Math.max(1, Math.floor(pts.length / SPACING_SAMPLE)), found = [];
   for (let i = 0; i < pts.length; i += every) {
-    const gx = Math.floor(pts[i][0] / cell), gy = Math.floor(pts[i][1] / cell);
     let best = Infinity;
-    for (let dx = -1; dx <= 1; dx++) for (let dy = -1; dy <= 1; dy++) {
-      for (const j of grid.get(at(gx + dx, gy + dy)) || []) {
-        if (j !== i) best = Math.min(best, Math.hypot(pts[j][0] - pts[i][0], pts[j][1] - pts[i][1]));
-      }
+    for (const j of around(...pts[i])) {
+      if (j !== i) best = Math.min(best, Math.hypot(pts[j][0] - pts[i][0], pts[j][1] - pts[i][1]));
     }
     if (best < Infinity) found.push(best);
   }
@@ -413,4 +419,4 @@ function zoomAt(factor, sx, sy) {
 function zoomCenter(factor) { zoomAt(factor, canvas.clientWidth / 2, canvas.clientHeight / 2); }
 function updateZoomLabel() { $("zoom").textContent = Math.round(state.view.scale * 100) + "%"; }
 
-export { denseView, headSpacing, buildMips, imageFor, minimapJump, minimapShown, headAt, clampToImage, defaultGrid, draw, drawGrid, eventPos, fit, frameRequested, grid, hitRadius, imageFilter, imageToScreen, insideImage, markerRadius, nearest, requestDraw, resizeCanvas, screenToImage, showRect, tileAt, tileRect, updateZoomLabel, zoomAt, zoomCenter };
+export { buckets, denseView, headSpacing, buildMips, imageFor, minimapJump, minimapShown, headAt, clampToImage, defaultGrid, draw, drawGrid, eventPos, fit, frameRequested, grid, hitRadius, imageFilter, imageToScreen, insideImage, markerRadius, nearest, requestDraw, resizeCanvas, screenToImage, showRect, tileAt, tileRect, updateZoomLabel, zoomAt, zoomCenter };

@@ -18,9 +18,10 @@ import torch
 from PIL import Image
 
 from pipeline.atomic import write_bytes
-from pipeline.checkpoint import trained_stride, trained_target
+from pipeline.checkpoint import trained_output
 from pipeline.device import Precision, resolve_device
 from pipeline.errors import DataError
+from pipeline.geometry import OUTPUT_STRIDES
 from pipeline.image import encode, load_image
 from pipeline.infer.scale import scaled_size
 from pipeline.outputs import claim, csv_with_header, is_png
@@ -65,8 +66,7 @@ class TorchCounter:
 
     def __init__(self, checkpoint: str | Path, device: torch.device, precision: Precision = "fp32") -> None:
         self.runner = Runner.from_checkpoint(checkpoint, device, precision)
-        self.target = trained_target(checkpoint)
-        self.stride = trained_stride(checkpoint)
+        self.target, self.stride = trained_output(checkpoint)
         self.name = f"pytorch:{device}{':bf16' if precision == 'bf16' else ''}"
         self.batch = self.runner.batch
 
@@ -104,7 +104,7 @@ class OnnxCounter:
             out = self(probe)
         except Exception as exc:  # noqa: BLE001 - onnxruntime's own error types
             raise DataError(path, f"fails on a blank 96x64 frame ({str(exc).splitlines()[0][:200]})") from None
-        strides = {(1, 64 // s, 96 // s): s for s in (8, 4, 2)}  # the output's size says the model's stride
+        strides = {(1, 64 // s, 96 // s): s for s in OUTPUT_STRIDES}  # the output's size says the model's stride
         if out.shape not in strides or not np.isfinite(out).all():
             raise DataError(path, f"answers a blank 96x64 frame with {out.shape}, not a finite (1, 8, 12) density")
         self.stride = strides[out.shape]

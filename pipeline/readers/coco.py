@@ -22,7 +22,7 @@ import numpy as np
 from pipeline import strictjson
 from pipeline.atomic import write_bytes
 from pipeline.errors import ConfigError, DataError
-from pipeline.pointfile import STATUSES, parse_review
+from pipeline.pointfile import parse_review, parse_status
 from pipeline.points import as_points
 from pipeline.readers import register, register_writer
 from pipeline.readers.layout import check_split, copy_image, inside, one_json, plain_id
@@ -97,11 +97,7 @@ def _work(image: dict, by: list, export: Path) -> Work | None:
     keys = ("headcount_status", "headcount_status_by", "headcount_review")
     if not any(by) and not any(k in image for k in keys):
         return None
-    status = image.get("headcount_status", "todo")
-    if status not in STATUSES:
-        raise DataError(
-            export, f"image {image.get('id')}: headcount_status {status!r} is not one of {', '.join(STATUSES)}"
-        )
+    status = parse_status(image.get("headcount_status", "todo"), export, f"image {image.get('id')}: headcount_status")
     status_by = _name(image.get("headcount_status_by"), export, image.get("id"))
     review = image.get("headcount_review")
     return Work(tuple(by), status, status_by, None if review is None else parse_review(review, export))

@@ -24,7 +24,7 @@ import numpy as np
 
 from pipeline.atomic import write_bytes
 from pipeline.errors import DataError
-from pipeline.pointfile import STATUSES, VERDICTS, Review
+from pipeline.pointfile import VERDICTS, Review, parse_status
 from pipeline.points import as_points
 from pipeline.readers import register, register_writer
 from pipeline.readers.layout import copy_image, inside, plain_id
@@ -69,9 +69,7 @@ def _work(image: ET.Element, by: list[str | None], path: Path) -> Work | None:
     if tag is None and not any(by):
         return None
     a = _attributes(tag) if tag is not None else {}
-    status = a.get("status") or "todo"
-    if status not in STATUSES:
-        raise DataError(path, f"<tag label={TAG!r}> status {status!r} is not one of {', '.join(STATUSES)}")
+    status = parse_status(a.get("status") or "todo", path, f"<tag label={TAG!r}> status")
     review = None
     if a.get("review_verdict"):
         if a["review_verdict"] not in VERDICTS:

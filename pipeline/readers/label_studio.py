@@ -30,7 +30,7 @@ import numpy as np
 from pipeline import strictjson
 from pipeline.atomic import write_bytes
 from pipeline.errors import ConfigError, DataError
-from pipeline.pointfile import STATUSES, Review
+from pipeline.pointfile import Review, parse_status
 from pipeline.points import as_points
 from pipeline.readers import register, register_writer
 from pipeline.readers.layout import check_split, copy_image, inside, one_json, plain_id
@@ -107,11 +107,7 @@ def _work(task: dict, annotation: dict, by: list[str | None], export: Path) -> W
     reviews = [r for r in annotation.get("reviews") or [] if isinstance(r, dict)]
     if not any(by) and "headcount_status" not in meta and not reviews:
         return None
-    status = meta.get("headcount_status", "todo")
-    if status not in STATUSES:
-        raise DataError(
-            export, f"task {task.get('id')}: headcount_status {status!r} is not one of {', '.join(STATUSES)}"
-        )
+    status = parse_status(meta.get("headcount_status", "todo"), export, f"task {task.get('id')}: headcount_status")
     review = None
     if reviews:
         last = reviews[-1]
