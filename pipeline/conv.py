@@ -1,19 +1,20 @@
-"""The convolution of `train.numerics: reproducible`: im2col + `pipeline.gemm`, the same bits on any CPU.
+"""The convolution of `train.numerics: reproducible`: an implicit im2col product, the same bits on any CPU.
 
 Why: PyTorch's CPU convolutions end in oneDNN or MKL, which choose their
 arithmetic at run time by CPU vendor, instruction set and thread count. Here
-every sum has one order fixed in this file and in `pipeline.gemm`: a
-convolution is unfolded into columns (copies only), multiplied in the fixed
-order, and its input gradient folded back with each pixel's terms added in
-kernel-offset order. Weight gradients are summed per image, then over the batch
-in image order; bias gradients in float64. Nothing depends on the thread count.
+every sum has one order, fixed in this file and in `pipeline.gemm`, that of
+the textbook im2col convolution: each output is the fma chain over (c, ki, kj)
+ascending; the input gradient adds, per pixel, the chain over output channels
+of each kernel offset in offset order (col2im's order); the weight gradient is
+the chain over output pixels per image, then the images added in order; bias
+gradients are float64 sums. The im2col matrix itself is never built: the
+products read the zero-padded input in place through offset tables. Nothing
+depends on the thread count, the CPU's vector width or the blocking.
 `Conv2d` is a drop-in `nn.Conv2d` (same parameters, same state dict) that
 takes this path while `reproducible` numerics are in force on the CPU.
 """
 
 from __future__ import annotations
-
-import threading
 
 import numba
 import numpy as np
@@ -22,6 +23,7 @@ from numba import prange
 from torch import nn
 
 from pipeline import gemm
+from pipeline.buffers import pool
 
 _state = {"exact": False}
 
@@ -31,134 +33,266 @@ def use_exact(on: bool) -> None:
     _state["exact"] = on
 
 
-class _Workspace:
-    """Column buffers kept for the next step: a fresh 75 MB array costs more in page faults than the copy into it."""
-
-    def __init__(self, limit_bytes: int) -> None:
-        self.limit, self.held, self.free = limit_bytes, 0, {}
-        self.lock = threading.Lock()
-
-    def take(self, shape: tuple[int, ...]) -> np.ndarray:
-        with self.lock:
-            stack = self.free.get(shape)
-            if stack:
-                arr = stack.pop()
-                self.held -= arr.nbytes
-                return arr
-        return np.empty(shape, np.float32)
-
-    def give(self, arr: np.ndarray) -> None:
-        with self.lock:
-            if self.held + arr.nbytes <= self.limit:
-                self.free.setdefault(arr.shape, []).append(arr)
-                self.held += arr.nbytes
+_UNUSED = np.zeros(1, np.int64)
 
 
-_workspace = _Workspace(2 << 30)
+def _round_up(n: int, step: int) -> int:
+    return -(-n // step) * step
+
+
+def _tasks(images: int, runs: int) -> int:
+    """Runs of tiles per image: about four per thread in all, so that threads finish together.
+
+    The bits never depend on it: a run is a set of whole output elements.
+    """
+    return max(1, min(runs, -(-4 * numba.get_num_threads() // images)))
 
 
 @numba.njit(parallel=True, cache=True, nogil=True, boundscheck=False)
-def _im2col(x: np.ndarray, k: int, pad: int, dil: int, cols: np.ndarray) -> None:  # pragma: no cover - compiled
+def _pad(x: np.ndarray, top: int, left: int, hp: int, wp: int, out: np.ndarray) -> None:  # pragma: no cover
+    """`x` (B, C, H, W) into `out` as (B, C, hp, wp) with zeros around (and past the end: lanes a tile drops)."""
     nbatch, nc, h, w = x.shape
-    ho, wo = h + 2 * pad - dil * (k - 1), w + 2 * pad - dil * (k - 1)
+    plane = hp * wp
     for t in prange(nbatch * nc):
+        base = t * plane
         bi, ch = t // nc, t % nc
-        for ki in range(k):
-            for kj in range(k):
-                row = (ch * k + ki) * k + kj
-                dx = kj * dil - pad
-                lo, hi = max(0, -dx), max(0, min(wo, w - dx))  # output columns whose input column exists
-                for oy in range(ho):
-                    y = oy + ki * dil - pad
-                    base = oy * wo
-                    if y < 0 or y >= h:
-                        cols[bi, row, base : base + wo] = 0.0
-                        continue
-                    cols[bi, row, base : base + lo] = 0.0
-                    if hi > lo:
-                        cols[bi, row, base + lo : base + hi] = x[bi, ch, y, lo + dx : hi + dx]
-                    cols[bi, row, base + max(lo, hi) : base + wo] = 0.0
+        out[base : base + plane] = 0.0
+        for y in range(h):
+            o = base + (y + top) * wp + left
+            out[o : o + w] = x[bi, ch, y]
+    out[nbatch * nc * plane :] = 0.0
 
 
 @numba.njit(parallel=True, cache=True, nogil=True, boundscheck=False)
-def _col2im(cols: np.ndarray, nc: int, h: int, w: int, k: int, pad: int, dil: int) -> np.ndarray:  # pragma: no cover
-    nbatch = cols.shape[0]
-    ho, wo = h + 2 * pad - dil * (k - 1), w + 2 * pad - dil * (k - 1)
-    out = np.zeros((nbatch, nc, h, w), np.float32)
+def _pad_channels_last(x: np.ndarray, pad: int, hp: int, wp: int, out: np.ndarray) -> None:  # pragma: no cover
+    """`x` (B, C, H, W) into `out` as (B, hp, wp, C), zeros around."""
+    nbatch, nc, h, w = x.shape
+    image = hp * wp * nc
+    for t in prange(nbatch * hp):
+        bi, y = t // hp, t % hp
+        row = bi * image + y * wp * nc
+        out[row : row + wp * nc] = 0.0
+        if pad <= y < h + pad:
+            for xx in range(w):
+                o = row + (xx + pad) * nc
+                for ch in range(nc):
+                    out[o + ch] = x[bi, ch, y - pad, xx]
+    out[nbatch * image :] = 0.0
+
+
+@numba.njit(parallel=True, cache=True, nogil=True, boundscheck=False)
+def _crop(c: np.ndarray, h: int, w: int, row_len: int, out: np.ndarray) -> None:  # pragma: no cover
+    """``out[b, r, y, x] = c[b, 0, r, y*row_len + x]``: a product's padded rows back to an image."""
+    nbatch, nc = out.shape[:2]
     for t in prange(nbatch * nc):
         bi, ch = t // nc, t % nc
-        for ki in range(k):  # each pixel's terms arrive in kernel-offset order
-            for kj in range(k):
-                row = (ch * k + ki) * k + kj
-                for oy in range(ho):
-                    y = oy + ki * dil - pad
-                    if 0 <= y < h:
-                        for ox in range(wo):
-                            xx = ox + kj * dil - pad
-                            if 0 <= xx < w:
-                                out[bi, ch, y, xx] += cols[bi, row, oy * wo + ox]
+        for y in range(h):
+            out[bi, ch, y] = c[bi, 0, ch, y * row_len : y * row_len + w]
+
+
+@numba.njit(parallel=True, cache=True, nogil=True, boundscheck=False)
+def _pack_into(w: np.ndarray, mr: int, out: np.ndarray) -> None:  # pragma: no cover - compiled
+    """Rows of each `w[b]` (B, M, K) as tile strips ``out[b][strip][k][r]``, zero rows up to out's size."""
+    nbatch, m, k_len = w.shape
+    m_pad = out.size // (nbatch * k_len)
+    strips = m_pad // mr
+    for t in prange(nbatch * strips):
+        bi, s = t // strips, t % strips
+        base = (bi * strips + s) * k_len * mr
+        for r in range(mr):
+            i = s * mr + r
+            if i < m:
+                for k in range(k_len):
+                    out[base + k * mr + r] = w[bi, i, k]
+            else:
+                for k in range(k_len):
+                    out[base + k * mr + r] = 0.0
+
+
+def _pack(w: np.ndarray, mr: int, m_pad: int) -> np.ndarray:
+    """Rows of `w` (M, K), or of each w[b] (B, M, K), as tile strips ``[b][strip][k][r]``, zero rows up to m_pad."""
+    w3 = w[None] if w.ndim == 2 else w
+    out = pool.array((w3.shape[0] * m_pad * w3.shape[2],))
+    _pack_into(np.ascontiguousarray(w3), mr, out)
     return out
 
 
-def _columns(x: np.ndarray, k: int, pad: int, dil: int) -> np.ndarray:
-    if k == 1 and pad == 0:
-        return x.reshape(x.shape[0], x.shape[1], -1)
+def _forward(x: np.ndarray, weight: np.ndarray, pad: int, dil: int) -> np.ndarray:
+    """The convolution without bias, (B, Cout, ho, wo): one product, its B read from the padded input in place.
+
+    Output pixel (oy, ox) is column ``oy*wp + ox`` of a product over the
+    padded width (the columns past wo are computed and dropped), so that every
+    term's operand row is ``wp``-contiguous: term (c, ki, kj) of that column is
+    at ``c*hp*wp + (oy + ki*dil)*wp + ox + kj*dil``, the im2col entry read in place.
+    """
     nbatch, nc, h, w = x.shape
-    ho, wo = h + 2 * pad - dil * (k - 1), w + 2 * pad - dil * (k - 1)
-    cols = _workspace.take((nbatch, nc * k * k, ho * wo))
-    _im2col(x, k, pad, dil, cols)
-    return cols
+    cout, k = weight.shape[0], weight.shape[-1]
+    hp, wp = h + 2 * pad, w + 2 * pad
+    ho, wo = hp - dil * (k - 1), wp - dil * (k - 1)
+    shape = gemm.shape_for(cout, ho * wp)
+    mr, nr = gemm.tile_dims(shape)
+    n, m_pad = _round_up(ho * wp, nr), _round_up(cout, mr)
+    ci, ki, kj = np.meshgrid(np.arange(nc), np.arange(k), np.arange(k), indexing="ij")
+    table = (ci * hp * wp + ki * dil * wp + kj * dil).astype(np.int64).ravel()
+    padded = pool.array(((nbatch - 1) * nc * hp * wp + int(table[-1]) + n,))  # the last tile's reach
+    _pad(x, pad, pad, hp, wp, padded)
+    apack = _pack(weight.reshape(cout, -1), mr, m_pad)
+    c = pool.array((nbatch, m_pad, n))
+    tasks = _tasks(nbatch, (n // nr) * (m_pad // mr))
+    gemm.products(shape, True, apack, 0, _UNUSED, _UNUSED, padded, nc * hp * wp, table, c, tasks)
+    out = pool.array((nbatch, cout, ho, wo))
+    _crop(c.reshape(nbatch, 1, m_pad, n), ho, wo, wp, out)
+    return out
 
 
-def _release(cols: np.ndarray, k: int, pad: int) -> None:
-    if not (k == 1 and pad == 0):  # the 1x1 case's columns are the input itself
-        _workspace.give(cols)
+def _input_grad(g: np.ndarray, weight: np.ndarray, h: int, w: int, pad: int, dil: int) -> np.ndarray:
+    """The input gradient, (B, Cin, h, w): for each kernel offset, in order, W_offset^T @ g shifted, added.
+
+    col2im adds each input pixel's terms in kernel-offset order and skips
+    those whose output pixel lies outside; here they read g's zero border and
+    add +0.0, which leaves every sum as it was (a sum that starts at +0.0 is
+    never -0.0).
+    """
+    nbatch, cout, ho, wo = g.shape
+    nc, k = weight.shape[1], weight.shape[-1]
+    q = dil * (k - 1) - pad  # g's border
+    hg, wg = ho + 2 * q, wo + 2 * q
+    shape = gemm.shape_for(nc, h * wg)
+    mr, nr = gemm.tile_dims(shape)
+    n, m_pad = _round_up(h * wg, nr), _round_up(nc, mr)
+    table = np.arange(cout, dtype=np.int64) * hg * wg
+    offsets = np.array([(k - 1 - ki) * dil * wg + (k - 1 - kj) * dil for ki in range(k) for kj in range(k)], np.int64)
+    padded = pool.array(((nbatch - 1) * cout * hg * wg + int(offsets.max() + table[-1]) + n,))
+    _pad(g, q, q, hg, wg, padded)
+    per_offset = np.ascontiguousarray(weight.transpose(2, 3, 1, 0)).reshape(k * k, nc, cout)
+    apack = _pack(per_offset, mr, m_pad)
+    c = pool.array((nbatch, m_pad, n))
+    c.fill(0.0)
+    gemm.summed_products(shape, apack, padded, cout * hg * wg, table, offsets, c, _tasks(nbatch, n // nr))
+    out = pool.array((nbatch, nc, h, w))
+    _crop(c.reshape(nbatch, 1, m_pad, n), h, w, wg, out)
+    return out
+
+
+def _weight_grad(g: np.ndarray, x: np.ndarray, k: int, pad: int, dil: int) -> np.ndarray:
+    """The weight gradient, (Cout, Cin, k, k): per image the sum over output pixels p = 0, 1, 2, ... of
+    ``g[co, p] * im2col(x)[(ci, ki, kj), p]``, then the images added in order.
+
+    Two layouts of the same sums, whichever wastes fewer lanes: per kernel
+    offset, output channels by input channels (`_weight_grad_per_offset`), or
+    im2col rows by output channels (`_weight_grad_by_rows`, for few input channels).
+    """
+    cout, nc = g.shape[1], x.shape[1]
+    per_offset, by_rows = (_lanes(cout, nc) * k * k, _lanes(nc * k * k, cout) * GATHER_COST)
+    grad = _weight_grad_per_offset if per_offset <= by_rows else _weight_grad_by_rows
+    return grad(g, x, k, pad, dil)
+
+
+GATHER_COST = 1.3  # a gathered tile's time per lane against a packed one's, estimated: two more loads a step
+
+
+def _lanes(m: int, n: int) -> int:
+    mr, nr = gemm.tile_dims(gemm.shape_for(m, n))
+    return _round_up(m, mr) * _round_up(n, nr)
+
+
+def _weight_grad_per_offset(g: np.ndarray, x: np.ndarray, k: int, pad: int, dil: int) -> np.ndarray:
+    """Per kernel offset, g @ x shifted: rows are output channels (g packed), columns input channels.
+
+    x is laid out channels last, so that a tile's columns are contiguous.
+    """
+    nbatch, cout, ho, wo = g.shape
+    nc, h, w = x.shape[1:]
+    hp, wp = h + 2 * pad, w + 2 * pad
+    shape = gemm.shape_for(cout, nc)
+    mr, nr = gemm.tile_dims(shape)
+    n, m_pad = _round_up(nc, nr), _round_up(cout, mr)
+    pixels = ho * wo
+    oy, ox = np.meshgrid(np.arange(ho), np.arange(wo), indexing="ij")
+    table = ((oy * wp + ox) * nc).astype(np.int64).ravel()
+    x_last = pool.array((nbatch * hp * wp * nc + n,))  # columns past Cin: lanes a tile drops
+    _pad_channels_last(x, pad, hp, wp, x_last)
+    apack = _pack(g.reshape(nbatch, cout, pixels), mr, m_pad)
+    c = pool.array((k * k, nbatch, m_pad, n))
+    tasks = _tasks(nbatch, (n // nr) * (m_pad // mr))
+    for o, (ki, kj) in enumerate((ki, kj) for ki in range(k) for kj in range(k)):
+        shifted = x_last[(ki * dil * wp + kj * dil) * nc :]
+        gemm.products(shape, True, apack, m_pad * pixels, _UNUSED, _UNUSED, shifted, hp * wp * nc, table, c[o], tasks)
+    total = np.stack([gemm.sum_batch(c[o]) for o in range(k * k)])
+    return np.ascontiguousarray(total[:, :cout, :nc].transpose(1, 2, 0)).reshape(cout, nc, k, k)
+
+
+def _weight_grad_by_rows(g: np.ndarray, x: np.ndarray, k: int, pad: int, dil: int) -> np.ndarray:
+    """im2col(x) @ g.T: columns are output channels (g channels last), rows im2col rows gathered from x.
+
+    Row (c, ki, kj) of output pixel (oy, ox) is at ``((oy + ki*dil)*wp + ox +
+    kj*dil)*nc + c`` of x laid out channels last.
+    """
+    nbatch, cout, ho, wo = g.shape
+    nc, h, w = x.shape[1:]
+    hp, wp = h + 2 * pad, w + 2 * pad
+    rows_k = nc * k * k
+    shape = gemm.shape_for(rows_k, cout)
+    mr, nr = gemm.tile_dims(shape)
+    n, m_pad = _round_up(cout, nr), _round_up(rows_k, mr)
+    ch, ki, kj = np.meshgrid(np.arange(nc), np.arange(k), np.arange(k), indexing="ij")
+    rows = np.zeros(m_pad, np.int64)  # rows past Cin*k*k read channel 0: lanes a tile drops
+    rows[:rows_k] = ((ki * dil * wp + kj * dil) * nc + ch).ravel()
+    oy, ox = np.meshgrid(np.arange(ho), np.arange(wo), indexing="ij")
+    pixel = ((oy * wp + ox) * nc).astype(np.int64).ravel()  # output pixel p's (c, 0, 0) entry in x_last
+    x_last = pool.array((nbatch * hp * wp * nc,))
+    _pad_channels_last(x, pad, hp, wp, x_last)
+    pixels = ho * wo
+    g_last = pool.array((nbatch * pixels * cout + n,))  # columns past Cout: lanes a tile drops
+    _transpose(g.reshape(nbatch, cout, pixels), g_last)
+    table = np.arange(pixels, dtype=np.int64) * cout
+    c = pool.array((nbatch, m_pad, n))
+    tasks = _tasks(nbatch, (n // nr) * (m_pad // mr))
+    gemm.products(shape, False, x_last, hp * wp * nc, rows, pixel, g_last, pixels * cout, table, c, tasks)
+    total = gemm.sum_batch(c)
+    return np.ascontiguousarray(total[:rows_k, :cout].T).reshape(cout, nc, k, k)
+
+
+@numba.njit(parallel=True, cache=True, nogil=True, boundscheck=False)
+def _transpose(g: np.ndarray, out: np.ndarray) -> None:  # pragma: no cover - compiled
+    """`g` (B, C, P) into `out` as (B, P, C), zeros past the end."""
+    nbatch, nc, length = g.shape
+    block = 64
+    for t in prange(nbatch * ((length + block - 1) // block)):
+        bi, p0 = t // ((length + block - 1) // block), (t % ((length + block - 1) // block)) * block
+        base = bi * length * nc
+        for p in range(p0, min(length, p0 + block)):
+            for ch in range(nc):
+                out[base + p * nc + ch] = g[bi, ch, p]
+    out[nbatch * length * nc :] = 0.0
 
 
 class _ExactConv2d(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x, weight, bias, pad: int, dil: int, keep: bool):  # noqa: ANN001 - autograd's signature
-        k = weight.shape[-1]
-        xn = x.detach().contiguous().numpy()
-        w2 = weight.detach().reshape(weight.shape[0], -1).contiguous().numpy()
-        cols = _columns(xn, k, pad, dil)
-        out = gemm.matmul(w2, cols)
+    def forward(ctx, x, weight, bias, pad: int, dil: int):  # noqa: ANN001 - autograd's signature
+        out = _forward(x.detach().contiguous().numpy(), weight.detach().contiguous().numpy(), pad, dil)
         if bias is not None:
-            out += bias.detach().numpy()[None, :, None]
+            out += bias.detach().numpy()[None, :, None, None]
         ctx.save_for_backward(x, weight)
-        if keep:
-            ctx.cols = cols  # kept for the weight gradient, as ATen keeps its columns
-        else:
-            _release(cols, k, pad)
         ctx.conv = (pad, dil, bias is not None)
-        nbatch, _, h, w = x.shape
-        ho, wo = h + 2 * pad - dil * (k - 1), w + 2 * pad - dil * (k - 1)
-        return torch.from_numpy(out.reshape(nbatch, weight.shape[0], ho, wo))  # not a view: ReLU works in place
+        return torch.from_numpy(out)
 
     @staticmethod
     def backward(ctx, grad):  # noqa: ANN001
         x, weight = ctx.saved_tensors
         pad, dil, has_bias = ctx.conv
         k = weight.shape[-1]
-        nbatch, nc, h, w = x.shape
-        g = grad.contiguous().numpy().reshape(nbatch, weight.shape[0], -1)
+        g = grad.contiguous().numpy()
         gx = gw = gb = None
         if ctx.needs_input_grad[1]:
-            gw = torch.from_numpy(gemm.sum_batch(gemm.matmul(g, ctx.cols, b_transposed=True)).reshape(weight.shape))
+            gw = torch.from_numpy(_weight_grad(g, x.detach().contiguous().numpy(), k, pad, dil))
         if has_bias and ctx.needs_input_grad[2]:
-            gb = torch.from_numpy(gemm.channel_sums(g))
+            gb = torch.from_numpy(gemm.channel_sums(g.reshape(g.shape[0], g.shape[1], -1)))
         if ctx.needs_input_grad[0]:
-            wt = np.ascontiguousarray(weight.detach().reshape(weight.shape[0], -1).numpy().T)
-            if k == 1 and pad == 0:
-                gx = torch.from_numpy(gemm.matmul(wt, g).reshape(x.shape))
-            else:
-                gcols = gemm.matmul(wt, g, out=_workspace.take((nbatch, wt.shape[0], g.shape[2])))
-                gx = torch.from_numpy(_col2im(gcols, nc, h, w, k, pad, dil))
-                _workspace.give(gcols)
-        if hasattr(ctx, "cols"):
-            _release(ctx.cols, k, pad)
-            del ctx.cols
-        return gx, gw, gb, None, None, None
+            gx = torch.from_numpy(
+                _input_grad(g, weight.detach().contiguous().numpy(), x.shape[2], x.shape[3], pad, dil)
+            )
+        return gx, gw, gb, None, None
 
 
 class Conv2d(nn.Conv2d):
@@ -174,8 +308,7 @@ class Conv2d(nn.Conv2d):
             and not torch.compiler.is_compiling()
             and not torch.onnx.is_in_onnx_export()
         ):
-            keep = torch.is_grad_enabled() and weight.requires_grad
-            return _ExactConv2d.apply(x, weight, bias, self.padding[0], self.dilation[0], keep)
+            return _ExactConv2d.apply(x, weight, bias, self.padding[0], self.dilation[0])
         return super()._conv_forward(x, weight, bias)
 
     def __prepare_scriptable__(self) -> nn.Conv2d:

@@ -1,15 +1,25 @@
-"""A float32 matrix product whose every sum is taken in one fixed order, on any CPU.
+"""Fixed-order float32 products for the exact convolution: the same bits on any CPU, at BLAS speed.
 
-Why: a BLAS picks its kernels, its blocking and the way it splits a product
-among threads at run time, by CPU vendor, instruction set and thread count, so
-the same product gives other bits on another machine (MKL ignores its
+Why: a BLAS or oneDNN picks its kernels, its blocking and the way it splits a
+product among threads at run time, by CPU vendor, instruction set and thread
+count, so the same product gives other bits on another machine (MKL ignores its
 reproducibility mode on AMD CPUs). Here each output element is
-``fma(a[i,K-1], b[K-1,j], ... fma(a[i,1], b[1,j], fma(a[i,0], b[0,j], 0)))``:
-k ascending, each term one IEEE fused multiply-add, rounded once. numba
-compiles without fast-math, so LLVM may not reorder the sum, and it vectorises
-only across output columns, where the lane width (AVX2 or AVX-512) changes
-nothing. Threads split the output into tiles, never a sum. Tests compare it
-with an exact-arithmetic replay of that sequence.
+``fma(a[K-1], b[K-1], ... fma(a[1], b[1], fma(a[0], b[0], 0)))``: k ascending,
+each term one IEEE fused multiply-add, rounded once.
+
+The arithmetic is a register tile (`_tile`, written in LLVM IR, BLIS's
+micro-kernel): an ``MR x NR`` block of C stays in vector registers while k runs
+0, 1, 2, ..., one vector ``llvm.fma`` per register and step. Each element of C
+is one lane of one register, so it sees its terms in k order, one FMA each: the
+lane width (8 with AVX2, 16 with AVX-512), the tile shape and the blocking
+change which element is computed when, never what it is. Threads split the
+output into blocks, never a sum.
+
+B is never packed: step k of a tile reads ``NR`` consecutive floats at
+``b[b_off + table[k]]``, and A is packed or read through offset tables, so a
+convolution reads its input in place (an implicit GEMM): `pipeline.conv` lays
+the input out with its zero padding and gives the offset of each term. Tests
+replay every product in exact arithmetic.
 """
 
 from __future__ import annotations
@@ -18,132 +28,250 @@ import numba
 import numpy as np
 from llvmlite import ir
 from numba import prange
-from numba.core import types
+from numba.core import cgutils, types
 from numba.extending import intrinsic
 
-NB = 64  # output columns per tile: a fixed trip count that LLVM turns into vector registers
-MR = 4  # output rows per pass over a panel row
-KU = 4  # terms added per load and store of a partial sum
-MB = 64  # output rows per parallel task
-KC = 256  # terms of each sum per packed panel (KC x NB floats: 64 KiB, cache-resident); a multiple of KU
+
+def _lanes() -> int:
+    from numba.core.codegen import get_host_cpu_features
+
+    features = numba.config.CPU_FEATURES or get_host_cpu_features()
+    return 16 if "+avx512f" in features.split(",") else 8
 
 
-@intrinsic
-def fma(typingctx, a, b, c):  # noqa: ANN001, ANN201 - numba's intrinsic protocol
-    """``a * b + c`` rounded once: IEEE 754's fused multiply-add, the same bits on every CPU.
+VL = _lanes()  # floats per vector register of the CPU numba compiles for
+# tile shapes (rows, vector registers per row): MR * NV accumulators and NV loads fit the 32 (AVX-512)
+# or 16 (AVX2) vector registers; `shape_for` picks the one that wastes least on a product's edges
+SHAPES = ((8, 3), (12, 2), (24, 1)) if VL == 16 else ((4, 3), (6, 2), (12, 1))
+EFFICIENCY = (1.0, 0.97, 0.8)  # each shape's speed per lane against the first's, estimated: fewer loads per FMA
+KC = 256  # terms per pass over a block: a tile's strip of A and the block's rows of B stay in cache
+_ROWS = np.arange(32, dtype=np.int64)  # row r of a packed strip is at r
+STORE, CONTINUE, ADD = 0, 1, 2  # a tile starts from +0.0 and stores; starts from C; starts from +0.0 and adds to C
 
-    LLVM's ``llvm.fma`` is always fused (an FMA instruction, or libm's exact
-    ``fmaf`` on a CPU without one), unlike a multiply and an add that a
-    compiler may or may not contract.
-    """
-    sig = types.float32(types.float32, types.float32, types.float32)
 
-    def codegen(context, builder, signature, args):  # noqa: ANN001, ANN202
-        f32 = ir.FloatType()
-        fn = builder.module.declare_intrinsic("llvm.fma", [f32], ir.FunctionType(f32, [f32, f32, f32]))
-        return builder.call(fn, args)
+def _make_tile(mr: int, nv: int, packed: bool):  # noqa: ANN202 - a numba intrinsic
+    @intrinsic
+    def tile(typingctx, a, a_off, rows, r_off, a_table, b, b_off, b_table, t_off, kc, c, c_off, ldc, mode):  # noqa: ANN001, ANN202
+        """An `mr` x `nv` vectors tile of C: for k < kc, ``C[r, j] = fma(A[r, k], B[k, j], C[r, j])``.
 
-    return sig, codegen
+        ``A[r, k] = a[a_off + rows[r_off + r] + a_table[t_off + k]]`` (`packed`:
+        ``a[a_off + k*mr + r]``, rows and a_table unused), ``B[k, j] = b[b_off +
+        b_table[t_off + k] + j]``, ``C[r, j] = c[c_off + r*ldc + j]``; `mode` is
+        STORE, CONTINUE or ADD. kc >= 1.
+        """
+        ip = types.intp
+        sig = types.void(a, ip, rows, ip, a_table, b, ip, b_table, ip, ip, c, ip, ip, ip)
+
+        def codegen(context, builder, signature, args):  # noqa: ANN001, ANN202
+            f32, i32, i64 = ir.FloatType(), ir.IntType(32), ir.IntType(64)
+            vt = ir.VectorType(f32, VL)
+            fma = cgutils.get_or_insert_function(
+                builder.module, ir.FunctionType(vt, [vt, vt, vt]), f"llvm.fma.v{VL}f32"
+            )
+            ptr = [context.make_array(signature.args[i])(context, builder, args[i]).data for i in (0, 2, 4, 5, 7, 10)]
+            a_ptr = builder.gep(ptr[0], [args[1]])
+            r_ptr = builder.gep(ptr[1], [args[3]])
+            at_ptr = builder.gep(ptr[2], [args[8]])
+            b_ptr = builder.gep(ptr[3], [args[6]])
+            t_ptr = builder.gep(ptr[4], [args[8]])
+            c_ptr = builder.gep(ptr[5], [args[11]])
+            kc, ldc, mode = args[9], args[12], args[13]
+            if packed:
+                a_rows = [builder.gep(a_ptr, [ir.Constant(i64, r)]) for r in range(mr)]
+            else:
+                a_rows = [
+                    builder.gep(a_ptr, [builder.load(builder.gep(r_ptr, [ir.Constant(i64, r)]))]) for r in range(mr)
+                ]
+
+            def c_vec(r: int, v: int):  # noqa: ANN202
+                off = builder.add(builder.mul(ir.Constant(i64, r), ldc), ir.Constant(i64, v * VL))
+                return builder.bitcast(builder.gep(c_ptr, [off]), vt.as_pointer())
+
+            fn = builder.function
+            load_bb, zero_bb, loop_bb, end_bb = (
+                fn.append_basic_block(f"tile.{n}") for n in ("load", "zero", "k", "end")
+            )
+            builder.cbranch(builder.icmp_signed("==", mode, ir.Constant(i64, CONTINUE)), load_bb, zero_bb)
+            builder.position_at_end(load_bb)
+            loaded = [[builder.load(c_vec(r, v), align=4) for v in range(nv)] for r in range(mr)]
+            builder.branch(loop_bb)
+            builder.position_at_end(zero_bb)
+            builder.branch(loop_bb)
+
+            builder.position_at_end(loop_bb)
+            k = builder.phi(i64)
+            k.add_incoming(ir.Constant(i64, 0), load_bb)
+            k.add_incoming(ir.Constant(i64, 0), zero_bb)
+            zero = ir.Constant(vt, [0.0] * VL)
+            acc = [[builder.phi(vt) for _ in range(nv)] for _ in range(mr)]
+            for r in range(mr):
+                for v in range(nv):
+                    acc[r][v].add_incoming(loaded[r][v], load_bb)
+                    acc[r][v].add_incoming(zero, zero_bb)
+            row = builder.gep(b_ptr, [builder.load(builder.gep(t_ptr, [k]))])
+            bv = [
+                builder.load(builder.bitcast(builder.gep(row, [ir.Constant(i64, v * VL)]), vt.as_pointer()), align=4)
+                for v in range(nv)
+            ]
+            a_k = builder.mul(k, ir.Constant(i64, mr)) if packed else builder.load(builder.gep(at_ptr, [k]))
+            undef = ir.Constant(vt, ir.Undefined)
+            splat = ir.Constant(ir.VectorType(i32, VL), [0] * VL)
+            nxt = []
+            for r in range(mr):
+                scalar = builder.load(builder.gep(a_rows[r], [a_k]))
+                av = builder.shuffle_vector(builder.insert_element(undef, scalar, ir.Constant(i32, 0)), undef, splat)
+                nxt.append([builder.call(fma, [av, bv[v], acc[r][v]]) for v in range(nv)])
+            k_next = builder.add(k, ir.Constant(i64, 1))
+            k.add_incoming(k_next, loop_bb)
+            for r in range(mr):
+                for v in range(nv):
+                    acc[r][v].add_incoming(nxt[r][v], loop_bb)
+            builder.cbranch(builder.icmp_signed("<", k_next, kc), loop_bb, end_bb)
+
+            builder.position_at_end(end_bb)
+            with builder.if_else(builder.icmp_signed("==", mode, ir.Constant(i64, ADD))) as (then, otherwise):
+                with then:
+                    for r in range(mr):
+                        for v in range(nv):
+                            p = c_vec(r, v)
+                            builder.store(builder.fadd(builder.load(p, align=4), nxt[r][v]), p, align=4)
+                with otherwise:
+                    for r in range(mr):
+                        for v in range(nv):
+                            builder.store(nxt[r][v], c_vec(r, v), align=4)
+            return context.get_dummy_value()
+
+        return sig, codegen
+
+    return tile
+
+
+_packed0, _packed1, _packed2 = (_make_tile(mr, nv, True) for mr, nv in SHAPES)
+_gathered0, _gathered1, _gathered2 = (_make_tile(mr, nv, False) for mr, nv in SHAPES)
+
+
+@numba.njit(cache=True, nogil=True, boundscheck=False)
+def _tile(
+    shape, packed, a, a_off, rows, r_off, a_table, b, b_off, b_table, t_off, kc, c, c_off, ldc, mode
+):  # pragma: no cover
+    if packed:
+        if shape == 0:
+            _packed0(a, a_off, rows, r_off, a_table, b, b_off, b_table, t_off, kc, c, c_off, ldc, mode)
+        elif shape == 1:
+            _packed1(a, a_off, rows, r_off, a_table, b, b_off, b_table, t_off, kc, c, c_off, ldc, mode)
+        else:
+            _packed2(a, a_off, rows, r_off, a_table, b, b_off, b_table, t_off, kc, c, c_off, ldc, mode)
+    elif shape == 0:
+        _gathered0(a, a_off, rows, r_off, a_table, b, b_off, b_table, t_off, kc, c, c_off, ldc, mode)
+    elif shape == 1:
+        _gathered1(a, a_off, rows, r_off, a_table, b, b_off, b_table, t_off, kc, c, c_off, ldc, mode)
+    else:
+        _gathered2(a, a_off, rows, r_off, a_table, b, b_off, b_table, t_off, kc, c, c_off, ldc, mode)
+
+
+def shape_for(m: int, n: int) -> int:
+    """The tile shape that computes an m x n product with the least padded work."""
+
+    def cost(i: int) -> float:
+        mr, nv = SHAPES[i]
+        return -(-m // mr) * mr * -(-n // (nv * VL)) * nv * VL / EFFICIENCY[i]
+
+    return min(range(len(SHAPES)), key=cost)
+
+
+def tile_dims(shape: int) -> tuple[int, int]:
+    """(MR, NR) of a tile shape."""
+    mr, nv = SHAPES[shape]
+    return mr, nv * VL
+
+
+@numba.njit(cache=True, nogil=True)
+def _dims(shape):  # pragma: no cover - compiled
+    if shape == 0:
+        return SHAPES[0][0], SHAPES[0][1] * VL
+    if shape == 1:
+        return SHAPES[1][0], SHAPES[1][1] * VL
+    return SHAPES[2][0], SHAPES[2][1] * VL
 
 
 @numba.njit(parallel=True, cache=True, nogil=True, boundscheck=False)
-def _matmul(a: np.ndarray, b: np.ndarray, c: np.ndarray, b_transposed: bool) -> None:  # pragma: no cover - compiled
+def products(shape, packed, a, a_stride, rows, a_table, b, b_stride, b_table, c, tasks):  # pragma: no cover
+    """``c[bi] = A_bi @ B_bi`` for every image bi: each element one k-ascending sum.
+
+    ``A[r, k] = a[a_stride*bi + rows[r] + a_table[k]]`` (an implicit im2col
+    gives each row and each term its own offset), or with `packed`, A packed
+    in tile strips: ``A[r, k] = a[a_stride*bi + s*K*MR + k*MR + r % MR]`` for strip s;
+    ``B[k, j] = b[b_stride*bi + b_table[k] + j]``, K = ``b_table.size``.
+    `c` is (B, M, N), M and N multiples of the tile. Each image's tiles
+    (column strip, then row strip) are split into `tasks` runs; a thread takes
+    a run and passes over K once for all of it, in chunks of KC terms, so each
+    chunk of A and B comes into cache once a run.
+    """
     nbatch, m, n = c.shape
-    k_len = a.shape[2]
-    shared_a = a.shape[0] == 1
-    n_tiles = (n + NB - 1) // NB
-    m_blocks = (m + MB - 1) // MB
-    for task in prange(nbatch * n_tiles * m_blocks):
-        bi = task // (n_tiles * m_blocks)
-        rest = task - bi * n_tiles * m_blocks
-        tj = rest // m_blocks
-        tm = rest - tj * m_blocks
-        ai = 0 if shared_a else bi
-        j0 = tj * NB
-        width = min(NB, n - j0)
-        i_end = min(m, (tm + 1) * MB)
-        panel = np.zeros((min(KC, k_len), NB), np.float32)  # zero past the edge of b
-        acc = np.empty((MR, NB), np.float32)
-        # K in chunks whose panel stays in cache; the partial sums wait in `c` between chunks,
-        # so every element still takes its terms k = 0, 1, 2, ... in order
+    mr, nr = _dims(shape)
+    k_len = b_table.size
+    flat = c.reshape(c.size)
+    n_strips, m_strips = n // nr, m // mr
+    n_tiles = n_strips * m_strips
+    per_task = (n_tiles + tasks - 1) // tasks
+    for task in prange(nbatch * tasks):
+        bi = task // tasks
+        first = (task - bi * tasks) * per_task
+        last = min(n_tiles, first + per_task)
         for k0 in range(0, k_len, KC):
             kc = min(KC, k_len - k0)
-            if b_transposed:
-                for j in range(width):
-                    for k in range(kc):
-                        panel[k, j] = b[bi, j0 + j, k0 + k]
-            else:
-                for k in range(kc):
-                    for j in range(width):
-                        panel[k, j] = b[bi, k0 + k, j0 + j]
-            k_main = kc - kc % KU
-            for i0 in range(tm * MB, i_end, MR):
-                rows = min(MR, i_end - i0)
-                if k0 == 0:
-                    acc[:] = 0.0
-                else:
-                    for r in range(rows):
-                        for j in range(width):
-                            acc[r, j] = c[bi, i0 + r, j0 + j]
-                if rows == MR:
-                    for k in range(0, k_main, KU):
-                        ka = k0 + k
-                        a00, a01, a02, a03 = a[ai, i0, ka], a[ai, i0, ka + 1], a[ai, i0, ka + 2], a[ai, i0, ka + 3]
-                        a10, a11, a12, a13 = (
-                            a[ai, i0 + 1, ka],
-                            a[ai, i0 + 1, ka + 1],
-                            a[ai, i0 + 1, ka + 2],
-                            a[ai, i0 + 1, ka + 3],
-                        )
-                        a20, a21, a22, a23 = (
-                            a[ai, i0 + 2, ka],
-                            a[ai, i0 + 2, ka + 1],
-                            a[ai, i0 + 2, ka + 2],
-                            a[ai, i0 + 2, ka + 3],
-                        )
-                        a30, a31, a32, a33 = (
-                            a[ai, i0 + 3, ka],
-                            a[ai, i0 + 3, ka + 1],
-                            a[ai, i0 + 3, ka + 2],
-                            a[ai, i0 + 3, ka + 3],
-                        )
-                        for j in range(NB):
-                            v0, v1, v2, v3 = panel[k, j], panel[k + 1, j], panel[k + 2, j], panel[k + 3, j]
-                            acc[0, j] = fma(a03, v3, fma(a02, v2, fma(a01, v1, fma(a00, v0, acc[0, j]))))
-                            acc[1, j] = fma(a13, v3, fma(a12, v2, fma(a11, v1, fma(a10, v0, acc[1, j]))))
-                            acc[2, j] = fma(a23, v3, fma(a22, v2, fma(a21, v1, fma(a20, v0, acc[2, j]))))
-                            acc[3, j] = fma(a33, v3, fma(a32, v2, fma(a31, v1, fma(a30, v0, acc[3, j]))))
-                    k_rest = k_main
-                else:
-                    k_rest = 0
-                for k in range(k_rest, kc):
-                    for r in range(rows):
-                        ar = a[ai, i0 + r, k0 + k]
-                        for j in range(NB):
-                            acc[r, j] = fma(ar, panel[k, j], acc[r, j])
-                for r in range(rows):
-                    for j in range(width):
-                        c[bi, i0 + r, j0 + j] = acc[r, j]
+            mode = STORE if k0 == 0 else CONTINUE
+            for t in range(first, last):
+                sn, sm = t // m_strips, t % m_strips
+                a_off = bi * a_stride + (sm * k_len * mr if packed else 0)
+                c_off = (bi * m + sm * mr) * n + sn * nr
+                b_off = bi * b_stride + sn * nr
+                if packed:
+                    a_off += k0 * mr
+                _tile(
+                    shape,
+                    packed,
+                    a,
+                    a_off,
+                    rows,
+                    0 if packed else sm * mr,
+                    a_table,
+                    b,
+                    b_off,
+                    b_table,
+                    k0,
+                    kc,
+                    flat,
+                    c_off,
+                    n,
+                    mode,
+                )
 
 
-def matmul(a: np.ndarray, b: np.ndarray, *, b_transposed: bool = False, out: np.ndarray | None = None) -> np.ndarray:
-    """``a @ b`` per batch element in the fixed summation order; float32, C-contiguous inputs.
+@numba.njit(parallel=True, cache=True, nogil=True, boundscheck=False)
+def summed_products(shape, apack, b, b_stride, table, offsets, c, tasks):  # pragma: no cover - compiled
+    """``c[bi] += A_o @ B_bi,o`` for o = 0, 1, 2, ... in order, each product a k-ascending sum; `c` starts zeroed.
 
-    `a` is (M, K) or (B, M, K); `b` is (B, K, N), or (B, N, K) with
-    `b_transposed` (the transpose is taken while packing, at no extra pass).
-    Returns (B, M, N), in `out` when given.
+    A_o is packed: strip s at ``apack[(o*strips + s)*K*MR]``; ``B[k, j] =
+    b[b_stride*bi + offsets[o] + table[k] + j]``. This is the input gradient: a
+    product per kernel offset, added in kernel-offset order as col2im adds them.
     """
-    a3 = a[None] if a.ndim == 2 else a
-    nbatch = b.shape[0]
-    m, k_len = a3.shape[1:]
-    n = b.shape[1] if b_transposed else b.shape[2]
-    if (b.shape[2] if b_transposed else b.shape[1]) != k_len or a3.shape[0] not in (1, nbatch):
-        raise ValueError(f"matmul: shapes {a.shape} and {b.shape} do not fit")
-    c = np.empty((nbatch, m, n), np.float32) if out is None else out
-    if c.shape != (nbatch, m, n) or c.dtype != np.float32 or not c.flags.c_contiguous:
-        raise ValueError(f"matmul: out must be a C-contiguous float32 array of shape {(nbatch, m, n)}")
-    _matmul(np.ascontiguousarray(a3, np.float32), np.ascontiguousarray(b, np.float32), c, b_transposed)
-    return c
+    nbatch, m, n = c.shape
+    mr, nr = _dims(shape)
+    k_len = table.size
+    m_strips, n_strips = m // mr, n // nr
+    flat = c.reshape(c.size)
+    per_task = (n_strips + tasks - 1) // tasks
+    for task in prange(nbatch * tasks):
+        bi = task // tasks
+        first = (task - bi * tasks) * per_task
+        for sm in range(m_strips):
+            for sn in range(first, min(n_strips, first + per_task)):
+                c_off = (bi * m + sm * mr) * n + sn * nr
+                for o in range(offsets.size):
+                    a_off = (o * m_strips + sm) * k_len * mr
+                    b_off = bi * b_stride + offsets[o] + sn * nr
+                    _tile(shape, True, apack, a_off, _ROWS, 0, _ROWS, b, b_off, table, 0, k_len, flat, c_off, n, ADD)
 
 
 @numba.njit(parallel=True, cache=True, nogil=True, boundscheck=False)

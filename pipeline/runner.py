@@ -10,6 +10,7 @@ evaluation can batch like validation without moving a metric.
 
 from __future__ import annotations
 
+import copy
 import warnings
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -32,13 +33,16 @@ def optimize_for_inference(model: CSRNet) -> torch.jit.ScriptModule | CSRNet:
 
     TorchScript is deprecated in favour of torch.compile, but compiling costs
     tens of seconds per new image shape on a CPU, more than a `count` call takes.
-    If scripting fails the eager model runs, and a warning says so.
+    If scripting fails the eager model runs, and a warning says so. A copy is
+    scripted: `torch.jit.script` swaps a module's submodules for what their
+    ``__prepare_scriptable__`` returns, which would take the exact convolution
+    (`pipeline.conv.Conv2d`) out of the caller's model.
     """
     model = model.eval()
     try:
         with torch.inference_mode(), warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)
-            return torch.jit.optimize_for_inference(torch.jit.freeze(torch.jit.script(model)))
+            return torch.jit.optimize_for_inference(torch.jit.freeze(torch.jit.script(copy.deepcopy(model))))
     except (RuntimeError, torch.jit.Error) as exc:  # TorchScript's own failures, nothing else
         warnings.warn(f"TorchScript failed ({str(exc).splitlines()[0][:120]}); running the eager model", stacklevel=2)
         return model

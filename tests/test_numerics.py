@@ -84,36 +84,73 @@ def _round_f32(q: Fraction) -> np.float32:
     return min(near, key=lambda c: (abs(Fraction(float(c)) - q), int(np.array(c).view(np.int32)) & 1))
 
 
-def _replayed(a_row: np.ndarray, b_col: np.ndarray) -> np.float32:
+def _chain(pairs) -> np.float32:
     """fma(a[K-1], b[K-1], ... fma(a[0], b[0], 0)) in exact arithmetic, rounded once a term."""
     acc = np.float32(0.0)
-    for x, y in zip(a_row.tolist(), b_col.tolist(), strict=True):
-        acc = _round_f32(Fraction(x) * Fraction(y) + Fraction(float(acc)))
+    for x, y in pairs:
+        acc = _round_f32(Fraction(float(x)) * Fraction(float(y)) + Fraction(float(acc)))
     return acc
 
 
-@pytest.mark.parametrize("transposed", [False, True])
-def test_matmul_is_the_fixed_fma_sequence_for_every_element_and_thread_count(transposed):
-    """Edges of every blocking (rows past a multiple of 4, a K chunk boundary, a partial column tile)."""
+def _exact_conv(x, w, g, pad, dil):
+    """Forward, input and weight gradient through `pipeline.conv`'s exact path, as numpy arrays."""
+    xt, wt = torch.from_numpy(x).requires_grad_(), torch.from_numpy(w).requires_grad_()
+    layer = conv.Conv2d(w.shape[1], w.shape[0], w.shape[-1], padding=pad, dilation=dil, bias=False)
+    layer.weight = torch.nn.Parameter(wt)
+    conv.use_exact(True)
+    out = layer(xt)
+    assert out.grad_fn.name() == "_ExactConv2dBackward"
+    (out * torch.from_numpy(g)).sum().backward()
+    return out.detach().numpy(), xt.grad.numpy(), layer.weight.grad.numpy()
+
+
+@pytest.mark.parametrize("shape", range(len(gemm.SHAPES)))
+@pytest.mark.parametrize("weight_layout", ["per offset", "by rows"])
+def test_every_tile_shape_gives_the_fixed_fma_sequences_with_any_thread_count(shape, weight_layout, monkeypatch):
+    """Each element of the forward pass and of both gradients, replayed in exact arithmetic.
+
+    Sizes cross every edge: more terms than one pass (K > KC), rows and
+    columns past a whole tile, borders of the padding and dilation 2; the
+    weight gradient in both of its layouts.
+    """
+    monkeypatch.setattr(gemm, "shape_for", lambda m, n: shape)
+    monkeypatch.setattr(conv, "GATHER_COST", 1e9 if weight_layout == "per offset" else 0.0)
     rng = np.random.default_rng(7)
-    nbatch, m, k, n = 2, 6, gemm.KC + 45, gemm.NB + 9
-    a = rng.standard_normal((m, k), dtype=np.float32)
-    b = rng.standard_normal((nbatch, k, n), dtype=np.float32)
-    operand = np.ascontiguousarray(b.transpose(0, 2, 1)) if transposed else b
+    nbatch, cin, cout, h, w, k, pad, dil = 2, 30, gemm.tile_dims(shape)[0] + 3, 7, 9, 3, 2, 2
+    x = rng.standard_normal((nbatch, cin, h, w), dtype=np.float32)
+    wt = rng.standard_normal((cout, cin, k, k), dtype=np.float32)
+    g = rng.standard_normal((nbatch, cout, h, w), dtype=np.float32)
     threads = numba.get_num_threads()
     try:
         numba.set_num_threads(1)
-        one = gemm.matmul(a, operand, b_transposed=transposed)
+        one = _exact_conv(x, wt, g, pad, dil)
         numba.set_num_threads(threads)
-        many = gemm.matmul(a, operand, b_transposed=transposed)
+        many = _exact_conv(x, wt, g, pad, dil)
     finally:
         numba.set_num_threads(threads)
-    assert np.array_equal(one, many)
-    for bi in range(nbatch):
-        for i in range(m):  # rows in and past the 4-row blocks
-            for j in (0, 7, gemm.NB - 1, gemm.NB, n - 1):  # columns in and past the first tile
-                assert one[bi, i, j] == _replayed(a[i], b[bi, :, j]), (bi, i, j)
-    np.testing.assert_allclose(one, a @ b, rtol=1e-4, atol=1e-3)
+    for a, b in zip(one, many, strict=True):
+        assert np.array_equal(a.view(np.int32), b.view(np.int32))
+    out, gx, gw = one
+    xp = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+    offsets = [(ki, kj) for ki in range(k) for kj in range(k)]
+    for bi, co, oy, ox in [(0, 0, 0, 0), (1, cout - 1, h - 1, w - 1), (0, cout - 2, 3, 5), (1, 1, 6, 0)]:
+        terms = [
+            (wt[co, ci, ki, kj], xp[bi, ci, oy + ki * dil, ox + kj * dil]) for ci in range(cin) for ki, kj in offsets
+        ]
+        assert out[bi, co, oy, ox] == _chain(terms), ("forward", bi, co, oy, ox)
+    for bi, ci, y, xx in [(0, 0, 0, 0), (1, cin - 1, h - 1, w - 1), (0, 17, 2, 4), (1, 5, 6, 1)]:
+        acc = np.float32(0.0)  # col2im: each offset's sum added in kernel-offset order, outside ones skipped
+        for ki, kj in offsets:
+            oy, ox = y - ki * dil + pad, xx - kj * dil + pad
+            if 0 <= oy < h and 0 <= ox < w:
+                acc = acc + _chain((wt[co, ci, ki, kj], g[bi, co, oy, ox]) for co in range(cout))
+        assert gx[bi, ci, y, xx] == acc, ("input gradient", bi, ci, y, xx)
+    for co, ci, ki, kj in [(0, 0, 0, 0), (cout - 1, cin - 1, 2, 2), (cout - 2, 16, 1, 0)]:
+        per_image = [
+            _chain((g[bi, co, oy, ox], xp[bi, ci, oy + ki * dil, ox + kj * dil]) for oy in range(h) for ox in range(w))
+            for bi in range(nbatch)
+        ]
+        assert gw[co, ci, ki, kj] == per_image[0] + per_image[1], ("weight gradient", co, ci, ki, kj)
 
 
 @pytest.mark.parametrize(("kernel", "padding", "dilation"), [(3, 1, 1), (3, 2, 2), (1, 0, 1)])
@@ -192,3 +229,32 @@ def test_a_short_demo_recipe_training_gives_the_committed_weights_and_metrics(tm
     got = {"weights": hashlib.sha256(blob).hexdigest(), "val_mae": summary["best_val_mae"], "test_mae": metrics["mae"]}
     assert got == GOLDEN_EPOCHS
     assert json.loads((tmp_path / "metrics.json").read_text())["numerics"]["aten_kernels"] == "AVX2"
+
+
+def test_a_pooled_array_is_not_handed_out_again_while_a_view_of_it_lives():
+    from pipeline.buffers import Pool
+
+    pool = Pool(1 << 20)
+    first = pool.array((4, 8))
+    first[:] = 1.0
+    view = first[1:]  # numpy's base of every view is the lease, not `first`
+    del first
+    second = pool.array((4, 8))
+    second[:] = 2.0
+    assert np.all(view == 1.0)
+    address = view.__array_interface__["data"][0]
+    del view
+    third = pool.array((32,))  # the dead array's memory comes back
+    assert third.__array_interface__["data"][0] <= address < third.__array_interface__["data"][0] + 128
+    assert second.__array_interface__["data"][0] != third.__array_interface__["data"][0]
+
+
+def test_freezing_a_model_for_inference_leaves_its_convolutions_exact():
+    """torch.jit.script swaps submodules for their scriptable copies; the caller's model must keep `conv.Conv2d`."""
+    from pipeline.model import CSRNet
+    from pipeline.runner import optimize_for_inference
+
+    model = CSRNet(0.125)
+    optimize_for_inference(model)
+    convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert convs and all(type(m) is conv.Conv2d for m in convs)
