@@ -71,12 +71,17 @@ def _pad_channels_last(x: np.ndarray, pad: int, hp: int, wp: int, out: np.ndarra
     for t in prange(nbatch * hp):
         bi, y = t // hp, t % hp
         row = bi * image + y * wp * nc
-        out[row : row + wp * nc] = 0.0
         if pad <= y < h + pad:
-            for xx in range(w):
-                o = row + (xx + pad) * nc
-                for ch in range(nc):
-                    out[o + ch] = x[bi, ch, y - pad, xx]
+            out[row : row + pad * nc] = 0.0
+            out[row + (w + pad) * nc : row + wp * nc] = 0.0
+            for c0 in range(0, nc, 16):  # 16 x 16 blocks: what is read and written stays in cache
+                for x0 in range(0, w, 16):
+                    for xx in range(x0, min(w, x0 + 16)):
+                        o = row + (xx + pad) * nc
+                        for ch in range(c0, min(nc, c0 + 16)):
+                            out[o + ch] = x[bi, ch, y - pad, xx]
+        else:
+            out[row : row + wp * nc] = 0.0
     out[nbatch * image :] = 0.0
 
 
@@ -99,14 +104,13 @@ def _pack_into(w: np.ndarray, mr: int, out: np.ndarray) -> None:  # pragma: no c
     for t in prange(nbatch * strips):
         bi, s = t // strips, t % strips
         base = (bi * strips + s) * k_len * mr
-        for r in range(mr):
-            i = s * mr + r
-            if i < m:
-                for k in range(k_len):
-                    out[base + k * mr + r] = w[bi, i, k]
-            else:
-                for k in range(k_len):
-                    out[base + k * mr + r] = 0.0
+        rows = min(mr, m - s * mr)
+        for k in range(k_len):
+            o = base + k * mr
+            for r in range(rows):
+                out[o + r] = w[bi, s * mr + r, k]
+            for r in range(rows, mr):
+                out[o + r] = 0.0
 
 
 def _pack(w: np.ndarray, mr: int, m_pad: int) -> np.ndarray:
@@ -139,7 +143,7 @@ def _forward(x: np.ndarray, weight: np.ndarray, pad: int, dil: int) -> np.ndarra
     apack = _pack(weight.reshape(cout, -1), mr, m_pad)
     c = pool.array((nbatch, m_pad, n))
     tasks = _tasks(nbatch, (n // nr) * (m_pad // mr))
-    gemm.products(shape, True, apack, 0, _UNUSED, _UNUSED, padded, nc * hp * wp, table, c, tasks)
+    gemm.products(shape, True, apack, 0, _UNUSED, _UNUSED, padded, nc * hp * wp, table, gemm.NO_SHIFT, c[None], tasks)
     out = pool.array((nbatch, cout, ho, wo))
     _crop(c.reshape(nbatch, 1, m_pad, n), ho, wo, wp, out)
     return out
@@ -213,11 +217,10 @@ def _weight_grad_per_offset(g: np.ndarray, x: np.ndarray, k: int, pad: int, dil:
     x_last = pool.array((nbatch * hp * wp * nc + n,))  # columns past Cin: lanes a tile drops
     _pad_channels_last(x, pad, hp, wp, x_last)
     apack = _pack(g.reshape(nbatch, cout, pixels), mr, m_pad)
+    shifts = np.array([(ki * dil * wp + kj * dil) * nc for ki in range(k) for kj in range(k)], np.int64)
     c = pool.array((k * k, nbatch, m_pad, n))
-    tasks = _tasks(nbatch, (n // nr) * (m_pad // mr))
-    for o, (ki, kj) in enumerate((ki, kj) for ki in range(k) for kj in range(k)):
-        shifted = x_last[(ki * dil * wp + kj * dil) * nc :]
-        gemm.products(shape, True, apack, m_pad * pixels, _UNUSED, _UNUSED, shifted, hp * wp * nc, table, c[o], tasks)
+    tasks = _tasks(nbatch, (n // nr) * (m_pad // mr) * k * k)
+    gemm.products(shape, True, apack, m_pad * pixels, _UNUSED, _UNUSED, x_last, hp * wp * nc, table, shifts, c, tasks)
     total = np.stack([gemm.sum_batch(c[o]) for o in range(k * k)])
     return np.ascontiguousarray(total[:, :cout, :nc].transpose(1, 2, 0)).reshape(cout, nc, k, k)
 
@@ -248,7 +251,8 @@ def _weight_grad_by_rows(g: np.ndarray, x: np.ndarray, k: int, pad: int, dil: in
     table = np.arange(pixels, dtype=np.int64) * cout
     c = pool.array((nbatch, m_pad, n))
     tasks = _tasks(nbatch, (n // nr) * (m_pad // mr))
-    gemm.products(shape, False, x_last, hp * wp * nc, rows, pixel, g_last, pixels * cout, table, c, tasks)
+    a_stride, b_stride = hp * wp * nc, pixels * cout
+    gemm.products(shape, False, x_last, a_stride, rows, pixel, g_last, b_stride, table, gemm.NO_SHIFT, c[None], tasks)
     total = gemm.sum_batch(c)
     return np.ascontiguousarray(total[:rows_k, :cout].T).reshape(cout, nc, k, k)
 
@@ -257,13 +261,14 @@ def _weight_grad_by_rows(g: np.ndarray, x: np.ndarray, k: int, pad: int, dil: in
 def _transpose(g: np.ndarray, out: np.ndarray) -> None:  # pragma: no cover - compiled
     """`g` (B, C, P) into `out` as (B, P, C), zeros past the end."""
     nbatch, nc, length = g.shape
-    block = 64
-    for t in prange(nbatch * ((length + block - 1) // block)):
-        bi, p0 = t // ((length + block - 1) // block), (t % ((length + block - 1) // block)) * block
+    blocks = (length + 15) // 16
+    for t in prange(nbatch * blocks):
+        bi, p0 = t // blocks, (t % blocks) * 16
         base = bi * length * nc
-        for p in range(p0, min(length, p0 + block)):
-            for ch in range(nc):
-                out[base + p * nc + ch] = g[bi, ch, p]
+        for c0 in range(0, nc, 16):  # 16 x 16 blocks: what is read and written stays in cache
+            for p in range(p0, min(length, p0 + 16)):
+                for ch in range(c0, min(nc, c0 + 16)):
+                    out[base + p * nc + ch] = g[bi, ch, p]
     out[nbatch * length * nc :] = 0.0
 
 

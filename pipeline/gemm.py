@@ -44,8 +44,10 @@ VL = _lanes()  # floats per vector register of the CPU numba compiles for
 # or 16 (AVX2) vector registers; `shape_for` picks the one that wastes least on a product's edges
 SHAPES = ((8, 3), (12, 2), (24, 1)) if VL == 16 else ((4, 3), (6, 2), (12, 1))
 EFFICIENCY = (1.0, 0.97, 0.8)  # each shape's speed per lane against the first's, estimated: fewer loads per FMA
+A_BLOCK = 1 << 19  # bytes of packed A that a run of tiles keeps in cache
 KC = 256  # terms per pass over a block: a tile's strip of A and the block's rows of B stay in cache
 _ROWS = np.arange(32, dtype=np.int64)  # row r of a packed strip is at r
+NO_SHIFT = np.zeros(1, np.int64)  # `products` of one B
 STORE, CONTINUE, ADD = 0, 1, 2  # a tile starts from +0.0 and stores; starts from C; starts from +0.0 and adds to C
 
 
@@ -195,24 +197,25 @@ def _dims(shape):  # pragma: no cover - compiled
 
 
 @numba.njit(parallel=True, cache=True, nogil=True, boundscheck=False)
-def products(shape, packed, a, a_stride, rows, a_table, b, b_stride, b_table, c, tasks):  # pragma: no cover
-    """``c[bi] = A_bi @ B_bi`` for every image bi: each element one k-ascending sum.
+def products(shape, packed, a, a_stride, rows, a_table, b, b_stride, b_table, shifts, c, tasks):  # pragma: no cover
+    """``c[o, bi] = A_bi @ B_bi,o`` for every shift o and image bi: each element one k-ascending sum.
 
     ``A[r, k] = a[a_stride*bi + rows[r] + a_table[k]]`` (an implicit im2col
     gives each row and each term its own offset), or with `packed`, A packed
     in tile strips: ``A[r, k] = a[a_stride*bi + s*K*MR + k*MR + r % MR]`` for strip s;
-    ``B[k, j] = b[b_stride*bi + b_table[k] + j]``, K = ``b_table.size``.
-    `c` is (B, M, N), M and N multiples of the tile. Each image's tiles
-    (column strip, then row strip) are split into `tasks` runs; a thread takes
-    a run and passes over K once for all of it, in chunks of KC terms, so each
-    chunk of A and B comes into cache once a run.
+    ``B[k, j] = b[b_stride*bi + shifts[o] + b_table[k] + j]``, K = ``b_table.size``.
+    `c` is (O, B, M, N), M and N multiples of the tile. Each image's tiles
+    (column strip, then row strip, then shift) are split into `tasks` runs; a
+    thread takes a run and passes over K once for all of it, in chunks of KC
+    terms, so each chunk of A and B comes into cache once a run (the weight
+    gradient's shifts are its kernel offsets: one pass over the image for all nine).
     """
-    nbatch, m, n = c.shape
+    n_shifts, nbatch, m, n = c.shape
     mr, nr = _dims(shape)
     k_len = b_table.size
     flat = c.reshape(c.size)
     n_strips, m_strips = n // nr, m // mr
-    n_tiles = n_strips * m_strips
+    n_tiles = n_strips * m_strips * n_shifts
     per_task = (n_tiles + tasks - 1) // tasks
     for task in prange(nbatch * tasks):
         bi = task // tasks
@@ -222,10 +225,10 @@ def products(shape, packed, a, a_stride, rows, a_table, b, b_stride, b_table, c,
             kc = min(KC, k_len - k0)
             mode = STORE if k0 == 0 else CONTINUE
             for t in range(first, last):
-                sn, sm = t // m_strips, t % m_strips
+                o, sm, sn = t % n_shifts, (t // n_shifts) % m_strips, t // (n_shifts * m_strips)
                 a_off = bi * a_stride + (sm * k_len * mr if packed else 0)
-                c_off = (bi * m + sm * mr) * n + sn * nr
-                b_off = bi * b_stride + sn * nr
+                c_off = ((o * nbatch + bi) * m + sm * mr) * n + sn * nr
+                b_off = bi * b_stride + shifts[o] + sn * nr
                 if packed:
                     a_off += k0 * mr
                 _tile(
@@ -262,16 +265,19 @@ def summed_products(shape, apack, b, b_stride, table, offsets, c, tasks):  # pra
     m_strips, n_strips = m // mr, n // nr
     flat = c.reshape(c.size)
     per_task = (n_strips + tasks - 1) // tasks
+    block = max(1, A_BLOCK // (offsets.size * k_len * mr * 4))  # strips of A that stay in cache
     for task in prange(nbatch * tasks):
         bi = task // tasks
         first = (task - bi * tasks) * per_task
-        for sm in range(m_strips):
+        for sm0 in range(0, m_strips, block):
             for sn in range(first, min(n_strips, first + per_task)):
-                c_off = (bi * m + sm * mr) * n + sn * nr
-                for o in range(offsets.size):
-                    a_off = (o * m_strips + sm) * k_len * mr
-                    b_off = bi * b_stride + offsets[o] + sn * nr
-                    _tile(shape, True, apack, a_off, _ROWS, 0, _ROWS, b, b_off, table, 0, k_len, flat, c_off, n, ADD)
+                for sm in range(sm0, min(m_strips, sm0 + block)):
+                    c_off = (bi * m + sm * mr) * n + sn * nr
+                    for o in range(offsets.size):
+                        a_off = (o * m_strips + sm) * k_len * mr
+                        b_off = bi * b_stride + offsets[o] + sn * nr
+                        k = k_len
+                        _tile(shape, True, apack, a_off, _ROWS, 0, _ROWS, b, b_off, table, 0, k, flat, c_off, n, ADD)
 
 
 @numba.njit(parallel=True, cache=True, nogil=True, boundscheck=False)
