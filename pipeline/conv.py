@@ -113,6 +113,23 @@ def _pack_into(w: np.ndarray, mr: int, out: np.ndarray) -> None:  # pragma: no c
                 out[o + r] = 0.0
 
 
+@numba.njit(parallel=True, cache=True, nogil=True, boundscheck=False)
+def _pack_offsets(weight: np.ndarray, mr: int, out: np.ndarray) -> None:  # pragma: no cover - compiled
+    """Per kernel offset, W[:, :, ki, kj] transposed (Cin, Cout) as tile strips ``out[o][strip][co][r]``."""
+    cout, nc, k = weight.shape[0], weight.shape[1], weight.shape[2]
+    strips = out.size // (k * k * cout * mr)
+    for t in prange(k * k * strips):
+        o, s = t // strips, t % strips
+        ki, kj = o // k, o % k
+        rows = min(mr, nc - s * mr)
+        for co in range(cout):
+            base = (t * cout + co) * mr
+            for r in range(rows):
+                out[base + r] = weight[co, s * mr + r, ki, kj]
+            for r in range(rows, mr):
+                out[base + r] = 0.0
+
+
 def _pack(w: np.ndarray, mr: int, m_pad: int) -> np.ndarray:
     """Rows of `w` (M, K), or of each w[b] (B, M, K), as tile strips ``[b][strip][k][r]``, zero rows up to m_pad."""
     w3 = w[None] if w.ndim == 2 else w
@@ -168,8 +185,8 @@ def _input_grad(g: np.ndarray, weight: np.ndarray, h: int, w: int, pad: int, dil
     offsets = np.array([(k - 1 - ki) * dil * wg + (k - 1 - kj) * dil for ki in range(k) for kj in range(k)], np.int64)
     padded = pool.array(((nbatch - 1) * cout * hg * wg + int(offsets.max() + table[-1]) + n,))
     _pad(g, q, q, hg, wg, padded)
-    per_offset = np.ascontiguousarray(weight.transpose(2, 3, 1, 0)).reshape(k * k, nc, cout)
-    apack = _pack(per_offset, mr, m_pad)
+    apack = pool.array((k * k * m_pad * cout,))
+    _pack_offsets(weight, mr, apack)
     c = pool.array((nbatch, m_pad, n))
     c.fill(0.0)
     gemm.summed_products(shape, apack, padded, cout * hg * wg, table, offsets, c, _tasks(nbatch, n // nr))
