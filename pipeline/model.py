@@ -31,6 +31,7 @@ from torch import nn
 from pipeline.conv import Conv2d
 from pipeline.errors import ConfigError, DataError
 from pipeline.geometry import OUTPUT_STRIDES, STRIDE
+from pipeline.pool import MaxPool2d
 
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
 IMAGENET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
@@ -62,7 +63,7 @@ def _layers(cfg: list, in_ch: int, width: float, dilation: int, bn: bool) -> tup
     layers: list[nn.Module] = []
     for v in cfg:
         if v == "M":
-            layers.append(nn.MaxPool2d(2, 2))
+            layers.append(MaxPool2d())
         else:
             out = _channels(v, width)
             layers.append(Conv2d(in_ch, out, 3, padding=dilation, dilation=dilation))

@@ -59,3 +59,23 @@ def test_the_benchmarks_plain_csrnet_has_the_same_shape():
     plain, ours = plain_csrnet(), CSRNet(1.0)
     assert count_parameters(plain) == count_parameters(ours)
     assert [p.shape for p in plain.parameters()] == [p.shape for p in ours.parameters()]
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 8, 10), (1, 2, 7, 9)])
+def test_pooling_without_autograd_gives_atens_values_and_training_keeps_atens_backward(shape):
+    """The inference pool (three maxima) equals max_pool2d, odd sizes and NaN included; with a gradient ATen runs."""
+    from pipeline.pool import MaxPool2d
+
+    x = torch.randn(shape, generator=torch.Generator().manual_seed(0))
+    x[0, 0, 1, 1] = float("nan")
+    x[0, 1, 2:4, 2:4] = 1.5  # a tie
+    pool = MaxPool2d()
+    with torch.no_grad():
+        got = pool(x)
+    want = torch.nn.functional.max_pool2d(x, 2, 2)
+    assert got.shape == want.shape and torch.equal(got.isnan(), want.isnan())
+    assert torch.equal(got.nan_to_num(), want.nan_to_num())
+    leaf = x.nan_to_num().requires_grad_()
+    pool(leaf).sum().backward()
+    assert leaf.grad[0, 1, 2:4, 2:4].sum() == 1  # max_pool2d's one winner per window, not amax's shared gradient
+    assert isinstance(torch.jit.script(torch.nn.Sequential(pool)), torch.jit.ScriptModule)
