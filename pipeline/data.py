@@ -11,7 +11,7 @@ sees the same samples.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -88,7 +88,7 @@ class CrowdDataset(Dataset):
         *,
         crop: tuple[int, int] | None = None,
         flip: bool = False,
-        seed: int = 0,
+        seed: int | tuple[int, ...] = 0,
         ids: list[str] | None = None,
         cache: DecodedCache | None = None,
         target: str = "density",
@@ -135,7 +135,8 @@ class CrowdDataset(Dataset):
         image_id = self.ids[index]
         image, density, points = self._load(image_id)
         if self.crop is not None:
-            rng = np.random.default_rng([self.seed, epoch, index])
+            seed = self.seed if isinstance(self.seed, tuple) else (self.seed,)
+            rng = np.random.default_rng([*seed, epoch, index])
             image, density, points = apply_crop(
                 image, density, points, random_crop(rng, density.shape, self.crop, self.flip)
             )
@@ -145,6 +146,32 @@ class CrowdDataset(Dataset):
             "count": torch.tensor(float(len(points))),
             "id": image_id,
         }
+
+
+class StoreUnion(Dataset):
+    """Several stores' `CrowdDataset`s as one: index i is the part's index i minus the sizes before it.
+
+    Why: a model for real photos learns from more than one dataset (dense and
+    sparse crowds); the batches mix them, and each part keeps its own crops.
+    """
+
+    def __init__(self, parts: Sequence[CrowdDataset]) -> None:
+        self.parts = list(parts)
+        self.starts = np.cumsum([0] + [len(p) for p in self.parts])
+
+    def set_epoch(self, epoch: int) -> None:
+        for part in self.parts:
+            part.set_epoch(epoch)
+
+    def __len__(self) -> int:
+        return int(self.starts[-1])
+
+    def __getitem__(self, key: int | tuple[int, int]) -> dict[str, torch.Tensor | str]:
+        epoch, index = key if isinstance(key, tuple) else (self.parts[0].epoch, key)
+        if not 0 <= index < len(self):
+            raise IndexError(index)
+        k = int(np.searchsorted(self.starts, index, side="right")) - 1
+        return self.parts[k][(epoch, index - int(self.starts[k]))]
 
 
 class EpochBatches(Sampler[list[tuple[int, int]]]):
@@ -171,7 +198,9 @@ class EpochBatches(Sampler[list[tuple[int, int]]]):
             yield [(self.epoch, int(i)) for i in order[b : b + self.batch_size][self.rank :: self.world]]
 
 
-def make_loader(dataset: CrowdDataset, sampler: EpochBatches, workers: int, device: torch.device) -> DataLoader:
+def make_loader(
+    dataset: CrowdDataset | StoreUnion, sampler: EpochBatches, workers: int, device: torch.device
+) -> DataLoader:
     """One loader for the whole run: persistent workers keep their warm state between epochs,
     and pinned memory lets the copy to a GPU overlap the next batch."""
     return DataLoader(

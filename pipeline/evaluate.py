@@ -15,7 +15,7 @@ from tqdm import tqdm
 from pipeline.atomic import write_bytes
 from pipeline.checkpoint import trained_output
 from pipeline.device import Precision
-from pipeline.errors import ConfigError
+from pipeline.errors import ConfigError, DataError
 from pipeline.metrics import game_error, mae, rmse
 from pipeline.numerics import Numerics, configure, numerics_in_force
 from pipeline.params import section
@@ -70,15 +70,17 @@ def evaluate(
     precision: Precision = "fp32",
     batch: int = 8,
     progress: bool | None = None,
+    ids: list[str] | None = None,
 ) -> dict:
-    """Predict every test image and write the metrics and per-image predictions.
+    """Predict every test image (or those of `ids`) and write the metrics and per-image predictions.
 
     Predicted count and points by what the checkpoint learnt (`pipeline.peaks.decode`):
     a density model counts the output's sum, a FIDT model its decoded heads (its
     GAME counts those heads per region); true count = annotated in-image heads.
     With `nwpu_out`, NWPU-Crowd's two submission files go there too
     (``nwpu_count.txt``: ``id count``; ``nwpu_loc.txt``: ``id num x y ...``).
-    `baseline_mae` is the error of always predicting the mean training count.
+    `baseline_mae` is the error of always predicting the mean training count (with `ids` of
+    `train_store` itself, a validation share: the mean over its other images).
     `numerics` as in training (`pipeline.numerics`): "reproducible" runs the eager
     model without oneDNN, so the metrics are the same bits on any CPU. Images of
     one size go `batch` at a time, as validation runs them; the bits are those of
@@ -88,10 +90,16 @@ def evaluate(
     runner = Runner.from_checkpoint(checkpoint, device, precision, optimize=numerics == "fast", batch=batch)
     target, stride = trained_output(checkpoint)
     test = read_split(test_store)
-    train_counts = np.array([rec.count for rec in read_split(train_store).values()], dtype=np.float64)
+    chosen = set(test if ids is None else ids)
+    if unknown := sorted(chosen - set(test)):
+        raise DataError(test_store, f"no image {unknown[0]} (and {len(unknown) - 1} more)")
+    train = read_split(train_store)
+    held_out = ids is not None and Path(train_store).resolve() == Path(test_store).resolve()
+    others = [i for i in train if not (held_out and i in chosen)]
+    train_counts = np.array([train[i].count for i in others], dtype=np.float64)
     rows, games = [], {lv: [] for lv in GAME_LEVELS}
     truth, points = {}, {}
-    ids = tqdm(list(test), desc="evaluate", disable=None if progress is None else not progress)
+    ids = tqdm([i for i in test if i in chosen], desc="evaluate", disable=None if progress is None else not progress)
     for image_id, output in runner.densities((i, test.image(i)) for i in ids):
         rec = test[image_id]
         heads = decode(output, target, stride)

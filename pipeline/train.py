@@ -14,6 +14,7 @@ import json
 import math
 import os
 import random
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Literal
@@ -26,7 +27,7 @@ from tqdm import tqdm
 from pipeline.adam import Adam
 from pipeline.cache import decoded_cache
 from pipeline.checkpoint import load_checkpoint, save_checkpoint
-from pipeline.data import CrowdDataset, EpochBatches, make_loader
+from pipeline.data import CrowdDataset, EpochBatches, StoreUnion, make_loader
 from pipeline.device import Precision, autocast, resolve_device
 from pipeline.errors import ConfigError
 from pipeline.geometry import STRIDE
@@ -110,16 +111,25 @@ def split_ids(ids: list[str], fraction: float, seed: int) -> tuple[list[str], li
     return [i for i in ids if i not in set(val)], val
 
 
-def fingerprint(store: str | Path, cfg: TrainConfig, model_cfg: ModelConfig) -> str:
+def _digest(path: str | Path) -> str:
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def fingerprint(store: str | Path | Sequence[str | Path], cfg: TrainConfig, model_cfg: ModelConfig) -> str:
     """What a checkpoint was trained from: resuming onto other data or settings is refused.
 
-    The store's bytes are hashed (stores are byte-reproducible), so re-annotated
+    The stores' bytes are hashed (stores are byte-reproducible), so re-annotated
     points or new kernel parameters both count as other data.
     """
-    with open(store, "rb") as f:
-        data = hashlib.file_digest(f, "sha256").hexdigest()
+    stores = _stores(store)
+    data: str | list[str] = _digest(stores[0]) if len(stores) == 1 else [_digest(s) for s in stores]
     doc = {"store": data, "train": asdict(cfg), "model": asdict(model_cfg)}
     return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _stores(store: str | Path | Sequence[str | Path]) -> list[Path]:
+    return [Path(store)] if isinstance(store, (str, Path)) else [Path(s) for s in store]
 
 
 def lr_at(cfg: TrainConfig, epoch: int) -> float:
@@ -143,7 +153,7 @@ def make_optimizer(model: torch.nn.Module, cfg: TrainConfig, device_type: str = 
 
 def predict_counts(
     model: torch.nn.Module,
-    dataset: CrowdDataset,
+    dataset: CrowdDataset | StoreUnion,
     *,
     device: torch.device = torch.device("cpu"),
     precision: Precision = "fp32",
@@ -185,7 +195,7 @@ def train_step(
 
 
 def train(
-    store: str | Path,
+    store: str | Path | Sequence[str | Path],
     out_dir: str | Path,
     cfg: TrainConfig,
     model_cfg: ModelConfig,
@@ -194,7 +204,7 @@ def train(
     live_dir: str | Path | None = None,
     progress: bool | None = None,
 ) -> dict:
-    """Train on `store`; write ``last.pt`` and ``best.pt`` to `out_dir` every epoch.
+    """Train on `store` (one, or several whose batches mix); write ``last.pt`` and ``best.pt`` to `out_dir` every epoch.
 
     With ``run.resume`` a killed run continues from ``last.pt``; a ``last.pt`` of
     other data or settings is refused (`ConfigError`) and left as it is.
@@ -216,27 +226,37 @@ def train(
         if cfg.channels_last:
             model = model.to(memory_format=torch.channels_last)
         opt = make_optimizer(model, cfg, device.type)
-        all_ids = list(read_split(store))  # first: a missing or foreign store is named as such
-        fp = fingerprint(store, cfg, model_cfg)
-        train_ids, val_ids = split_ids(all_ids, cfg.val_fraction, cfg.seed)
-        if len(train_ids) < cfg.batch_size:
+        stores = _stores(store)
+        if not stores:
+            raise ConfigError("params.yaml", "train.dataset names no store")
+        all_ids = [list(read_split(s)) for s in stores]  # first: a missing or foreign store is named as such
+        fp = fingerprint(stores, cfg, model_cfg)
+        splits = [split_ids(ids, cfg.val_fraction, cfg.seed) for ids in all_ids]  # each store held out alike
+        n_train, n_val = sum(len(t) for t, _ in splits), sum(len(v) for _, v in splits)
+        if n_train < cfg.batch_size:
+            named = ", ".join(map(str, stores))
             raise ConfigError(
                 "params.yaml",
-                f"train.batch_size {cfg.batch_size} is more than the {len(train_ids)} training images of {store} "
-                f"({len(val_ids)} held out by train.val_fraction {cfg.val_fraction})",
+                f"train.batch_size {cfg.batch_size} is more than the {n_train} training images of {named} "
+                f"({n_val} held out by train.val_fraction {cfg.val_fraction})",
             )
         cache = stack.enter_context(decoded_cache(run.cache_dir))
-        train_set = CrowdDataset(
-            store,
-            crop=(cfg.crop_height, cfg.crop_width),
-            flip=cfg.flip,
-            seed=cfg.seed,
-            ids=train_ids,
-            cache=cache,
-            target=cfg.target,
-            stride=model_cfg.output_stride,
-        )
-        val_set = CrowdDataset(store, ids=val_ids or train_ids, cache=cache)
+        train_parts = [
+            CrowdDataset(
+                s,
+                crop=(cfg.crop_height, cfg.crop_width),
+                flip=cfg.flip,
+                seed=cfg.seed if k == 0 else (cfg.seed, k),  # the first store crops as a one-store run does
+                ids=train_ids,
+                cache=cache,
+                target=cfg.target,
+                stride=model_cfg.output_stride,
+            )
+            for k, (s, (train_ids, _)) in enumerate(zip(stores, splits, strict=True))
+        ]
+        val_parts = [CrowdDataset(s, ids=v or t, cache=cache) for s, (t, v) in zip(stores, splits, strict=True)]
+        train_set = train_parts[0] if len(stores) == 1 else StoreUnion(train_parts)
+        val_set = val_parts[0] if len(stores) == 1 else StoreUnion(val_parts)
         sampler = EpochBatches(len(train_set), cfg.batch_size, cfg.seed, rank, world)
         loader = make_loader(train_set, sampler, run.loader_workers, device)
 
@@ -297,6 +317,10 @@ def train(
                 )
                 val_mae = mae(pred, true)
                 history.append({"epoch": epoch, "loss": train_loss, "val_mae": val_mae})
+                if len(stores) > 1:  # each dataset's own error: the union's is the dense one's
+                    ends = np.cumsum([len(p) for p in val_parts])
+                    parts = zip(np.split(pred, ends[:-1]), np.split(true, ends[:-1]), strict=True)
+                    history[-1]["val_mae_by_store"] = [mae(p, t) for p, t in parts]
                 improved = val_mae < best
                 best = min(best, val_mae)
                 state = dict(
@@ -330,7 +354,7 @@ def train(
         if world > 1:
             dist.destroy_process_group()
         ran = cfg.epochs - start
-        return {"epochs": ran, "best_val_mae": best, "train_images": len(train_ids), "val_images": len(val_ids)}
+        return {"epochs": ran, "best_val_mae": best, "train_images": n_train, "val_images": n_val}
 
 
 def _all_sum(value: torch.Tensor, world: int) -> float:

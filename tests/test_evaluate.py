@@ -120,3 +120,46 @@ def test_count_command_prints_counts_and_writes_a_heatmap(tiny_stores, checkpoin
         text=True,
     )
     assert r.returncode == 1 and "nope.pt: checkpoint not found" in r.stderr
+
+
+def test_evaluate_on_a_validation_share_scores_those_images_against_the_others_mean(tiny_stores, checkpoint, tmp_path):
+    from pipeline.errors import DataError
+    from pipeline.store import read_split
+
+    store = tiny_stores["train"]
+    ids = list(read_split(store))
+    held = [ids[1]]
+    kw = dict(metrics_out=tmp_path / "m.json", predictions_out=tmp_path / "p.csv", progress=False)
+    m = evaluate(checkpoint, store, store, ids=held, **kw)
+    rows = list(csv.DictReader((tmp_path / "p.csv").read_text().splitlines()))
+    assert [r["image_id"] for r in rows] == held and m["n_images"] == 1
+    counts = {i: rec.count for i, rec in read_split(store).items()}
+    others, everyone = np.mean([counts[i] for i in ids if i not in held]), np.mean(list(counts.values()))
+    assert abs(counts[held[0]] - others) != pytest.approx(abs(counts[held[0]] - everyone))  # the test can tell
+    assert m["baseline_mae"] == pytest.approx(abs(counts[held[0]] - others))
+    whole = evaluate(checkpoint, store, store, **kw)  # every image: the same per-image predictions
+    full = {r["image_id"]: r for r in csv.DictReader((tmp_path / "p.csv").read_text().splitlines())}
+    assert all(full[r["image_id"]] == r for r in rows) and whole["n_images"] == len(ids)
+    with pytest.raises(DataError, match="no image nope"):
+        evaluate(checkpoint, store, store, ids=["nope"], **kw)
+
+
+def test_count_and_annotate_default_to_the_shipped_model(tiny_stores, checkpoint, tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    import pipeline.shipped as shipped
+    from pipeline.cli import cli
+    from pipeline.store import read_split
+
+    store = read_split(tiny_stores["test"])
+    image = store.image_path(next(iter(store)))
+    monkeypatch.setattr(shipped, "SHIPPED_MODEL", tmp_path / "absent.pt")
+    r = CliRunner().invoke(cli, ["count", str(image)])
+    assert r.exit_code != 0 and "shipped model" in str(r.exception) and "absent.pt" in str(r.exception)
+    monkeypatch.setattr(shipped, "SHIPPED_MODEL", checkpoint)
+    r = CliRunner().invoke(cli, ["count", str(image)])
+    expected = float(Runner.from_checkpoint(checkpoint)(np.asarray(Image.open(image).convert("RGB"))[None]).sum())
+    assert r.exit_code == 0, r.output
+    assert float(r.output.split()[-1]) == pytest.approx(expected, abs=0.05)
+    r = CliRunner().invoke(cli, ["annotate", str(tmp_path), "--no-model", "--checkpoint", str(checkpoint)])
+    assert r.exit_code != 0 and "choose one" in r.output

@@ -242,3 +242,31 @@ def test_three_epochs_learn_to_count_better_than_the_mean_count(learnable, tmp_p
         progress=False,
     )
     assert m["mae"] < 0.8 * m["baseline_mae"], m
+
+
+def test_several_stores_train_as_one_with_each_held_out_alike_and_scored_apart(tiny_stores, tmp_path):
+    from pipeline.data import CrowdDataset, StoreUnion
+    from pipeline.store import read_split
+
+    stores = [tiny_stores["train"], tiny_stores["test"]]  # 8 and 3 images: 6+2 train, 2+1 validation
+    summary = train(stores, tmp_path / "m", TINY, TINY_MODEL, progress=False)
+    assert summary["train_images"] == 6 + 2 and summary["val_images"] == 2 + 1
+    history = load_checkpoint(tmp_path / "m" / "last.pt")["history"]
+    for h in history:
+        by_store = h["val_mae_by_store"]
+        assert len(by_store) == 2 and h["val_mae"] == pytest.approx((2 * by_store[0] + 1 * by_store[1]) / 3)
+    # the union's index runs through the first store, then the second; the second crops on its own seed
+    parts = [CrowdDataset(s, crop=(32, 32), flip=True, seed=seed) for s, seed in zip(stores, (1, (1, 1)), strict=True)]
+    union = StoreUnion(parts)
+    assert len(union) == 11 and union[(0, 8)]["id"] == list(read_split(stores[1]))[0]
+    assert torch.equal(union[(0, 3)]["image"], parts[0][(0, 3)]["image"])
+    alone = CrowdDataset(stores[1], crop=(32, 32), flip=True, seed=1)
+    crops = [(union[(e, 8)]["image"], alone[(e, 0)]["image"]) for e in range(4)]
+    assert not all(torch.equal(a, b) for a, b in crops)
+    with pytest.raises(IndexError):
+        union[(0, 11)]
+    # a two-store run is other data to a one-store resume
+    with pytest.raises(ConfigError, match="other data or settings"):
+        train(
+            stores[0], tmp_path / "m", replace(TINY, epochs=4), TINY_MODEL, run=RunConfig(resume=True), progress=False
+        )

@@ -19,8 +19,9 @@ from pipeline.density import DensityParams
     "--checkpoint",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
-    help="A trained checkpoint: enables model-proposed heads.",
+    help="A trained checkpoint for model-proposed heads (default: the shipped real-photo model, weights/photo.pt).",
 )
+@click.option("--no-model", is_flag=True, help="No proposals: annotate by hand only.")
 @click.option(
     "--params",
     "params_file",
@@ -79,6 +80,7 @@ def annotate_cmd(
     compare: Path | None,
     compare_radius: float,
     device: str,
+    no_model: bool,
 ) -> None:
     """Serve the point-click annotation tool for FOLDER (images/ and points/)."""
     import secrets
@@ -87,7 +89,12 @@ def annotate_cmd(
     from annotate.guard import is_loopback_host
     from annotate.server import serve
     from pipeline.params import load_params, section
+    from pipeline.shipped import SHIPPED_MODEL
 
+    if no_model and checkpoint is not None:
+        raise click.BadParameter("--no-model with --checkpoint: choose one", param_hint="--no-model")
+    if checkpoint is None and not no_model and SHIPPED_MODEL.is_file():
+        checkpoint = SHIPPED_MODEL
     if params_file is None and Path("params.yaml").exists():
         params_file = Path("params.yaml")
     density = DensityParams()

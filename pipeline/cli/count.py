@@ -15,9 +15,10 @@ from pipeline.cli.group import cli
 @click.argument("inputs", nargs=-1, required=True)
 @click.option(
     "--checkpoint",
-    required=True,
     type=click.Path(dir_okay=False, path_type=Path),
-    help="A training checkpoint (.pt) or an ONNX model (.onnx, from export-model; runs on ONNX Runtime).",
+    default=None,
+    help="A training checkpoint (.pt) or an ONNX model (.onnx, from export-model; runs on ONNX Runtime). "
+    "Default: the shipped real-photo model (weights/photo.pt), which counts images.",
 )
 @click.option(
     "--heatmap",
@@ -108,7 +109,7 @@ from pipeline.cli.group import cli
 )
 def count_cmd(
     inputs: tuple[str, ...],
-    checkpoint: Path,
+    checkpoint: Path | None,
     heatmap: Path | None,
     points_out: str | None,
     device: str,
@@ -141,7 +142,9 @@ def count_cmd(
     from pipeline.live.sinks import RecordWriter
     from pipeline.live.stream import Alerting, Outputs, Sampling, claim_video_outputs, count_video, is_live, is_video
     from pipeline.live.zones import load_zones
+    from pipeline.shipped import default_model
 
+    checkpoint = default_model(checkpoint)
     videos = [i for i in inputs if is_video(i)]
     images = [Path(i) for i in inputs if not is_video(i)]
     if overlay is not None and len(videos) > 1:

@@ -22,9 +22,10 @@ from pipeline.numerics import NUMERICS
 )
 @click.option(
     "--store",
+    "stores",
+    multiple=True,
     type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Training store (default: data/density/<train.dataset>/train.h5).",
+    help="Training store; repeat it to mix several (default: data/density/<train.dataset>/train.h5).",
 )
 @click.option(
     "--out",
@@ -46,7 +47,7 @@ from pipeline.numerics import NUMERICS
 @click.option("--loader-workers", type=click.IntRange(0), default=None, help="Override run.loader_workers.")
 def train_cmd(
     params_file: Path,
-    store: Path | None,
+    stores: tuple[Path, ...],
     out: Path,
     live: Path,
     resume: bool | None,
@@ -66,8 +67,14 @@ def train_cmd(
     run = run_config(params)
     overrides = {"resume": resume, "threads": threads, "device": device, "loader_workers": loader_workers}
     run = replace(run, **{k: v for k, v in overrides.items() if v is not None})
-    store = store or train_store(params, "train")
-    summary = train(store, out, cfg, section(params, "model", ModelConfig), run=run, live_dir=live)
+    summary = train(
+        list(stores) or train_store(params, "train"),
+        out,
+        cfg,
+        section(params, "model", ModelConfig),
+        run=run,
+        live_dir=live,
+    )
     click.echo(f"trained {summary['epochs']} epochs; best validation MAE {summary['best_val_mae']:.3f}")
 
 
@@ -210,3 +217,35 @@ def preset_cmd(name: str | None, params_file: Path, list_only: bool) -> None:
         return
     replaced = apply_preset(name, params_file)
     click.echo(f"{params_file}: {', '.join(replaced)} from {preset_path(name)}; run `dvc repro`")
+
+
+@cli.command("recipe")
+@click.argument("preset")
+@click.option(
+    "--work",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("build/recipe"),
+    show_default=True,
+    help="Where the stores, checkpoints and dvclive plots go (yours to delete).",
+)
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The shipped checkpoint: weights, configs, validation history.",
+)
+@click.option("--resume/--no-resume", default=True, show_default=True, help="Continue a killed run in --work.")
+@click.option("--threads", type=click.IntRange(1), default=None, help="Torch threads (never changes results).")
+@click.option("--workers", type=click.IntRange(1), default=1, show_default=True, help="Density worker processes.")
+def recipe_cmd(preset: str, work: Path, out: Path, resume: bool, threads: int | None, workers: int) -> None:
+    """Build a shipped model from a preset, outside DVC: every dataset's train store, training, --out.
+
+    The same preset and data give the same bytes on any x86-64 CPU (train.numerics: reproducible).
+    `make weights` rebuilds weights/photo.pt this way.
+    """
+    from pipeline.params import RunConfig
+    from pipeline.recipe import run_recipe
+
+    run = RunConfig(workers=workers, threads=threads, resume=resume, device="cpu")
+    summary = run_recipe(preset, work, out, run=run)
+    click.echo(f"{out}: sha256 {summary['sha256']}; best validation MAE {summary['best_val_mae']:.3f}")

@@ -1,0 +1,23 @@
+"""The model that ships with headcount (``weights/photo.pt``, card in ``weights/README.md``).
+
+Why: proposals and counting on a real photo need a model that has seen real
+photos, and a user without their own data has none; `annotate` and `count` use
+this one unless told otherwise. `make weights` rebuilds it (`pipeline.recipe`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pipeline.errors import ConfigError
+
+SHIPPED_MODEL = Path(__file__).resolve().parents[1] / "weights" / "photo.pt"
+
+
+def default_model(given: Path | None) -> Path:
+    """`given`, else the shipped model; one `ConfigError` where neither is there."""
+    if given is not None:
+        return given
+    if not SHIPPED_MODEL.is_file():
+        raise ConfigError("--checkpoint", f"not given, and the shipped model {SHIPPED_MODEL} is not installed")
+    return SHIPPED_MODEL
