@@ -45,7 +45,7 @@ browser:
 
 test: $(BIN)/.installed browser
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest -v -p no:cacheprovider --durations=15
+	$(BIN)/python -m pytest -v -p no:cacheprovider --durations=15 -n 2
 
 # The shipped real-photo model (weights/README.md): ShanghaiTech A and B train where presets/photo-cpu.yaml
 # says (about 1.5 h on 2 cores); work files go to build/photo

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,6 +15,17 @@ from PIL import Image
 
 import pipeline.numerics  # noqa: F401 - sets MKL_CBWR before any test does arithmetic with torch
 from pipeline.readers.shanghaitech import gt_mat_bytes
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Under pytest-xdist (`make test` runs ``-n 2``) the workers share the cores: one thread each,
+    for torch and for the exact convolution's numba kernels (thread counts never change a result)."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        import numba
+        import torch
+
+        torch.set_num_threads(1)
+        numba.set_num_threads(1)
 
 
 def write_image(path: Path, width: int, height: int, fmt: str = "JPEG") -> Path:
