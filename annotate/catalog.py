@@ -15,10 +15,11 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.errors import DataError
-from pipeline.pointfile import MAX_POINTS, PointFile, Review, Tiles, read_point_file, write_point_file
+from pipeline.image import image_size
+from pipeline.pointfile import MAX_POINTS, PointFile, Tiles, read_point_file, write_point_file
 from pipeline.points import as_points, inside
 from pipeline.readers.layout import list_images
-from pipeline.sample import image_size
+from pipeline.work import Review
 
 
 @dataclass(frozen=True)

@@ -25,13 +25,14 @@ from annotate.catalog import Catalog, Edit, Forbidden, Move, StaleRevision
 from annotate.guard import GuardMiddleware, deadline_protocol, is_loopback_host
 from annotate.preview import preview_map
 from pipeline import strictjson
-from pipeline.agreement import point_files, unmatched
 from pipeline.atomic import umask
 from pipeline.density import DensityParams, compute_density
 from pipeline.errors import ConfigError, DataError
 from pipeline.image import encode
 from pipeline.overlay import translucent
-from pipeline.pointfile import MAX_COMMENT, MAX_POINTS, STATUSES, VERDICTS, parse_tiles, read_point_file
+from pipeline.pointfile import MAX_POINTS, parse_tiles, read_point_file
+from pipeline.scoring.agreement import point_files, unmatched
+from pipeline.work import MAX_COMMENT, STATUSES, VERDICTS
 
 STATIC = Path(__file__).parent / "static"
 IMAGE_CACHE = "private, max-age=3600"

@@ -27,6 +27,7 @@ from PIL import Image, UnidentifiedImageError
 from pipeline.errors import DataError
 
 BACKGROUND = (124, 116, 104)  # ImageNet mean RGB x 255
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 
 
 def to_rgb(im: Image.Image) -> np.ndarray:
@@ -77,3 +78,19 @@ def load_image(path: str | Path) -> np.ndarray:
     """The image at `path` as uint8 ``(H, W, 3)``; a `DataError` naming the file if it cannot be decoded."""
     with open_image(path) as im:
         return to_rgb(im)
+
+
+def image_size(path: str | Path) -> tuple[int, int]:
+    """``(H, W)`` of an image from its header alone (no full decode).
+
+    Raises `DataError` for unreadable or empty images.
+    """
+    with open_image(path, "read the image header") as im:
+        w, h = im.size
+    if w <= 0 or h <= 0:
+        raise DataError(path, f"empty image ({w}x{h})")
+    return int(h), int(w)
+
+
+def is_image(path: Path) -> bool:
+    return path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES

@@ -30,28 +30,13 @@ from pipeline import strictjson
 from pipeline.atomic import write_bytes
 from pipeline.errors import DataError
 from pipeline.points import as_points, inside
+from pipeline.work import Review, parse_name, parse_review, parse_status
 
 FORMAT = "headcount-points"
 VERSION = 4
 READABLE_VERSIONS = (1, 2, 3, 4)
 MAX_TILES = 64  # per side
 MAX_POINTS = 200_000  # per image; NWPU's densest has about 20,000 heads
-STATUSES = ("todo", "done", "reviewed")
-VERDICTS = ("accepted", "rejected")
-MAX_NAME = 64  # characters of a user name
-MAX_COMMENT = 2000  # characters of a review comment
-
-
-@dataclass(frozen=True)
-class Review:
-    """A reviewer's verdict on an image: accepted (status reviewed) or rejected (back to todo), with a comment."""
-
-    verdict: str
-    by: str | None = None
-    comment: str = ""
-
-    def as_json(self) -> dict:
-        return {"verdict": self.verdict, "by": self.by, "comment": self.comment}
 
 
 @dataclass(frozen=True)
@@ -144,24 +129,9 @@ def read_point_file(path: Path) -> PointFile:
     if doc["version"] < 4:
         return PointFile(image, width, height, revision, points, status, tiles)
     ids, by, next_id = _identities(doc, len(points), path)
-    status_by = _name(doc.get("status_by"), path, "status_by")
+    status_by = parse_name(doc.get("status_by"), path, "status_by")
     review = parse_review(doc.get("review"), path)
     return PointFile(image, width, height, revision, points, status, tiles, ids, by, next_id, status_by, review)
-
-
-def parse_status(value: object, source: str | Path, what: str = "status") -> str:
-    """A workflow status (one of `STATUSES`); `DataError` naming `source` and `what` for anything else."""
-    if value not in STATUSES:
-        raise DataError(source, f"{what} must be one of {', '.join(STATUSES)}, got {value!r}")
-    return value
-
-
-def _name(value: object, source: str | Path, what: str) -> str | None:
-    if value is None:
-        return None
-    if not isinstance(value, str) or not 0 < len(value) <= MAX_NAME:
-        raise DataError(source, f"{what} must be a user name of 1..{MAX_NAME} characters or null")
-    return value
 
 
 def _identities(doc: dict, n: int, source: str | Path) -> tuple[np.ndarray, tuple[str | None, ...], int]:
@@ -174,20 +144,8 @@ def _identities(doc: dict, n: int, source: str | Path) -> tuple[np.ndarray, tupl
         raise DataError(source, "next_id must be an integer above every id")
     if not isinstance(by, list) or len(by) != n:
         raise DataError(source, "by must hold one user name (or null) per point")
-    names = tuple(_name(b, source, "by") for b in by)
+    names = tuple(parse_name(b, source, "by") for b in by)
     return np.asarray(ids, np.int64), names, next_id
-
-
-def parse_review(doc: object, source: str | Path) -> Review | None:
-    """A `Review` from its JSON form (None stays None); `DataError` for a malformed one."""
-    if doc is None:
-        return None
-    if not isinstance(doc, dict) or doc.get("verdict") not in VERDICTS:
-        raise DataError(source, f'review must be {{"verdict": {" | ".join(VERDICTS)}, "by", "comment"}}')
-    comment = doc.get("comment", "")
-    if not isinstance(comment, str) or len(comment) > MAX_COMMENT:
-        raise DataError(source, f"a review comment is text of at most {MAX_COMMENT} characters")
-    return Review(doc["verdict"], _name(doc.get("by"), source, "review.by"), comment)
 
 
 def write_point_file(path: Path, pf: PointFile) -> None:

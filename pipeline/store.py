@@ -163,14 +163,6 @@ def is_store(path: str | Path) -> bool:
         return False
 
 
-def _is_csrnet_map(path: Path) -> bool:
-    try:
-        with h5py.File(path, "r") as f:
-            return list(f.keys()) == ["density"]
-    except (OSError, ValueError):
-        return False
-
-
 class DensityStore(Mapping[str, Record]):
     """Read access to a split file: a mapping image_id -> `Record`.
 
@@ -293,15 +285,3 @@ class DensityStore(Mapping[str, Record]):
 def read_split(path: str | Path) -> DensityStore:
     """Open a split file written by `write_split`."""
     return DensityStore(path)
-
-
-def export_csrnet(path: str | Path, out_dir: str | Path) -> int:
-    """Write one ``<image_id>.h5`` with key ``density`` per image (CSRNet-pytorch layout)."""
-    store = read_split(path)
-    out_dir = Path(out_dir)
-    for image_id in store:
-        refuse_foreign(out_dir / f"{image_id}.h5", _is_csrnet_map, "a CSRNet-pytorch density file")
-    for image_id in store:
-        with atomic_path(out_dir / f"{image_id}.h5") as tmp, h5py.File(tmp, "w") as f:
-            f.create_dataset("density", data=store[image_id].density, compression="gzip")
-    return len(store)

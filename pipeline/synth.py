@@ -17,7 +17,7 @@ from PIL import Image, ImageDraw, ImageFilter
 
 from pipeline.atomic import write_bytes
 from pipeline.image import encode
-from pipeline.readers.shanghaitech import gt_mat_bytes
+from pipeline.readers.matfile import gt_mat_bytes
 
 SKIN = np.array([[255, 220, 190], [230, 180, 140], [190, 140, 100], [140, 95, 65], [95, 65, 45]])
 HAIR = np.array([[20, 15, 10], [60, 40, 25], [110, 80, 50], [160, 140, 110], [200, 170, 90]])

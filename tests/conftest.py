@@ -14,7 +14,7 @@ import scipy.io
 from PIL import Image
 
 import pipeline.numerics  # noqa: F401 - sets MKL_CBWR before any test does arithmetic with torch
-from pipeline.readers.shanghaitech import gt_mat_bytes
+from pipeline.readers.matfile import gt_mat_bytes
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -7,9 +7,9 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from pipeline.agreement import agree
 from pipeline.cli import cli
 from pipeline.pointfile import PointFile, write_point_file
+from pipeline.scoring.agreement import agree
 
 A = {"img1": [[10, 10], [20, 20], [30, 30]], "img2": [[5, 5]], "only_a": [[1, 1]]}
 B = {"img1": [[11, 10], [20, 27], [50, 50], [30, 31]], "img2": [], "only_b": [[2, 2]]}

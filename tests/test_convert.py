@@ -5,9 +5,10 @@ import numpy as np
 import pytest
 from conftest import write_image, write_sha
 
-from pipeline.convert import convert
 from pipeline.errors import ConfigError, DataError
-from pipeline.readers import read, writable
+from pipeline.readers import read
+from pipeline.writers import writable
+from pipeline.writers.convert import convert
 
 
 def test_shanghaitech_to_points_and_back_keeps_every_point(tmp_path):

@@ -1,4 +1,4 @@
-"""`pipeline.datasets.DensityDataset`: targets equal to the store's, the training loader's crops,
+"""`pipeline.exports.dataset.DensityDataset`: targets equal to the store's, the training loader's crops,
 deterministic user transforms, and the README's ten-line example run as written."""
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ import pytest
 import torch
 
 from pipeline.data import CrowdDataset
-from pipeline.datasets import DensityDataset
 from pipeline.density import DensityParams, compute_density
 from pipeline.errors import ConfigError
+from pipeline.exports.dataset import DensityDataset
 from pipeline.store import read_split
 from pipeline.targets import fidt_map, head_count_map
 

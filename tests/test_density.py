@@ -4,9 +4,9 @@ import scipy.ndimage
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from pipeline.bench.reference import classic_density
 from pipeline.density import DensityParams, compute_density, density_map, gaussian_weights
 from pipeline.errors import ConfigError, DataError
-from pipeline.reference import classic_density
 
 
 def random_points(seed, n, shape):

@@ -147,7 +147,7 @@ def test_evaluate_on_a_validation_share_scores_those_images_against_the_others_m
 def test_count_and_annotate_default_to_the_shipped_model(tiny_stores, checkpoint, tmp_path, monkeypatch):
     from click.testing import CliRunner
 
-    import pipeline.shipped as shipped
+    import pipeline.presets.shipped as shipped
     from pipeline.cli import cli
     from pipeline.store import read_split
 

@@ -19,7 +19,7 @@ from pipeline.evaluate import evaluate
 from pipeline.model import CSRNet, ModelConfig
 from pipeline.peaks import decode, fidt_heads
 from pipeline.runner import Runner
-from pipeline.score import read_nwpu_pred
+from pipeline.scoring.files import read_nwpu_pred
 from pipeline.targets import fidt_map
 from pipeline.train import train
 from tests.test_train import TINY

@@ -54,7 +54,7 @@ def test_wrong_pretrained_files_are_refused(tmp_path):
 
 
 def test_the_benchmarks_plain_csrnet_has_the_same_shape():
-    from pipeline.reference import plain_csrnet
+    from pipeline.bench.reference import plain_csrnet
 
     plain, ours = plain_csrnet(), CSRNet(1.0)
     assert count_parameters(plain) == count_parameters(ours)

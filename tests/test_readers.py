@@ -7,7 +7,7 @@ from conftest import write_image, write_points, write_sha, write_ucf
 
 from pipeline.errors import ConfigError, DataError
 from pipeline.readers import FORMATS, read
-from pipeline.readers.shanghaitech import gt_mat_bytes
+from pipeline.readers.matfile import gt_mat_bytes
 from pipeline.readers.ucf_cc_50 import fold_numbers
 
 

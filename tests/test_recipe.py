@@ -7,7 +7,7 @@ import yaml
 from pipeline.checkpoint import load_checkpoint
 from pipeline.errors import ConfigError
 from pipeline.params import RunConfig
-from pipeline.recipe import run_recipe
+from pipeline.presets.recipe import run_recipe
 
 TINY = {
     "density": {

@@ -10,7 +10,8 @@ from click.testing import CliRunner
 
 from pipeline.cli import cli
 from pipeline.errors import DataError
-from pipeline.score import Truth, match_count, read_nwpu_gt, read_nwpu_pred, score
+from pipeline.score import Truth, match_count, score
+from pipeline.scoring.files import read_nwpu_gt, read_nwpu_pred
 
 
 def test_the_matching_is_maximum_where_a_greedy_one_is_not():
@@ -121,7 +122,7 @@ def test_density_peaks_places_as_many_points_as_the_map_counts_at_its_highest_lo
 
 
 def test_a_bad_csv_row_is_named_by_its_line_in_the_file_blank_lines_included(tmp_path):
-    from pipeline.score import read_csv_pred
+    from pipeline.scoring.files import read_csv_pred
 
     (tmp_path / "p.csv").write_text("image_id,count\n\n1,3\nIMG_2,many\n")
     with pytest.raises(DataError, match=r"p.csv: line 4: expected numbers"):

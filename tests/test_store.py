@@ -8,8 +8,9 @@ from pipeline.atomic import atomic_path
 from pipeline.build import build_split
 from pipeline.density import DensityParams, density_map
 from pipeline.errors import DataError
+from pipeline.exports.csrnet import export_csrnet
 from pipeline.readers import read
-from pipeline.store import Record, encode_density, export_csrnet, read_split, write_split
+from pipeline.store import Record, encode_density, read_split, write_split
 
 
 def _record(i, shape=(300, 520)):
@@ -146,7 +147,6 @@ def test_a_heads_encoded_store_reads_back_the_very_same_maps_and_is_far_smaller(
 
     from pipeline.build import build_split
     from pipeline.density import DensityParams
-    from pipeline.store import export_csrnet
 
     rng = np.random.default_rng(0)
     items = {n: np.column_stack([rng.uniform(0, 320, 40 * n), rng.uniform(0, 240, 40 * n)]) for n in (1, 2, 3)}

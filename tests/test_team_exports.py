@@ -14,9 +14,10 @@ import numpy as np
 import pytest
 from conftest import write_image
 
-from pipeline.convert import convert
-from pipeline.pointfile import PointFile, Review, write_point_file
+from pipeline.pointfile import PointFile, write_point_file
 from pipeline.readers import read
+from pipeline.work import Review
+from pipeline.writers.convert import convert
 
 
 @pytest.fixture

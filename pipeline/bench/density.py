@@ -10,10 +10,10 @@ import numpy as np
 from PIL import Image
 
 from pipeline.bench import timed
+from pipeline.bench.reference import classic_density
 from pipeline.build import build_split
 from pipeline.density import density_map
-from pipeline.readers.shanghaitech import gt_mat_bytes
-from pipeline.reference import classic_density
+from pipeline.readers.matfile import gt_mat_bytes
 from pipeline.synth import head_positions
 
 

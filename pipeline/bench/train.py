@@ -14,13 +14,13 @@ import torch
 
 from pipeline.bench import timed
 from pipeline.bench.loader import make_synthetic_store
+from pipeline.bench.reference import plain_csrnet
 from pipeline.cache import decoded_cache
 from pipeline.data import CrowdDataset, EpochBatches, make_loader
 from pipeline.device import autocast, resolve_device, synchronize
 from pipeline.geometry import STRIDE, cells
 from pipeline.model import CSRNet, to_model_input
 from pipeline.numerics import configure
-from pipeline.reference import plain_csrnet
 from pipeline.runner import Runner, optimize_for_inference
 from pipeline.train import TrainConfig, make_optimizer, train_step
 

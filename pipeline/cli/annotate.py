@@ -89,7 +89,7 @@ def annotate_cmd(
     from annotate.guard import is_loopback_host
     from annotate.server import serve
     from pipeline.params import load_params, section
-    from pipeline.shipped import SHIPPED_MODEL
+    from pipeline.presets.shipped import SHIPPED_MODEL
 
     if no_model and checkpoint is not None:
         raise click.BadParameter("--no-model with --checkpoint: choose one", param_hint="--no-model")
@@ -100,7 +100,7 @@ def annotate_cmd(
     density = DensityParams()
     if params_file:
         density = section(load_params(params_file), "density", DensityParams, where=params_file)
-    from pipeline.pointfile import MAX_NAME
+    from pipeline.work import MAX_NAME
 
     for name in (*users, *reviewers):
         if not 0 < len(name) <= MAX_NAME or name != name.strip():

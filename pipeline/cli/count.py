@@ -142,7 +142,7 @@ def count_cmd(
     from pipeline.live.sinks import RecordWriter
     from pipeline.live.stream import Alerting, Outputs, Sampling, claim_video_outputs, count_video, is_live, is_video
     from pipeline.live.zones import load_zones
-    from pipeline.shipped import default_model
+    from pipeline.presets.shipped import default_model
 
     checkpoint = default_model(checkpoint)
     videos = [i for i in inputs if is_video(i)]

@@ -171,8 +171,8 @@ def export(
     if (store is None) == (source_format is None):
         raise click.UsageError("give a STORE, or (nwpu-loc) --source-format F --root DIR --split S")
     if fmt == "nwpu-loc":
-        from pipeline.convert import store_samples
         from pipeline.exports import export_nwpu_gt
+        from pipeline.writers.convert import store_samples
 
         if store is not None:
             from pipeline.store import read_split
@@ -189,7 +189,7 @@ def export(
         return
 
     if fmt == "csrnet":
-        from pipeline.store import export_csrnet
+        from pipeline.exports.csrnet import export_csrnet
 
         click.echo(f"wrote {export_csrnet(store, out)} files to {out}")
         return
@@ -204,8 +204,8 @@ def export(
         if s.empty:
             click.echo(f"{s.empty} image(s) have no head (some trainers' loaders refuse them)", err=True)
         return
-    from pipeline.convert import convert, store_samples
     from pipeline.store import read_split
+    from pipeline.writers.convert import convert, store_samples
 
     n, _ = convert(store_samples(store), fmt, out, split or read_split(store).attrs["split"])
     click.echo(f"wrote {n} images with their {fmt} annotations to {out}")
@@ -244,8 +244,8 @@ def convert_cmd(src, root, split, fold, dst, out, out_split, status) -> None:
     From an annotation folder (``--from points``) only annotated images are taken, and the
     command says how many it skipped.
     """
-    from pipeline.convert import convert
     from pipeline.readers import read
+    from pipeline.writers.convert import convert
 
     options = {} if fold is None else {"fold": fold}
     if status is not None and src != "points":

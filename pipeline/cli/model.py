@@ -244,7 +244,7 @@ def recipe_cmd(preset: str, work: Path, out: Path, resume: bool, threads: int | 
     `make weights` rebuilds weights/photo.pt this way.
     """
     from pipeline.params import RunConfig
-    from pipeline.recipe import run_recipe
+    from pipeline.presets.recipe import run_recipe
 
     run = RunConfig(workers=workers, threads=threads, resume=resume, device="cpu")
     summary = run_recipe(preset, work, out, run=run)

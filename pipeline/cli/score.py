@@ -49,8 +49,9 @@ def score_cmd(
     """
     import json
 
-    from pipeline.dataset_truth import dataset_truth
-    from pipeline.score import read_csv_pred, read_nwpu_gt, read_nwpu_pred, score, store_truth
+    from pipeline.score import score
+    from pipeline.scoring.files import read_csv_pred, read_nwpu_gt, read_nwpu_pred
+    from pipeline.scoring.truth import dataset_truth, store_truth
 
     if (gt is None) == (gt_format is None):
         raise click.UsageError("give the ground truth as --gt FILE or as --gt-format F --root DIR --split S")
@@ -99,7 +100,7 @@ def agree_cmd(folder_a: Path, folder_b: Path, radius: float, as_json: bool) -> N
     """
     import json
 
-    from pipeline.agreement import agree
+    from pipeline.scoring.agreement import agree
 
     r = agree(folder_a, folder_b, radius)
     if as_json:

@@ -27,9 +27,9 @@ from tqdm import tqdm
 from pipeline.atomic import atomic_path, write_bytes
 from pipeline.density import DensityParams, compute_density, head_sigmas
 from pipeline.errors import ConfigError
-from pipeline.image import encode
+from pipeline.image import encode, image_size
 from pipeline.readers.layout import plain_id
-from pipeline.sample import Sample, image_size
+from pipeline.sample import Sample
 from pipeline.store import DensityStore, Record, read_split
 
 FORMATS = {

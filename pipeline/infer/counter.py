@@ -22,13 +22,12 @@ from pipeline.checkpoint import trained_output
 from pipeline.device import Precision, resolve_device
 from pipeline.errors import DataError
 from pipeline.geometry import OUTPUT_STRIDES
-from pipeline.image import encode, load_image
+from pipeline.image import encode, image_size, load_image
 from pipeline.infer.scale import scaled_size
 from pipeline.outputs import claim, csv_with_header, is_png
 from pipeline.overlay import heatmap
 from pipeline.peaks import decode
 from pipeline.runner import Runner
-from pipeline.sample import image_size
 
 
 class Counter(Protocol):

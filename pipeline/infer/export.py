@@ -18,12 +18,11 @@ from torch import nn
 from pipeline.atomic import atomic_path
 from pipeline.checkpoint import trained_target
 from pipeline.errors import ConfigError, DataError
-from pipeline.image import load_image
+from pipeline.image import image_size, load_image
 from pipeline.infer.counter import MAX_MODEL_PIXELS, Counter, OnnxCounter, TorchCounter
 from pipeline.model import to_model_input
 from pipeline.outputs import claim
 from pipeline.runner import load_model
-from pipeline.sample import image_size
 
 ONNX_OPSET = 17
 

@@ -13,20 +13,19 @@ The team's record travels in extra keys, which COCO tools pass over: an annotati
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
 from pipeline import strictjson
-from pipeline.atomic import write_bytes
 from pipeline.errors import ConfigError, DataError
-from pipeline.pointfile import parse_review, parse_status
+from pipeline.image import image_size
 from pipeline.points import as_points
-from pipeline.readers import register, register_writer
-from pipeline.readers.layout import check_split, copy_image, inside, one_json, plain_id
-from pipeline.sample import Sample, Work, image_size
+from pipeline.readers import register
+from pipeline.readers.layout import check_split, inside, one_json
+from pipeline.sample import Sample
+from pipeline.work import Work, parse_review, parse_status
 
 EXPORT = "annotations.json"
 
@@ -101,34 +100,3 @@ def _work(image: dict, by: list, export: Path) -> Work | None:
     status_by = _name(image.get("headcount_status_by"), export, image.get("id"))
     review = image.get("headcount_review")
     return Work(tuple(by), status, status_by, None if review is None else parse_review(review, export))
-
-
-@register_writer("coco")
-def write(sample: Sample, out: Path, split: str) -> int:
-    """Append the image to ``out/annotations.json`` (made if absent), one ``head`` keypoint per annotation."""
-    check_split("coco", split, ("all",))
-    path = out / EXPORT
-    doc = (
-        strictjson.read(path)
-        if path.is_file()
-        else {"images": [], "annotations": [], "categories": [{"id": 1, "name": "head", "keypoints": ["head"]}]}
-    )
-    name = f"{plain_id(sample.image_id, sample.image_path)}{sample.image_path.suffix}"
-    if any(im.get("file_name") == name for im in doc["images"]):
-        raise DataError(path, f"already holds an image named {name!r}; not adding it twice")
-    image_id = len(doc["images"]) + 1
-    entry = {"id": image_id, "file_name": name, "width": sample.width, "height": sample.height}
-    work = sample.work
-    if work is not None and work.named:
-        entry.update(headcount_status=work.status, headcount_status_by=work.status_by)
-        if work.review is not None:
-            entry["headcount_review"] = work.review.as_json()
-    doc["images"].append(entry)
-    first = len(doc["annotations"]) + 1
-    by = work.by if work is not None else (None,) * len(sample.points)
-    for i, ((x, y), who) in enumerate(zip(sample.points.tolist(), by, strict=True)):
-        a = {"id": first + i, "image_id": image_id, "category_id": 1, "keypoints": [x, y, 2], "num_keypoints": 1}
-        doc["annotations"].append({**a, **({"headcount_by": who} if who is not None else {})})
-    copy_image(sample.image_path, out / "images" / name)
-    write_bytes(path, (json.dumps(doc) + "\n").encode())
-    return 0

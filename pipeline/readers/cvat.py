@@ -22,20 +22,20 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.atomic import write_bytes
 from pipeline.errors import DataError
-from pipeline.pointfile import VERDICTS, Review, parse_status
+from pipeline.image import image_size
 from pipeline.points import as_points
-from pipeline.readers import register, register_writer
-from pipeline.readers.layout import copy_image, inside, plain_id
-from pipeline.sample import Sample, Work, image_size
+from pipeline.readers import register
+from pipeline.readers.layout import inside
+from pipeline.sample import Sample
+from pipeline.work import VERDICTS, Review, Work, parse_status
 
 ANNOTATIONS = "annotations.xml"
 TAG = "headcount"  # the image tag that carries the workflow status and the review
 MAX_XML_BYTES = 1 << 30  # a CVAT export of NWPU-Crowd's 2.1 M heads is about 200 MB
 
 
-def _tree(path: Path) -> ET.Element:
+def parse_tree(path: Path) -> ET.Element:
     if not path.is_file():
         raise DataError(path, "not found (a CVAT for images 1.1 export has annotations.xml at its root)")
     if path.stat().st_size > MAX_XML_BYTES:
@@ -110,7 +110,7 @@ def _heads(image: ET.Element, label: str | None, path: Path) -> tuple[np.ndarray
 def read(root: Path, split: str = "all", label: str | None = None) -> Iterator[Sample]:
     """Yield the images of `split` (a subset, or ``all``) with their heads; box heads carry their size."""
     path = root / ANNOTATIONS
-    images = [im for im in _tree(path).iter("image") if split == "all" or im.attrib.get("subset") == split]
+    images = [im for im in parse_tree(path).iter("image") if split == "all" or im.attrib.get("subset") == split]
     if not images:
         raise DataError(path, f"no images in subset {split!r}" if split != "all" else "no <image> elements")
     for im in images:
@@ -129,48 +129,3 @@ def read(root: Path, split: str = "all", label: str | None = None) -> Iterator[S
         points, sizes, by = _heads(im, label, path)
         work = _work(im, by, path)
         yield Sample(Path(name).stem, img, points, h, w, sizes=sizes if (sizes > 0).any() else None, work=work)
-
-
-@register_writer("cvat")
-def write(sample: Sample, out: Path, split: str) -> int:
-    """Append the image to ``out/annotations.xml`` (made if absent), one ``<points>`` a head, and copy it to
-    ``images/``; the sample's `Work` goes into attributes and a tag (module docstring).
-
-    Heads with a known size are written as square boxes of that size, so they read back with it.
-    """
-    path = out / ANNOTATIONS
-    root = _tree(path) if path.is_file() else ET.Element("annotations", {})
-    if root.find("version") is None:
-        ET.SubElement(root, "version").text = "1.1"
-    name = f"{plain_id(sample.image_id, sample.image_path)}{sample.image_path.suffix}"
-    if any(im.attrib.get("name") == name for im in root.iter("image")):
-        raise DataError(path, f"already holds an image named {name!r}; not adding it twice")
-    attrs = {"id": str(sum(1 for _ in root.iter("image"))), "name": name}
-    attrs.update(width=str(sample.width), height=str(sample.height))
-    if split != "all":
-        attrs["subset"] = split
-    image = ET.SubElement(root, "image", attrs)
-    sizes = sample.sizes if sample.sizes is not None else np.zeros(len(sample.points))
-    work = sample.work
-    by = work.by if work is not None else (None,) * len(sample.points)
-    for (x, y), s, who in zip(sample.points.tolist(), sizes.tolist(), by, strict=True):
-        if s <= 0:  # repr-exact numbers: what is written reads back bit for bit
-            shape = ET.SubElement(image, "points", {"label": "head", "occluded": "0", "points": f"{x!r},{y!r}"})
-        else:
-            box = {"xtl": repr(x - s / 2), "ytl": repr(y - s / 2), "xbr": repr(x + s / 2), "ybr": repr(y + s / 2)}
-            shape = ET.SubElement(image, "box", {"label": "head", "occluded": "0", **box})
-        if who is not None:
-            ET.SubElement(shape, "attribute", {"name": "by"}).text = who
-    if work is not None and work.named:
-        tag = ET.SubElement(image, "tag", {"label": TAG, "source": "manual"})
-        fields = {"status": work.status, "status_by": work.status_by}
-        if work.review is not None:
-            r = work.review
-            fields.update(review_verdict=r.verdict, review_by=r.by, review_comment=r.comment)
-        for key, value in fields.items():
-            if value is not None:
-                ET.SubElement(tag, "attribute", {"name": key}).text = value
-    copy_image(sample.image_path, out / "images" / (split if split != "all" else "") / name)
-    ET.indent(root)
-    write_bytes(path, ET.tostring(root, encoding="utf-8", xml_declaration=True) + b"\n")
-    return 0

@@ -12,12 +12,12 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.atomic import write_bytes
 from pipeline.errors import DataError
+from pipeline.image import image_size
 from pipeline.points import as_points
-from pipeline.readers import register, register_writer
-from pipeline.readers.layout import check_split, copy_image, list_images, natural_key, pair_files
-from pipeline.sample import Sample, image_size
+from pipeline.readers import register
+from pipeline.readers.layout import check_split, list_images, natural_key, pair_files
+from pipeline.sample import Sample
 
 SPLITS = ("train", "val", "test")
 
@@ -61,16 +61,3 @@ def read(root: Path, split: str) -> Iterator[Sample]:
         h, w = image_size(img)
         points, sizes = read_gt(ann)
         yield Sample(img.stem, img, points, h, w, sizes=sizes)
-
-
-@register_writer("jhu")
-def write(sample: Sample, out: Path, split: str) -> int:
-    """``out/<split>/images/<id>.<ext>`` + ``gt/<id>.txt``; heads without a known size get a 0x0 box."""
-    check_split("jhu", split, SPLITS)
-    base = out / split
-    copy_image(sample.image_path, base / "images" / f"{sample.image_id}{sample.image_path.suffix}")
-    sizes = sample.sizes if sample.sizes is not None else np.zeros(len(sample.points))
-    # repr-exact numbers: what is written reads back bit for bit
-    lines = [f"{x!r} {y!r} {s!r} {s!r} 0 0\n" for (x, y), s in zip(sample.points.tolist(), sizes.tolist(), strict=True)]
-    write_bytes(base / "gt" / f"{sample.image_id}.txt", "".join(lines).encode())
-    return 0

@@ -18,7 +18,6 @@ sample's `Work`.
 
 from __future__ import annotations
 
-import json
 import re
 import warnings
 from collections.abc import Iterator
@@ -28,13 +27,13 @@ from urllib.parse import unquote, urlparse
 import numpy as np
 
 from pipeline import strictjson
-from pipeline.atomic import write_bytes
 from pipeline.errors import ConfigError, DataError
-from pipeline.pointfile import Review, parse_status
+from pipeline.image import image_size
 from pipeline.points import as_points
-from pipeline.readers import register, register_writer
-from pipeline.readers.layout import check_split, copy_image, inside, one_json, plain_id
-from pipeline.sample import Sample, Work, image_size
+from pipeline.readers import register
+from pipeline.readers.layout import check_split, inside, one_json
+from pipeline.sample import Sample
+from pipeline.work import Review, Work, parse_status
 
 EXPORT = "tasks.json"  # the name the writer gives its export; the reader takes any one *.json
 UPLOAD_PREFIX = re.compile(r"^[0-9a-f]{8}-")
@@ -145,59 +144,3 @@ def read(root: Path, split: str = "all", label: str | None = None, annotator: st
         if annotator is not None:
             raise ConfigError("annotator", f"no task annotated{who} in {export}")
         raise DataError(export, "no annotated task")
-
-
-def _percent(v: float, size: int) -> float:
-    """`v` as a percentage of `size` that the reader turns back into exactly `v` (a neighbour of the
-    rounded quotient does, where the quotient itself does not)."""
-    p = v * 100 / size
-    candidates = [p]
-    for direction in (np.inf, -np.inf):
-        q = p
-        for _ in range(4):
-            q = float(np.nextafter(q, direction))
-            candidates.append(q)
-    return next((c for c in candidates if c * size / 100 == v), p)
-
-
-@register_writer("label_studio")
-def write(sample: Sample, out: Path, split: str) -> int:
-    """Append a task to ``out/tasks.json`` (made if absent), keypoints in percent, and copy the image to images/."""
-    check_split("label_studio", split, ("all",))
-    path = out / EXPORT
-    tasks = strictjson.read(path) if path.is_file() else []
-    name = f"{plain_id(sample.image_id, sample.image_path)}{sample.image_path.suffix}"
-    if any(isinstance(t, dict) and Path(str(t.get("data", {}).get("image"))).name == name for t in tasks):
-        raise DataError(path, f"already holds a task for {name}; not adding it twice")
-    w, h = sample.width, sample.height
-    work = sample.work
-    by = work.by if work is not None else (None,) * len(sample.points)
-    result = [
-        {
-            "type": "keypointlabels",
-            "from_name": "kp",
-            "to_name": "image",
-            "original_width": w,
-            "original_height": h,
-            "value": {"x": _percent(x, w), "y": _percent(y, h), "width": 0.5, "keypointlabels": ["head"]},
-            **({"meta": {"by": who}} if who is not None else {}),
-        }
-        for (x, y), who in zip(sample.points.tolist(), by, strict=True)
-    ]
-    task_id = len(tasks) + 1
-    annotation: dict = {"id": task_id, "result": result}
-    task: dict = {"id": task_id, "data": {"image": f"images/{name}"}, "annotations": [annotation]}
-    if work is not None and work.named:
-        who = work.status_by or next((b for b in by if b), None)
-        if who is not None:
-            annotation["completed_by"] = {"email": who}
-        if work.review is not None:
-            r = work.review
-            annotation["reviews"] = [
-                {"accepted": r.verdict == "accepted", "created_by": {"email": r.by}, "comment": r.comment}
-            ]
-        task["meta"] = {"headcount_status": work.status, "headcount_status_by": work.status_by}
-    tasks.append(task)
-    copy_image(sample.image_path, out / "images" / name)
-    write_bytes(path, (json.dumps(tasks, indent=1) + "\n").encode())
-    return 0

@@ -8,7 +8,6 @@ shape types (boxes, polygons) are not heads and are passed over; option
 
 from __future__ import annotations
 
-import json
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,12 +15,12 @@ from pathlib import Path
 import numpy as np
 
 from pipeline import strictjson
-from pipeline.atomic import write_bytes
 from pipeline.errors import DataError
+from pipeline.image import image_size, is_image
 from pipeline.points import as_points
-from pipeline.readers import register, register_writer
-from pipeline.readers.layout import copy_image, inside, natural_key
-from pipeline.sample import Sample, image_size, is_image
+from pipeline.readers import register
+from pipeline.readers.layout import inside, natural_key
+from pipeline.sample import Sample
 
 LABELME_VERSION = "5.5.0"
 
@@ -71,24 +70,3 @@ def read(root: Path, split: str = "all", label: str | None = None) -> Iterator[S
         if len(points) == 0 and doc["shapes"]:
             warnings.warn(f"{ann}: no point shapes (heads are points in labelme)", stacklevel=2)
         yield Sample(img.stem, img, points, h, w)
-
-
-@register_writer("labelme")
-def write(sample: Sample, out: Path, split: str) -> int:
-    """``<base>/<image>`` + ``<base>/<stem>.json`` with one ``point`` shape labelled ``head`` per head."""
-    base = out if split == "all" else out / split
-    copy_image(sample.image_path, base / sample.image_path.name)
-    doc = {
-        "version": LABELME_VERSION,
-        "flags": {},
-        "shapes": [
-            {"label": "head", "points": [p], "group_id": None, "shape_type": "point", "flags": {}}
-            for p in sample.points.tolist()
-        ],
-        "imagePath": sample.image_path.name,
-        "imageData": None,
-        "imageHeight": sample.height,
-        "imageWidth": sample.width,
-    }
-    write_bytes(base / f"{sample.image_path.stem}.json", json.dumps(doc, indent=1).encode())
-    return 0

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import filecmp
 import re
-import shutil
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from pipeline.atomic import atomic_path
 from pipeline.errors import ConfigError, DataError
-from pipeline.sample import is_image
+from pipeline.image import is_image
 
 
 def check_split(fmt: str, split: str, splits: Iterable[str]) -> str:
@@ -77,16 +74,6 @@ def plain_id(image_id: str, named_in: Path) -> str:
     if not image_id or image_id in (".", "..") or Path(image_id).name != image_id or "\\" in image_id:
         raise DataError(named_in, f"image id {image_id!r} is not a plain file name")
     return image_id
-
-
-def copy_image(src: Path, dst: Path) -> None:
-    """Copy an image into a written dataset atomically; an existing other file there is refused, never replaced."""
-    if dst.exists() or dst.is_symlink():
-        if dst.is_file() and (dst.samefile(src) or filecmp.cmp(src, dst, shallow=False)):
-            return
-        raise DataError(dst, f"exists and is not a copy of {src}; not replacing it (convert into another folder)")
-    with atomic_path(dst) as tmp:
-        shutil.copyfile(src, tmp)
 
 
 def list_images(folder: Path) -> list[Path]:

@@ -1,4 +1,4 @@
-"""Loading MATLAB ground-truth files with errors that name the file."""
+"""MATLAB ground-truth files: loading them with errors that name the file, and ShanghaiTech's bytes."""
 
 from __future__ import annotations
 
@@ -10,12 +10,7 @@ import scipy.io
 
 from pipeline.errors import DataError
 
-
-def ann_points_bytes(points: np.ndarray) -> bytes:
-    """A .mat file with ``annPoints`` (N, 2) x, y: the ground truth of UCF_CC_50 and UCF-QNRF."""
-    buf = io.BytesIO()
-    scipy.io.savemat(buf, {"annPoints": np.asarray(points, np.float64).reshape(-1, 2)})
-    return buf.getvalue()
+MAT_HEADER = b"MATLAB 5.0 MAT-file, written by headcount synth"  # fixed text: same points, same bytes
 
 
 def load_mat(path: Path, variable: str, hint: str) -> np.ndarray:
@@ -33,3 +28,21 @@ def load_mat(path: Path, variable: str, hint: str) -> np.ndarray:
     if variable not in mat:
         raise DataError(path, f"no {variable!r} variable ({hint})")
     return mat[variable]
+
+
+def gt_mat_bytes(points: np.ndarray) -> bytes:
+    """A ``GT_IMG_<n>.mat`` with the official nesting: ``image_info{1}.location``/``.number``.
+
+    The header's creation time is replaced by a fixed text so the same seed
+    gives the same bytes.
+    """
+    struct = np.empty((1, 1), dtype=[("location", "O"), ("number", "O")])
+    struct[0, 0]["location"] = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+    struct[0, 0]["number"] = np.array([[float(len(points))]])
+    cell = np.empty((1, 1), dtype=object)
+    cell[0, 0] = struct
+    buf = io.BytesIO()
+    scipy.io.savemat(buf, {"image_info": cell})
+    data = bytearray(buf.getvalue())
+    data[:116] = MAT_HEADER.ljust(116, b" ")
+    return bytes(data)

@@ -8,19 +8,18 @@ maps. Boxes are ``[x1, y1, x2, y2]`` per head; their size is kept for ``method: 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
 from pipeline import strictjson
-from pipeline.atomic import write_bytes
 from pipeline.errors import DataError
+from pipeline.image import IMAGE_SUFFIXES, image_size
 from pipeline.points import as_points
-from pipeline.readers import register, register_writer
-from pipeline.readers.layout import check_split, copy_image, inside, plain_id
-from pipeline.sample import IMAGE_SUFFIXES, Sample, image_size
+from pipeline.readers import register
+from pipeline.readers.layout import check_split, inside, plain_id
+from pipeline.sample import Sample
 
 SPLITS = ("train", "val", "test")
 
@@ -82,21 +81,3 @@ def read(root: Path, split: str) -> Iterator[Sample]:
             raise DataError(img, f"no ground truth for this image (expected {ann})")
         points, sizes = read_json(ann)
         yield Sample(image_id, img, points, h, w, sizes=sizes)
-
-
-@register_writer("nwpu")
-def write(sample: Sample, out: Path, split: str) -> int:
-    """``out/images/<id>.<ext>``, ``out/jsons/<id>.json`` and the id appended to ``out/<split>.txt``."""
-    check_split("nwpu", split, SPLITS)
-    copy_image(sample.image_path, out / "images" / f"{sample.image_id}{sample.image_path.suffix}")
-    doc: dict = {"img_id": f"{sample.image_id}{sample.image_path.suffix}", "human_num": len(sample.points)}
-    doc["points"] = sample.points.tolist()
-    if sample.sizes is not None:
-        half = np.asarray(sample.sizes)[:, None] / 2
-        doc["boxes"] = np.hstack([sample.points - half, sample.points + half]).tolist()
-    write_bytes(out / "jsons" / f"{sample.image_id}.json", json.dumps(doc).encode())
-    listing = out / f"{split}.txt"
-    listed = split_ids(out, split) if listing.is_file() else []
-    if sample.image_id not in listed:
-        write_bytes(listing, "".join(f"{i}\n" for i in [*listed, sample.image_id]).encode())
-    return 0

@@ -7,17 +7,15 @@ reads ``root/<split>/``.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
-
 from pipeline.errors import ConfigError, DataError
-from pipeline.pointfile import STATUSES, PointFile, read_point_file, write_point_file
-from pipeline.points import inside, split_inside
-from pipeline.readers import register, register_writer
-from pipeline.readers.layout import copy_image, list_images, natural_key, pair_files
-from pipeline.sample import Sample, Work, image_size
+from pipeline.image import image_size
+from pipeline.pointfile import read_point_file
+from pipeline.readers import register
+from pipeline.readers.layout import list_images, natural_key, pair_files
+from pipeline.sample import Sample
+from pipeline.work import STATUSES, Work
 
 
 @register("points")
@@ -50,37 +48,3 @@ def read(root: Path, split: str = "all", unannotated: str = "error", status: str
             raise DataError(ann, f"annotated for a {pf.width}x{pf.height} image but {img.name} is {w}x{h}")
         work = Work(pf.head_by(), pf.status, pf.status_by, pf.review)
         yield Sample(img.stem, img, pf.points, h, w, work=work)
-
-
-@register_writer("points")
-def write(sample: Sample, out: Path, split: str) -> int:
-    """``out/images/<name>`` + ``out/points/<stem>.json`` (split ``all``) or under ``out/<split>/``.
-
-    Out-of-image points cannot be stored in a point file: they are dropped and counted. The sample's
-    `Work` (who added each head, the status, the review) is kept where it has one.
-    """
-    base = out if split == "all" else out / split
-    kept, dropped, _ = split_inside(sample.points, sample.shape)
-    work = sample.work
-    by = (
-        None
-        if work is None
-        else tuple(b for b, ok in zip(work.by, inside(sample.points, sample.shape), strict=True) if ok)
-    )
-    target = base / "points" / f"{sample.image_id}.json"
-    if target.exists() or target.is_symlink():
-        # an annotator's file: its revision, status and tiles are work, never reset to revision 1, to do
-        try:
-            old = read_point_file(target)
-        except DataError:
-            old = None
-        if old is None or (old.height, old.width) != sample.shape or not np.array_equal(old.points, kept):
-            what = f"revision {old.revision}, {old.status}" if old is not None else "not a point file"
-            raise DataError(target, f"already holds other annotations ({what}); not replacing them")
-    copy_image(sample.image_path, base / "images" / sample.image_path.name)
-    if not target.exists():
-        pf = PointFile(f"images/{sample.image_path.name}", sample.width, sample.height, 1, kept)
-        if work is not None:
-            pf = replace(pf, status=work.status, by=by, status_by=work.status_by, review=work.review)
-        write_point_file(target, pf)
-    return dropped

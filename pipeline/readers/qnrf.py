@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-from pipeline.atomic import write_bytes
+from pipeline.image import image_size
 from pipeline.points import as_points
-from pipeline.readers import register, register_writer
-from pipeline.readers.layout import check_split, copy_image, list_images, natural_key, pair_files
-from pipeline.readers.matfile import ann_points_bytes, load_mat
-from pipeline.sample import Sample, image_size
+from pipeline.readers import register
+from pipeline.readers.layout import check_split, list_images, natural_key, pair_files
+from pipeline.readers.matfile import load_mat
+from pipeline.sample import Sample
 
 SPLITS = {"train": "Train", "test": "Test"}
 
@@ -34,12 +34,3 @@ def read(root: Path, split: str) -> Iterator[Sample]:
         h, w = image_size(img)
         raw = load_mat(ann, "annPoints", "is this a UCF-QNRF annotation file?")
         yield Sample(img.stem, img, as_points(raw, ann), h, w)
-
-
-@register_writer("qnrf")
-def write(sample: Sample, out: Path, split: str) -> int:
-    """``out/Train|Test/<id>.<ext>`` + ``<id>_ann.mat`` with ``annPoints`` (x, y)."""
-    base = split_folder(out, split)
-    copy_image(sample.image_path, base / f"{sample.image_id}{sample.image_path.suffix}")
-    write_bytes(base / f"{sample.image_id}_ann.mat", ann_points_bytes(sample.points))
-    return 0

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import re
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
-from pipeline.atomic import write_bytes
 from pipeline.errors import ConfigError, DataError
+from pipeline.image import image_size, is_image
 from pipeline.points import as_points
-from pipeline.readers import register, register_writer
-from pipeline.readers.layout import check_split, copy_image, natural_key, pair_files
-from pipeline.readers.matfile import ann_points_bytes, load_mat
-from pipeline.sample import Sample, image_size, is_image
+from pipeline.readers import register
+from pipeline.readers.layout import check_split, natural_key, pair_files
+from pipeline.readers.matfile import load_mat
+from pipeline.sample import Sample
 
 N_IMAGES = 50
 N_FOLDS = 5
@@ -65,19 +64,3 @@ def read(root: Path, split: str, fold: int | None = None) -> Iterator[Sample]:
         h, w = image_size(img)
         raw = load_mat(ann, "annPoints", "is this a UCF_CC_50 annotation file?")
         yield Sample(img.stem, img, as_points(raw, ann), h, w)
-
-
-@register_writer("ucf_cc_50")
-def write(sample: Sample, out: Path, split: str) -> int:
-    """``out/<n>.<ext>`` + ``out/<n>_ann.mat`` with ``annPoints``; `n` is the number the image id ends in.
-
-    The reader (and the 5-fold protocol) knows images by number, so ``IMG_3``
-    becomes ``3``: what is written reads back.
-    """
-    match = re.search(r"([0-9]+)$", sample.image_id)
-    if match is None:
-        raise DataError(sample.image_path, "ucf_cc_50 names images by number; this image id ends in none")
-    number = int(match.group(1))
-    copy_image(sample.image_path, out / f"{number}{sample.image_path.suffix}")
-    write_bytes(out / f"{number}_ann.mat", ann_points_bytes(sample.points))
-    return 0

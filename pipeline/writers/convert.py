@@ -2,7 +2,7 @@
 
 Existing ground truth can be corrected in the annotation tool (``points``) and
 written back as ShanghaiTech or UCF_CC_50 files for other tools. Each format's
-writer lives with its reader in ``pipeline/readers/``; images are copied, and
+writer is a module of this package, named as its reader; images are copied, and
 points a format cannot hold (outside the image) are dropped and counted.
 """
 
@@ -13,10 +13,10 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.readers import writer
 from pipeline.readers.layout import plain_id
 from pipeline.sample import Sample
 from pipeline.store import read_split
+from pipeline.writers import writer
 
 
 def convert(samples: Iterable[Sample], to: str, out: str | Path, split: str) -> tuple[int, int]:

@@ -1,7 +1,7 @@
-"""Ground truth for `headcount score` read straight from a dataset in any supported format.
+"""Ground truth for `headcount score`: from a density store, or straight from a dataset in any supported format.
 
-Its own module so that the evaluate stage, which scores against a store, does
-not depend on every reader (dvc.yaml lists exactly what a stage imports).
+Not in `pipeline.score`, so that the evaluate stage, which scores against a
+store it already holds, does not depend on every reader.
 """
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ import numpy as np
 from pipeline.errors import DataError
 from pipeline.points import split_inside
 from pipeline.readers import read
-from pipeline.score import Truth
+from pipeline.score import Truth, record_truth
+from pipeline.store import read_split
 
 
 def dataset_truth(format: str, root: str | Path, split: str, **options: object) -> dict[str, Truth]:
@@ -27,3 +28,9 @@ def dataset_truth(format: str, root: str | Path, split: str, **options: object) 
     if not out:
         raise DataError(root, f"no labelled images in split {split!r} of this {format} dataset")
     return out
+
+
+def store_truth(path: str | Path) -> dict[str, Truth]:
+    """Ground truth from a density store (see `record_truth`)."""
+    store = read_split(path)
+    return {image_id: record_truth(store[image_id]) for image_id in store}

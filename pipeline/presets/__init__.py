@@ -17,7 +17,7 @@ from pipeline.atomic import write_bytes
 from pipeline.errors import ConfigError
 from pipeline.params import dataset_config, load_params, run_config, section
 
-PRESETS = Path(__file__).resolve().parents[1] / "presets"
+PRESETS = Path(__file__).resolve().parents[2] / "presets"
 SECTIONS = ("synth", "density", "run", "datasets", "model", "train", "evaluate")
 _TOP = re.compile(r"^([A-Za-z_][\w-]*):", re.M)
 

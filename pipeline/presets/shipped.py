@@ -2,7 +2,7 @@
 
 Why: proposals and counting on a real photo need a model that has seen real
 photos, and a user without their own data has none; `annotate` and `count` use
-this one unless told otherwise. `make weights` rebuilds it (`pipeline.recipe`).
+this one unless told otherwise. `make weights` rebuilds it (`pipeline.presets.recipe`).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from pathlib import Path
 
 from pipeline.errors import ConfigError
 
-SHIPPED_MODEL = Path(__file__).resolve().parents[1] / "weights" / "photo.pt"
+SHIPPED_MODEL = Path(__file__).resolve().parents[2] / "weights" / "photo.pt"
 
 
 def default_model(given: Path | None) -> Path:
