@@ -3,7 +3,9 @@
 Why: a convolution of a 1024x768 image writes hundreds of megabytes, and a
 fresh array of that size costs more in page faults (the kernel zeroes every
 page on first touch) than the arithmetic that fills it. `array` hands out
-memory that an earlier, dead array used. An array's memory goes back to the
+memory that an earlier, dead array used. A pool belongs to a model
+(`pipeline.model.CSRNet` makes one for its exact convolutions, bounded by
+`pipeline.model.WORKSPACE_BYTES`) and dies with it. An array's memory goes back to the
 pool when the last view of it dies (its base is a `_Lease` whose finalizer
 returns it), so an output that torch keeps for the backward pass is never
 handed out twice.
@@ -47,6 +49,12 @@ class Pool:
         self.blocks: list[np.ndarray] = []
         self.lock = threading.Lock()
 
+    def __deepcopy__(self, memo: dict) -> Pool:  # a copied model gets a pool of its own, empty
+        return Pool(self.limit)
+
+    def __reduce__(self) -> tuple:
+        return Pool, (self.limit,)
+
     def array(self, shape: tuple[int, ...]) -> np.ndarray:
         """An uninitialised C-contiguous float32 array of `shape`."""
         n = max(1, math.prod(shape))
@@ -73,5 +81,3 @@ class Pool:
                 self.blocks.insert(i, block)
                 self.held += block.nbytes
 
-
-pool = Pool(4 << 30)

@@ -23,15 +23,7 @@ from numba import prange
 from torch import nn
 
 from pipeline import gemm
-from pipeline.buffers import pool
-
-_state = {"exact": False}
-
-
-def use_exact(on: bool) -> None:
-    """Route every `Conv2d` on the CPU through the fixed-order path (`pipeline.numerics.configure` sets it)."""
-    _state["exact"] = on
-
+from pipeline.buffers import Pool
 
 _UNUSED = np.zeros(1, np.int64)
 
@@ -130,7 +122,7 @@ def _pack_offsets(weight: np.ndarray, mr: int, out: np.ndarray) -> None:  # prag
                 out[base + r] = 0.0
 
 
-def _pack(w: np.ndarray, mr: int, m_pad: int) -> np.ndarray:
+def _pack(pool: Pool, w: np.ndarray, mr: int, m_pad: int) -> np.ndarray:
     """Rows of `w` (M, K), or of each w[b] (B, M, K), as tile strips ``[b][strip][k][r]``, zero rows up to m_pad."""
     w3 = w[None] if w.ndim == 2 else w
     out = pool.array((w3.shape[0] * m_pad * w3.shape[2],))
@@ -138,7 +130,7 @@ def _pack(w: np.ndarray, mr: int, m_pad: int) -> np.ndarray:
     return out
 
 
-def _forward(x: np.ndarray, weight: np.ndarray, pad: int, dil: int) -> np.ndarray:
+def _forward(pool: Pool, x: np.ndarray, weight: np.ndarray, pad: int, dil: int) -> np.ndarray:
     """The convolution without bias, (B, Cout, ho, wo): one product, its B read from the padded input in place.
 
     Output pixel (oy, ox) is column ``oy*wp + ox`` of a product over the
@@ -157,7 +149,7 @@ def _forward(x: np.ndarray, weight: np.ndarray, pad: int, dil: int) -> np.ndarra
     table = (ci * hp * wp + ki * dil * wp + kj * dil).astype(np.int64).ravel()
     padded = pool.array(((nbatch - 1) * nc * hp * wp + int(table[-1]) + n,))  # the last tile's reach
     _pad(x, pad, pad, hp, wp, padded)
-    apack = _pack(weight.reshape(cout, -1), mr, m_pad)
+    apack = _pack(pool, weight.reshape(cout, -1), mr, m_pad)
     c = pool.array((nbatch, m_pad, n))
     tasks = _tasks(nbatch, (n // nr) * (m_pad // mr))
     gemm.products(shape, True, apack, 0, _UNUSED, _UNUSED, padded, nc * hp * wp, table, gemm.NO_SHIFT, c[None], tasks)
@@ -166,7 +158,7 @@ def _forward(x: np.ndarray, weight: np.ndarray, pad: int, dil: int) -> np.ndarra
     return out
 
 
-def _input_grad(g: np.ndarray, weight: np.ndarray, h: int, w: int, pad: int, dil: int) -> np.ndarray:
+def _input_grad(pool: Pool, g: np.ndarray, weight: np.ndarray, h: int, w: int, pad: int, dil: int) -> np.ndarray:
     """The input gradient, (B, Cin, h, w): for each kernel offset, in order, W_offset^T @ g shifted, added.
 
     col2im adds each input pixel's terms in kernel-offset order and skips
@@ -195,7 +187,7 @@ def _input_grad(g: np.ndarray, weight: np.ndarray, h: int, w: int, pad: int, dil
     return out
 
 
-def _weight_grad(g: np.ndarray, x: np.ndarray, k: int, pad: int, dil: int) -> np.ndarray:
+def _weight_grad(pool: Pool, g: np.ndarray, x: np.ndarray, k: int, pad: int, dil: int) -> np.ndarray:
     """The weight gradient, (Cout, Cin, k, k): per image the sum over output pixels p = 0, 1, 2, ... of
     ``g[co, p] * im2col(x)[(ci, ki, kj), p]``, then the images added in order.
 
@@ -206,7 +198,7 @@ def _weight_grad(g: np.ndarray, x: np.ndarray, k: int, pad: int, dil: int) -> np
     cout, nc = g.shape[1], x.shape[1]
     per_offset, by_rows = (_lanes(cout, nc) * k * k, _lanes(nc * k * k, cout) * GATHER_COST)
     grad = _weight_grad_per_offset if per_offset <= by_rows else _weight_grad_by_rows
-    return grad(g, x, k, pad, dil)
+    return grad(pool, g, x, k, pad, dil)
 
 
 GATHER_COST = 1.3  # a gathered tile's time per lane against a packed one's, estimated: two more loads a step
@@ -217,7 +209,7 @@ def _lanes(m: int, n: int) -> int:
     return _round_up(m, mr) * _round_up(n, nr)
 
 
-def _weight_grad_per_offset(g: np.ndarray, x: np.ndarray, k: int, pad: int, dil: int) -> np.ndarray:
+def _weight_grad_per_offset(pool: Pool, g: np.ndarray, x: np.ndarray, k: int, pad: int, dil: int) -> np.ndarray:
     """Per kernel offset, g @ x shifted: rows are output channels (g packed), columns input channels.
 
     x is laid out channels last, so that a tile's columns are contiguous.
@@ -233,7 +225,7 @@ def _weight_grad_per_offset(g: np.ndarray, x: np.ndarray, k: int, pad: int, dil:
     table = ((oy * wp + ox) * nc).astype(np.int64).ravel()
     x_last = pool.array((nbatch * hp * wp * nc + n,))  # columns past Cin: lanes a tile drops
     _pad_channels_last(x, pad, hp, wp, x_last)
-    apack = _pack(g.reshape(nbatch, cout, pixels), mr, m_pad)
+    apack = _pack(pool, g.reshape(nbatch, cout, pixels), mr, m_pad)
     shifts = np.array([(ki * dil * wp + kj * dil) * nc for ki in range(k) for kj in range(k)], np.int64)
     c = pool.array((k * k, nbatch, m_pad, n))
     tasks = _tasks(nbatch, (n // nr) * (m_pad // mr) * k * k)
@@ -242,7 +234,7 @@ def _weight_grad_per_offset(g: np.ndarray, x: np.ndarray, k: int, pad: int, dil:
     return np.ascontiguousarray(total[:, :cout, :nc].transpose(1, 2, 0)).reshape(cout, nc, k, k)
 
 
-def _weight_grad_by_rows(g: np.ndarray, x: np.ndarray, k: int, pad: int, dil: int) -> np.ndarray:
+def _weight_grad_by_rows(pool: Pool, g: np.ndarray, x: np.ndarray, k: int, pad: int, dil: int) -> np.ndarray:
     """im2col(x) @ g.T: columns are output channels (g channels last), rows im2col rows gathered from x.
 
     Row (c, ki, kj) of output pixel (oy, ox) is at ``((oy + ki*dil)*wp + ox +
@@ -291,38 +283,45 @@ def _transpose(g: np.ndarray, out: np.ndarray) -> None:  # pragma: no cover - co
 
 class _ExactConv2d(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x, weight, bias, pad: int, dil: int):  # noqa: ANN001 - autograd's signature
-        out = _forward(x.detach().contiguous().numpy(), weight.detach().contiguous().numpy(), pad, dil)
+    def forward(ctx, x, weight, bias, pad: int, dil: int, pool: Pool):  # noqa: ANN001 - autograd's signature
+        out = _forward(pool, x.detach().contiguous().numpy(), weight.detach().contiguous().numpy(), pad, dil)
         if bias is not None:
             out += bias.detach().numpy()[None, :, None, None]
         ctx.save_for_backward(x, weight)
-        ctx.conv = (pad, dil, bias is not None)
+        ctx.conv = (pad, dil, bias is not None, pool)
         return torch.from_numpy(out)
 
     @staticmethod
     def backward(ctx, grad):  # noqa: ANN001
         x, weight = ctx.saved_tensors
-        pad, dil, has_bias = ctx.conv
+        pad, dil, has_bias, pool = ctx.conv
         k = weight.shape[-1]
         g = grad.contiguous().numpy()
         gx = gw = gb = None
         if ctx.needs_input_grad[1]:
-            gw = torch.from_numpy(_weight_grad(g, x.detach().contiguous().numpy(), k, pad, dil))
+            gw = torch.from_numpy(_weight_grad(pool, g, x.detach().contiguous().numpy(), k, pad, dil))
         if has_bias and ctx.needs_input_grad[2]:
             gb = torch.from_numpy(gemm.channel_sums(g.reshape(g.shape[0], g.shape[1], -1)))
         if ctx.needs_input_grad[0]:
             gx = torch.from_numpy(
-                _input_grad(g, weight.detach().contiguous().numpy(), x.shape[2], x.shape[3], pad, dil)
+                _input_grad(pool, g, weight.detach().contiguous().numpy(), x.shape[2], x.shape[3], pad, dil)
             )
-        return gx, gw, gb, None, None
+        return gx, gw, gb, None, None, None
 
 
 class Conv2d(nn.Conv2d):
-    """`nn.Conv2d` (stride 1, square kernel, one group) that takes the fixed-order path when asked."""
+    """`nn.Conv2d` (stride 1, square kernel, one group) that takes the fixed-order path where `exact` is set.
+
+    `workspace` is the pool its work arrays come from (the model that owns the
+    layer shares one between all of them); `exact` without one is refused.
+    """
+
+    exact: bool = False
+    workspace: Pool | None = None
 
     def _conv_forward(self, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
         if (
-            _state["exact"]
+            self.exact
             and x.device.type == "cpu"
             and x.dtype == torch.float32
             and not torch.is_autocast_enabled("cpu")  # bf16 asked for: ATen's convolution does that
@@ -330,7 +329,9 @@ class Conv2d(nn.Conv2d):
             and not torch.compiler.is_compiling()
             and not torch.onnx.is_in_onnx_export()
         ):
-            return _ExactConv2d.apply(x, weight, bias, self.padding[0], self.dilation[0])
+            if self.workspace is None:
+                raise RuntimeError("an exact Conv2d needs a workspace pool (CSRNet.set_exact gives one)")
+            return _ExactConv2d.apply(x, weight, bias, self.padding[0], self.dilation[0], self.workspace)
         return super()._conv_forward(x, weight, bias)
 
     def __prepare_scriptable__(self) -> nn.Conv2d:

@@ -47,8 +47,8 @@ def evaluate_config(params: dict) -> EvaluateConfig:
     for key in ("numerics", "precision"):
         if isinstance(own, dict) and key in own:
             raise ConfigError("params.yaml", f"evaluate.{key}: set train.{key} (evaluation computes as training did)")
-    own = section(params, "evaluate", EvaluateConfig)
-    arithmetic = section({"train": shared}, "train", EvaluateConfig, skip=("split",))
+    own = section(params, "evaluate", EvaluateConfig, only=("split",))
+    arithmetic = section({"train": shared}, "train", EvaluateConfig, only=("numerics", "precision"))
     return replace(arithmetic, split=own.split)
 
 
@@ -87,7 +87,8 @@ def evaluate(
     one image at a time (`pipeline.runner`).
     """
     configure(numerics, threads, device.type)
-    runner = Runner.from_checkpoint(checkpoint, device, precision, optimize=numerics == "fast", batch=batch)
+    exact = numerics == "reproducible"
+    runner = Runner.from_checkpoint(checkpoint, device, precision, optimize=not exact, exact=exact, batch=batch)
     target, stride = trained_output(checkpoint)
     test = read_split(test_store)
     chosen = set(test if ids is None else ids)

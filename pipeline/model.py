@@ -28,6 +28,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from pipeline.buffers import Pool
 from pipeline.conv import Conv2d
 from pipeline.errors import ConfigError, DataError
 from pipeline.geometry import OUTPUT_STRIDES, STRIDE
@@ -103,8 +104,22 @@ def _skip_channels(width: float) -> dict[int, int]:
     return out
 
 
+WORKSPACE_BYTES = 4 << 30  # the most memory an exact model keeps for its convolutions' work arrays
+
+
 class CSRNet(nn.Module):
-    def __init__(self, width: float = 1.0, batch_norm: bool = False, output_stride: int = 8) -> None:
+    """CSRNet (VGG-16 frontend, dilated backend) at `width`, with an upsampling decoder to `output_stride`.
+
+    `exact` routes every convolution on the CPU through the fixed-order path
+    (`pipeline.conv`: the same bits on any x86-64 CPU); off, they are
+    PyTorch's own. `set_exact` switches a built model.
+    """
+
+    __jit_unused_properties__ = ["exact"]  # TorchScript scripts plain convolutions (Conv2d.__prepare_scriptable__)
+
+    def __init__(
+        self, width: float = 1.0, batch_norm: bool = False, output_stride: int = 8, *, exact: bool = False
+    ) -> None:
         super().__init__()
         ModelConfig(width=width, batch_norm=batch_norm, output_stride=output_stride)  # checks the stride
         self.width = width
@@ -132,6 +147,19 @@ class CSRNet(nn.Module):
                 nn.init.zeros_(m.bias)
         nn.init.normal_(self.output.weight, std=0.01)
         nn.init.zeros_(self.output.bias)
+        self.workspace = Pool(WORKSPACE_BYTES)  # shared by the exact convolutions, freed with the model
+        self.set_exact(exact)
+
+    @property
+    def exact(self) -> bool:
+        return self.output.exact
+
+    def set_exact(self, on: bool) -> CSRNet:
+        """Every convolution on the fixed-order path (True) or PyTorch's (False); returns the model."""
+        for m in self.modules():
+            if isinstance(m, Conv2d):
+                m.exact, m.workspace = on, self.workspace
+        return self
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, 3, H, W) normalised images -> (B, 1, H/s, W/s) map at output stride s; a density sums to the count."""
@@ -178,8 +206,9 @@ def load_vgg16_frontend(model: CSRNet, path: str | Path) -> int:
     return len(new)
 
 
-def build_model(cfg: ModelConfig) -> CSRNet:
-    model = CSRNet(cfg.width, cfg.batch_norm, cfg.output_stride)
+def build_model(cfg: ModelConfig, *, exact: bool = False) -> CSRNet:
+    """The network `cfg` describes, its frontend loaded from ``cfg.pretrained`` if set; `exact` as in `CSRNet`."""
+    model = CSRNet(cfg.width, cfg.batch_norm, cfg.output_stride, exact=exact)
     if cfg.pretrained:
         load_vgg16_frontend(model, cfg.pretrained)
     return model

@@ -6,8 +6,9 @@ reproducibility mode is ignored on AMD CPUs: the demo trained to MAE 14.13 on
 an AMD EPYC against 12.71 on Intel). ``reproducible`` leaves nothing to run-time
 dispatch:
 
-* convolutions run `pipeline.conv` (im2col + `pipeline.gemm`): every sum in an
-  order fixed in this project, one fused multiply-add per term;
+* convolutions run `pipeline.conv` (an implicit GEMM on `pipeline.gemm`) in
+  a model built with ``exact=True``: every sum in an order fixed in this
+  project, one fused multiply-add per term;
 * ATen's own kernels (BatchNorm, pooling, ReLU, the optimiser's arithmetic) are
   pinned to their AVX2 build, one binary on every AVX2 CPU;
 * Adam's square root is numpy's, the processor's correctly rounded instruction
@@ -28,10 +29,8 @@ from typing import Literal
 
 from pipeline.errors import ConfigError
 
-# ATen reads this once, at its first op, so it is set on import: every module that runs the
-# model imports this one before doing any arithmetic with torch. AVX2 + FMA is what every x86-64
-# CPU of the last decade has, Intel or AMD. ATen would run AVX2 code even on a CPU without it (an
-# illegal instruction), so a CPU without it is left to ATen's own choice, and `configure` warns.
+# AVX2 + FMA is what every x86-64 CPU of the last decade has, Intel or AMD. ATen would run AVX2 code
+# even on a CPU without it (an illegal instruction), so such a CPU is left to ATen's own choice.
 ATEN_KERNELS = "AVX2"
 
 
@@ -41,12 +40,18 @@ def _has_avx2_fma() -> bool:
     return bool(__cpu_features__.get("AVX2") and __cpu_features__.get("FMA3"))
 
 
-if _has_avx2_fma():
-    os.environ["ATEN_CPU_CAPABILITY"] = ATEN_KERNELS.lower()
-# what MKL still computes (no convolution in `reproducible`) takes its AVX2 path where MKL allows
-os.environ["MKL_CBWR"] = "AVX2,STRICT"
-# cuBLAS needs this before its first call to be deterministic (torch.use_deterministic_algorithms)
-os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+def pin_cpu_kernels() -> None:
+    """Ask ATen for its AVX2 kernels and MKL for its AVX2 path: the one binary every AVX2 CPU runs.
+
+    Both read their setting once, at their first operation: this takes effect
+    only before torch has done any arithmetic in the process, and nothing
+    changes where it comes later (`configure` checks). The only place the
+    project sets the environment, and only when called: importing it sets nothing.
+    """
+    if _has_avx2_fma():
+        os.environ["ATEN_CPU_CAPABILITY"] = ATEN_KERNELS.lower()
+    os.environ["MKL_CBWR"] = "AVX2,STRICT"  # what MKL still computes (no convolution in `reproducible`)
+
 
 Numerics = Literal["reproducible", "fast"]
 NUMERICS: tuple[str, ...] = typing.get_args(Numerics)
@@ -55,9 +60,16 @@ NUMERICS: tuple[str, ...] = typing.get_args(Numerics)
 def configure(numerics: Numerics, threads: int | None = None, device_type: str = "cpu") -> None:
     """Set torch's backends for `numerics`; `threads` (None: torch's default) never changes a result.
 
-    On a GPU, ``reproducible`` means the same bits on a rerun on that GPU model
-    (deterministic cuDNN, no TF32), ``fast`` lets cuDNN pick its fastest kernels
-    and matmuls use TF32. Neither gives the CPU's bits.
+    The entry points (stages, `headcount train`, `evaluate`, `bench`) call it
+    before torch's first operation. On the CPU, ``reproducible`` pins ATen's
+    kernels (`pin_cpu_kernels`; a `ConfigError` when torch already chose
+    others) and turns oneDNN off; the convolutions are exact where the model
+    is built so (`pipeline.model.CSRNet`, ``exact=True``). ``fast`` leaves ATen
+    and oneDNN to pick their best kernels for the CPU. Code that never calls
+    it gets torch's own behaviour. On a GPU, ``reproducible`` means the same
+    bits on a rerun on that GPU model (deterministic cuDNN, no TF32), ``fast``
+    lets cuDNN pick its fastest kernels and matmuls use TF32. Neither gives the
+    CPU's bits.
     """
     import torch  # here, so that the CLI can list NUMERICS without loading torch
 
@@ -69,16 +81,23 @@ def configure(numerics: Numerics, threads: int | None = None, device_type: str =
         torch.set_num_threads(threads)
         numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
     torch.backends.mkldnn.enabled = numerics == "fast"
-    from pipeline import conv
-
-    conv.use_exact(numerics == "reproducible")
-    if numerics == "reproducible" and device_type == "cpu" and aten_kernels() != ATEN_KERNELS:
-        warnings.warn(
-            f"ATen runs its {aten_kernels()} kernels, not {ATEN_KERNELS}: training and evaluation on this machine "
-            "will not reproduce the committed metrics (see README, 'Reproducible on any machine')",
-            stacklevel=2,
-        )
+    if numerics == "reproducible" and device_type == "cpu":
+        pin_cpu_kernels()
+        if aten_kernels() != ATEN_KERNELS and _has_avx2_fma():
+            raise ConfigError(
+                "numerics",
+                f"torch already runs ATen's {aten_kernels()} kernels in this process; configure reproducible "
+                "numerics (pipeline.numerics.configure) before torch's first operation",
+            )
+        if aten_kernels() != ATEN_KERNELS:
+            warnings.warn(
+                f"ATen runs its {aten_kernels()} kernels, not {ATEN_KERNELS}: training and evaluation on this "
+                "machine will not reproduce the committed metrics (see README, 'Reproducible on any machine')",
+                stacklevel=2,
+            )
     if device_type == "cuda":
+        # cuBLAS reads this before its first call to be deterministic (torch.use_deterministic_algorithms)
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
         fast = numerics == "fast"
         torch.backends.cudnn.benchmark = fast
         torch.backends.cudnn.deterministic = not fast

@@ -64,9 +64,21 @@ def load_params(path: str | Path = "params.yaml") -> dict[str, Any]:
     return doc
 
 
-def section(params: dict[str, Any], name: str, cls: type, skip: tuple[str, ...] = (), where: str = "params.yaml"):
+def section(
+    params: dict[str, Any],
+    name: str,
+    cls: type,
+    skip: tuple[str, ...] = (),
+    where: str = "params.yaml",
+    *,
+    only: tuple[str, ...] | None = None,
+    optional: tuple[str, ...] = (),
+):
     """Build dataclass `cls` from ``params[name]``, checking every key's name, type and choices.
 
+    Every field of `cls` must be set (those of `only`, where the section holds
+    a part of them), except the `optional` ones: params.yaml is the one source
+    of every number, and a dataclass default never stands in for a missing key.
     `skip` names keys of the section that other code reads (paths, dataset names).
     A field annotated ``Literal[...]`` only takes those values.
     """
@@ -75,7 +87,7 @@ def section(params: dict[str, Any], name: str, cls: type, skip: tuple[str, ...] 
         raise ConfigError(where, f"'{name}' must be a mapping of keys, got {raw!r}")
     raw = {k: v for k, v in raw.items() if k not in skip}
     hints = typing.get_type_hints(cls)
-    known = {f.name for f in fields(cls)}
+    known = {f.name for f in fields(cls)} if only is None else set(only)
     unknown = sorted(set(raw) - known)
     if unknown:
         listed = f"{', '.join(unknown)} (known: {', '.join(sorted(known))})"
@@ -84,6 +96,9 @@ def section(params: dict[str, Any], name: str, cls: type, skip: tuple[str, ...] 
         problem = _type_problem(value, hints[key])
         if problem:
             raise ConfigError(where, f"{name}.{key} {problem}, got {value!r}")
+    missing = [f.name for f in fields(cls) if f.name in known and f.name not in raw and f.name not in optional]
+    if missing:
+        raise ConfigError(where, f"{name} needs {', '.join(missing)} (every key is set here, none defaults)")
     try:
         return cls(**raw)
     except ConfigError as exc:  # a range check in the config's __post_init__: `where` is its key
@@ -142,12 +157,7 @@ def dataset_config(params: dict[str, Any], name: str, where: str = "params.yaml"
     if name not in datasets:
         raise ConfigError(where, f"no dataset {name!r} in 'datasets' (known: {', '.join(map(str, datasets))})")
     entry = f"datasets.{name}"
-    raw = datasets[name]
-    if isinstance(raw, dict):
-        missing = [f.name for f in fields(DatasetConfig) if f.name != "options" and f.name not in raw]
-        if missing:
-            raise ConfigError(where, f"{entry} needs {', '.join(missing)}")
-    return section({entry: raw}, entry, DatasetConfig, where=where)
+    return section({entry: datasets[name]}, entry, DatasetConfig, where=where, optional=("options",))
 
 
 def run_config(params: dict[str, Any]) -> RunConfig:

@@ -48,16 +48,19 @@ def optimize_for_inference(model: CSRNet) -> torch.jit.ScriptModule | CSRNet:
         return model
 
 
-def load_model(checkpoint: str | Path, optimize: bool = True) -> CSRNet | torch.jit.ScriptModule:
+def load_model(
+    checkpoint: str | Path, optimize: bool = True, *, exact: bool = False
+) -> CSRNet | torch.jit.ScriptModule:
     """The network stored in a training checkpoint, in eval mode on the CPU.
 
     A checkpoint loads whichever device it was trained on; `Runner` moves it.
-    `optimize` freezes it (see `optimize_for_inference`).
+    `optimize` freezes it (see `optimize_for_inference`); `exact` gives it the
+    fixed-order convolutions (`CSRNet`), which only the eager model runs.
     """
     ck = load_checkpoint(checkpoint)
     try:
         cfg = ModelConfig(**{**ck["model_config"], "pretrained": None})
-        model = CSRNet(cfg.width, cfg.batch_norm, cfg.output_stride)
+        model = CSRNet(cfg.width, cfg.batch_norm, cfg.output_stride, exact=exact)
         model.load_state_dict(ck["model"])
     except (TypeError, KeyError, RuntimeError) as exc:  # a config or state dict that does not fit
         raise DataError(checkpoint, f"not a headcount checkpoint ({type(exc).__name__}: {str(exc)[:200]})") from None
@@ -113,9 +116,11 @@ class Runner:
     def from_checkpoint(
         cls, checkpoint: str | Path, device: torch.device = torch.device("cpu"), precision: Precision = "fp32", **kw
     ) -> Runner:
-        """A checkpoint's network: frozen TorchScript on the CPU (unless ``optimize=False``), eager on a GPU."""
-        optimize = kw.pop("optimize", True) and device.type == "cpu"
-        return cls(load_model(checkpoint, optimize=optimize), device, precision, **kw)
+        """A checkpoint's network: frozen TorchScript on the CPU (unless ``optimize=False``), eager on a GPU;
+        ``exact=True``: eager with the fixed-order convolutions (`pipeline.conv`)."""
+        exact = kw.pop("exact", False)
+        optimize = kw.pop("optimize", True) and device.type == "cpu" and not exact
+        return cls(load_model(checkpoint, optimize=optimize, exact=exact), device, precision, **kw)
 
     @torch.inference_mode()
     def __call__(self, frames: np.ndarray | torch.Tensor) -> np.ndarray:

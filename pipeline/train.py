@@ -215,14 +215,14 @@ def train(
             problem = f"model.output_stride {model_cfg.output_stride} localizes heads: it needs train.target: fidt"
             raise ConfigError("params.yaml", problem)
         device = resolve_device(run.device)
+        configure(cfg.numerics, run.threads, device.type)  # before torch's first operation
         seed_everything(cfg.seed)
-        configure(cfg.numerics, run.threads, device.type)
         rank, world = _distributed(device)
         if cfg.batch_size % world:
             problem = f"train.batch_size {cfg.batch_size} must be divisible by {world} processes"
             raise ConfigError("params.yaml", problem)
         out_dir = Path(out_dir)
-        model = build_model(model_cfg).to(device)
+        model = build_model(model_cfg, exact=cfg.numerics == "reproducible").to(device)
         if cfg.channels_last:
             model = model.to(memory_format=torch.channels_last)
         opt = make_optimizer(model, cfg, device.type)

@@ -11,10 +11,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import scipy.io
+import yaml
 from PIL import Image
 
-import pipeline.numerics  # noqa: F401 - sets MKL_CBWR before any test does arithmetic with torch
+from pipeline.numerics import pin_cpu_kernels
 from pipeline.readers.matfile import gt_mat_bytes
+
+pin_cpu_kernels()  # before any test's first torch operation: tests train with reproducible numerics in-process
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -26,6 +29,11 @@ def pytest_configure(config: pytest.Config) -> None:
 
         torch.set_num_threads(1)
         numba.set_num_threads(1)
+
+
+def committed(name: str, **overrides: object) -> dict:
+    """Section `name` of the committed params.yaml with `overrides`: a complete section, as `section()` wants."""
+    return {**yaml.safe_load((Path(__file__).resolve().parents[1] / "params.yaml").read_text())[name], **overrides}
 
 
 def write_image(path: Path, width: int, height: int, fmt: str = "JPEG") -> Path:

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 import torch
 import yaml
-from conftest import write_points, write_sha, write_ucf
+from conftest import committed, write_points, write_sha, write_ucf
 
 from pipeline.cli import main
 
@@ -716,7 +716,11 @@ def test_bad_input_gives_one_line_the_right_code_and_writes_nothing(case, tiny_s
     work = tmp_path / "w"
     work.mkdir()
     monkeypatch.chdir(work)  # default outputs (dvclive/, models/) land here, where the snapshot sees them
-    params = {"model": {"width": 0.0625, **case.model}, "train": {**TRAIN, **case.train}}
+    params = {
+        **{name: committed(name) for name in ("density", "run")},
+        "model": committed("model", **{"width": 0.0625, **case.model}),
+        "train": committed("train", **{**TRAIN, **case.train}),
+    }
     (work / "params.yaml").write_text(yaml.safe_dump(params))
     if case.setup:
         case.setup(work, tiny_stores)

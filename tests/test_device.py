@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from conftest import committed
 
 from pipeline.device import autocast, resolve_device
 from pipeline.errors import ConfigError
@@ -32,7 +33,7 @@ def test_a_gpu_index_past_the_last_gpu_is_refused(monkeypatch):
 @pytest.mark.parametrize("spec", ["gpu", "cuda:", "cuda:x", "CPU", ""])
 def test_a_device_spec_that_names_no_device_is_a_params_error(spec):
     with pytest.raises(ConfigError, match=r"params.yaml: run.device must be auto, cpu, cuda or cuda:N"):
-        run_config({"run": {"device": spec}})
+        run_config({"run": committed("run", device=spec)})
 
 
 def test_bf16_autocast_runs_the_convolutions_in_bfloat16_on_a_cpu():

@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from pipeline import conv, gemm
+from pipeline.buffers import Pool
 from pipeline.checkpoint import load_checkpoint
 from pipeline.model import ModelConfig
 from pipeline.params import RunConfig
@@ -41,7 +42,7 @@ import torch
 from pipeline.train import TrainConfig, make_optimizer
 configure(sys.argv[1], int(sys.argv[2]))
 torch.manual_seed(0)
-model = CSRNet(0.25, batch_norm=True)
+model = CSRNet(0.25, batch_norm=True, exact=sys.argv[1] == "reproducible")
 x, y = torch.randn(4, 3, 64, 96), torch.rand(4, 1, 8, 12)
 opt = make_optimizer(model, TrainConfig(lr=1e-3, numerics=sys.argv[1]))
 for _ in range(3):
@@ -97,7 +98,7 @@ def _exact_conv(x, w, g, pad, dil):
     xt, wt = torch.from_numpy(x).requires_grad_(), torch.from_numpy(w).requires_grad_()
     layer = conv.Conv2d(w.shape[1], w.shape[0], w.shape[-1], padding=pad, dilation=dil, bias=False)
     layer.weight = torch.nn.Parameter(wt)
-    conv.use_exact(True)
+    layer.exact, layer.workspace = True, Pool(1 << 26)
     out = layer(xt)
     assert out.grad_fn.name() == "_ExactConv2dBackward"
     (out * torch.from_numpy(g)).sum().backward()
@@ -159,7 +160,7 @@ def test_exact_convolution_and_its_gradients_agree_with_pytorchs(kernel, padding
     layer = conv.Conv2d(5, 7, kernel, padding=padding, dilation=dilation)
     x = torch.randn(3, 5, 11, 13, requires_grad=True)
     weights = (layer.weight, layer.bias)
-    conv.use_exact(True)
+    layer.exact, layer.workspace = True, Pool(1 << 26)
     out = layer(x)
     (out * torch.linspace(-1, 1, out.numel()).reshape(out.shape)).sum().backward()
     got = [out.detach(), x.grad.clone(), *(p.grad.clone() for p in weights)]
@@ -174,17 +175,79 @@ def test_exact_convolution_and_its_gradients_agree_with_pytorchs(kernel, padding
         torch.testing.assert_close(g, w, rtol=1e-4, atol=1e-4)
 
 
-def test_reproducible_mode_takes_the_fixed_order_path_and_fast_mode_onednn():
+def test_the_exact_path_is_the_models_own_property_and_configure_sets_only_backends():
+    from pipeline.model import CSRNet
     from pipeline.numerics import aten_kernels, configure
 
+    x = torch.randn(1, 3, 32, 32, requires_grad=True)
     try:
         configure("fast")
-        assert torch.backends.mkldnn.enabled and not conv._state["exact"]
+        assert torch.backends.mkldnn.enabled
         configure("reproducible")
-        assert not torch.backends.mkldnn.enabled and conv._state["exact"]
-        assert aten_kernels() == "AVX2"  # pinned on import, before any op
+        assert not torch.backends.mkldnn.enabled
+        assert aten_kernels() == "AVX2"  # pinned (conftest) before any op
     finally:
         configure("reproducible")
+    exact, plain = CSRNet(0.125, exact=True), CSRNet(0.125)
+    assert exact.exact and not plain.exact
+    assert exact(x).grad_fn.name() == "_ExactConv2dBackward"
+    assert plain(x).grad_fn.name() != "_ExactConv2dBackward"
+    assert plain.set_exact(True) is plain and plain.exact and plain(x).grad_fn.name() == "_ExactConv2dBackward"
+    convs = [m for m in exact.modules() if isinstance(m, conv.Conv2d)]
+    assert convs and all(m.exact and m.workspace is exact.workspace for m in convs)  # one pool, the model's
+
+
+IMPORTS = """
+import os, sys
+before = dict(os.environ)
+import pipeline, pipeline.train, pipeline.evaluate, pipeline.peaks, pipeline.runner, pipeline.model
+import pipeline.cli, pipeline.infer.counter, annotate.server
+changed = {k for k in before.keys() | os.environ.keys() if before.get(k) != os.environ.get(k)}
+print(sorted(changed))
+"""
+
+
+def test_importing_the_package_leaves_the_environment_alone():
+    """No import sets an environment variable: numerics are configured by the entry points, never imported."""
+    environ = {k: v for k, v in os.environ.items() if k not in ("ATEN_CPU_CAPABILITY", "MKL_CBWR")}
+    r = subprocess.run([sys.executable, "-c", IMPORTS], env=environ, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stdout.strip() == "[]"
+
+
+CONFIGURED_LATE = """
+import torch
+from pipeline.errors import ConfigError
+from pipeline.numerics import configure
+torch.zeros(3).sum()  # torch's first operation fixes ATen's kernels
+try:
+    configure("reproducible")
+except ConfigError as e:
+    print(e)
+"""
+
+
+def test_reproducible_numerics_configured_after_torchs_first_operation_is_refused():
+    environ = {k: v for k, v in os.environ.items() if k not in ("ATEN_CPU_CAPABILITY", "MKL_CBWR")}
+    r = subprocess.run(
+        [sys.executable, "-c", CONFIGURED_LATE], env=environ, capture_output=True, text=True, timeout=300
+    )
+    assert r.returncode == 0, r.stderr[-2000:]
+    from pipeline.numerics import _has_avx2_fma
+
+    if torch.backends.cpu.get_cpu_capability() == "AVX2" and not _has_avx2_fma():
+        pytest.skip("a CPU without AVX2: configure warns instead")
+    chose = subprocess.run(
+        [sys.executable, "-c", "import torch; torch.zeros(1).sum(); print(torch.backends.cpu.get_cpu_capability())"],
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    ).stdout.strip()
+    if chose == "AVX2":
+        assert r.stdout == ""  # ATen's own choice is already the pinned one: nothing to refuse
+    else:
+        assert "before torch's first operation" in r.stdout, r.stdout
 
 
 def test_thread_count_does_not_change_trained_weights(tiny_stores, tmp_path):

@@ -1,4 +1,5 @@
 import pytest
+from conftest import committed
 
 from pipeline.density import DensityParams
 from pipeline.errors import ConfigError
@@ -8,11 +9,27 @@ from pipeline.train import TrainConfig
 
 
 def test_sections_build_configs_and_skip_keys_read_elsewhere():
-    p = {"synth": {"root": "data/raw", "train": 5}, "train": {"dataset": "x", "epochs": 2}, "density": {"beta": 0.2}}
+    p = {
+        "synth": committed("synth", root="data/raw", train=5),
+        "train": committed("train", dataset="x", epochs=2),
+        "density": committed("density", beta=0.2),
+    }
     assert section(p, "synth", SynthConfig, skip=("root",)).train == 5
     assert section(p, "train", TrainConfig, skip=("dataset",)).epochs == 2
     assert section(p, "density", DensityParams).beta == 0.2
-    assert run_config({"run": {"threads": None, "resume": True}}) == RunConfig(threads=None, resume=True)
+    run = committed("run", threads=None, resume=True)
+    assert run_config({"run": run}) == RunConfig(**run)
+
+
+@pytest.mark.parametrize(("name", "cls"), [("train", TrainConfig), ("density", DensityParams), ("run", RunConfig)])
+def test_a_missing_key_is_an_error_never_a_dataclass_default(name, cls):
+    """params.yaml is the one source of every number: a key left out is named, not filled in."""
+    skip = ("dataset",) if name == "train" else ()
+    full = committed(name)
+    assert section({name: full}, name, cls, skip=skip)  # the committed section is complete
+    key = next(k for k in full if k not in skip)
+    with pytest.raises(ConfigError, match=f"^params.yaml: {name} needs {key} "):
+        section({name: {k: v for k, v in full.items() if k != key}}, name, cls, skip=skip)
 
 
 def test_an_unknown_key_is_an_error_not_ignored():
@@ -39,10 +56,10 @@ def test_an_unknown_key_is_an_error_not_ignored():
 )
 def test_a_value_of_the_wrong_type_or_choice_names_the_key(name, cls, key, value, message):
     with pytest.raises(ConfigError, match="^params.yaml: " + message.replace("(", r"\(")):
-        section({name: {key: value}}, name, cls)
+        section({name: committed(name, **{key: value})}, name, cls, skip=("dataset",) if name == "train" else ())
 
 
 def test_a_number_key_takes_whole_numbers_and_null_only_where_allowed():
-    assert section({"train": {"lr": 1}}, "train", TrainConfig).lr == 1
+    assert section({"train": committed("train", lr=1)}, "train", TrainConfig, skip=("dataset",)).lr == 1
     with pytest.raises(ConfigError, match="train.lr must be a number, got None"):
-        section({"train": {"lr": None}}, "train", TrainConfig)
+        section({"train": committed("train", lr=None)}, "train", TrainConfig, skip=("dataset",))

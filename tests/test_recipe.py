@@ -3,6 +3,7 @@ import hashlib
 import pytest
 import torch
 import yaml
+from conftest import committed
 
 from pipeline.checkpoint import load_checkpoint
 from pipeline.errors import ConfigError
@@ -23,6 +24,7 @@ TINY = {
     },
     "model": {"width": 0.0625, "batch_norm": False, "pretrained": None, "output_stride": 4},
     "train": {
+        **committed("train"),
         "dataset": "a",
         "epochs": 2,
         "batch_size": 2,

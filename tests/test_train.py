@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from conftest import committed
 
 import pipeline.train as train_mod
 from pipeline.checkpoint import load_checkpoint
@@ -118,7 +119,11 @@ def test_resume_refuses_a_checkpoint_of_other_settings_and_keeps_it(tiny_stores,
 
 @pytest.mark.slow
 def test_ddp_with_two_processes_matches_one_process(tiny_stores, tmp_path):
-    params = {"model": {"width": 0.0625}, "train": {**TINY.__dict__, "dataset": "tiny"}}
+    params = {
+        "model": committed("model", width=0.0625, batch_norm=False),  # BatchNorm statistics are per process
+        "train": {**TINY.__dict__, "dataset": "tiny"},
+        "run": committed("run"),
+    }
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     common = ["--params", tmp_path / "params.yaml", "--store", tiny_stores["train"]]
 
