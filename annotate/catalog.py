@@ -9,7 +9,7 @@ from __future__ import annotations
 import secrets
 import threading
 from collections import deque
-from dataclasses import dataclass, replace
+from dataclasses import KW_ONLY, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +26,7 @@ from pipeline.work import Review
 class Entry:
     id: str
     path: Path
+    _: KW_ONLY  # width and height by name: never swapped
     width: int
     height: int
 
@@ -205,7 +206,7 @@ class Catalog:
             if path.stem in self.entries:
                 raise DataError(path, f"two images share the id {path.stem!r} (same file stem)")
             h, w = image_size(path)
-            self.entries[path.stem] = Entry(path.stem, path, w, h)
+            self.entries[path.stem] = Entry(path.stem, path, width=w, height=h)
         self._locks = {k: threading.Lock() for k in self.entries}
         # (mtime_ns, size) of each point file -> (count, revision, problem): the listing parses a file
         # only when it changed, and a save updates its own entry (an edit costs O(1), not O(images))
@@ -247,7 +248,9 @@ class Catalog:
         e = self.entries[image_id]
         path = self.point_path(image_id)
         if not path.exists():
-            return PointFile(f"images/{e.path.name}", e.width, e.height, 0, np.zeros((0, 2)))
+            return PointFile(
+                f"images/{e.path.name}", width=e.width, height=e.height, revision=0, points=np.zeros((0, 2))
+            )
         return read_point_file(path)
 
     def save(
@@ -356,17 +359,17 @@ class Catalog:
             tiles = old.tiles
         pf = PointFile(
             f"images/{e.path.name}",
-            e.width,
-            e.height,
-            revision + 1,
-            heads.points,
-            status,
-            tiles,
-            heads.ids,
-            heads.by,
-            heads.next_id,
-            status_by,
-            review,
+            width=e.width,
+            height=e.height,
+            revision=revision + 1,
+            points=heads.points,
+            status=status,
+            tiles=tiles,
+            ids=heads.ids,
+            by=heads.by,
+            next_id=heads.next_id,
+            status_by=status_by,
+            review=review,
         )
         path = self.point_path(image_id)
         write_point_file(path, pf)

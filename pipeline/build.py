@@ -82,8 +82,8 @@ def _records(samples: list[Sample], params: DensityParams, root: Path, workers: 
         yield from map(fn, samples)
         return
     with ProcessPoolExecutor(workers, initializer=_die_with_parent, initargs=(os.getpid(),)) as pool:
-        # one image per task: with chunks, two workers end unevenly loaded (1.55x instead of 1.81x on
-        # 50 large images), and a chunk's maps travel in one message (4 x 60 MB at 6000x4000)
+        # one image per task: with chunks, workers end unevenly loaded and a chunk's maps (tens of MB
+        # each for large images) travel in one message
         yield from pool.map(fn, samples, chunksize=1)
 
 

@@ -1,12 +1,11 @@
 """Training images decoded once, shared by every loader worker through memory-mapped files.
 
-Why: decoding a 1024x768 JPEG costs 10-20 ms, ten times the rest of a training
-crop's work. A cache per worker decodes each image once per worker, holds every
-image in each worker's RAM, and dies with the workers. Here the first process
-that needs an image writes its arrays as ``.npy`` files (atomically, so racing
-workers are harmless); every process maps them read-only. The pages are shared
-between workers and the OS evicts them under memory pressure, so a dataset
-larger than RAM trains at disk speed instead of failing.
+Why: decoding a large JPEG costs more than the rest of a training crop's work. A cache
+per worker decodes each image once per worker, holds every image in each worker's RAM,
+and dies with the workers. Here the first process that needs an image writes its arrays
+as ``.npy`` files (atomically, so racing workers are harmless); every process maps them
+read-only. The pages are shared between workers and the OS evicts them under memory
+pressure, so a dataset larger than RAM trains at disk speed instead of failing.
 
 Entries are keyed by the store file and the image file (path, size, mtime), so
 a persistent cache (``run.cache_dir``) never serves an image that has changed.

@@ -21,7 +21,7 @@ status, and ``review`` the last review's verdict. Versions 1-3 are still read
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -45,6 +45,7 @@ class PointFile:
     as a file written before version 4 reads); `next_id` None is one past the largest id."""
 
     image: str
+    _: KW_ONLY  # width and height by name: never swapped
     width: int
     height: int
     revision: int
@@ -127,11 +128,26 @@ def read_point_file(path: Path) -> PointFile:
     tiles = parse_tiles(doc.get("tiles"), path) if doc["version"] >= 3 else None
     points = as_points(raw, path)
     if doc["version"] < 4:
-        return PointFile(image, width, height, revision, points, status, tiles)
+        return PointFile(
+            image, width=width, height=height, revision=revision, points=points, status=status, tiles=tiles
+        )
     ids, by, next_id = _identities(doc, len(points), path)
     status_by = parse_name(doc.get("status_by"), path, "status_by")
     review = parse_review(doc.get("review"), path)
-    return PointFile(image, width, height, revision, points, status, tiles, ids, by, next_id, status_by, review)
+    return PointFile(
+        image,
+        width=width,
+        height=height,
+        revision=revision,
+        points=points,
+        status=status,
+        tiles=tiles,
+        ids=ids,
+        by=by,
+        next_id=next_id,
+        status_by=status_by,
+        review=review,
+    )
 
 
 def _identities(doc: dict, n: int, source: str | Path) -> tuple[np.ndarray, tuple[str | None, ...], int]:

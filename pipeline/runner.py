@@ -29,7 +29,7 @@ K = TypeVar("K")
 
 
 def optimize_for_inference(model: CSRNet) -> torch.jit.ScriptModule | CSRNet:
-    """Frozen TorchScript with oneDNN conv+ReLU fusion (BatchNorm folded in): ~20% faster on CPU, same output.
+    """Frozen TorchScript with oneDNN conv+ReLU fusion (BatchNorm folded in): faster on a CPU, same output.
 
     TorchScript is deprecated in favour of torch.compile, but compiling costs
     tens of seconds per new image shape on a CPU, more than a `count` call takes.

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +23,7 @@ class Sample:
     image_id: str
     image_path: Path
     points: np.ndarray
+    _: KW_ONLY  # width and height by name: never swapped
     height: int
     width: int
     sizes: np.ndarray | None = None

@@ -19,7 +19,9 @@ B = {"img1": [[11, 10], [20, 27], [50, 50], [30, 31]], "img2": [], "only_b": [[2
 def folders(tmp_path):
     for name, images in (("a", A), ("b", B)):
         for stem, pts in images.items():
-            pf = PointFile(f"images/{stem}.jpg", 64, 64, 1, [[x + 0.5, y + 0.5] for x, y in pts])
+            pf = PointFile(
+                f"images/{stem}.jpg", width=64, height=64, revision=1, points=[[x + 0.5, y + 0.5] for x, y in pts]
+            )
             write_point_file(tmp_path / name / "points" / f"{stem}.json", pf)
     return tmp_path / "a", tmp_path / "b"
 

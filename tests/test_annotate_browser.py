@@ -771,7 +771,7 @@ def _seed(folder, points, stem="crowd", w=320, h=240, status="todo", image=None)
     """A saved point file, written by the project's own writer (revision 1)."""
     from pipeline.pointfile import PointFile, write_point_file
 
-    pf = PointFile(f"images/{image or stem + '.png'}", w, h, 1, points, status)
+    pf = PointFile(f"images/{image or stem + '.png'}", width=w, height=h, revision=1, points=points, status=status)
     write_point_file(folder / "points" / f"{stem}.json", pf)
 
 

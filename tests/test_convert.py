@@ -112,7 +112,8 @@ def test_convert_from_an_annotation_folder_takes_the_annotated_images_and_says_h
         write_image(ann / "images" / f"{name}.jpg", 40, 30)
     for name, status in (("a", "done"), ("b", "todo")):  # c: not annotated yet
         write_point_file(
-            ann / "points" / f"{name}.json", PointFile(f"images/{name}.jpg", 40, 30, 3, [[5.5, 6.5]], status)
+            ann / "points" / f"{name}.json",
+            PointFile(f"images/{name}.jpg", width=40, height=30, revision=3, points=[[5.5, 6.5]], status=status),
         )
     args = ["convert", "--from", "points", "--root", str(ann), "--split", "all", "--to", "shanghaitech"]
     r = CliRunner().invoke(cli, [*args, "--out", str(tmp_path / "all"), "--out-split", "train"])

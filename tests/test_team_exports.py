@@ -28,11 +28,15 @@ def team_folder(tmp_path):
     write_image(folder / "images" / "b.jpg", 64, 48)
     (folder / "points").mkdir()
     a = PointFile(
-        "images/a.jpg", 64, 48, 5, np.array([[1.5, 2.5], [10.25, 20.0], [30.0, 40.0]]), "reviewed",
+        "images/a.jpg", width=64, height=48, revision=5, status="reviewed",
+        points=np.array([[1.5, 2.5], [10.25, 20.0], [30.0, 40.0]]),
         by=("ann", "bo", None), status_by="rita", review=Review("accepted", "rita", "good & <fine>"),
     )  # fmt: skip
     write_point_file(folder / "points" / "a.json", a)
-    write_point_file(folder / "points" / "b.json", PointFile("images/b.jpg", 64, 48, 1, np.array([[5.0, 5.0]])))
+    write_point_file(
+        folder / "points" / "b.json",
+        PointFile("images/b.jpg", width=64, height=48, revision=1, points=np.array([[5.0, 5.0]])),
+    )
     return folder
 
 

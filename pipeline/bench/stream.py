@@ -74,10 +74,8 @@ def bench_stream(
     Without a checkpoint an untrained model of the demo's shape (`width`, BatchNorm)
     is timed (``weights: "untrained"``, and ``mae_vs_truth`` is null); the command
     times the demo pipeline's ``models/best.pt`` where there is one (`default_checkpoint`).
-    An untrained model's int8 speed used to be a third of a
-    trained model's (7.7 against 28.7 fps): the exporter shared its all-zero folded biases
-    through Identity nodes, which the quantizer left in float (`infer.export`); since the
-    export gives each convolution its own weights it runs 21.2 fps against 23.7.
+    An untrained model's int8 graph runs as a trained one's does: the export gives each
+    convolution its own weights (`infer.export`), which the quantizer otherwise left in float.
     `live` replays the video at `fps` as a camera would (frames drop when the model is slower).
     `scale` resizes frames in the decoder before the model (`count --scale`).
     """

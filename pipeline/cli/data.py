@@ -76,7 +76,7 @@ def synth(out: Path, train, test, shape, min_count, max_count, seed) -> None:
     type=click.Choice(["map", "heads"]),
     default=_DEF.encoding,
     show_default=True,
-    help="heads: keep head kernels and render maps on read (the same maps; 26-500x smaller stores measured).",
+    help="heads: keep head kernels and render maps on read (the same maps, far smaller stores).",
 )
 @click.option("--border", type=click.Choice(BORDERS), default=_DEF.border, show_default=True)
 @click.option("--duplicates", type=click.Choice(DUPLICATES), default=_DEF.duplicates, show_default=True)

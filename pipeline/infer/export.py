@@ -70,8 +70,8 @@ def _inline_shared_initializers(path: Path) -> int:
     Why: the exporter stores equal constants once and feeds the other users through ``Identity``
     nodes. An untrained (or freshly reset) BatchNorm folds into all-zero biases that are all equal, and
     ONNX Runtime's static quantizer then leaves those convolutions in float between Dequantize and
-    Quantize: the demo-shaped untrained model ran int8 at 7.7 fps against 28.7 fps trained (12 of its
-    17 convolutions). Returns the number of nodes replaced.
+    Quantize, so an untrained model ran int8 at a fraction of a trained one's speed (benchmarks/README.md).
+    Returns the number of nodes replaced.
     """
     import onnx
 

@@ -82,7 +82,7 @@ def read(root: Path, split: str = "all", keypoint: str | None = None, label: str
             raise DataError(export, f"{name}: declared {im.get('width')}x{im.get('height')} but the file is {w}x{h}")
         pts = np.array(heads.get(im.get("id"), []), np.float64).reshape(-1, 2)
         work = _work(im, by.get(im.get("id"), []), export)
-        yield Sample(img.stem, img, as_points(pts, export), h, w, work=work)
+        yield Sample(img.stem, img, as_points(pts, export), height=h, width=w, work=work)
 
 
 def _name(value: object, export: Path, where: object) -> str | None:

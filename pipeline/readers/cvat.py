@@ -128,4 +128,6 @@ def read(root: Path, split: str = "all", label: str | None = None) -> Iterator[S
             raise DataError(path, f"{name}: declared {declared[1]}x{declared[0]} but the file is {w}x{h}")
         points, sizes, by = _heads(im, label, path)
         work = _work(im, by, path)
-        yield Sample(Path(name).stem, img, points, h, w, sizes=sizes if (sizes > 0).any() else None, work=work)
+        yield Sample(
+            Path(name).stem, img, points, height=h, width=w, sizes=sizes if (sizes > 0).any() else None, work=work
+        )

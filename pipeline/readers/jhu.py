@@ -60,4 +60,4 @@ def read(root: Path, split: str) -> Iterator[Sample]:
     ):
         h, w = image_size(img)
         points, sizes = read_gt(ann)
-        yield Sample(img.stem, img, points, h, w, sizes=sizes)
+        yield Sample(img.stem, img, points, height=h, width=w, sizes=sizes)

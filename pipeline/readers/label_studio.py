@@ -138,7 +138,7 @@ def read(root: Path, split: str = "all", label: str | None = None, annotator: st
         seen.add(img.stem)
         h, w = image_size(img)
         points, by = _heads(chosen, label, (h, w), export, task.get("id"))
-        yield Sample(img.stem, img, points, h, w, work=_work(task, chosen, by, export))
+        yield Sample(img.stem, img, points, height=h, width=w, work=_work(task, chosen, by, export))
     if not seen:
         who = f" by {annotator!r}" if annotator is not None else ""
         if annotator is not None:

@@ -69,4 +69,4 @@ def read(root: Path, split: str = "all", label: str | None = None) -> Iterator[S
             raise DataError(ann, f"annotated for a {size[1]}x{size[0]} image but {img.name} is {w}x{h}")
         if len(points) == 0 and doc["shapes"]:
             warnings.warn(f"{ann}: no point shapes (heads are points in labelme)", stacklevel=2)
-        yield Sample(img.stem, img, points, h, w)
+        yield Sample(img.stem, img, points, height=h, width=w)

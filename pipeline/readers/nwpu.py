@@ -76,8 +76,8 @@ def read(root: Path, split: str) -> Iterator[Sample]:
         h, w = image_size(img)
         if not ann.is_file():
             if split == "test":
-                yield Sample(image_id, img, np.zeros((0, 2)), h, w, labelled=False)
+                yield Sample(image_id, img, np.zeros((0, 2)), height=h, width=w, labelled=False)
                 continue
             raise DataError(img, f"no ground truth for this image (expected {ann})")
         points, sizes = read_json(ann)
-        yield Sample(image_id, img, points, h, w, sizes=sizes)
+        yield Sample(image_id, img, points, height=h, width=w, sizes=sizes)

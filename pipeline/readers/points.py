@@ -47,4 +47,4 @@ def read(root: Path, split: str = "all", unannotated: str = "error", status: str
         if (pf.height, pf.width) != (h, w):
             raise DataError(ann, f"annotated for a {pf.width}x{pf.height} image but {img.name} is {w}x{h}")
         work = Work(pf.head_by(), pf.status, pf.status_by, pf.review)
-        yield Sample(img.stem, img, pf.points, h, w, work=work)
+        yield Sample(img.stem, img, pf.points, height=h, width=w, work=work)

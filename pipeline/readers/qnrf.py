@@ -33,4 +33,4 @@ def read(root: Path, split: str) -> Iterator[Sample]:
     ):
         h, w = image_size(img)
         raw = load_mat(ann, "annPoints", "is this a UCF-QNRF annotation file?")
-        yield Sample(img.stem, img, as_points(raw, ann), h, w)
+        yield Sample(img.stem, img, as_points(raw, ann), height=h, width=w)

@@ -52,4 +52,4 @@ def read(root: Path, split: str) -> Iterator[Sample]:
     )
     for img, ann in pairs:
         h, w = image_size(img)
-        yield Sample(img.stem, img, read_gt(ann), h, w)
+        yield Sample(img.stem, img, read_gt(ann), height=h, width=w)

@@ -63,4 +63,4 @@ def read(root: Path, split: str, fold: int | None = None) -> Iterator[Sample]:
         img, ann = pairs[n]
         h, w = image_size(img)
         raw = load_mat(ann, "annPoints", "is this a UCF_CC_50 annotation file?")
-        yield Sample(img.stem, img, as_points(raw, ann), h, w)
+        yield Sample(img.stem, img, as_points(raw, ann), height=h, width=w)

@@ -36,4 +36,4 @@ def store_samples(path: str | Path) -> Iterator[Sample]:
     for image_id in store:
         rec = store[image_id]
         points = np.asarray(rec.points, dtype=np.float64).reshape(-1, 2)
-        yield Sample(image_id, store.image_path(image_id), points, rec.height, rec.width)
+        yield Sample(image_id, store.image_path(image_id), points, height=rec.height, width=rec.width)

@@ -41,7 +41,9 @@ def write(sample: Sample, out: Path, split: str) -> int:
             raise DataError(target, f"already holds other annotations ({what}); not replacing them")
     copy_image(sample.image_path, base / "images" / sample.image_path.name)
     if not target.exists():
-        pf = PointFile(f"images/{sample.image_path.name}", sample.width, sample.height, 1, kept)
+        pf = PointFile(
+            f"images/{sample.image_path.name}", width=sample.width, height=sample.height, revision=1, points=kept
+        )
         if work is not None:
             pf = replace(pf, status=work.status, by=by, status_by=work.status_by, review=work.review)
         write_point_file(target, pf)
