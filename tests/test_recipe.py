@@ -56,7 +56,7 @@ def raw(tmp_path_factory):
     return root
 
 
-def test_recipe_builds_every_train_store_trains_on_all_and_ships_the_slim_best(raw, tmp_path):
+def test_recipe_builds_every_train_store_trains_on_all_and_ships_the_slim_last_epoch(raw, tmp_path):
     preset = _preset(tmp_path, raw, {"a": ["train"], "b": ["train", "test"], "c": ["test"]})
     out = tmp_path / "w" / "model.pt"
     run = RunConfig(device="cpu")
@@ -64,10 +64,11 @@ def test_recipe_builds_every_train_store_trains_on_all_and_ships_the_slim_best(r
     assert summary["stores"] == [str(tmp_path / "work" / "density" / n / "train.h5") for n in ("a", "b")]
     assert summary["train_images"] == 2 * 4 and summary["val_images"] == 2 * 2  # each store held out alike
     assert summary["sha256"] == hashlib.sha256(out.read_bytes()).hexdigest()
-    shipped, best = load_checkpoint(out), load_checkpoint(tmp_path / "work" / "models" / "best.pt")
-    assert "optimizer" not in shipped and "torch_rng" not in shipped and "optimizer" in best
-    assert shipped.keys() <= best.keys() and shipped["model_config"]["output_stride"] == 4
-    assert all(torch.equal(shipped["model"][k], best["model"][k]) for k in best["model"])
+    shipped, last = load_checkpoint(out), load_checkpoint(tmp_path / "work" / "models" / "last.pt")
+    assert "optimizer" not in shipped and "torch_rng" not in shipped and "optimizer" in last
+    assert shipped.keys() <= last.keys() and shipped["model_config"]["output_stride"] == 4
+    assert all(torch.equal(shipped["model"][k], last["model"][k]) for k in last["model"])
+    assert shipped["epoch"] == len(shipped["history"]) - 1 == 1  # the last of the preset's 2 epochs
     assert len(shipped["history"][-1]["val_mae_by_store"]) == 2
     # a fresh work folder gives the same bytes (torch.save names its archive after the file: same name)
     again = run_recipe(preset, tmp_path / "work2", tmp_path / "w2" / "model.pt", run=run, progress=False)
