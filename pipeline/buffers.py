@@ -14,6 +14,7 @@ handed out twice.
 from __future__ import annotations
 
 import bisect
+import collections
 import math
 import threading
 
@@ -37,7 +38,7 @@ class _Lease:
     def __del__(self) -> None:
         pool = self.pool
         if pool is not None:
-            pool.give_back(self.block)
+            pool.returned.append(self.block)  # no lock here: a finalizer may run inside the pool's own code
 
 
 class Pool:
@@ -47,6 +48,7 @@ class Pool:
         self.limit, self.held = limit_bytes, 0
         self.sizes: list[int] = []
         self.blocks: list[np.ndarray] = []
+        self.returned: collections.deque[np.ndarray] = collections.deque()  # dead arrays' blocks, not yet sorted in
         self.lock = threading.Lock()
 
     def __deepcopy__(self, memo: dict) -> Pool:  # a copied model gets a pool of its own, empty
@@ -59,6 +61,7 @@ class Pool:
         """An uninitialised C-contiguous float32 array of `shape`."""
         n = max(1, math.prod(shape))
         with self.lock:
+            self._sort_in_returned()
             i = bisect.bisect_left(self.sizes, n)
             if i < len(self.sizes) and self.sizes[i] <= 2 * n:
                 self.sizes.pop(i)
@@ -70,8 +73,14 @@ class Pool:
             block = np.empty(n, np.float32)
         return np.asarray(_Lease(block, tuple(shape), self))
 
-    def give_back(self, block: np.ndarray) -> None:
-        with self.lock:
+    def _sort_in_returned(self) -> None:
+        """Keep the blocks that dead arrays gave back (under the lock), the largest dropped past the limit.
+
+        A finalizer only appends to `returned` (atomic): taking the lock there could deadlock, since
+        the garbage collector may run a finalizer while this thread holds it.
+        """
+        while self.returned:
+            block = self.returned.popleft()
             while self.blocks and self.held + block.nbytes > self.limit:  # the largest kept go first
                 self.held -= self.blocks.pop().nbytes
                 self.sizes.pop()
@@ -80,4 +89,3 @@ class Pool:
                 self.sizes.insert(i, block.size)
                 self.blocks.insert(i, block)
                 self.held += block.nbytes
-
