@@ -48,7 +48,7 @@ test: $(BIN)/.installed browser
 	$(BIN)/python -m pytest -v -p no:cacheprovider --durations=15 -n 2
 
 # The shipped real-photo model (weights/README.md): ShanghaiTech A and B train where presets/photo-cpu.yaml
-# says (about 1.5 h on 2 cores); work files go to build/photo
+# says (about 1 h on 2 cores); work files go to build/photo
 weights: $(BIN)/.installed
 	$(BIN)/headcount recipe photo-cpu --work build/photo --out weights/photo.pt --workers 2
 
