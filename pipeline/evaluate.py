@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -12,6 +11,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from pipeline import strictjson
 from pipeline.atomic import write_bytes
 from pipeline.checkpoint import trained_output
 from pipeline.device import Precision
@@ -125,7 +125,7 @@ def evaluate(
     metrics.update(nae=scored["nae"], bins=scored["bins"], localization=scored["localization"])
     metrics["target"] = target
     metrics["numerics"] = numerics_in_force(numerics, device.type)
-    write_bytes(metrics_out, (json.dumps(metrics, indent=2) + "\n").encode())
+    write_bytes(metrics_out, (strictjson.dumps(metrics, indent=2) + "\n").encode())
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(["image_id", "true_count", "predicted_count", "abs_error"])

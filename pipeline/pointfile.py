@@ -20,7 +20,6 @@ status, and ``review`` the last review's verdict. Versions 1-3 are still read
 
 from __future__ import annotations
 
-import json
 from dataclasses import KW_ONLY, dataclass
 from pathlib import Path
 
@@ -127,6 +126,8 @@ def read_point_file(path: Path) -> PointFile:
         raise DataError(path, "image must be text and points a list of [x, y]")
     tiles = parse_tiles(doc.get("tiles"), path) if doc["version"] >= 3 else None
     points = as_points(raw, path)
+    if not inside(points, (height, width)).all():  # the rule the writer keeps: no head outside its image
+        raise DataError(path, f"a point outside the {width}x{height} image")
     if doc["version"] < 4:
         return PointFile(
             image, width=width, height=height, revision=revision, points=points, status=status, tiles=tiles
@@ -189,4 +190,4 @@ def write_point_file(path: Path, pf: PointFile) -> None:
         "status_by": pf.status_by,
         "review": pf.review.as_json() if pf.review is not None else None,
     }
-    write_bytes(path, (json.dumps(doc) + "\n").encode("utf-8"))
+    write_bytes(path, (strictjson.dumps(doc) + "\n").encode("utf-8"))

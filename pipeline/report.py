@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from pipeline import __version__
+from pipeline import __version__, strictjson
 from pipeline.atomic import write_bytes
 from pipeline.image import encode
 from pipeline.inspection import MIN_SIGMA, inspect_store
@@ -99,7 +99,8 @@ def build_report(store_path: str | Path) -> dict:
             kind = _kind(p)
             kinds[kind] = kinds.get(kind, 0) + 1
         if problems:
-            rows.append({"image_id": rep.image_id, "count": rep.count, "sum": rep.density_sum, "problems": problems})
+            total = rep.density_sum if np.isfinite(rep.density_sum) else None  # JSON has no NaN: null
+            rows.append({"image_id": rep.image_id, "count": rep.count, "sum": total, "problems": problems})
     all_sigma = np.concatenate(sigmas) if sigmas else np.zeros(0)
     if len(all_sigma) > MAX_SIGMAS:
         all_sigma = rng.choice(all_sigma, MAX_SIGMAS, replace=False)
@@ -179,7 +180,7 @@ def write_report(store_path: str | Path, out_dir: str | Path) -> Path:
     sigma_rows = zip(np.round(edges[:-1], 3).tolist(), hist.tolist(), strict=True)
     _write_csv(out_dir / "sigma.csv", ["sigma", "heads"], sigma_rows)
     public = {k: v for k, v in r.items() if not k.startswith("_")}
-    write_bytes(out_dir / "report.json", (json.dumps(public, indent=2) + "\n").encode())
+    write_bytes(out_dir / "report.json", (strictjson.dumps(public, indent=2) + "\n").encode())
     write_bytes(out_dir / "index.html", _html(public, sorted(files)).encode())
     return out_dir / "index.html"
 
@@ -221,7 +222,8 @@ def _html(r: dict, pngs: list[str]) -> str:
     ]
     kinds = "".join(f"<tr><td>{e(k)}</td><td>{n}</td></tr>" for k, n in sorted(r["problem_kinds"].items()))
     rows = "".join(
-        f"<tr><td>{e(p['image_id'])}</td><td>{p['count']}</td><td>{p['sum']:.2f}</td>"
+        f"<tr><td>{e(p['image_id'])}</td><td>{p['count']}</td>"
+        f"<td>{'not finite' if p['sum'] is None else format(p['sum'], '.2f')}</td>"
         f"<td>{e('; '.join(p['problems']))}</td></tr>"
         for p in r["problems"][:500]
     )

@@ -8,7 +8,6 @@ writer only copies the finished chunks in (``write_direct_chunk``).
 from __future__ import annotations
 
 import dataclasses
-import json
 import zlib
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -141,7 +140,7 @@ def write_split(
         f.attrs.update(
             format=FORMAT,
             format_version=HEADS_VERSION if heads else FORMAT_VERSION,
-            params=json.dumps(dict(params), sort_keys=True),
+            params=strictjson.dumps(dict(params), sort_keys=True),
             dataset=dataset,
             split=split,
             source_root=str(source_root),

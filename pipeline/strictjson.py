@@ -1,5 +1,9 @@
 """JSON that cannot crash its reader: bounded depth and numbers, finite floats, no duplicate keys.
 
+Both ways: `loads` and `read` parse somebody else's bytes strictly, and `dumps`
+is how the project writes JSON, never with ``NaN`` or ``Infinity``, which are
+not JSON and which other parsers refuse.
+
 Why: a point file, an edit, a store's attributes or an annotation export is
 somebody else's bytes. Python's own parser accepts ``NaN`` and ``Infinity``,
 turns ``1e400`` into ``inf``, spends quadratic time on (and then refuses) a
@@ -81,3 +85,8 @@ def read(path: str | Path, max_bytes: int = 256 << 20) -> object:
     except OSError as exc:
         raise DataError(path, f"cannot read ({exc.strerror or exc})") from None
     return loads(data, path)
+
+
+def dumps(obj: object, **options: object) -> str:
+    """`json.dumps` of `obj` that refuses a non-finite float (`ValueError`): what this writes, any parser reads."""
+    return json.dumps(obj, allow_nan=False, **options)

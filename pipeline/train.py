@@ -9,8 +9,8 @@ global batch over N processes without changing what is computed.
 from __future__ import annotations
 
 import contextlib
+import gc
 import hashlib
-import json
 import math
 import os
 import random
@@ -24,6 +24,7 @@ import torch
 import torch.distributed as dist
 from tqdm import tqdm
 
+from pipeline import strictjson
 from pipeline.adam import Adam
 from pipeline.cache import decoded_cache
 from pipeline.checkpoint import load_checkpoint, save_checkpoint
@@ -125,7 +126,7 @@ def fingerprint(store: str | Path | Sequence[str | Path], cfg: TrainConfig, mode
     stores = _stores(store)
     data: str | list[str] = _digest(stores[0]) if len(stores) == 1 else [_digest(s) for s in stores]
     doc = {"store": data, "train": asdict(cfg), "model": asdict(model_cfg)}
-    return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:16]
+    return hashlib.sha256(strictjson.dumps(doc, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def _stores(store: str | Path | Sequence[str | Path]) -> list[Path]:
@@ -352,6 +353,11 @@ def train(
         if live is not None:
             live.end()
         if world > 1:
+            # the DDP wrapper's reducer holds the process group: let it go now, while gloo's threads are
+            # idle, not at interpreter exit, where its destructor joins a gloo thread that waits for the
+            # GIL the exiting thread holds (a rank hung that way under make test)
+            del ddp, step_model
+            gc.collect()
             dist.destroy_process_group()
         ran = cfg.epochs - start
         return {"epochs": ran, "best_val_mae": best, "train_images": n_train, "val_images": n_val}

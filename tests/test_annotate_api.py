@@ -712,3 +712,15 @@ def test_saves_to_different_images_at_once_get_distinct_sequence_numbers(tmp_pat
     assert [seq for seq, _ in catalog._changes] == list(range(1, 41)) and catalog.seq == 40
     for since in range(40):  # an idle tab that saw `since` is told of every image saved after it
         assert set(catalog.changes(since)) == {image_id for seq, image_id in catalog._changes if seq > since}
+
+
+def test_a_compared_head_far_outside_its_image_is_refused_as_read_not_a_500(folder, tmp_path):
+    """A point file's heads must lie inside its image (as the writer keeps them): a head at (1e300, 1e300) in the
+    --compare folder is a 409 naming that file, where the matching used to overflow into a 500."""
+    other = tmp_path / "other"
+    (other / "points").mkdir(parents=True)
+    doc = {"format": "headcount-points", "version": 1, "image": "images/a.jpg", "width": 64, "height": 48}
+    (other / "points" / "a.json").write_text(json.dumps({**doc, "revision": 1, "points": [[1e300, 1e300]]}))
+    c = TestClient(create_app(folder, compare=other), base_url="http://127.0.0.1:8000")
+    r = c.get("/api/images/a/compare")
+    assert r.status_code == 409 and "a.json: a point outside the 64x48 image" in r.json()["error"]

@@ -80,6 +80,7 @@ def test_score_of_a_store_against_its_own_points_is_perfect_at_4_and_8_px(tiny_s
         (["1 1 nan 2"], r"pred.txt: line 1: a value is not finite"),
         (["1 1 x 2"], r"pred.txt: line 1: expected numbers"),
         (["1 1 1 1", "1 0"], r"pred.txt: line 2: image 1 appears twice"),
+        (["1 1 1e300 1e300"], r"pred.txt: line 1: a value beyond 1e\+06"),  # its distances would overflow
     ],
 )
 def test_a_bad_prediction_file_names_the_file_and_line(tmp_path, lines, message):
@@ -126,6 +127,22 @@ def test_a_bad_csv_row_is_named_by_its_line_in_the_file_blank_lines_included(tmp
 
     (tmp_path / "p.csv").write_text("image_id,count\n\n1,3\nIMG_2,many\n")
     with pytest.raises(DataError, match=r"p.csv: line 4: expected numbers"):
+        read_csv_pred(tmp_path / "p.csv")
+
+
+@pytest.mark.parametrize(
+    ("rows", "message"),
+    [
+        ("image_id,count\n1,1e200\n", r"line 2: a count must be in 0..1e\+07, got 1e\+200"),  # MSE: Infinity
+        ("image_id,count\n1,-3\n", r"line 2: a count must be in 0..1e\+07, got -3"),
+        ("image_id,x,y\n1,1e300,1e300\n", r"line 2: a coordinate beyond 1e\+06 px"),
+    ],
+)
+def test_a_count_or_point_no_image_can_hold_is_refused_as_it_is_read(tmp_path, rows, message):
+    from pipeline.scoring.files import read_csv_pred
+
+    (tmp_path / "p.csv").write_text(rows)
+    with pytest.raises(DataError, match="p.csv: " + message):
         read_csv_pred(tmp_path / "p.csv")
 
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from pipeline import strictjson
 from pipeline.cli import options
 from pipeline.cli.group import cli
 
@@ -51,7 +52,6 @@ def bench_density(heads: int, split_images: int, workers: int) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Only the JSON lines (no summary on stderr).")
 def bench_loader_cmd(workers: int, images: int, shape, crop, batch: int, epochs: int, as_json: bool) -> None:
     """Training crops per second out of the data loader: one JSON line per epoch, the last is the steady state."""
-    import json
 
     from pipeline.bench.loader import bench_loader
 
@@ -59,7 +59,7 @@ def bench_loader_cmd(workers: int, images: int, shape, crop, batch: int, epochs:
         raise click.BadParameter(f"{batch} is more than the {images} images of an epoch", param_hint="--batch")
     last = None
     for last in bench_loader(workers, images, shape, crop, batch, epochs):
-        click.echo(json.dumps(last), nl=True)
+        click.echo(strictjson.dumps(last), nl=True)
     if not as_json:
         click.echo(f"steady state: {last['img_per_s']:.0f} crops/s with {workers} workers", err=True)
 
@@ -158,7 +158,6 @@ def bench_train(
 )
 def bench_stream_cmd(checkpoint, shape, frames, fps, live, runtime, threads, scale) -> None:
     """Counting a synthetic crowd video end to end: fps, dropped frames, lag, MAE against the true counts."""
-    import json
 
     from pipeline.bench.stream import bench_stream, default_checkpoint
 
@@ -166,11 +165,10 @@ def bench_stream_cmd(checkpoint, shape, frames, fps, live, runtime, threads, sca
     r = bench_stream(
         checkpoint, shape=shape, frames=frames, fps=fps, live=live, runtime=runtime, threads=threads, scale=scale
     )
-    click.echo(json.dumps(r))
+    click.echo(strictjson.dumps(r))
 
 
 def _print_device_bench(cases, as_json: bool) -> None:
-    import json
 
     rows = []
     if not as_json:
@@ -178,7 +176,7 @@ def _print_device_bench(cases, as_json: bool) -> None:
     for r in cases:
         rows.append(r)
         if as_json:
-            click.echo(json.dumps(r))
+            click.echo(strictjson.dumps(r))
         else:
             e2e = f"{r['e2e_img_per_s']:>10.1f}" if "e2e_img_per_s" in r else f"{'-':>10}"
             peak = f"{r['peak_gib']:>7.2f}" if r["peak_gib"] is not None else f"{'-':>7}"

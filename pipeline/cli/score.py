@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from pipeline import strictjson
 from pipeline.cli import options
 from pipeline.cli.group import cli
 
@@ -47,7 +48,6 @@ def score_cmd(
     ``image_id,count`` or ``image_id,x,y`` (one row per predicted head). The ground
     truth is --gt FILE, or a dataset: --gt-format F --root DIR --split S.
     """
-    import json
 
     from pipeline.score import score
     from pipeline.scoring.files import read_csv_pred, read_nwpu_gt, read_nwpu_pred
@@ -77,7 +77,7 @@ def score_cmd(
     radii = radius or ((4.0, 8.0) if is_store else ())
     r = score(truth, points, counts, pred, radii, edges)
     if as_json:
-        click.echo(json.dumps(r))
+        click.echo(strictjson.dumps(r))
         return
     nae = "-" if r["nae"] is None else f"{r['nae']:.4f}"
     click.echo(f"{r['n_images']} images: MAE {r['mae']:.4f}  MSE {r['mse']:.4f}  NAE {nae}")
@@ -98,13 +98,12 @@ def agree_cmd(folder_a: Path, folder_b: Path, radius: float, as_json: bool) -> N
     Each is an annotation folder (images/ and points/) or a folder of point files. Heads match one to
     one within --radius, as `headcount score` matches predictions.
     """
-    import json
 
     from pipeline.scoring.agreement import agree
 
     r = agree(folder_a, folder_b, radius)
     if as_json:
-        click.echo(json.dumps(r))
+        click.echo(strictjson.dumps(r))
         return
 
     def pct(v: float | None) -> str:

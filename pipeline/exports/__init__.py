@@ -24,6 +24,7 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
+from pipeline import strictjson
 from pipeline.atomic import atomic_path, write_bytes
 from pipeline.density import DensityParams, compute_density, head_sigmas
 from pipeline.errors import ConfigError
@@ -139,7 +140,7 @@ def claim(out: Path, fmt: str) -> None:
         if not ours:
             raise ConfigError(out, f"is not empty and holds no earlier '{fmt}' export; not writing into it")
     out.mkdir(parents=True, exist_ok=True)
-    write_bytes(marker, json.dumps({"format": fmt}).encode())
+    write_bytes(marker, strictjson.dumps({"format": fmt}).encode())
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,6 @@ every line is complete.
 from __future__ import annotations
 
 import csv
-import json
 import sys
 from fractions import Fraction
 from pathlib import Path
@@ -17,6 +16,7 @@ from typing import IO
 import numpy as np
 from PIL import ImageDraw, ImageFont
 
+from pipeline import strictjson
 from pipeline.atomic import refuse_foreign, write_bytes
 from pipeline.image import encode
 from pipeline.live.zones import Zone
@@ -48,7 +48,7 @@ class RecordWriter:
             row.update({f"zone:{k}": v for k, v in record.get("zones", {}).items()})
             self.writer.writerow(row)
         else:
-            self.f.write(json.dumps(record) + "\n")
+            self.f.write(strictjson.dumps(record) + "\n")
         self.f.flush()
 
     def close(self) -> None:
@@ -64,7 +64,7 @@ class EventWriter:
         self.f = open(path, "a") if path else None  # noqa: SIM115 - closed by close()
 
     def write(self, event: dict) -> None:
-        line = json.dumps(event) + "\n"
+        line = strictjson.dumps(event) + "\n"
         for f in (sys.stdout if self.stdout else None, self.f):
             if f is not None:
                 f.write(line)

@@ -17,6 +17,10 @@ import numpy as np
 from pipeline.errors import DataError
 from pipeline.score import LEVELS, Truth
 
+# bounds on what a file may hold, checked as it is read, so that no later square or distance overflows
+MAX_COORDINATE = 1e6  # px from the image's corner, either way: no image is a million pixels across
+MAX_COUNT = 1e7  # heads in one image (NWPU-Crowd's densest has about 20,000)
+
 
 def _numbers(line: str, path: Path, lineno: int) -> list[float]:
     try:
@@ -25,6 +29,8 @@ def _numbers(line: str, path: Path, lineno: int) -> list[float]:
         raise DataError(path, f"line {lineno}: expected numbers separated by spaces") from None
     if not all(math.isfinite(v) for v in values):
         raise DataError(path, f"line {lineno}: a value is not finite")
+    if any(abs(v) > MAX_COORDINATE for v in values):
+        raise DataError(path, f"line {lineno}: a value beyond {MAX_COORDINATE:g} (ids, counts and pixels are smaller)")
     return values
 
 
@@ -110,6 +116,10 @@ def read_csv_pred(path: str | Path) -> tuple[dict[str, np.ndarray] | None, dict[
         if not all(math.isfinite(v) for v in values):
             raise DataError(path, f"line {lineno}: a value is not finite")
         image_id = row[0].strip()
+        if len(header) == 2 and not 0 <= values[0] <= MAX_COUNT:
+            raise DataError(path, f"line {lineno}: a count must be in 0..{MAX_COUNT:g}, got {values[0]:g}")
+        if len(header) == 3 and any(abs(v) > MAX_COORDINATE for v in values):
+            raise DataError(path, f"line {lineno}: a coordinate beyond {MAX_COORDINATE:g} px")
         if len(header) == 2:
             if image_id in counts:
                 raise DataError(path, f"line {lineno}: image {image_id} appears twice")

@@ -5,7 +5,6 @@ The team's record goes into extra keys (``headcount_status``, ``headcount_review
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from pipeline import strictjson
@@ -44,5 +43,5 @@ def write(sample: Sample, out: Path, split: str) -> int:
         a = {"id": first + i, "image_id": image_id, "category_id": 1, "keypoints": [x, y, 2], "num_keypoints": 1}
         doc["annotations"].append({**a, **({"headcount_by": who} if who is not None else {})})
     copy_image(sample.image_path, out / "images" / name)
-    write_bytes(path, (json.dumps(doc) + "\n").encode())
+    write_bytes(path, (strictjson.dumps(doc) + "\n").encode())
     return 0

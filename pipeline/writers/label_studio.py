@@ -5,7 +5,6 @@ The team's record goes into ``completed_by``, ``reviews`` and the task's ``meta`
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -71,5 +70,5 @@ def write(sample: Sample, out: Path, split: str) -> int:
         task["meta"] = {"headcount_status": work.status, "headcount_status_by": work.status_by}
     tasks.append(task)
     copy_image(sample.image_path, out / "images" / name)
-    write_bytes(path, (json.dumps(tasks, indent=1) + "\n").encode())
+    write_bytes(path, (strictjson.dumps(tasks, indent=1) + "\n").encode())
     return 0

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
+from pipeline import strictjson
 from pipeline.atomic import write_bytes
 from pipeline.readers.labelme import LABELME_VERSION
 from pipeline.sample import Sample
@@ -28,5 +28,5 @@ def write(sample: Sample, out: Path, split: str) -> int:
         "imageHeight": sample.height,
         "imageWidth": sample.width,
     }
-    write_bytes(base / f"{sample.image_path.stem}.json", json.dumps(doc, indent=1).encode())
+    write_bytes(base / f"{sample.image_path.stem}.json", strictjson.dumps(doc, indent=1).encode())
     return 0

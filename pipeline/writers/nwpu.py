@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 
+from pipeline import strictjson
 from pipeline.atomic import write_bytes
 from pipeline.readers.layout import check_split
 from pipeline.readers.nwpu import SPLITS, split_ids
@@ -24,7 +24,7 @@ def write(sample: Sample, out: Path, split: str) -> int:
     if sample.sizes is not None:
         half = np.asarray(sample.sizes)[:, None] / 2
         doc["boxes"] = np.hstack([sample.points - half, sample.points + half]).tolist()
-    write_bytes(out / "jsons" / f"{sample.image_id}.json", json.dumps(doc).encode())
+    write_bytes(out / "jsons" / f"{sample.image_id}.json", strictjson.dumps(doc).encode())
     listing = out / f"{split}.txt"
     listed = split_ids(out, split) if listing.is_file() else []
     if sample.image_id not in listed:
