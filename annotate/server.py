@@ -247,7 +247,8 @@ def create_app(
             check_model_size(e.path.name, e.height, e.width)
         except DataError as exc:
             return JSONResponse({"error": str(exc)}, 413)
-        heads = model_proposals(model(load_image(e.path)[None])[0], (e.height, e.width), model.target, model.stride)
+        output = model(load_image(e.path)[None])[0]
+        heads = model_proposals(output, (e.height, e.width), model.target, model.stride, model.relative)
         return JSONResponse(
             {
                 "points": heads.points.tolist(),

@@ -62,7 +62,7 @@ def run(
         t0 = time.perf_counter()
         output = counter(image[None])[0]
         model_s += time.perf_counter() - t0
-        heads = model_proposals(output, image.shape[:2], counter.target, counter.stride)
+        heads = model_proposals(output, image.shape[:2], counter.target, counter.stride, counter.relative)
         a = simulate(heads.points, heads.scores, truth)
         total += a.total
         rows.append(

@@ -49,6 +49,15 @@ def _stride(state: dict, path: str | Path) -> int:
     return int(stride)
 
 
+def lmds_relative(path: str | Path) -> float | None:
+    """The least share of a FIDT map's maximum a peak needs, as tuned on the validation split and stored in
+    a shipped checkpoint (``lmds_relative``, `pipeline.presets.recipe`); None: the decoder's own default."""
+    value = load_checkpoint(path).get("lmds_relative")
+    if value is not None and not (isinstance(value, float) and 0 < value <= 1):
+        raise DataError(path, f"lmds_relative must be a number in (0, 1], got {value!r}")
+    return value
+
+
 def trained_target(path: str | Path) -> str:
     """What a checkpoint's model outputs: "density" or "fidt" (``train.target``; older checkpoints: density)."""
     return _target(load_checkpoint(path), path)

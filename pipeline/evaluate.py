@@ -13,7 +13,7 @@ from tqdm import tqdm
 
 from pipeline import strictjson
 from pipeline.atomic import write_bytes
-from pipeline.checkpoint import trained_output
+from pipeline.checkpoint import lmds_relative, trained_output
 from pipeline.device import Precision
 from pipeline.errors import ConfigError, DataError
 from pipeline.metrics import game_error, mae, rmse
@@ -90,6 +90,7 @@ def evaluate(
     exact = numerics == "reproducible"
     runner = Runner.from_checkpoint(checkpoint, device, precision, optimize=not exact, exact=exact, batch=batch)
     target, stride = trained_output(checkpoint)
+    relative = lmds_relative(checkpoint)
     test = read_split(test_store)
     chosen = set(test if ids is None else ids)
     if unknown := sorted(chosen - set(test)):
@@ -103,7 +104,7 @@ def evaluate(
     ids = tqdm([i for i in test if i in chosen], desc="evaluate", disable=None if progress is None else not progress)
     for image_id, output in runner.densities((i, test.image(i)) for i in ids):
         rec = test[image_id]
-        heads = decode(output, target, stride)
+        heads = decode(output, target, stride, relative)
         count, points[image_id] = heads.count, heads.points
         rows.append((image_id, rec.count, count))
         truth[image_id] = record_truth(rec)

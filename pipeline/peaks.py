@@ -54,8 +54,11 @@ def _centres(rows: np.ndarray, cols: np.ndarray, stride: int) -> np.ndarray:
     return np.column_stack([(cols + 0.5) * stride, (rows + 0.5) * stride]).astype(np.float64).reshape(-1, 2)
 
 
-def fidt_heads(fidt: np.ndarray, stride: int = STRIDE) -> Heads:
+def fidt_heads(fidt: np.ndarray, stride: int = STRIDE, relative: float | None = None) -> Heads:
     """The LMDS heads of a FIDT map at 1/`stride` resolution; none when its maximum is below 0.1 (an empty scene).
+
+    A peak must reach `relative` of the map's maximum (None: FIDTM's `LMDS_RELATIVE`; a shipped model
+    carries the share tuned on its validation split, `pipeline.checkpoint.lmds_relative`).
 
     >>> f = np.zeros((4, 4), np.float32); f[1, 2] = 0.9; f[3, 0] = 0.5; f[3, 3] = 0.2
     >>> fidt_heads(f).points.tolist()
@@ -65,7 +68,7 @@ def fidt_heads(fidt: np.ndarray, stride: int = STRIDE) -> Heads:
     if f.size == 0 or f.max() < LMDS_FLOOR:
         return Heads(0.0, np.zeros((0, 2)), np.zeros(0))
     rows, cols = _maxima(f)
-    keep = f[rows, cols] >= LMDS_RELATIVE * f.max()
+    keep = f[rows, cols] >= (LMDS_RELATIVE if relative is None else relative) * f.max()
     rows, cols = rows[keep], cols[keep]
     return Heads(float(len(rows)), _centres(rows, cols, stride), f[rows, cols])
 
@@ -89,10 +92,11 @@ def density_heads(density: np.ndarray, stride: int = STRIDE) -> Heads:
     return Heads(count, _centres(rows, cols, stride), mass[rows, cols])
 
 
-def decode(output: np.ndarray, target: str, stride: int = STRIDE) -> Heads:
-    """The `Heads` of one model output at 1/`stride` resolution, by the `target` it was trained on."""
+def decode(output: np.ndarray, target: str, stride: int = STRIDE, relative: float | None = None) -> Heads:
+    """The `Heads` of one model output at 1/`stride` resolution, by the `target` it was trained on
+    (`relative`: a FIDT peak's least share of the map's maximum, see `fidt_heads`)."""
     if target == "fidt":
-        return fidt_heads(output, stride)
+        return fidt_heads(output, stride, relative)
     if target == "density":
         return density_heads(output, stride)
     raise ValueError(f"unknown target {target!r} (density or fidt)")

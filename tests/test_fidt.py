@@ -147,3 +147,22 @@ def test_export_model_names_a_fidt_output_so_onnx_counting_decodes_it(fidt_model
     assert counter.target == "fidt"
     frame = np.full((1, 48, 64, 3), 120, np.uint8)
     np.testing.assert_allclose(counter(frame), Runner.from_checkpoint(fidt_model, optimize=False)(frame), atol=1e-4)
+
+
+def test_a_checkpoints_tuned_lmds_share_decides_which_peaks_are_heads(tmp_path):
+    """A peak at 0.35 of the highest is no head by FIDTM's 100/255 (0.39), one at a share of 0.3; a shipped
+    checkpoint carries its share (``lmds_relative``), and `evaluate`, `count` and proposals read it."""
+    from pipeline.checkpoint import lmds_relative
+    from pipeline.errors import DataError
+
+    f = np.zeros((6, 6), np.float32)
+    f[1, 1], f[4, 4] = 1.0, 0.35
+    assert fidt_heads(f).count == 1 and fidt_heads(f, relative=0.3).count == 2
+    assert decode(f, "fidt", relative=0.3).points.tolist() == [[12.0, 12.0], [36.0, 36.0]]
+    state = {"model": {}, "model_config": {}}
+    save_checkpoint(tmp_path / "plain.pt", **state)
+    save_checkpoint(tmp_path / "tuned.pt", **state, lmds_relative=0.3)
+    save_checkpoint(tmp_path / "bad.pt", **state, lmds_relative=2.0)
+    assert lmds_relative(tmp_path / "plain.pt") is None and lmds_relative(tmp_path / "tuned.pt") == 0.3
+    with pytest.raises(DataError, match=r"bad.pt: lmds_relative must be a number in \(0, 1\], got 2.0"):
+        lmds_relative(tmp_path / "bad.pt")

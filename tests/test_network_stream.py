@@ -22,7 +22,7 @@ FRAMES = 50
 class OnesCounter:
     """A model stand-in: a 2x2 map of ones a frame (count 4), at once."""
 
-    name, batch, target, stride = "ones", 1, "density", 8
+    name, batch, target, stride, relative = "ones", 1, "density", 8, None
 
     def __call__(self, frames):
         return np.ones((len(frames), 2, 2), np.float32)

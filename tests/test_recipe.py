@@ -8,7 +8,7 @@ from conftest import committed
 from pipeline.checkpoint import load_checkpoint
 from pipeline.errors import ConfigError
 from pipeline.params import RunConfig
-from pipeline.presets.recipe import run_recipe
+from pipeline.presets.recipe import LMDS_GRID, run_recipe
 
 TINY = {
     "density": {
@@ -66,7 +66,9 @@ def test_recipe_builds_every_train_store_trains_on_all_and_ships_the_slim_last_e
     assert summary["sha256"] == hashlib.sha256(out.read_bytes()).hexdigest()
     shipped, last = load_checkpoint(out), load_checkpoint(tmp_path / "work" / "models" / "last.pt")
     assert "optimizer" not in shipped and "torch_rng" not in shipped and "optimizer" in last
-    assert shipped.keys() <= last.keys() and shipped["model_config"]["output_stride"] == 4
+    assert shipped.keys() - {"lmds_relative"} <= last.keys() and shipped["model_config"]["output_stride"] == 4
+    # a FIDT model ships its decoder, tuned on the validation images
+    assert shipped["lmds_relative"] == summary["lmds_relative"] in LMDS_GRID and 0 <= summary["lmds_f1"] <= 1
     assert all(torch.equal(shipped["model"][k], last["model"][k]) for k in last["model"])
     assert shipped["epoch"] == len(shipped["history"]) - 1 == 1  # the last of the preset's 2 epochs
     assert len(shipped["history"][-1]["val_mae_by_store"]) == 2

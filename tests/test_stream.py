@@ -442,7 +442,7 @@ def test_bench_stream_times_the_demo_pipelines_checkpoint_where_there_is_one(che
 class CellCounter:
     """One head in every output cell, whatever the frame: a count that shows the size the model was given."""
 
-    name, batch, target, stride = "cells", 1, "density", 8
+    name, batch, target, stride, relative = "cells", 1, "density", 8, None
 
     def __init__(self) -> None:
         self.shapes: list[tuple[int, int]] = []

@@ -18,7 +18,7 @@ import torch
 from PIL import Image
 
 from pipeline.atomic import write_bytes
-from pipeline.checkpoint import trained_output
+from pipeline.checkpoint import lmds_relative, trained_output
 from pipeline.device import Precision, resolve_device
 from pipeline.errors import DataError
 from pipeline.geometry import OUTPUT_STRIDES
@@ -39,6 +39,7 @@ class Counter(Protocol):
     batch: int  # frames per call that suit it (GPUs want several)
     target: str  # "density" or "fidt": what the maps are
     stride: int  # image pixels per output cell: 8 (CSRNet), 4 or 2 (a localization decoder)
+    relative: float | None  # a FIDT peak's least share of the map's maximum (None: the decoder's default)
 
     def __call__(self, frames: np.ndarray) -> np.ndarray: ...
 
@@ -66,6 +67,7 @@ class TorchCounter:
     def __init__(self, checkpoint: str | Path, device: torch.device, precision: Precision = "fp32") -> None:
         self.runner = Runner.from_checkpoint(checkpoint, device, precision)
         self.target, self.stride = trained_output(checkpoint)
+        self.relative = lmds_relative(checkpoint)
         self.name = f"pytorch:{device}{':bf16' if precision == 'bf16' else ''}"
         self.batch = self.runner.batch
 
@@ -98,6 +100,7 @@ class OnnxCounter:
         self.name = "onnxruntime:cpu"
         self.batch = 1
         self.target = "fidt" if outputs[0].name == "fidt" else "density"  # export-model names the output
+        self.relative = None  # an ONNX file carries no tuned decoder: FIDTM's default
         probe = np.zeros((1, 64, 96, 3), np.uint8)  # a blank frame: a counter answers a finite 8x12 density
         try:
             out = self(probe)
@@ -169,7 +172,7 @@ def count_images(
             ratio = np.array([w / image.shape[1], h / image.shape[0]])  # per axis: the sizes are rounded
             image = np.asarray(Image.fromarray(image).resize((w, h), Image.BOX))
         output = counter(image[None])[0]
-        heads = decode(output, counter.target, counter.stride)
+        heads = decode(output, counter.target, counter.stride, counter.relative)
         count = heads.count
         results.append((count, heads.points / ratio))
         if target is not None:

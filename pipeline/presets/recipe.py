@@ -13,23 +13,38 @@ The last epoch ships, not ``best.pt``: training picks ``best.pt`` by validation
 count error, and a localizer's decoded count is a poor judge of its heads (on
 photo-cpu the count-best epoch 4 finds heads at F1 0.54 at 8 px on ShanghaiTech A
 validation, the last epoch of the cosine schedule at 0.60; weights/README.md).
+
+A FIDT model ships with its decoder tuned on the same validation images
+(`tune_lmds`): the share of the map's maximum a peak needs, FIDTM's 100/255 made
+for their models, is the one choice that decides how many heads a weak model's
+faint peaks give. The model runs with the exact convolutions there, so the
+choice, like the weights, is the same on any CPU.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
+
 from pipeline.build import build_dataset
-from pipeline.checkpoint import load_checkpoint, save_checkpoint
+from pipeline.checkpoint import load_checkpoint, save_checkpoint, trained_output
 from pipeline.density import DensityParams
 from pipeline.errors import ConfigError
 from pipeline.model import ModelConfig
 from pipeline.params import RunConfig, dataset_config, section
+from pipeline.peaks import decode
 from pipeline.presets import load_preset, preset_path
-from pipeline.train import train, train_config
+from pipeline.runner import Runner
+from pipeline.score import match_count
+from pipeline.store import read_split
+from pipeline.train import TrainConfig, split_ids, train, train_config
 
 SHIPPED_KEYS = ("model", "model_config", "train_config", "history", "epoch", "best_mae", "fingerprint")
+LMDS_GRID = tuple(round(0.05 + 0.025 * i, 3) for i in range(19))  # the shares tried: 0.05, 0.075, ..., 0.5
+TUNE_RADIUS = 8.0  # px: the localization radius the choice maximises F1 at
 
 
 def recipe_stores(params: dict, work: Path, workers: int = 1) -> list[Path]:
@@ -46,10 +61,34 @@ def recipe_stores(params: dict, work: Path, workers: int = 1) -> list[Path]:
     return stores
 
 
-def ship(checkpoint: str | Path, out: str | Path) -> str:
-    """Write the shipped subset of a training checkpoint to `out` atomically; its sha256."""
+def tune_lmds(checkpoint: str | Path, stores: Sequence[str | Path], cfg: TrainConfig) -> tuple[float, float]:
+    """(share, F1): the `LMDS_GRID` share with the best F1 within `TUNE_RADIUS` px over every store's
+    validation images (those `train` held out with `cfg`), the smallest share of a tie."""
+    runner = Runner.from_checkpoint(checkpoint, exact=True)
+    target, stride = trained_output(checkpoint)
+    outputs = []
+    for path in stores:
+        store = read_split(path)
+        _, val = split_ids(list(store), cfg.val_fraction, cfg.seed)
+        for image_id, output in runner.densities((i, store.image(i)) for i in val):
+            outputs.append((output, np.asarray(store[image_id].points, np.float64).reshape(-1, 2)))
+    best = (LMDS_GRID[0], -1.0)
+    for share in LMDS_GRID:
+        tp = found = true = 0
+        for output, truth in outputs:
+            points = decode(output, target, stride, share).points
+            tp += int(match_count(points, truth, np.full(len(truth), TUNE_RADIUS)).sum())
+            found, true = found + len(points), true + len(truth)
+        f1 = 2 * tp / max(found + true, 1)
+        if f1 > best[1]:
+            best = (share, f1)
+    return best
+
+
+def ship(checkpoint: str | Path, out: str | Path, **extra: object) -> str:
+    """Write the shipped subset of a training checkpoint, with `extra` keys, to `out` atomically; its sha256."""
     state = load_checkpoint(checkpoint)
-    save_checkpoint(out, **{k: state[k] for k in SHIPPED_KEYS if k in state})
+    save_checkpoint(out, **{k: state[k] for k in SHIPPED_KEYS if k in state}, **extra)
     with open(out, "rb") as f:
         return hashlib.file_digest(f, "sha256").hexdigest()
 
@@ -74,6 +113,11 @@ def run_recipe(
         live_dir=work / "live",
         progress=progress,
     )
-    summary["sha256"] = ship(work / "models" / "last.pt", out)
+    last = work / "models" / "last.pt"
+    extra = {}
+    if trained_output(last)[0] == "fidt":
+        extra["lmds_relative"], summary["lmds_f1"] = tune_lmds(last, stores, train_config(params))
+        summary["lmds_relative"] = extra["lmds_relative"]
+    summary["sha256"] = ship(last, out, **extra)
     summary["stores"] = [str(s) for s in stores]
     return summary
