@@ -49,10 +49,8 @@ def _stride(state: dict, path: str | Path) -> int:
     return int(stride)
 
 
-def lmds_relative(path: str | Path) -> float | None:
-    """The least share of a FIDT map's maximum a peak needs, as tuned on the validation split and stored in
-    a shipped checkpoint (``lmds_relative``, `pipeline.presets.recipe`); None: the decoder's own default."""
-    value = load_checkpoint(path).get("lmds_relative")
+def _relative(state: dict, path: str | Path) -> float | None:
+    value = state.get("lmds_relative")
     if value is not None and not (isinstance(value, float) and 0 < value <= 1):
         raise DataError(path, f"lmds_relative must be a number in (0, 1], got {value!r}")
     return value
@@ -63,8 +61,11 @@ def trained_target(path: str | Path) -> str:
     return _target(load_checkpoint(path), path)
 
 
-def trained_output(path: str | Path) -> tuple[str, int]:
-    """(`trained_target`, output stride) of a checkpoint, read once: the stride is ``model.output_stride``
-    (older checkpoints: 8), the image pixels per cell of what the model outputs."""
+def trained_output(path: str | Path) -> tuple[str, int, float | None]:
+    """(`trained_target`, output stride, LMDS share) of a checkpoint, read once: the stride is
+    ``model.output_stride`` (older checkpoints: 8), the image pixels per cell of what the model outputs;
+    the share is the least part of a FIDT map's maximum a peak needs, as tuned on the validation split
+    and stored in a shipped checkpoint (``lmds_relative``, `pipeline.presets.recipe`), None: the decoder's
+    own default."""
     state = load_checkpoint(path)
-    return _target(state, path), _stride(state, path)
+    return _target(state, path), _stride(state, path), _relative(state, path)

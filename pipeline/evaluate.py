@@ -13,7 +13,7 @@ from tqdm import tqdm
 
 from pipeline import strictjson
 from pipeline.atomic import write_bytes
-from pipeline.checkpoint import lmds_relative, trained_output
+from pipeline.checkpoint import trained_output
 from pipeline.device import Precision
 from pipeline.errors import ConfigError, DataError
 from pipeline.metrics import game_error, mae, rmse
@@ -89,8 +89,7 @@ def evaluate(
     configure(numerics, threads, device.type)
     exact = numerics == "reproducible"
     runner = Runner.from_checkpoint(checkpoint, device, precision, optimize=not exact, exact=exact, batch=batch)
-    target, stride = trained_output(checkpoint)
-    relative = lmds_relative(checkpoint)
+    target, stride, relative = trained_output(checkpoint)
     test = read_split(test_store)
     chosen = set(test if ids is None else ids)
     if unknown := sorted(chosen - set(test)):

@@ -58,7 +58,7 @@ def fidt_heads(fidt: np.ndarray, stride: int = STRIDE, relative: float | None = 
     """The LMDS heads of a FIDT map at 1/`stride` resolution; none when its maximum is below 0.1 (an empty scene).
 
     A peak must reach `relative` of the map's maximum (None: FIDTM's `LMDS_RELATIVE`; a shipped model
-    carries the share tuned on its validation split, `pipeline.checkpoint.lmds_relative`).
+    carries the share tuned on its validation split, `pipeline.checkpoint.trained_output`).
 
     >>> f = np.zeros((4, 4), np.float32); f[1, 2] = 0.9; f[3, 0] = 0.5; f[3, 3] = 0.2
     >>> fidt_heads(f).points.tolist()

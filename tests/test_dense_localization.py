@@ -134,7 +134,7 @@ def stride2_checkpoint(tiny_stores, tmp_path_factory):
 
 
 def test_a_stride_2_model_trains_saves_its_stride_and_every_reader_of_it_knows(stride2_checkpoint, tiny_stores):
-    assert trained_output(stride2_checkpoint) == ("fidt", 2)
+    assert trained_output(stride2_checkpoint) == ("fidt", 2, None)
     assert load_model(stride2_checkpoint, optimize=False).stride == 2
     counter = load_counter(stride2_checkpoint, "cpu")
     assert counter.stride == 2 and counter.target == "fidt"

@@ -152,17 +152,18 @@ def test_export_model_names_a_fidt_output_so_onnx_counting_decodes_it(fidt_model
 def test_a_checkpoints_tuned_lmds_share_decides_which_peaks_are_heads(tmp_path):
     """A peak at 0.35 of the highest is no head by FIDTM's 100/255 (0.39), one at a share of 0.3; a shipped
     checkpoint carries its share (``lmds_relative``), and `evaluate`, `count` and proposals read it."""
-    from pipeline.checkpoint import lmds_relative
+    from pipeline.checkpoint import trained_output
     from pipeline.errors import DataError
 
     f = np.zeros((6, 6), np.float32)
     f[1, 1], f[4, 4] = 1.0, 0.35
     assert fidt_heads(f).count == 1 and fidt_heads(f, relative=0.3).count == 2
     assert decode(f, "fidt", relative=0.3).points.tolist() == [[12.0, 12.0], [36.0, 36.0]]
-    state = {"model": {}, "model_config": {}}
+    state = {"model": {}, "model_config": {}, "train_config": {"target": "fidt"}}
     save_checkpoint(tmp_path / "plain.pt", **state)
     save_checkpoint(tmp_path / "tuned.pt", **state, lmds_relative=0.3)
     save_checkpoint(tmp_path / "bad.pt", **state, lmds_relative=2.0)
-    assert lmds_relative(tmp_path / "plain.pt") is None and lmds_relative(tmp_path / "tuned.pt") == 0.3
+    assert trained_output(tmp_path / "plain.pt") == ("fidt", 8, None)
+    assert trained_output(tmp_path / "tuned.pt") == ("fidt", 8, 0.3)
     with pytest.raises(DataError, match=r"bad.pt: lmds_relative must be a number in \(0, 1\], got 2.0"):
-        lmds_relative(tmp_path / "bad.pt")
+        trained_output(tmp_path / "bad.pt")

@@ -30,7 +30,7 @@ def test_the_shipped_model_was_trained_with_its_preset_and_localizes():
         k: v for k, v in preset["train"].items() if k != "dataset"
     }
     assert "optimizer" not in state and state["history"][-1]["epoch"] == state["epoch"]
-    assert trained_output(SHIPPED_MODEL) == ("fidt", 4)
+    assert trained_output(SHIPPED_MODEL) == ("fidt", 4, 0.3)
     image = np.random.default_rng(0).integers(0, 256, (96, 128, 3), dtype=np.uint8)
     out = Runner.from_checkpoint(SHIPPED_MODEL, optimize=False)(image[None])[0]
     assert out.shape == (24, 32) and np.isfinite(out).all()

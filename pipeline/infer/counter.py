@@ -18,7 +18,7 @@ import torch
 from PIL import Image
 
 from pipeline.atomic import write_bytes
-from pipeline.checkpoint import lmds_relative, trained_output
+from pipeline.checkpoint import trained_output
 from pipeline.device import Precision, resolve_device
 from pipeline.errors import DataError
 from pipeline.geometry import OUTPUT_STRIDES
@@ -66,8 +66,7 @@ class TorchCounter:
 
     def __init__(self, checkpoint: str | Path, device: torch.device, precision: Precision = "fp32") -> None:
         self.runner = Runner.from_checkpoint(checkpoint, device, precision)
-        self.target, self.stride = trained_output(checkpoint)
-        self.relative = lmds_relative(checkpoint)
+        self.target, self.stride, self.relative = trained_output(checkpoint)
         self.name = f"pytorch:{device}{':bf16' if precision == 'bf16' else ''}"
         self.batch = self.runner.batch
 

@@ -27,8 +27,6 @@ import hashlib
 from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
-
 from pipeline.build import build_dataset
 from pipeline.checkpoint import load_checkpoint, save_checkpoint, trained_output
 from pipeline.density import DensityParams
@@ -38,7 +36,7 @@ from pipeline.params import RunConfig, dataset_config, section
 from pipeline.peaks import decode
 from pipeline.presets import load_preset, preset_path
 from pipeline.runner import Runner
-from pipeline.score import match_count
+from pipeline.score import record_truth, score
 from pipeline.store import read_split
 from pipeline.train import TrainConfig, split_ids, train, train_config
 
@@ -65,21 +63,18 @@ def tune_lmds(checkpoint: str | Path, stores: Sequence[str | Path], cfg: TrainCo
     """(share, F1): the `LMDS_GRID` share with the best F1 within `TUNE_RADIUS` px over every store's
     validation images (those `train` held out with `cfg`), the smallest share of a tie."""
     runner = Runner.from_checkpoint(checkpoint, exact=True)
-    target, stride = trained_output(checkpoint)
-    outputs = []
-    for path in stores:
+    target, stride, _ = trained_output(checkpoint)
+    outputs, truth = {}, {}
+    for n, path in enumerate(stores):
         store = read_split(path)
         _, val = split_ids(list(store), cfg.val_fraction, cfg.seed)
         for image_id, output in runner.densities((i, store.image(i)) for i in val):
-            outputs.append((output, np.asarray(store[image_id].points, np.float64).reshape(-1, 2)))
+            outputs[n, image_id], truth[n, image_id] = output, record_truth(store[image_id])
     best = (LMDS_GRID[0], -1.0)
     for share in LMDS_GRID:
-        tp = found = true = 0
-        for output, truth in outputs:
-            points = decode(output, target, stride, share).points
-            tp += int(match_count(points, truth, np.full(len(truth), TUNE_RADIUS)).sum())
-            found, true = found + len(points), true + len(truth)
-        f1 = 2 * tp / max(found + true, 1)
+        heads = {key: decode(output, target, stride, share) for key, output in outputs.items()}
+        points, counts = {k: h.points for k, h in heads.items()}, {k: h.count for k, h in heads.items()}
+        f1 = score(truth, points, counts, checkpoint, radii=(TUNE_RADIUS,))["localization"][f"r{TUNE_RADIUS:g}"]["f1"]
         if f1 > best[1]:
             best = (share, f1)
     return best
@@ -104,10 +99,11 @@ def run_recipe(
     work = Path(work)
     params = load_preset(preset_path(preset))
     stores = recipe_stores(params, work, run.workers)
+    cfg = train_config(params)
     summary = train(
         stores,
         work / "models",
-        train_config(params),
+        cfg,
         section(params, "model", ModelConfig),
         run=run,
         live_dir=work / "live",
@@ -115,8 +111,8 @@ def run_recipe(
     )
     last = work / "models" / "last.pt"
     extra = {}
-    if trained_output(last)[0] == "fidt":
-        extra["lmds_relative"], summary["lmds_f1"] = tune_lmds(last, stores, train_config(params))
+    if cfg.target == "fidt":
+        extra["lmds_relative"], summary["lmds_f1"] = tune_lmds(last, stores, cfg)
         summary["lmds_relative"] = extra["lmds_relative"]
     summary["sha256"] = ship(last, out, **extra)
     summary["stores"] = [str(s) for s in stores]
