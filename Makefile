@@ -8,6 +8,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 LOCK   := requirements.lock
 TORCH  := $(or $(shell grep '^torch==' $(LOCK) 2>/dev/null),torch==2.13.0)  # the CPU build; see README
+DATASETS ?= $(or $(HEADCOUNT_DATASETS),../shared/datasets)  # the folder holding ShanghaiTech/ (make weights)
 
 .PHONY: demo test lint bench browser clean lock weights
 
@@ -47,10 +48,11 @@ test: $(BIN)/.installed browser
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -v -p no:cacheprovider --durations=15 -n 2
 
-# The shipped real-photo model (weights/README.md): ShanghaiTech A and B train where presets/photo-cpu.yaml
-# says (about 1 h on 2 cores); work files go to build/photo
+# The shipped real-photo model (pipeline/weights/README.md) from pipeline/presets/photo-cpu.yaml, with ShanghaiTech A
+# and B train under $(DATASETS)
+# (about 1 h on 2 cores); work files go to build/photo
 weights: $(BIN)/.installed
-	$(BIN)/headcount recipe photo-cpu --work build/photo --out weights/photo.pt --workers 2
+	$(BIN)/headcount recipe photo-cpu --root $(DATASETS) --work build/photo --out pipeline/weights/photo.pt --workers 2
 
 bench: $(BIN)/.installed
 	$(BIN)/headcount bench density

@@ -1,4 +1,4 @@
-"""The shipped model's figures for its card (weights/README.md): each dataset's validation share.
+"""The shipped model's figures for its card (pipeline/weights/README.md): each dataset's validation share.
 
 For every store the recipe trained on (``WORK/density/<name>/train.h5``), the images that training held
 out (the checkpoint's train.val_fraction and train.seed, as `pipeline.train` splits each store) are
@@ -6,7 +6,7 @@ evaluated as `headcount evaluate` does: MAE against the mean-count baseline of t
 and one-to-one localization at 4 and 8 px. Then the validation MAE of every epoch (what more training
 buys). One run:
 
-    .venv/bin/python benchmarks/photo_model.py [--checkpoint weights/photo.pt] [--work build/photo] [--json]
+    .venv/bin/python benchmarks/photo_model.py [--checkpoint pipeline/weights/photo.pt] [--work build/photo] [--json]
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ def validation_figures(checkpoint: Path, stores: list[Path]) -> list[dict]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--checkpoint", type=Path, default=Path("weights/photo.pt"))
+    ap.add_argument("--checkpoint", type=Path, default=Path("pipeline/weights/photo.pt"))
     ap.add_argument("--work", type=Path, default=Path("build/photo"), help="the recipe's --work folder")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()

@@ -52,13 +52,22 @@ class RunConfig:
                 raise ConfigError(key, f"must be at least {least}, got {value}")
 
 
+def yaml_problem(exc: Exception) -> str:
+    """A YAML error as one line: the problem and where (PyYAML's own message spans several)."""
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    mark = getattr(exc, "problem_mark", None)
+    return f"{problem} at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else problem
+
+
 def load_params(path: str | Path = "params.yaml") -> dict[str, Any]:
     """The whole params file as a dict."""
     path = Path(path)
     try:
         doc = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(path, f"cannot read parameters ({exc})") from None
+    except OSError as exc:
+        raise ConfigError(path, f"cannot read parameters ({exc.strerror or exc})") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(path, f"cannot read parameters ({yaml_problem(exc)})") from None
     if not isinstance(doc, dict):
         raise ConfigError(path, "expected a mapping of sections")
     return doc

@@ -40,7 +40,7 @@ TINY = {
 
 def _preset(tmp_path, raw, datasets):
     path = tmp_path / "tiny.yaml"
-    doc = {"datasets": {n: {"format": "shanghaitech", "root": str(raw), "splits": s} for n, s in datasets.items()}}
+    doc = {"datasets": {n: {"format": "shanghaitech", "root": raw.name, "splits": s} for n, s in datasets.items()}}
     path.write_text(yaml.safe_dump({**doc, **TINY}))
     return str(path)
 
@@ -60,7 +60,7 @@ def test_recipe_builds_every_train_store_trains_on_all_and_ships_the_slim_last_e
     preset = _preset(tmp_path, raw, {"a": ["train"], "b": ["train", "test"], "c": ["test"]})
     out = tmp_path / "w" / "model.pt"
     run = RunConfig(device="cpu")
-    summary = run_recipe(preset, tmp_path / "work", out, run=run, progress=False)
+    summary = run_recipe(preset, tmp_path / "work", out, root=raw.parent, run=run, progress=False)
     assert summary["stores"] == [str(tmp_path / "work" / "density" / n / "train.h5") for n in ("a", "b")]
     assert summary["train_images"] == 2 * 4 and summary["val_images"] == 2 * 2  # each store held out alike
     assert summary["sha256"] == hashlib.sha256(out.read_bytes()).hexdigest()
@@ -73,10 +73,18 @@ def test_recipe_builds_every_train_store_trains_on_all_and_ships_the_slim_last_e
     assert shipped["epoch"] == len(shipped["history"]) - 1 == 1  # the last of the preset's 2 epochs
     assert len(shipped["history"][-1]["val_mae_by_store"]) == 2
     # a fresh work folder gives the same bytes (torch.save names its archive after the file: same name)
-    again = run_recipe(preset, tmp_path / "work2", tmp_path / "w2" / "model.pt", run=run, progress=False)
+    again = run_recipe(
+        preset, tmp_path / "work2", tmp_path / "w2" / "model.pt", root=raw.parent, run=run, progress=False
+    )
     assert again["sha256"] == summary["sha256"]
 
 
 def test_a_preset_without_a_train_split_is_refused(raw, tmp_path):
     with pytest.raises(ConfigError, match="no dataset with a train split"):
-        run_recipe(_preset(tmp_path, raw, {"c": ["test"]}), tmp_path / "work", tmp_path / "m.pt", progress=False)
+        run_recipe(
+            _preset(tmp_path, raw, {"c": ["test"]}),
+            tmp_path / "work",
+            tmp_path / "m.pt",
+            root=raw.parent,
+            progress=False,
+        )

@@ -1,4 +1,4 @@
-"""The shipped real-photo model (weights/): its bytes are the card's, its settings the preset's, and it runs."""
+"""The shipped real-photo model (pipeline/weights): its bytes are the card's, its settings the preset's, and it runs."""
 
 import hashlib
 import re
@@ -40,7 +40,7 @@ def test_the_shipped_model_was_trained_with_its_preset_and_localizes():
 def test_the_shipped_model_saves_an_annotator_work_on_dense_validation_crops():
     """The assist figure cannot drift unseen: `benchmarks/assist.py`'s simulated annotator on the 256 px centres
     of the 3 densest ShanghaiTech A validation images (1,063 heads) needs 0.699 actions a head with the shipped
-    model (1.0: every head by hand; weights/README.md has the whole-image figures)."""
+    model (1.0: every head by hand; pipeline/weights/README.md has the whole-image figures)."""
     import sys
 
     from conftest import real_dataset

@@ -19,7 +19,7 @@ from pipeline.density import DensityParams
     "--checkpoint",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
-    help="A trained checkpoint for model-proposed heads (default: the shipped real-photo model, weights/photo.pt).",
+    help="A trained checkpoint for model-proposed heads (default: the shipped real-photo model).",
 )
 @click.option("--no-model", is_flag=True, help="No proposals: annotate by hand only.")
 @click.option(

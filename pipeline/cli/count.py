@@ -18,7 +18,7 @@ from pipeline.cli.group import cli
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
     help="A training checkpoint (.pt) or an ONNX model (.onnx, from export-model; runs on ONNX Runtime). "
-    "Default: the shipped real-photo model (weights/photo.pt), which counts images.",
+    "Default: the shipped real-photo model (pipeline/weights/photo.pt), which counts images.",
 )
 @click.option(
     "--heatmap",

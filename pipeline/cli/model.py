@@ -200,23 +200,33 @@ def export_model_cmd(checkpoint: Path, onnx_out: Path, int8: bool, calibrate: Pa
     type=click.Path(dir_okay=False, path_type=Path),
     help="The params file whose sections the preset replaces.",
 )
-@click.option("--list", "list_only", is_flag=True, help="List the presets in presets/.")
-def preset_cmd(name: str | None, params_file: Path, list_only: bool) -> None:
-    """Apply a recipe: the sections of presets/NAME.yaml (or a YAML file) replace those of params.yaml.
+@click.option(
+    "--root",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="The datasets folder (the one holding ShanghaiTech/); required by a preset that reads a dataset.",
+)
+@click.option("--list", "list_only", is_flag=True, help="List the shipped presets, one line each.")
+def preset_cmd(name: str | None, params_file: Path, root: Path | None, list_only: bool) -> None:
+    """Apply a recipe: the sections of preset NAME (or a YAML file) replace those of params.yaml.
 
-    The other sections keep their comments; the result is checked key by key before it is written.
-    Then `dvc repro` re-runs what changed. Without touching params.yaml: `dvc exp run -S key=value`
-    with the preset's keys.
+    Every other line of params.yaml stays as written, comments included; the result is read back
+    and checked key by key before it is written. Then `dvc repro` re-runs what changed. Without
+    touching params.yaml: `dvc exp run -S key=value` with the preset's keys.
+
+    \b
+    Examples:
+      headcount preset --list
+      headcount preset shb-cpu --root ~/datasets && dvc repro
     """
-    from pipeline.presets import PRESETS, apply_preset, available, load_preset, preset_path
+    from pipeline.presets import apply_preset, available, describe, preset_path
 
     if list_only or name is None:
         for n in available():
-            first = load_preset(PRESETS / f"{n}.yaml")
-            click.echo(f"{n:<20} sections: {', '.join(first)}")
+            click.echo(f"{n:<16} {describe(preset_path(n))}")
         return
-    replaced = apply_preset(name, params_file)
-    click.echo(f"{params_file}: {', '.join(replaced)} from {preset_path(name)}; run `dvc repro`")
+    replaced = apply_preset(name, params_file, root=root)
+    click.echo(f"{params_file}: {', '.join(replaced)} from preset {name}; run `dvc repro`")
 
 
 @cli.command("recipe")
@@ -237,15 +247,23 @@ def preset_cmd(name: str | None, params_file: Path, list_only: bool) -> None:
 @click.option("--resume/--no-resume", default=True, show_default=True, help="Continue a killed run in --work.")
 @click.option("--threads", type=click.IntRange(1), default=None, help="Torch threads (never changes results).")
 @click.option("--workers", type=click.IntRange(1), default=1, show_default=True, help="Density worker processes.")
-def recipe_cmd(preset: str, work: Path, out: Path, resume: bool, threads: int | None, workers: int) -> None:
+@click.option(
+    "--root",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="The datasets folder (the one holding ShanghaiTech/).",
+)
+def recipe_cmd(
+    preset: str, work: Path, out: Path, resume: bool, threads: int | None, workers: int, root: Path | None
+) -> None:
     """Build a shipped model from a preset, outside DVC: every dataset's train store, training, --out.
 
     The same preset and data give the same bytes on any x86-64 CPU (train.numerics: reproducible).
-    `make weights` rebuilds weights/photo.pt this way.
+    `make weights` rebuilds pipeline/weights/photo.pt this way.
     """
     from pipeline.params import RunConfig
     from pipeline.presets.recipe import run_recipe
 
     run = RunConfig(workers=workers, threads=threads, resume=resume, device="cpu")
-    summary = run_recipe(preset, work, out, run=run)
+    summary = run_recipe(preset, work, out, run=run, root=root)
     click.echo(f"{out}: sha256 {summary['sha256']} (the last epoch)")

@@ -1,6 +1,6 @@
 """A shipped model from a preset, outside DVC's outputs: stores, training, and the slim checkpoint.
 
-Why: the model a fresh clone proposes and counts with (``weights/``) must be
+Why: the model a fresh clone proposes and counts with (``pipeline/weights/``) must be
 rebuilt bit for bit by anyone holding the data, from one committed preset,
 without touching the DVC pipeline, whose own model stays the synthetic demo's.
 The preset's every ``datasets:`` entry with a ``train`` split is built with its
@@ -12,7 +12,7 @@ needs: weights, configs and the validation history, not the optimizer state.
 The last epoch ships, not ``best.pt``: training picks ``best.pt`` by validation
 count error, and a localizer's decoded count is a poor judge of its heads (on
 photo-cpu the count-best epoch 4 finds heads at F1 0.54 at 8 px on ShanghaiTech A
-validation, the last epoch of the cosine schedule at 0.60; weights/README.md).
+validation, the last epoch of the cosine schedule at 0.60; pipeline/weights/README.md).
 
 A FIDT model ships with its decoder tuned on the same validation images
 (`tune_lmds`): the share of the map's maximum a peak needs, FIDTM's 100/255 made
@@ -34,7 +34,7 @@ from pipeline.errors import ConfigError
 from pipeline.model import ModelConfig
 from pipeline.params import RunConfig, dataset_config, section
 from pipeline.peaks import decode
-from pipeline.presets import load_preset, preset_path
+from pipeline.presets import dataset_roots, load_preset, preset_path, with_roots
 from pipeline.runner import Runner
 from pipeline.score import record_truth, score
 from pipeline.store import read_split
@@ -89,15 +89,23 @@ def ship(checkpoint: str | Path, out: str | Path, **extra: object) -> str:
 
 
 def run_recipe(
-    preset: str, work: str | Path, out: str | Path, *, run: RunConfig = RunConfig(), progress: bool | None = None
+    preset: str,
+    work: str | Path,
+    out: str | Path,
+    *,
+    root: str | Path | None = None,
+    run: RunConfig = RunConfig(),
+    progress: bool | None = None,
 ) -> dict:
     """Build the stores of `preset`, train on them into `work/models`, ship the last epoch to `out`.
 
+    `root` is the datasets folder the preset's dataset roots are under (`pipeline.presets.dataset_roots`).
     A rerun with ``run.resume`` continues a killed training from ``work/models/last.pt``.
     Returns the training summary with the shipped file's ``sha256``.
     """
     work = Path(work)
     params = load_preset(preset_path(preset))
+    params = with_roots(params, dataset_roots(params, root))
     stores = recipe_stores(params, work, run.workers)
     cfg = train_config(params)
     summary = train(

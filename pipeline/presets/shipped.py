@@ -1,4 +1,4 @@
-"""The model that ships with headcount (``weights/photo.pt``, card in ``weights/README.md``).
+"""The model that ships with headcount (``pipeline/weights/photo.pt``, card in ``pipeline/weights/README.md``).
 
 Why: proposals and counting on a real photo need a model that has seen real
 photos, and a user without their own data has none; `annotate` and `count` use
@@ -7,11 +7,12 @@ this one unless told otherwise. `make weights` rebuilds it (`pipeline.presets.re
 
 from __future__ import annotations
 
+from importlib import resources
 from pathlib import Path
 
 from pipeline.errors import ConfigError
 
-SHIPPED_MODEL = Path(__file__).resolve().parents[2] / "weights" / "photo.pt"
+SHIPPED_MODEL = Path(str(resources.files("pipeline") / "weights" / "photo.pt"))
 
 
 def default_model(given: Path | None) -> Path:
