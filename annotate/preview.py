@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from pipeline.density import DensityParams, head_kernels, render
+from pipeline.density import head_kernels, render
+from pipeline.kernels import DensityParams
 
 
 def preview_map(

@@ -26,9 +26,10 @@ from annotate.guard import GuardMiddleware, deadline_protocol, is_loopback_host
 from annotate.preview import preview_map
 from pipeline import strictjson
 from pipeline.atomic import umask
-from pipeline.density import DensityParams, compute_density
+from pipeline.density import compute_density
 from pipeline.errors import ConfigError, DataError
 from pipeline.image import encode
+from pipeline.kernels import DensityParams
 from pipeline.overlay import translucent
 from pipeline.pointfile import MAX_POINTS, parse_tiles, read_point_file
 from pipeline.scoring.agreement import point_files, unmatched

@@ -34,9 +34,9 @@ def main() -> None:
 
     from pipeline.build import build_split
     from pipeline.checkpoint import load_checkpoint
-    from pipeline.density import DensityParams
     from pipeline.device import resolve_device
     from pipeline.evaluate import evaluate
+    from pipeline.kernels import DensityParams
     from pipeline.params import load_params, section
     from pipeline.presets import apply_preset
 

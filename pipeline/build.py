@@ -15,8 +15,9 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from pipeline.density import DensityParams, compute_density
+from pipeline.density import compute_density
 from pipeline.errors import ConfigError, DataError
+from pipeline.kernels import DensityParams
 from pipeline.params import DatasetConfig
 from pipeline.readers import FORMATS, read
 from pipeline.sample import Sample

@@ -4,8 +4,8 @@ import sys
 from pathlib import Path
 
 from pipeline.build import build_dataset
-from pipeline.density import DensityParams
 from pipeline.errors import run_stage
+from pipeline.kernels import DensityParams
 from pipeline.params import dataset_config, load_params, run_config, section
 
 

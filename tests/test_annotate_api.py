@@ -136,7 +136,7 @@ def test_images_are_served_with_caching_headers(client, folder):
 
 
 def test_density_preview_follows_the_saved_points_and_kernel_params(folder):
-    from pipeline.density import DensityParams
+    from pipeline.kernels import DensityParams
 
     client = TestClient(create_app(folder, DensityParams(method="fixed", sigma=2.0)), base_url="http://127.0.0.1")
     client.put("/api/images/a/points", json={"points": [[10.5, 20.5]], "revision": 0}, headers=MUT)

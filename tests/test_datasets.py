@@ -11,9 +11,10 @@ import pytest
 import torch
 
 from pipeline.data import CrowdDataset
-from pipeline.density import DensityParams, compute_density
+from pipeline.density import compute_density
 from pipeline.errors import ConfigError
 from pipeline.exports.dataset import DensityDataset
+from pipeline.kernels import DensityParams
 from pipeline.store import read_split
 from pipeline.targets import fidt_map, head_count_map
 

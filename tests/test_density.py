@@ -5,8 +5,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pipeline.bench.reference import classic_density
-from pipeline.density import DensityParams, compute_density, density_map, gaussian_weights
+from pipeline.density import compute_density, density_map, gaussian_weights
 from pipeline.errors import ConfigError, DataError
+from pipeline.kernels import DensityParams
 
 
 def random_points(seed, n, shape):
@@ -172,7 +173,7 @@ def test_box_method_runs_on_a_dataset_with_head_boxes_and_refuses_one_without(tm
     from conftest import write_image
 
     from pipeline.build import build_split
-    from pipeline.density import DensityParams
+    from pipeline.kernels import DensityParams
     from pipeline.store import read_split
 
     write_image(tmp_path / "jhu" / "train" / "images" / "0001.jpg", 64, 48)
@@ -190,7 +191,7 @@ def test_max_side_makes_maps_of_large_images_smaller_and_keeps_every_head(tmp_pa
 
     from pipeline.build import build_split
     from pipeline.data import CrowdDataset
-    from pipeline.density import DensityParams
+    from pipeline.kernels import DensityParams
     from pipeline.store import read_split
 
     pts = np.array([[0.2, 0.3], [199.9, 99.9], [100.0, 50.0], [150.5, 20.5]])

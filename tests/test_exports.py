@@ -12,8 +12,9 @@ import pytest
 from PIL import Image
 
 from pipeline.build import build_split
-from pipeline.density import DensityParams, compute_density
+from pipeline.density import compute_density
 from pipeline.exports import export, new_size
+from pipeline.kernels import DensityParams
 from pipeline.store import read_split
 from pipeline.train import split_ids
 from tests.conftest import write_sha

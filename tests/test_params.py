@@ -1,8 +1,8 @@
 import pytest
 from conftest import committed
 
-from pipeline.density import DensityParams
 from pipeline.errors import ConfigError
+from pipeline.kernels import DensityParams
 from pipeline.params import RunConfig, run_config, section
 from pipeline.synth import SynthConfig
 from pipeline.train import TrainConfig

@@ -292,7 +292,7 @@ def test_a_cvat_export_that_names_a_missing_image_or_the_wrong_size_is_one_line(
 
 def test_a_cvat_dataset_makes_density_maps_with_box_sizes(tmp_path):
     from pipeline.build import build_split
-    from pipeline.density import DensityParams
+    from pipeline.kernels import DensityParams
     from pipeline.store import read_split
 
     (tmp_path / "annotations.xml").write_text(CVAT_XML)

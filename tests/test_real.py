@@ -15,8 +15,8 @@ import scipy.io
 from conftest import real_dataset
 
 from pipeline.build import build_split
-from pipeline.density import DensityParams
 from pipeline.inspection import inspect_store
+from pipeline.kernels import DensityParams
 from pipeline.readers import read
 from pipeline.report import write_report
 from pipeline.store import read_split

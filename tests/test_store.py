@@ -6,9 +6,10 @@ import pytest
 
 from pipeline.atomic import atomic_path
 from pipeline.build import build_split
-from pipeline.density import DensityParams, density_map
+from pipeline.density import density_map
 from pipeline.errors import DataError
 from pipeline.exports.csrnet import export_csrnet
+from pipeline.kernels import DensityParams
 from pipeline.readers import read
 from pipeline.store import Record, encode_density, read_split, write_split
 
@@ -146,7 +147,7 @@ def test_a_heads_encoded_store_reads_back_the_very_same_maps_and_is_far_smaller(
     from conftest import write_sha
 
     from pipeline.build import build_split
-    from pipeline.density import DensityParams
+    from pipeline.kernels import DensityParams
 
     rng = np.random.default_rng(0)
     items = {n: np.column_stack([rng.uniform(0, 320, 40 * n), rng.uniform(0, 240, 40 * n)]) for n in (1, 2, 3)}

@@ -124,6 +124,15 @@ def test_the_installed_package_runs_from_outside_the_checkout(installed, tmp_pat
         env=env,
     )
     assert (tmp_path / "train.h5").stat().st_size > 0
+    photo = next((tmp_path / "raw" / "train_data" / "images").iterdir())
+    counted = _run(
+        python,
+        "-c",
+        f"import pipeline; r = pipeline.count({str(photo)!r}); print(r.count, r.density.shape)",
+        cwd=tmp_path,
+        env=env,
+    )
+    assert counted.split()[1:] == ["(48,", "64)"]
 
 
 def _free_port() -> int:

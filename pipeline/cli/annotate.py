@@ -8,7 +8,7 @@ import click
 
 from pipeline.cli import options
 from pipeline.cli.group import cli
-from pipeline.density import DensityParams
+from pipeline.kernels import DensityParams
 
 
 @cli.command("annotate")

@@ -42,6 +42,28 @@ def bench_density(heads: int, split_images: int, workers: int) -> None:
         click.echo(f"  end to end       {s['seconds']:12.2f} s   ({s['mb']:.0f} MB store)")
 
 
+@bench.command("startup")
+@click.option("--repeats", type=click.IntRange(1), default=5, show_default=True, help="Fresh processes per command.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON line per command instead of the table.")
+def bench_startup_cmd(repeats: int, as_json: bool) -> None:
+    """Wall time of `headcount --help` and of each command's --help, in fresh processes (median of --repeats).
+
+    \b
+    Example:
+      headcount bench startup --repeats 5
+    """
+    from pipeline.bench.startup import bench_startup
+    from pipeline.cli.group import cli as root
+
+    commands = [(), *((name,) for name in root.list_commands(click.Context(root)))]
+    for row in bench_startup(commands, repeats):
+        if as_json:
+            click.echo(strictjson.dumps(row))
+        else:
+            median, best = row["median_s"] * 1e3, row["best_s"] * 1e3
+            click.echo(f"{row['command']:<36} median {median:6.0f} ms   best {best:6.0f} ms")
+
+
 @bench.command("loader")
 @click.option("--workers", type=click.IntRange(0), default=2, show_default=True, help="Loader worker processes.")
 @click.option("--images", type=click.IntRange(1), default=64, show_default=True, help="Synthetic images.")

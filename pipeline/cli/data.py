@@ -9,7 +9,7 @@ import click
 
 from pipeline.cli import options
 from pipeline.cli.group import cli
-from pipeline.density import BORDERS, DUPLICATES, METHODS, DensityParams
+from pipeline.kernels import BORDERS, DUPLICATES, METHODS, DensityParams
 from pipeline.readers import FORMATS
 
 _DEF = DensityParams()
@@ -42,7 +42,8 @@ def synth(out: Path, train, test, shape, min_count, max_count, seed) -> None:
     "--format",
     "fmt",
     required=True,
-    help=f"Annotation format ({', '.join(sorted(FORMATS))}).",
+    type=click.Choice(sorted(FORMATS)),
+    help="Annotation format of the dataset.",
 )
 @click.option("--root", required=True, type=click.Path(path_type=Path), help="Dataset root folder.")
 @click.option("--split", required=True, help="Split name (train, test; 'all' for a points folder).")
@@ -127,6 +128,7 @@ def inspect_cmd(store: Path) -> None:
 @click.option(
     "--source-format",
     default=None,
+    type=click.Choice(sorted(FORMATS)),
     help="nwpu-loc only: read a dataset of this format (--root, --split) instead of a store, keeping head boxes.",
 )
 @click.option("--root", type=click.Path(file_okay=False, path_type=Path), help="The --source-format dataset.")
@@ -222,11 +224,11 @@ def report_cmd(store: Path, out: Path) -> None:
 
 
 @cli.command("convert")
-@click.option("--from", "src", required=True, help="Source format (see density --format).")
+@click.option("--from", "src", required=True, type=click.Choice(sorted(FORMATS)), help="Source format.")
 @click.option("--root", required=True, type=click.Path(path_type=Path), help="Source dataset root.")
 @click.option("--split", required=True, help="Split to convert (train, test; 'all' for a points folder).")
 @click.option("--fold", type=click.IntRange(1, 5), default=None, help="UCF_CC_50 fold of the source.")
-@click.option("--to", "dst", required=True, help="Target format (any readable one).")
+@click.option("--to", "dst", required=True, type=click.Choice(sorted(FORMATS)), help="Target format.")
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Target root.")
 @click.option(
     "--out-split",

@@ -10,6 +10,7 @@ import click
 from pipeline import strictjson
 from pipeline.cli import options
 from pipeline.cli.group import cli
+from pipeline.readers import FORMATS
 
 
 @cli.command("score")
@@ -20,7 +21,10 @@ from pipeline.cli.group import cli
     help="NWPU localization ground truth (id num x y sigma_s sigma_l level ...) or a density store (.h5).",
 )
 @click.option(
-    "--gt-format", default=None, help="Or: ground truth from a dataset in this format (with --root, --split)."
+    "--gt-format",
+    default=None,
+    type=click.Choice(sorted(FORMATS)),
+    help="Or: ground truth from a dataset in this format (with --root, --split).",
 )
 @click.option("--root", type=click.Path(file_okay=False, path_type=Path), help="The --gt-format dataset's folder.")
 @click.option("--split", default=None, help="The --gt-format dataset's split.")

@@ -26,9 +26,10 @@ from tqdm import tqdm
 
 from pipeline import strictjson
 from pipeline.atomic import atomic_path, write_bytes
-from pipeline.density import DensityParams, compute_density, head_sigmas
+from pipeline.density import compute_density, head_sigmas
 from pipeline.errors import ConfigError
 from pipeline.image import encode, image_size
+from pipeline.kernels import DensityParams
 from pipeline.readers.layout import plain_id
 from pipeline.sample import Sample
 from pipeline.store import DensityStore, Record, read_split

@@ -26,8 +26,9 @@ from torch.utils.data import Dataset
 
 from pipeline.cache import DecodedCache
 from pipeline.data import CrowdDataset, apply_crop, random_crop
-from pipeline.density import DensityParams, compute_density
+from pipeline.density import compute_density
 from pipeline.errors import ConfigError
+from pipeline.kernels import DensityParams
 from pipeline.model import to_model_input
 from pipeline.targets import TARGETS, target_map
 

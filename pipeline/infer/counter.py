@@ -8,8 +8,10 @@ any device, bf16 on GPUs) or an ONNX file from `pipeline.infer.export`
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
@@ -22,7 +24,7 @@ from pipeline.checkpoint import trained_output
 from pipeline.device import Precision, resolve_device
 from pipeline.errors import DataError
 from pipeline.geometry import OUTPUT_STRIDES
-from pipeline.image import encode, image_size, load_image
+from pipeline.image import encode, image_size, load_image, to_rgb
 from pipeline.infer.scale import scaled_size
 from pipeline.outputs import claim, csv_with_header, is_png
 from pipeline.overlay import heatmap
@@ -190,3 +192,62 @@ def write_points_csv(out: str, rows: list[tuple[str, np.ndarray]], inputs: list[
         return
     claim(out, csv_with_header("image_id", "x", "y"), "a points CSV", inputs=inputs)
     write_bytes(out, text.encode())
+
+
+@dataclass(frozen=True)
+class Counted:
+    """One image counted: `count`, the (N, 2) head points ``(x, y)`` in its pixels (strongest first), and an
+    (H, W) float32 `density` at its size whose sum is the count."""
+
+    count: float
+    points: np.ndarray
+    density: np.ndarray
+
+
+@functools.lru_cache(maxsize=4)
+def _counter(path: str, device: str) -> Counter:
+    return load_counter(path, device=device)
+
+
+def count(
+    image: str | Path | np.ndarray | Image.Image, model: str | Path | None = None, device: str = "cpu"
+) -> Counted:
+    """Count the people in one photo or frame, in one call: a path, a PIL image or an (H, W, 3) uint8 array.
+
+    `model` is a checkpoint or ONNX file; by default the model shipped with headcount (a localizer trained on
+    ShanghaiTech A and B photos). The model is loaded once and kept for the next call (frames of a video).
+    A density model's map is spread over the pixels of its cells (each cell's sum kept); a localizer's heads
+    each get a unit Gaussian (adaptive kernels, renormalized at the border), so `density` always sums to `count`.
+    """
+    from pipeline.density import compute_density
+    from pipeline.kernels import DensityParams
+    from pipeline.presets.shipped import default_model
+
+    if isinstance(image, (str, Path)):
+        pixels = load_image(image)
+        source: str | Path = image
+    else:
+        pixels = to_rgb(image) if isinstance(image, Image.Image) else np.asarray(image)
+        source = "image"
+        if pixels.dtype != np.uint8 or pixels.ndim != 3 or pixels.shape[2] != 3:
+            raise DataError(source, f"expected (H, W, 3) uint8 pixels, got {pixels.dtype} {pixels.shape}")
+    h, w = pixels.shape[:2]
+    check_model_size(source, h, w)
+    counter = _counter(str(default_model(None if model is None else Path(model))), device)
+    output = counter(pixels[None])[0]
+    heads = decode(output, counter.target, counter.stride, counter.relative)
+    if counter.target == "density":
+        density = spread_cells(output, counter.stride, (h, w))
+    else:
+        density = compute_density(heads.points, (h, w), DensityParams(border="renormalize")).density
+    return Counted(float(heads.count), heads.points, density.astype(np.float32))
+
+
+def spread_cells(cells: np.ndarray, stride: int, shape: tuple[int, int]) -> np.ndarray:
+    """An (H, W) map from a map of `stride` x `stride` px cells: each cell's value shared evenly by the
+    image pixels it covers (the last row and column of cells cover fewer), so the sum is kept."""
+    h, w = shape
+    rows = np.minimum(stride, h - stride * np.arange(cells.shape[0]))
+    cols = np.minimum(stride, w - stride * np.arange(cells.shape[1]))
+    per_pixel = cells.astype(np.float64) / np.outer(rows, cols)
+    return np.repeat(np.repeat(per_pixel, rows, axis=0), cols, axis=1)

@@ -29,8 +29,8 @@ from pathlib import Path
 
 from pipeline.build import build_dataset
 from pipeline.checkpoint import load_checkpoint, save_checkpoint, trained_output
-from pipeline.density import DensityParams
 from pipeline.errors import ConfigError
+from pipeline.kernels import DensityParams
 from pipeline.model import ModelConfig
 from pipeline.params import RunConfig, dataset_config, section
 from pipeline.peaks import decode
