@@ -10,7 +10,7 @@ LOCK   := requirements.lock
 TORCH  := $(or $(shell grep '^torch==' $(LOCK) 2>/dev/null),torch==2.13.0)  # the CPU build; see README
 DATASETS ?= $(or $(HEADCOUNT_DATASETS),../shared/datasets)  # the folder holding ShanghaiTech/ (make weights)
 
-.PHONY: demo test lint bench browser clean lock weights
+.PHONY: demo test lint bench browser clean lock weights docs
 
 $(BIN)/.installed: pyproject.toml $(LOCK)
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) (set PYTHON=...)"; exit 1; }
@@ -54,8 +54,12 @@ test: $(BIN)/.installed browser
 weights: $(BIN)/.installed
 	$(BIN)/headcount recipe photo-cpu --root $(DATASETS) --work build/photo --out pipeline/weights/photo.pt --workers 2
 
+# The docs site into site/ (strict: a broken link or a missing page fails)
+docs: $(BIN)/.installed
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
 bench: $(BIN)/.installed
 	$(BIN)/headcount bench density
 
 clean:
-	rm -rf $(VENV) data
+	rm -rf $(VENV) data site

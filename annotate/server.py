@@ -1,4 +1,4 @@
-"""The annotation server: a Starlette app over a `Catalog` (DESIGN.md section 7)."""
+"""The annotation server: a Starlette app over a `Catalog` (docs/annotation-api.md)."""
 
 from __future__ import annotations
 

@@ -54,7 +54,7 @@ def main() -> None:
             build_split("shanghaitech", args.data, split, stores[split], params=kernel, workers=os.cpu_count() or 1)
         density_s = time.perf_counter() - t
         cmd = [sys.executable, "-m", "pipeline", "train", "--params", str(params_file), "--store", str(stores["train"])]
-        cmd += ["--out", str(tmp / "models"), "--live", str(tmp / "dvclive"), "--device", args.device]
+        cmd += ["--out", str(tmp / "models"), "--dvclive", str(tmp / "dvclive"), "--device", args.device]
         t = time.perf_counter()
         proc = subprocess.Popen(cmd)
         try:

@@ -42,7 +42,7 @@ STEPS = [
 
 
 def bench(size: str, runtime: str, scale: float, live: bool, env: dict, checkpoint: str | None, frames: int) -> dict:
-    args = [sys.executable, "-m", "pipeline", "bench", "stream", "--size", size, "--runtime", runtime]
+    args = [sys.executable, "-m", "pipeline", "bench", "stream", "--json", "--size", size, "--runtime", runtime]
     args += ["--scale", str(scale), "--frames", str(frames), *(["--live"] if live else [])]
     args += ["--checkpoint", checkpoint] if checkpoint else []
     out = subprocess.run(args, env={**os.environ, **env}, cwd=ROOT, capture_output=True, text=True, check=True)

@@ -10,7 +10,7 @@ transparency onto black; here every mode is mapped on purpose:
   about zero, so a transparent region looks like "no signal" to the model;
 * everything else (``L``, ``P``, ``CMYK``, ``YCbCr``, ``1``, ...): Pillow's conversion.
 
-Pixels stay in the stored frame: EXIF orientation is not applied (see README).
+Pixels stay in the stored frame: EXIF orientation is not applied (docs/datasets.md).
 """
 
 from __future__ import annotations

@@ -92,7 +92,7 @@ def configure(numerics: Numerics, threads: int | None = None, device_type: str =
         if aten_kernels() != ATEN_KERNELS:
             warnings.warn(
                 f"ATen runs its {aten_kernels()} kernels, not {ATEN_KERNELS}: training and evaluation on this "
-                "machine will not reproduce the committed metrics (see README, 'Reproducible on any machine')",
+                "machine will not reproduce the committed metrics (see docs/reproducibility.md)",
                 stacklevel=2,
             )
     if device_type == "cuda":

@@ -1,4 +1,4 @@
-"""The annotation tool's point file, ``points/<stem>.json`` (DESIGN.md section 7).
+"""The annotation tool's point file, ``points/<stem>.json`` (docs/architecture.md, "The point file").
 
 ``{"format": "headcount-points", "version": 4, "image": "images/<name>",
 "width": W, "height": H, "revision": R, "status": "todo" | "done" | "reviewed",

@@ -1,4 +1,4 @@
-"""The HDF5 density store: one file per dataset split (DESIGN.md section 5).
+"""The HDF5 density store: one file per dataset split (docs/architecture.md, "The density store").
 
 Maps are gzip+shuffle compressed in 256x256 chunks. Compression is the slow
 part of writing, so `encode_density` can run in worker processes and the single

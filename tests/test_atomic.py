@@ -59,7 +59,7 @@ def test_killing_density_kills_its_workers(tmp_path):
             "-m",
             "pipeline",
             "density",
-            "--format",
+            "--from",
             "shanghaitech",
             "--root",
             str(tmp_path / "raw"),

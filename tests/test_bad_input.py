@@ -1,5 +1,5 @@
 """Every command against hostile and careless input: the right exit code, one line naming
-the file or the setting, no traceback, and nothing written (DESIGN.md section 6)."""
+the file or the setting, no traceback, and nothing written (docs/architecture.md, "The error model")."""
 
 from __future__ import annotations
 
@@ -65,10 +65,10 @@ def png_bomb(path: Path, width: int = 20000, height: int = 20000) -> Path:
 
 
 TRAIN_ARGS = ["train", "--params", "{tmp}/params.yaml", "--store", "{train}", "--out", "{tmp}/models"]
-UCF_FOLD1 = ["density", "--format", "ucf_cc_50", "--root", "{tmp}/ucf", "--split", "test", "--fold", "1"]
+UCF_FOLD1 = ["density", "--from", "ucf_cc_50", "--root", "{tmp}/ucf", "--split", "test", "--fold", "1"]
 UCF_FOLD1 += ["--out", "{tmp}/o.h5"]
 COUNT = ["count", "{tmp}/v.mp4", "--checkpoint", "{tmp}/ck.pt"]
-SHA_TEST = ["density", "--format", "shanghaitech", "--root", "{tmp}/sha", "--split", "test"]
+SHA_TEST = ["density", "--from", "shanghaitech", "--root", "{tmp}/sha", "--split", "test"]
 
 
 @dataclass
@@ -284,7 +284,7 @@ CASES = [
     ),
     Case(
         "density: unknown split",
-        ["density", "--format", "shanghaitech", "--root", "{tmp}/sha", "--split", "val", "--out", "{tmp}/o.h5"],
+        ["density", "--from", "shanghaitech", "--root", "{tmp}/sha", "--split", "val", "--out", "{tmp}/o.h5"],
         2,
         "split: shanghaitech splits are train, test",
         _sha,
@@ -341,7 +341,7 @@ CASES = [
     ),
     Case(
         "density: decompression bomb",
-        ["density", "--format", "points", "--root", "{tmp}/ann", "--split", "all", "--out", "{tmp}/o.h5"],
+        ["density", "--from", "points", "--root", "{tmp}/ann", "--split", "all", "--out", "{tmp}/o.h5"],
         1,
         "big.png: refusing a decompression bomb",
         _bomb,
@@ -519,21 +519,21 @@ CASES = [
     Case("params.yaml missing", ["train", "--params", "{tmp}/nothing.yaml"], 2, "nothing.yaml: cannot read"),
     Case(
         "export-model: calibration from a folder without images",
-        ["export-model", "{tmp}/ck.pt", "--onnx", "{tmp}/m.onnx", "--int8", "--calibrate", "{tmp}/empty"],
+        ["export-model", "{tmp}/ck.pt", "--out", "{tmp}/m.onnx", "--int8", "--calibrate", "{tmp}/empty"],
         2,
         "empty: no usable calibration image",
         _calibration,
     ),
     Case(
         "export-model: calibration from a 1x1 image",
-        ["export-model", "{tmp}/ck.pt", "--onnx", "{tmp}/m.onnx", "--int8", "--calibrate", "{tmp}/tiny"],
+        ["export-model", "{tmp}/ck.pt", "--out", "{tmp}/m.onnx", "--int8", "--calibrate", "{tmp}/tiny"],
         2,
         "tiny: no usable calibration image",
         _calibration,
     ),
     Case(
         "export-model: int8 counts that move past the bound",
-        ["export-model", "{tmp}/ck.pt", "--onnx", "{tmp}/m.onnx", "--int8", "--max-change", "1e-9"],
+        ["export-model", "{tmp}/ck.pt", "--out", "{tmp}/m.onnx", "--int8", "--max-change", "1e-9"],
         1,
         r"m.onnx: int8 counts move .* over --max-change 0%; not written",
         _checkpoint,

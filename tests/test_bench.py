@@ -32,7 +32,7 @@ def test_bench_loader_refuses_a_crop_the_model_cannot_use():
 
 def test_bench_train_on_a_device_times_the_reference_and_the_fast_settings_end_to_end():
     args = ["bench", "train", "--device", "cpu", "--width", "0.0625", "--crop", "32x32", "--steps", "2"]
-    args += ["--warmup", "1", "--images", "2", "--loader-workers", "0", "--no-compile", "--infer", "48x32x2"]
+    args += ["--warmup", "1", "--images", "2", "--workers", "0", "--no-compile", "--infer", "48x32x2"]
     r = CliRunner().invoke(cli, [*args, "--json"])
     assert r.exit_code == 0, r.output
     rows = [json.loads(line) for line in r.output.splitlines()]
@@ -87,4 +87,12 @@ def test_bench_train_prints_the_cpu_table_at_the_sizes_asked():
 def test_every_bench_subcommand_has_a_smoke_test_here_or_in_test_stream():
     from pipeline.cli.bench import bench
 
-    assert set(bench.commands) == {"density", "loader", "train", "stream"}  # stream: tests/test_stream.py
+    assert set(bench.commands) == {"density", "loader", "train", "stream", "startup"}  # stream: tests/test_stream.py
+
+
+def test_bench_startup_times_every_help_in_fresh_processes():
+    r = CliRunner().invoke(cli, ["bench", "startup", "--repeats", "1", "--json"])
+    assert r.exit_code == 0, r.output
+    rows = [json.loads(line) for line in r.output.splitlines()]
+    assert rows[0]["command"] == "headcount --help" and any(x["command"] == "headcount density --help" for x in rows)
+    assert all(0 < x["best_s"] <= x["median_s"] for x in rows)

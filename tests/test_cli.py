@@ -19,7 +19,7 @@ def test_synth_density_inspect_end_to_end(tmp_path):
     assert r.returncode == 0, r.stderr
     r = run(
         "density",
-        "--format",
+        "--from",
         "shanghaitech",
         "--root",
         tmp_path / "d",
@@ -43,7 +43,7 @@ def test_synth_density_inspect_end_to_end(tmp_path):
 
 def test_bad_data_exits_1_with_one_line_naming_the_file(sha_root, tmp_path):
     (sha_root / "train_data" / "ground-truth" / "GT_IMG_2.mat").write_bytes(b"\x00" * 10)
-    r = run("density", "--format", "shanghaitech", "--root", sha_root, "--split", "train", "--out", tmp_path / "x.h5")
+    r = run("density", "--from", "shanghaitech", "--root", sha_root, "--split", "train", "--out", tmp_path / "x.h5")
     assert r.returncode == 1
     assert r.stderr.strip().count("\n") == 0 and "GT_IMG_2.mat" in r.stderr and "Traceback" not in r.stderr
     assert not (tmp_path / "x.h5").exists()
@@ -52,11 +52,11 @@ def test_bad_data_exits_1_with_one_line_naming_the_file(sha_root, tmp_path):
 @pytest.mark.parametrize(
     "args",
     [
-        ["density", "--format", "nope", "--root", ".", "--split", "train", "--out", "x.h5"],
-        ["density", "--format", "shanghaitech", "--root", ".", "--split", "train"],
-        ["density", "--format", "shanghaitech", "--root", ".", "--split", "val", "--out", "x.h5"],
-        ["density", "--format", "ucf_cc_50", "--root", ".", "--split", "test", "--out", "x.h5"],
-        ["density", "--format", "shanghaitech", "--root", ".", "--split", "train", "--out", "x.h5", "--beta", "-1"],
+        ["density", "--from", "nope", "--root", ".", "--split", "train", "--out", "x.h5"],
+        ["density", "--from", "shanghaitech", "--root", ".", "--split", "train"],
+        ["density", "--from", "shanghaitech", "--root", ".", "--split", "val", "--out", "x.h5"],
+        ["density", "--from", "ucf_cc_50", "--root", ".", "--split", "test", "--out", "x.h5"],
+        ["density", "--from", "shanghaitech", "--root", ".", "--split", "train", "--out", "x.h5", "--beta", "-1"],
         ["synth", "--out", "d", "--size", "12by4"],
         ["frobnicate"],
     ],
@@ -78,7 +78,7 @@ def _all_commands(group: click.Group, prefix: tuple[str, ...] = ()) -> list[tupl
 
 def test_every_command_has_help():
     commands = _all_commands(cli)
-    # every command DESIGN.md names, so a new command is covered without editing this test
+    # the commands the docs' quickstart names, so a new command is covered without editing this test
     expected = {"synth", "density", "inspect", "export", "train", "evaluate", "count", "convert", "annotate", "bench"}
     assert expected <= {c[0] for c in commands} and ("bench", "train") in commands
     runner = CliRunner()
@@ -95,7 +95,7 @@ def test_inspect_flags_problems(tmp_path):
     assert (
         run(
             "density",
-            "--format",
+            "--from",
             "shanghaitech",
             "--root",
             tmp_path,
@@ -111,3 +111,35 @@ def test_inspect_flags_problems(tmp_path):
     out = run("inspect", tmp_path / "t.h5").stdout
     assert "1 point(s) outside the image" in out and "no heads" in out and "sigma < 0.5" in out
     assert "2 image(s) flagged" in out
+
+
+def test_an_old_option_spelling_still_works_for_one_release_with_one_warning(tmp_path):
+    """The one vocabulary (docs/cli.md): --from reads a format, --to writes one; the old --format of
+    density still works, says so on stderr, and makes the same bytes."""
+    r = run("synth", "--out", tmp_path / "d", "--train", 2, "--test", 1, "--size", "64x48")
+    assert r.returncode == 0, r.stderr
+    common = ["--root", tmp_path / "d", "--split", "train"]
+    new = run("density", "--from", "shanghaitech", *common, "--out", tmp_path / "new.h5")
+    old = run("density", "--format", "shanghaitech", *common, "--out", tmp_path / "old.h5")
+    assert new.returncode == old.returncode == 0 and new.stderr == ""
+    assert old.stderr.strip() == "warning: --format is now --from (the old name goes in the next release)"
+    assert (tmp_path / "new.h5").read_bytes() == (tmp_path / "old.h5").read_bytes()
+    missing = run("density", *common, "--out", tmp_path / "none.h5")
+    assert missing.returncode == 2 and "Missing option '--from'" in missing.stderr
+    assert not (tmp_path / "none.h5").exists()
+
+
+def test_every_help_ends_with_examples_and_the_top_level_lists_whole_sentences():
+    from pipeline.cli.group import SECTIONS, summary
+
+    runner = CliRunner()
+    for cmd in _all_commands(cli):
+        out = runner.invoke(cli, [*cmd, "--help"]).output.rstrip()
+        tail = out.split("\n\n")[-1]
+        assert tail.startswith(("Example:", "Examples:")) and ("headcount" in tail or "torchrun" in tail), cmd
+    top = runner.invoke(cli, ["--help"]).output
+    listed = " ".join(top.split()).replace("- ", "-")  # a hyphen may end a wrapped line
+    for group in SECTIONS.values():
+        for name in group:
+            assert " ".join(summary(cli.commands[name]).split()) in listed, name  # whole, not cut at 45 characters
+    assert all(f"{title}:" in top for title in SECTIONS)

@@ -43,7 +43,7 @@ def test_shell_completion_lists_commands_and_formats_without_the_heavy_libraries
         "except SystemExit:\n    pass\n"
         f"print('HEAVY:', ' '.join(m for m in {HEAVY!r} if m in sys.modules), file=sys.stderr)\n"
     )
-    for words, cword, want in (("headcount den", "1", "density"), ("headcount density --format ", "3", "shanghaitech")):
+    for words, cword, want in (("headcount den", "1", "density"), ("headcount density --from ", "3", "shanghaitech")):
         env = {**os.environ, "_HEADCOUNT_COMPLETE": "bash_complete", "COMP_WORDS": words, "COMP_CWORD": cword}
         r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
         assert want in r.stdout, (words, r.stdout, r.stderr)

@@ -92,7 +92,7 @@ def test_export_writes_a_stores_annotations_in_another_format(tmp_path, sha_root
     from pipeline.store import read_split
 
     build_split("shanghaitech", sha_root, "test", tmp_path / "test.h5", progress=False)
-    r = CliRunner().invoke(cli, ["export", str(tmp_path / "test.h5"), "--format", "jhu", "--out", str(tmp_path / "j")])
+    r = CliRunner().invoke(cli, ["export", str(tmp_path / "test.h5"), "--to", "jhu", "--out", str(tmp_path / "j")])
     assert r.exit_code == 0, r.output
     (back,) = read("jhu", tmp_path / "j", "test")
     rec = read_split(tmp_path / "test.h5")["IMG_3"]

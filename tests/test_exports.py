@@ -1,4 +1,4 @@
-"""`headcount export --format bayesian|dmcount|p2pnet|c3f`: each output read back as that codebase's
+"""`headcount export --to bayesian|dmcount|p2pnet|c3f`: each output read back as that codebase's
 own dataset class reads it (re-written here from their loaders' logic), with hand-computed values."""
 
 from __future__ import annotations
@@ -143,14 +143,14 @@ def test_export_refuses_a_folder_it_did_not_write_and_rewrites_its_own(store, tm
     foreign = tmp_path / "mine"
     foreign.mkdir()
     (foreign / "notes.txt").write_text("keep me")
-    code, out = run_main(["export", store, "--format", "p2pnet", "--out", foreign], capsys)
+    code, out = run_main(["export", store, "--to", "p2pnet", "--out", foreign], capsys)
     assert code == 2 and "not writing into it" in out and len(out.strip().splitlines()) == 1
     assert sorted(p.name for p in foreign.iterdir()) == ["notes.txt"]
     ok = tmp_path / "ours"
     for _ in range(2):  # a second export replaces the first
-        code, out = run_main(["export", store, "--format", "p2pnet", "--out", ok], capsys)
+        code, out = run_main(["export", store, "--to", "p2pnet", "--out", ok], capsys)
         assert code == 0, out
     assert "1 image(s) have no head" in out
     assert len((ok / "train.list").read_text().splitlines()) == 4
-    code, out = run_main(["export", store, "--format", "c3f", "--out", ok], capsys)
+    code, out = run_main(["export", store, "--to", "c3f", "--out", ok], capsys)
     assert code == 2 and "'c3f'" in out  # another format's export is not ours either

@@ -180,12 +180,12 @@ def test_score_reads_ground_truth_from_any_dataset_format(sha_root, tmp_path):
     counts = {s.image_id: len(s.points) for s in read("shanghaitech", sha_root, "train")}
     pred = tmp_path / "p.csv"
     pred.write_text("image_id,count\n" + "".join(f"{i},{n + 2}\n" for i, n in counts.items()))
-    args = ["score", str(pred), "--gt-format", "shanghaitech", "--root", str(sha_root), "--split", "train", "--json"]
+    args = ["score", str(pred), "--from", "shanghaitech", "--root", str(sha_root), "--split", "train", "--json"]
     r = CliRunner().invoke(cli, args)
     assert r.exit_code == 0, r.output
     out = json.loads(r.output)
     assert out["n_images"] == 3 and out["mae"] == pytest.approx(2.0)
-    r = CliRunner().invoke(cli, ["score", str(pred), "--gt-format", "shanghaitech"])
+    r = CliRunner().invoke(cli, ["score", str(pred), "--from", "shanghaitech"])
     assert r.exit_code == 2 and "--root" in r.output
 
 
@@ -203,7 +203,7 @@ def test_nwpu_loc_lines_by_hand_and_integer_ids(tmp_path):
 def test_a_store_exported_as_nwpu_ground_truth_scores_itself_perfectly(tiny_stores, tmp_path):
     from pipeline.store import read_split
 
-    r = CliRunner().invoke(cli, ["export", str(tiny_stores["test"]), "--format", "nwpu-loc", "--out", str(tmp_path)])
+    r = CliRunner().invoke(cli, ["export", str(tiny_stores["test"]), "--to", "nwpu-loc", "--out", str(tmp_path)])
     assert r.exit_code == 0, r.output
     gt = tmp_path / "test_gt_loc.txt"
     assert gt.read_bytes().count(b"\r\n") == 3  # one CRLF line per image, as NWPU releases it

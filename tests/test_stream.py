@@ -109,7 +109,7 @@ def test_int8_export_keeps_counts_close(checkpoint, video, tmp_path):
 def test_export_never_overwrites_a_file_that_is_not_an_onnx_model(checkpoint, tmp_path):
     precious = tmp_path / "notes.onnx"
     precious.write_text("my notes")
-    r = CliRunner().invoke(cli, ["export-model", str(checkpoint), "--onnx", str(precious)])
+    r = CliRunner().invoke(cli, ["export-model", str(checkpoint), "--out", str(precious)])
     assert r.exit_code != 0 and precious.read_text() == "my notes"
 
 
@@ -297,7 +297,7 @@ def test_bench_stream_reports_fps_drops_and_error_against_the_truth(tmp_path):
     args = ["--size", "96x64", "--frames", "6", "--runtime", "onnx", "--checkpoint", str(tmp_path / "flat.pt")]
     truth = make_video(tmp_path / "same.mp4", frames=6, shape=(64, 96), fps=25)  # the bench's video, made again
     for scale, cells in ((["--scale", "1"], 12 * 8), ([], 6 * 4)):  # by default frames are counted at half size
-        r = CliRunner().invoke(cli, ["bench", "stream", *args, *scale])
+        r = CliRunner().invoke(cli, ["bench", "stream", *args, *scale, "--json"])
         assert r.exit_code == 0, r.output
         x = json.loads(r.stdout)
         assert x["frames"] == x["decoded"] == 6 and x["dropped"] == 0 and x["fps"] > 0
@@ -421,7 +421,7 @@ def test_bench_stream_without_a_checkpoint_says_its_weights_are_untrained_and_gi
     runtime, tmp_path, monkeypatch
 ):
     monkeypatch.chdir(tmp_path)  # no demo pipeline here: no models/best.pt
-    r = CliRunner().invoke(cli, ["bench", "stream", "--size", "96x64", "--frames", "3", "--runtime", runtime])
+    r = CliRunner().invoke(cli, ["bench", "stream", "--size", "96x64", "--frames", "3", "--runtime", runtime, "--json"])
     assert r.exit_code == 0, r.output
     x = json.loads(r.stdout)
     assert x["weights"] == "untrained" and x["mae_vs_truth"] is None and x["frames"] == 3
@@ -433,7 +433,9 @@ def test_bench_stream_times_the_demo_pipelines_checkpoint_where_there_is_one(che
     monkeypatch.chdir(tmp_path)
     (tmp_path / "models").mkdir()
     (tmp_path / "models" / "best.pt").write_bytes(checkpoint.read_bytes())
-    r = CliRunner().invoke(cli, ["bench", "stream", "--size", "96x64", "--frames", "2", "--runtime", "pytorch"])
+    r = CliRunner().invoke(
+        cli, ["bench", "stream", "--size", "96x64", "--frames", "2", "--runtime", "pytorch", "--json"]
+    )
     assert r.exit_code == 0, r.output
     x = json.loads(r.stdout)
     assert x["weights"] == "models/best.pt" and x["mae_vs_truth"] is not None

@@ -128,7 +128,7 @@ def test_ddp_with_two_processes_matches_one_process(tiny_stores, tmp_path):
     common = ["--params", tmp_path / "params.yaml", "--store", tiny_stores["train"]]
 
     def run(launcher, name):
-        args = ["train", *map(str, common), "--out", str(tmp_path / name), "--live", str(tmp_path / f"live-{name}")]
+        args = ["train", *map(str, common), "--out", str(tmp_path / name), "--dvclive", str(tmp_path / f"live-{name}")]
         r = subprocess.run(
             [sys.executable, *launcher, "-m", "pipeline", *args], capture_output=True, text=True, timeout=300
         )

@@ -112,7 +112,7 @@ def test_the_installed_package_runs_from_outside_the_checkout(installed, tmp_pat
     _run(
         python.parent / "headcount",
         "density",
-        "--format",
+        "--from",
         "shanghaitech",
         "--root",
         "raw",

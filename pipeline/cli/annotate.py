@@ -82,7 +82,13 @@ def annotate_cmd(
     device: str,
     no_model: bool,
 ) -> None:
-    """Serve the point-click annotation tool for FOLDER (images/ and points/)."""
+    """Serve the point-click annotation tool for FOLDER (images/ and points/).
+
+    \b
+    Examples:
+      headcount annotate data/annotated
+      headcount annotate DIR --user ann --user bo --reviewer rita
+    """
     import secrets
     from urllib.parse import quote
 

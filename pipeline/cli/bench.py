@@ -8,12 +8,18 @@ import click
 
 from pipeline import strictjson
 from pipeline.cli import options
-from pipeline.cli.group import cli
+from pipeline.cli.group import Subcommands, cli
 
 
-@cli.group()
+@cli.group(cls=Subcommands)
 def bench() -> None:
-    """Speed benchmarks (one run each, printed as a table)."""
+    """Speed benchmarks: each prints a table, or JSON with --json (figures go to benchmarks/README.md).
+
+    \b
+    Examples:
+      headcount bench density
+      headcount bench train --repeats 3 --json
+    """
 
 
 @bench.command("density")
@@ -26,11 +32,22 @@ def bench() -> None:
     help="Images in the split timing (0 skips it).",
 )
 @click.option("--workers", type=click.IntRange(1), default=2, show_default=True)
-def bench_density(heads: int, split_images: int, workers: int) -> None:
-    """Classic CSRNet recipe vs density_map on a 768x1024 image; then a whole split."""
+@click.option("--json", "as_json", is_flag=True, help="One JSON object instead of the table.")
+def bench_density(heads: int, split_images: int, workers: int, as_json: bool) -> None:
+    """Classic CSRNet recipe vs density_map on a 768x1024 image; then a whole split.
+
+    \b
+    Examples:
+      headcount bench density
+      headcount bench density --split-images 0 --json
+    """
     from pipeline.bench.density import bench_density_map, bench_split
 
     r = bench_density_map(heads=heads)
+    if as_json:
+        split = bench_split(images=split_images, workers=workers) if split_images else None
+        click.echo(strictjson.dumps({"image": r, "split": split}))
+        return
     click.echo(f"one 768x1024 image, {int(r['heads'])} clustered heads")
     click.echo(f"  classic recipe   {r['classic_s'] * 1e3:12.1f} ms")
     click.echo(f"  headcount        {r['headcount_s'] * 1e3:12.3f} ms")
@@ -71,9 +88,15 @@ def bench_startup_cmd(repeats: int, as_json: bool) -> None:
 @click.option("--crop", callback=options.crop, default="512x384", show_default=True, help="Crop WxH (multiples of 8).")
 @click.option("--batch", type=click.IntRange(1), default=16, show_default=True)
 @click.option("--epochs", type=click.IntRange(1), default=2, show_default=True)
-@click.option("--json", "as_json", is_flag=True, help="Only the JSON lines (no summary on stderr).")
+@click.option("--json", "as_json", is_flag=True, help="One JSON line per epoch instead of the table.")
 def bench_loader_cmd(workers: int, images: int, shape, crop, batch: int, epochs: int, as_json: bool) -> None:
-    """Training crops per second out of the data loader: one JSON line per epoch, the last is the steady state."""
+    """Training crops per second out of the data loader, per epoch; the last is the steady state.
+
+    \b
+    Examples:
+      headcount bench loader --workers 2
+      headcount bench loader --workers 8 --crop 512x384 --json
+    """
 
     from pipeline.bench.loader import bench_loader
 
@@ -81,9 +104,12 @@ def bench_loader_cmd(workers: int, images: int, shape, crop, batch: int, epochs:
         raise click.BadParameter(f"{batch} is more than the {images} images of an epoch", param_hint="--batch")
     last = None
     for last in bench_loader(workers, images, shape, crop, batch, epochs):
-        click.echo(strictjson.dumps(last), nl=True)
+        if as_json:
+            click.echo(strictjson.dumps(last))
+        else:
+            click.echo(f"epoch {last['epoch']}: {last['img_per_s']:8.1f} crops/s  ({last['seconds']:.2f} s)")
     if not as_json:
-        click.echo(f"steady state: {last['img_per_s']:.0f} crops/s with {workers} workers", err=True)
+        click.echo(f"steady state: {last['img_per_s']:.0f} crops/s with {workers} workers")
 
 
 @bench.command("train")
@@ -108,7 +134,14 @@ def bench_loader_cmd(workers: int, images: int, shape, crop, batch: int, epochs:
     show_default=True,
     help="Inference cases WxHxBATCH.",
 )
-@click.option("--loader-workers", type=click.IntRange(0), default=None, help="Default: one per core, at most 16.")
+@click.option(
+    "--workers",
+    "loader_workers",
+    type=click.IntRange(0),
+    default=None,
+    help="Loader workers (default: one per core, at most 16).",
+)
+@options.renamed("--loader-workers", "--workers", "loader_workers", type=click.IntRange(0))
 @click.option("--no-compile", is_flag=True, help="Skip the torch.compile cases.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON line per case instead of a table.")
 def bench_train(
@@ -124,7 +157,13 @@ def bench_train(
     no_compile: bool,
     as_json: bool,
 ) -> None:
-    """CSRNet training speed: per device (--device), or on the CPU in both numerics modes vs plain PyTorch."""
+    """CSRNet training speed: per device (--device), or on the CPU in both numerics modes vs plain PyTorch.
+
+    \b
+    Examples:
+      headcount bench train --repeats 3
+      headcount bench train --device cuda --json
+    """
     if device is not None:
         from pipeline.bench.train import bench_train_device
 
@@ -178,8 +217,15 @@ def bench_train(
     "Count frames resized by F, as `count --scale` does. 0.5: the demo model counts the bench's crowd best "
     "there (MAE 7 at 640x360 against 26 at 1.0) and on a quarter of the pixels.",
 )
-def bench_stream_cmd(checkpoint, shape, frames, fps, live, runtime, threads, scale) -> None:
-    """Counting a synthetic crowd video end to end: fps, dropped frames, lag, MAE against the true counts."""
+@click.option("--json", "as_json", is_flag=True, help="One JSON object instead of the table.")
+def bench_stream_cmd(checkpoint, shape, frames, fps, live, runtime, threads, scale, as_json) -> None:
+    """Counting a synthetic crowd video end to end: fps, dropped frames, lag, MAE against the true counts.
+
+    \b
+    Examples:
+      headcount bench stream
+      headcount bench stream --checkpoint models/best.pt --runtime pytorch --size 1280x720 --live --json
+    """
 
     from pipeline.bench.stream import bench_stream, default_checkpoint
 
@@ -187,7 +233,11 @@ def bench_stream_cmd(checkpoint, shape, frames, fps, live, runtime, threads, sca
     r = bench_stream(
         checkpoint, shape=shape, frames=frames, fps=fps, live=live, runtime=runtime, threads=threads, scale=scale
     )
-    click.echo(strictjson.dumps(r))
+    if as_json:
+        click.echo(strictjson.dumps(r))
+        return
+    for key, value in r.items():
+        click.echo(f"{key:<16} {value:.4g}" if isinstance(value, float) else f"{key:<16} {value}")
 
 
 def _print_device_bench(cases, as_json: bool) -> None:

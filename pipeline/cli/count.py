@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from pipeline import strictjson
 from pipeline.cli import options
 from pipeline.cli.group import cli
 
@@ -101,11 +102,12 @@ from pipeline.cli.group import cli
     show_default=True,
     help="Streams and cameras: seconds without data that count as a drop.",
 )
+@click.option("--json", "as_json", is_flag=True, help="Images: one JSON line per image instead of PATH<TAB>COUNT.")
 @options.scale(
     1.0,
     "Count images and frames resized by F (zones and points stay in the input's pixels): heads at the size "
     "the model learned, and F^2 of the pixels. Which F counts best depends on the model (the demo's: 0.5 for "
-    "640x360 frames); see README 'Counting video'.",
+    "640x360 frames); see docs/video.md.",
 )
 def count_cmd(
     inputs: tuple[str, ...],
@@ -130,12 +132,18 @@ def count_cmd(
     reconnect: int,
     stall: float,
     scale: float,
+    as_json: bool,
 ) -> None:
     """Count people in images (one count per line), videos, streams and cameras (one record per frame).
 
     INPUTS are image files, video files, stream URLs (rtsp://, http(s)://) or
     camera devices (/dev/video0). Exit code 3: an alert fired; 130: stopped by Ctrl-C
     (everything counted so far is written).
+
+    \b
+    Examples:
+      headcount count photo.jpg --heatmap overlay.png --points heads.csv
+      headcount count video.mp4 --zones zones.yaml --alerts alerts.jsonl --out counts.csv
     """
     from pipeline.infer.counter import count_images, load_counter, write_points_csv
     from pipeline.live.alerts import AlertConfig
@@ -163,8 +171,9 @@ def count_cmd(
         )
     if images:
         results = count_images(images, counter, heatmap, scale)
-        for path, (n, _) in zip(images, results, strict=True):
-            click.echo(f"{path}\t{n:.1f}", err=points_out == "-")
+        for path, (n, pts) in zip(images, results, strict=True):
+            row = {"image": str(path), "count": n, "heads": len(pts)}
+            click.echo(strictjson.dumps(row) if as_json else f"{path}\t{n:.1f}", err=points_out == "-")
         if points_out is not None:
             rows = [(path.stem, pts) for path, (_, pts) in zip(images, results, strict=True)]
             write_points_csv(points_out, rows, [*images, checkpoint])

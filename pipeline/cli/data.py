@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from pipeline import strictjson
 from pipeline.cli import options
 from pipeline.cli.group import cli
 from pipeline.kernels import BORDERS, DUPLICATES, METHODS, DensityParams
@@ -24,7 +25,12 @@ _DEF = DensityParams()
 @click.option("--max-count", type=click.IntRange(1), default=None, help="Most heads per image.")
 @click.option("--seed", type=int, default=None, help="Random seed (same seed, same bytes).")
 def synth(out: Path, train, test, shape, min_count, max_count, seed) -> None:
-    """Write a synthetic crowd dataset in the ShanghaiTech layout."""
+    """Write a synthetic crowd dataset in the ShanghaiTech layout.
+
+    \b
+    Example:
+      headcount synth --out data/raw/mine --train 20 --test 5 --size 320x240
+    """
     from pipeline.synth import SynthConfig, make_dataset
 
     given = {"train": train, "test": test, "min_count": min_count, "max_count": max_count, "seed": seed}
@@ -39,12 +45,12 @@ def synth(out: Path, train, test, shape, min_count, max_count, seed) -> None:
 
 @cli.command()
 @click.option(
-    "--format",
+    "--from",
     "fmt",
-    required=True,
     type=click.Choice(sorted(FORMATS)),
-    help="Annotation format of the dataset.",
+    help="Annotation format of the dataset.  [required]",
 )
+@options.renamed("--format", "--from", "fmt", required=True, type=click.Choice(sorted(FORMATS)))
 @click.option("--root", required=True, type=click.Path(path_type=Path), help="Dataset root folder.")
 @click.option("--split", required=True, help="Split name (train, test; 'all' for a points folder).")
 @click.option("--fold", type=click.IntRange(1, 5), default=None, help="UCF_CC_50 fold (1..5).")
@@ -84,7 +90,13 @@ def synth(out: Path, train, test, shape, min_count, max_count, seed) -> None:
 @click.option("--workers", type=click.IntRange(1), default=1, show_default=True, help="Worker processes.")
 @click.option("--dataset", default=None, help="Dataset name recorded in the store (default: root folder name).")
 def density(fmt, root, split, fold, out, workers, dataset, **kernel) -> None:
-    """Make the density maps of one split and write them to an HDF5 store."""
+    """Make the density maps of one split and write them to an HDF5 store.
+
+    \b
+    Examples:
+      headcount density --from shanghaitech --root DATA/part_B --split train --out train.h5
+      headcount density --from points --root data/annotated --split all --out mine.h5 --encoding heads
+    """
     from pipeline.build import build_split
 
     options = {} if fold is None else {"fold": fold}
@@ -95,11 +107,28 @@ def density(fmt, root, split, fold, out, workers, dataset, **kernel) -> None:
 
 @cli.command("inspect")
 @click.argument("store", type=click.Path(dir_okay=False, path_type=Path))
-def inspect_cmd(store: Path) -> None:
-    """Per-image counts, density sums, dropped points and sigma range; flags problems."""
+@click.option(
+    "--json", "as_json", is_flag=True, help="One JSON line per image, then the summary, instead of the table."
+)
+def inspect_cmd(store: Path, as_json: bool) -> None:
+    """Per-image counts, density sums, dropped points and sigma range; flags problems.
+
+    \b
+    Examples:
+      headcount inspect data/density/synthetic/train.h5
+      headcount inspect train.h5 --json | grep problems
+    """
     from pipeline.inspection import inspect_store
 
     attrs, reports = inspect_store(store)
+    if as_json:
+        keys = ("image_id", "count", "heads", "density_sum", "dropped", "sigma_min", "sigma_max", "problems")
+        for r in reports:
+            click.echo(strictjson.dumps({k: getattr(r, k) for k in keys}))
+        summary = {"store": str(store), "dataset": attrs["dataset"], "split": attrs["split"], "images": len(reports)}
+        summary.update(heads=sum(r.count for r in reports), flagged=sum(bool(r.problems) for r in reports))
+        click.echo(strictjson.dumps(summary))
+        return
     click.echo(f"{store}: dataset={attrs['dataset']} split={attrs['split']} params={attrs['params']}")
     click.echo(f"{'image':<16}{'count':>7}{'sum':>10}{'dropped':>9}{'sigma min':>11}{'sigma max':>11}  problems")
     for r in reports:
@@ -117,21 +146,23 @@ def inspect_cmd(store: Path) -> None:
 @click.argument("store", required=False, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path))
 @click.option(
-    "--format",
+    "--to",
     "fmt",
-    default="csrnet",
-    show_default=True,
-    help="csrnet: CSRNet-pytorch density files; bayesian, dmcount, p2pnet, c3f: those codebases' layouts; "
-    "nwpu-loc: NWPU's localization ground truth; or any annotation format convert writes (points and images).",
+    default=None,
+    help="csrnet (the default): CSRNet-pytorch density files; bayesian, dmcount, p2pnet, c3f: those codebases' "
+    "layouts; nwpu-loc: NWPU's localization ground truth; or any annotation format convert writes (points and images).",
 )
+@options.renamed("--format", "--to", "fmt")
 @click.option("--split", default=None, help="Folder/list name for the images (default: the store's split).")
 @click.option(
-    "--source-format",
+    "--from",
+    "source_format",
     default=None,
     type=click.Choice(sorted(FORMATS)),
     help="nwpu-loc only: read a dataset of this format (--root, --split) instead of a store, keeping head boxes.",
 )
-@click.option("--root", type=click.Path(file_okay=False, path_type=Path), help="The --source-format dataset.")
+@options.renamed("--source-format", "--from", "source_format", type=click.Choice(sorted(FORMATS)))
+@click.option("--root", type=click.Path(file_okay=False, path_type=Path), help="The --from dataset.")
 @click.option(
     "--min-size",
     type=click.IntRange(0),
@@ -163,15 +194,23 @@ def export(
     val_fraction: float,
     seed: int,
 ) -> None:
-    """Export a store for another trainer: CSRNet-pytorch density files (one <image>.h5 with key 'density'),
-    the Bayesian Loss / DM-Count, P2PNet or C-3-Framework layouts, NWPU localization ground truth, or its
-    annotations."""
+    """Export a store for another trainer's code, or as annotations.
+
+    CSRNet-pytorch density files (one <image>.h5 with key 'density'), the Bayesian Loss / DM-Count, P2PNet
+    or C-3-Framework layouts, NWPU localization ground truth, or any annotation format convert writes.
+
+    \b
+    Examples:
+      headcount export train.h5 --to csrnet --out csrnet_gt/
+      headcount export train.h5 --to dmcount --val-fraction 0.1 --out dmcount_data/
+    """
     from pipeline.exports import FORMATS
 
+    fmt = fmt or "csrnet"
     if source_format is not None and fmt != "nwpu-loc":
-        raise click.UsageError("--source-format reads a dataset for --format nwpu-loc only; the others need a store")
+        raise click.UsageError("--from reads a dataset for --to nwpu-loc only; the others need a store")
     if (store is None) == (source_format is None):
-        raise click.UsageError("give a STORE, or (nwpu-loc) --source-format F --root DIR --split S")
+        raise click.UsageError("give a STORE, or (nwpu-loc) --from F --root DIR --split S")
     if fmt == "nwpu-loc":
         from pipeline.exports import export_nwpu_gt
         from pipeline.writers.convert import store_samples
@@ -184,7 +223,7 @@ def export(
             from pipeline.readers import read
 
             if root is None or split is None:
-                raise click.UsageError("--source-format needs --root DIR and --split S")
+                raise click.UsageError("--from needs --root DIR and --split S")
             samples, name, where = read(source_format, root, split), split, root
         path, images, heads = export_nwpu_gt(samples, out, name, where)
         click.echo(f"wrote {images} images with {heads} heads to {path}")
@@ -217,7 +256,12 @@ def export(
 @click.argument("store", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Report folder.")
 def report_cmd(store: Path, out: Path) -> None:
-    """A self-contained HTML page on a density store: counts, sigmas, example maps, problems."""
+    """A self-contained HTML page on a density store: counts, sigmas, example maps, problems.
+
+    \b
+    Example:
+      headcount report data/density/synthetic/test.h5 --out reports/test
+    """
     from pipeline.report import write_report
 
     click.echo(f"wrote {write_report(store, out)}")
@@ -245,6 +289,11 @@ def convert_cmd(src, root, split, fold, dst, out, out_split, status) -> None:
 
     From an annotation folder (``--from points``) only annotated images are taken, and the
     command says how many it skipped.
+
+    \b
+    Examples:
+      headcount convert --from shanghaitech --root DATA/part_B --split test --to coco --out coco/
+      headcount convert --from points --root data/annotated --split all --to cvat --out cvat/
     """
     from pipeline.readers import read
     from pipeline.writers.convert import convert

@@ -1,13 +1,96 @@
-"""The ``headcount`` click group every command module registers on."""
+"""The ``headcount`` click group every command module registers on, and its grouped help."""
 
 from __future__ import annotations
+
+import inspect
 
 import click
 
 from pipeline import __version__
 
+# the help's sections, in order; a command in none of them is listed under "other"
+SECTIONS = {
+    "Ground truth": ("synth", "density", "inspect", "report", "convert", "export"),
+    "Training": ("preset", "train", "evaluate", "recipe", "export-model"),
+    "Scoring": ("score", "agree"),
+    "Counting": ("count",),
+    "Annotation": ("annotate",),
+    "Speed": ("bench",),
+}
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+
+def summary(command: click.Command) -> str:
+    """A command's first docstring sentence, whole: help lists never cut a summary mid-phrase."""
+    text = (command.help or "").strip().split("\n\n")[0]
+    text = " ".join(text.split())
+    end = text.find(". ")
+    return text[: end + 1] if end >= 0 else text
+
+
+def split_examples(text: str) -> tuple[str, str]:
+    """(description, examples) of a help text whose examples follow a ``\\b`` line and ``Example(s):``."""
+    text = inspect.cleandoc(text)
+    at = text.find("\b\nExample")
+    return (text, "") if at < 0 else (text[:at].rstrip(), text[at:])
+
+
+class ExamplesLast:
+    """Help that ends with the command's examples, after the options (a mixin for click commands)."""
+
+    def format_help_text(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        description, _ = split_examples(self.help or "")
+        if description:
+            formatter.write_paragraph()
+            with formatter.indentation():
+                formatter.write_text(description)
+
+    def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        _, examples = split_examples(self.help or "")
+        if examples:
+            formatter.write_paragraph()
+            formatter.write_text(examples)
+
+
+class Command(ExamplesLast, click.Command):
+    """A headcount command: its help ends with examples."""
+
+
+class Headcount(ExamplesLast, click.Group):
+    """Commands listed by section, each with its whole first sentence."""
+
+    command_class = Command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        names = self.list_commands(ctx)
+        placed = {n for group in SECTIONS.values() for n in group}
+        sections = [*SECTIONS.items(), ("Other", tuple(n for n in names if n not in placed))]
+        for title, group in sections:
+            rows = [(n, summary(self.commands[n])) for n in group if n in self.commands]
+            if rows:
+                with formatter.section(title):
+                    formatter.write_dl(rows)
+
+
+class Subcommands(ExamplesLast, click.Group):
+    """A command group whose listing gives each subcommand's whole first sentence."""
+
+    command_class = Command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(n, summary(self.commands[n])) for n in self.list_commands(ctx)]
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+@click.group(cls=Headcount, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="headcount")
 def cli() -> None:
-    """headcount: crowd-counting density maps, training and evaluation."""
+    """headcount: crowd-counting ground truth, training, evaluation, annotation and video counting.
+
+    \b
+    Examples:
+      headcount density --from shanghaitech --root DATA/part_B --split train --out train.h5
+      headcount count photo.jpg --heatmap overlay.png
+      headcount COMMAND --help
+    """

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from pipeline import strictjson
 from pipeline.cli import options
 from pipeline.cli.group import cli
 from pipeline.numerics import NUMERICS
@@ -35,27 +36,35 @@ from pipeline.numerics import NUMERICS
     help="Checkpoint folder (last.pt, best.pt).",
 )
 @click.option(
-    "--live",
+    "--dvclive",
+    "live",
     type=click.Path(file_okay=False, path_type=Path),
-    default=Path("dvclive"),
-    show_default=True,
-    help="dvclive folder for loss and validation MAE.",
+    default=None,
+    help="dvclive folder for loss and validation MAE.  [default: dvclive]",
 )
+@options.renamed("--live", "--dvclive", "live", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--resume/--no-resume", default=None, help="Override run.resume.")
 @click.option("--threads", type=click.IntRange(1), default=None, help="Override run.threads (never changes results).")
 @click.option("--device", callback=options.device, default=None, help="Override run.device: " + options.DEVICE_HELP)
-@click.option("--loader-workers", type=click.IntRange(0), default=None, help="Override run.loader_workers.")
+@click.option("--workers", "loader_workers", type=click.IntRange(0), default=None, help="Override run.loader_workers.")
+@options.renamed("--loader-workers", "--workers", "loader_workers", type=click.IntRange(0))
 def train_cmd(
     params_file: Path,
     stores: tuple[Path, ...],
     out: Path,
-    live: Path,
+    live: Path | None,
     resume: bool | None,
     threads: int | None,
     device: str | None,
     loader_workers: int | None,
 ) -> None:
-    """Train CSRNet as the DVC `train` stage does (torchrun-compatible)."""
+    """Train CSRNet as the DVC `train` stage does (torchrun-compatible).
+
+    \b
+    Examples:
+      headcount train --params params.yaml --out models
+      torchrun --standalone --nproc_per_node 2 -m pipeline train
+    """
     from dataclasses import replace
 
     from pipeline.model import ModelConfig
@@ -73,7 +82,7 @@ def train_cmd(
         cfg,
         section(params, "model", ModelConfig),
         run=run,
-        live_dir=live,
+        live_dir=live or Path("dvclive"),
     )
     click.echo(f"trained {summary['epochs']} epochs; best validation MAE {summary['best_val_mae']:.3f}")
 
@@ -107,7 +116,13 @@ def train_cmd(
     help="reproducible: the same bits on any CPU; fast: oneDNN (see train.numerics).",
 )
 @click.option("--device", callback=options.device, default="cpu", show_default=True, help=options.DEVICE_HELP)
-@click.option("--bf16", is_flag=True, help="bfloat16 autocast (GPUs; the metrics move in the 3rd digit).")
+@click.option(
+    "--precision",
+    type=click.Choice(["fp32", "bf16"]),
+    default=None,
+    help="bf16: bfloat16 autocast (GPUs; the metrics move in the 3rd digit).  [default: fp32]",
+)
+@options.renamed("--bf16", "--precision", "precision", is_flag=True, to=lambda _: "bf16")
 @click.option(
     "--nwpu",
     "nwpu_out",
@@ -115,8 +130,16 @@ def train_cmd(
     default=None,
     help="Also write NWPU-Crowd submission files here (nwpu_count.txt, nwpu_loc.txt).",
 )
-def evaluate_cmd(checkpoint, test_store, train_store, metrics, predictions, numerics, device, bf16, nwpu_out) -> None:
-    """MAE, RMSE, GAME(0..3) and per-image predictions, as the DVC `evaluate` stage writes them."""
+@click.option("--json", "as_json", is_flag=True, help="Print the metrics as one JSON object.")
+def evaluate_cmd(
+    checkpoint, test_store, train_store, metrics, predictions, numerics, device, precision, nwpu_out, as_json
+) -> None:
+    """MAE, RMSE, GAME(0..3) and per-image predictions, as the DVC `evaluate` stage writes them.
+
+    \b
+    Example:
+      headcount evaluate --test data/density/synthetic/test.h5 --train data/density/synthetic/train.h5 --json
+    """
     from pipeline.device import resolve_device
     from pipeline.evaluate import evaluate
 
@@ -129,14 +152,18 @@ def evaluate_cmd(checkpoint, test_store, train_store, metrics, predictions, nume
         nwpu_out=nwpu_out,
         numerics=numerics,
         device=resolve_device(device),
-        precision="bf16" if bf16 else "fp32",
+        precision=precision or "fp32",
     )
+    if as_json:
+        click.echo(strictjson.dumps(m))
+        return
     click.echo("  ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in m.items()))
 
 
 @cli.command("export-model")
 @click.argument("checkpoint", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--onnx", "onnx_out", required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--out", "onnx_out", type=click.Path(dir_okay=False, path_type=Path), help="The ONNX file.  [required]")
+@options.renamed("--onnx", "--out", "onnx_out", required=True, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--int8", is_flag=True, help="Quantise the convolutions to int8 (faster on CPUs; counts move a little).")
 @click.option(
     "--calibrate",
@@ -152,7 +179,13 @@ def evaluate_cmd(checkpoint, test_store, train_store, metrics, predictions, nume
     help="--int8: refuse a model whose counts move more than this fraction from fp32's.",
 )
 def export_model_cmd(checkpoint: Path, onnx_out: Path, int8: bool, calibrate: Path | None, max_change: float) -> None:
-    """Write a checkpoint as ONNX (uint8 frames in, any height and width) and check it against PyTorch."""
+    """Write a checkpoint as ONNX (uint8 frames in, any height and width) and check it against PyTorch.
+
+    \b
+    Examples:
+      headcount export-model models/best.pt --out model.onnx
+      headcount export-model models/best.pt --out model-int8.onnx --int8 --calibrate frames/
+    """
     import tempfile
 
     from pipeline.atomic import write_bytes
@@ -260,6 +293,10 @@ def recipe_cmd(
 
     The same preset and data give the same bytes on any x86-64 CPU (train.numerics: reproducible).
     `make weights` rebuilds pipeline/weights/photo.pt this way.
+
+    \b
+    Example:
+      headcount recipe photo-cpu --root DATA --work build/photo --out photo.pt
     """
     from pipeline.params import RunConfig
     from pipeline.presets.recipe import run_recipe

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 
 import click
@@ -73,3 +74,29 @@ def scale(default: float, help: str):  # noqa: ANN201 - a click decorator
     return click.option(
         "--scale", type=FiniteRange(0, MAX_SCALE, min_open=True), default=default, show_default=True, help=help
     )
+
+
+def renamed(old: str, new: str, dest: str, *, required: bool = False, to=None, **option_kw):
+    """The old spelling `old` of option `new` (parameter `dest`), hidden and kept for one release.
+
+    Given, it warns on stderr and stands in for `new` where `new` was not given; `to` maps its value
+    (``--bf16`` to ``precision="bf16"``). `required` is `new`'s: checked here, since either spelling
+    may carry it. Put it among the command's options, under ``@cli.command``.
+    """
+    alias = "_renamed_" + old.lstrip("-").replace("-", "_")
+
+    def decorate(f):
+        @functools.wraps(f)
+        def wrapper(*args, **kwargs):
+            value = kwargs.pop(alias)
+            if value is not None and value is not False:
+                click.echo(f"warning: {old} is now {new} (the old name goes in the next release)", err=True)
+                if kwargs.get(dest) is None:
+                    kwargs[dest] = to(value) if to is not None else value
+            if required and kwargs.get(dest) is None:
+                raise click.MissingParameter(param_hint=f"'{new}'", param_type="option")
+            return f(*args, **kwargs)
+
+        return click.option(old, alias, hidden=True, default=None, **option_kw)(wrapper)
+
+    return decorate

@@ -21,13 +21,15 @@ from pipeline.readers import FORMATS
     help="NWPU localization ground truth (id num x y sigma_s sigma_l level ...) or a density store (.h5).",
 )
 @click.option(
-    "--gt-format",
+    "--from",
+    "gt_format",
     default=None,
     type=click.Choice(sorted(FORMATS)),
     help="Or: ground truth from a dataset in this format (with --root, --split).",
 )
-@click.option("--root", type=click.Path(file_okay=False, path_type=Path), help="The --gt-format dataset's folder.")
-@click.option("--split", default=None, help="The --gt-format dataset's split.")
+@options.renamed("--gt-format", "--from", "gt_format", type=click.Choice(sorted(FORMATS)))
+@click.option("--root", type=click.Path(file_okay=False, path_type=Path), help="The --from dataset's folder.")
+@click.option("--split", default=None, help="The --from dataset's split.")
 @click.option(
     "--radius",
     type=options.FiniteRange(0, min_open=True),
@@ -50,7 +52,12 @@ def score_cmd(
 
     PRED is an NWPU localization file (``id num x y ...``, .txt) or a CSV of
     ``image_id,count`` or ``image_id,x,y`` (one row per predicted head). The ground
-    truth is --gt FILE, or a dataset: --gt-format F --root DIR --split S.
+    truth is --gt FILE, or a dataset: --from F --root DIR --split S.
+
+    \b
+    Examples:
+      headcount score predictions.csv --gt test.h5 --radius 4 --radius 8
+      headcount score nwpu_loc.txt --from nwpu --root DATA/NWPU --split val --json
     """
 
     from pipeline.score import score
@@ -58,9 +65,9 @@ def score_cmd(
     from pipeline.scoring.truth import dataset_truth, store_truth
 
     if (gt is None) == (gt_format is None):
-        raise click.UsageError("give the ground truth as --gt FILE or as --gt-format F --root DIR --split S")
+        raise click.UsageError("give the ground truth as --gt FILE or as --from F --root DIR --split S")
     if gt_format is not None and (root is None or split is None):
-        raise click.UsageError("--gt-format needs --root DIR and --split S")
+        raise click.UsageError("--from needs --root DIR and --split S")
 
     try:
         edges = tuple(float(b) for b in bins.split(","))
@@ -101,6 +108,10 @@ def agree_cmd(folder_a: Path, folder_b: Path, radius: float, as_json: bool) -> N
 
     Each is an annotation folder (images/ and points/) or a folder of point files. Heads match one to
     one within --radius, as `headcount score` matches predictions.
+
+    \b
+    Example:
+      headcount agree ann/ bo/ --radius 8 --json
     """
 
     from pipeline.scoring.agreement import agree

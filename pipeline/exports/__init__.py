@@ -1,4 +1,4 @@
-"""A density store written out for other trainers' codebases (``headcount export --format F``).
+"""A density store written out for other trainers' codebases (``headcount export --to F``).
 
 People who train Bayesian Loss, DM-Count, P2PNet or C-3-Framework models keep
 their trainer and want our ground truth in the layout its own preprocessing
@@ -171,7 +171,7 @@ def export(
     `min_size`/`max_size` default to the codebase's own (`DEFAULT_SIZES`).
     """
     if fmt not in FORMATS:
-        raise ConfigError("--format", f"unknown export {fmt!r}; choose from {', '.join(sorted(FORMATS))}")
+        raise ConfigError("--to", f"unknown export {fmt!r}; choose from {', '.join(sorted(FORMATS))}")
     if not 0 <= val_fraction < 1:
         raise ConfigError("--val-fraction", f"must be in [0, 1), got {val_fraction}")
     default_min, default_max = DEFAULT_SIZES[fmt]

@@ -5,7 +5,7 @@ more heads; ``<box xtl= ytl= xbr= ybr=>`` is a head with a size (its centre, sqr
 ``method: box`` works as for JHU-Crowd++ and NWPU-Crowd. Polygons, polylines, ellipses, masks and tags
 are not heads and are skipped. Split: an image's ``subset`` (exports of several subsets), or ``all``.
 Option ``label`` keeps the shapes of one label. Coordinates are CVAT's: pixels from the image's top-left
-corner, the frame headcount uses (DESIGN.md section 2). Some exports have no XML declaration; both read.
+corner, the frame headcount uses (docs/architecture.md, "Points"). Some exports have no XML declaration; both read.
 
 The team's record travels in CVAT's own attributes: the writer puts one ``<points>`` shape per head
 (so each head can be edited, deleted and attributed on its own in CVAT), with an ``<attribute

@@ -1,4 +1,4 @@
-"""Writing samples in an annotation format, looked up by name (``headcount convert``, ``export --format``).
+"""Writing samples in an annotation format, looked up by name (``headcount convert``, ``export --to``).
 
 The readers (`pipeline.readers`) are what the density stage runs; the writers
 are not, so they live here, one module per format, registered lazily as the
