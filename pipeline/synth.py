@@ -44,7 +44,7 @@ def _smooth_field(rng: np.random.Generator, h: int, w: int, cells: int) -> np.nd
     return np.asarray(Image.fromarray(grid).resize((w, h), Image.BICUBIC), dtype=np.float32) / 255.0
 
 
-def _background(rng: np.random.Generator, h: int, w: int, horizon: int) -> np.ndarray:
+def background(rng: np.random.Generator, h: int, w: int, horizon: int) -> np.ndarray:
     """A scene: sky/wall above the horizon, textured ground below, some structures."""
     top, ground = rng.integers(40, 230, size=(2, 3))
     t = np.linspace(0, 1, h, dtype=np.float32)[:, None, None]
@@ -84,6 +84,34 @@ def head_diameters(y: np.ndarray, horizon: float, height: int, near: float, far:
     return far + (near - far) * depth
 
 
+@dataclass(frozen=True)
+class Look:
+    """How one person is drawn: shirt and face colours, and hair (or a hat) down to `cover` head
+    diameters below the head's centre, None for none."""
+
+    shirt: tuple[int, int, int]
+    face: tuple[int, int, int]
+    hair: tuple[int, int, int]
+    cover: float | None
+
+
+def random_look(rng: np.random.Generator) -> Look:
+    """A person's look, drawn from `rng` (the synthetic video keeps one per person)."""
+    shirt = tuple(int(c) for c in 0.6 * rng.integers(0, 256, 3) + 0.4 * rng.integers(20, 160))
+    skin = SKIN[rng.integers(len(SKIN))] + rng.integers(-15, 16, 3)
+    hair = tuple(int(c) for c in HAIR[rng.integers(len(HAIR))])
+    cover = rng.uniform(-0.2, 0.6) if rng.random() < 0.85 else None  # hair or a hat, from the front or behind
+    return Look(shirt, tuple(int(c) for c in np.clip(skin, 0, 255)), hair, cover)
+
+
+def draw_person(draw: ImageDraw.ImageDraw, x: float, y: float, d: float, look: Look) -> None:
+    """Head and shoulders with the head's centre at (`x`, `y`) and diameter `d`, in the canvas's pixels."""
+    draw.ellipse([x - 1.2 * d, y + 0.35 * d, x + 1.2 * d, y + 2.2 * d], fill=look.shirt)
+    draw.ellipse([x - 0.42 * d, y - 0.5 * d, x + 0.42 * d, y + 0.5 * d], fill=look.face)
+    if look.cover is not None:
+        draw.chord([x - 0.45 * d, y - 0.55 * d, x + 0.45 * d, y + look.cover * d], 180, 360, fill=look.hair)
+
+
 def render_image(rng: np.random.Generator, cfg: SynthConfig) -> tuple[np.ndarray, np.ndarray]:
     """One crowd image (uint8 ``(H, W, 3)``) and its head points ``(N, 2)`` as (x, y)."""
     h, w = cfg.height, cfg.width
@@ -95,22 +123,12 @@ def render_image(rng: np.random.Generator, cfg: SynthConfig) -> tuple[np.ndarray
     size = head_diameters(pts[:, 1], horizon, h, near, far)
 
     s = SUPERSAMPLE
-    canvas = Image.fromarray(np.clip(_background(rng, h, w, horizon), 0, 255).astype(np.uint8)).resize(
+    canvas = Image.fromarray(np.clip(background(rng, h, w, horizon), 0, 255).astype(np.uint8)).resize(
         (w * s, h * s), Image.BILINEAR
     )
     draw = ImageDraw.Draw(canvas)
     for i in np.argsort(pts[:, 1]):  # far to near: nearer people occlude farther ones
-        x, y, d = pts[i, 0] * s, pts[i, 1] * s, size[i] * s
-        shirt = tuple(int(c) for c in 0.6 * rng.integers(0, 256, 3) + 0.4 * rng.integers(20, 160))
-        skin = SKIN[rng.integers(len(SKIN))] + rng.integers(-15, 16, 3)
-        hair = HAIR[rng.integers(len(HAIR))]
-        draw.ellipse([x - 1.2 * d, y + 0.35 * d, x + 1.2 * d, y + 2.2 * d], fill=shirt)
-        face = tuple(int(c) for c in np.clip(skin, 0, 255))
-        draw.ellipse([x - 0.42 * d, y - 0.5 * d, x + 0.42 * d, y + 0.5 * d], fill=face)
-        if rng.random() < 0.85:  # hair or a hat, seen from the front or behind
-            cover = rng.uniform(-0.2, 0.6)
-            box = [x - 0.45 * d, y - 0.55 * d, x + 0.45 * d, y + cover * d]
-            draw.chord(box, 180, 360, fill=tuple(int(c) for c in hair))
+        draw_person(draw, pts[i, 0] * s, pts[i, 1] * s, size[i] * s, random_look(rng))
     img = canvas.resize((w, h), Image.LANCZOS)
     img = img.filter(ImageFilter.GaussianBlur(rng.uniform(0.0, 0.8)))
 

@@ -34,7 +34,7 @@ class Zone:
     threshold: float | None = None
 
 
-class _StrictLoader(yaml.SafeLoader):
+class StrictLoader(yaml.SafeLoader):
     """PyYAML's safe loader, refusing a key given twice (it would keep the last one silently)."""
 
     def construct_mapping(self, node, deep=False):  # noqa: ANN001, ANN201 - PyYAML's signature
@@ -45,36 +45,50 @@ class _StrictLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep)
 
 
-def _coordinate(v: object) -> bool:
+def is_coordinate(v: object) -> bool:
+    """A plain number of sane size: no true/false, no text, no 400-digit integer."""
     return isinstance(v, int | float) and not isinstance(v, bool) and abs(v) < 1e9
+
+
+def read_items(path: str | Path, key: str, what: str) -> list:
+    """The non-empty list under `key` of a strict YAML or JSON file (zones, lines); a bad file is one
+    `DataError` naming it, `what` saying what kind of file it should be."""
+    path = Path(path)
+    try:
+        doc = yaml.load(path.read_text(), Loader=StrictLoader)  # noqa: S506 - a SafeLoader; JSON is YAML
+    except FileNotFoundError:
+        raise DataError(path, f"{what} not found") from None
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise DataError(path, f"not a YAML or JSON {what} ({str(exc).splitlines()[0]})") from None
+    except RecursionError:
+        raise DataError(path, f"not a {what}: nested too deeply") from None
+    items = doc.get(key) if isinstance(doc, dict) else doc
+    if not isinstance(items, list) or not items:
+        raise DataError(path, f"expected a non-empty list under {key!r}")
+    return items
+
+
+def item_name(path: Path, item: object, i: int, names: set[str], kind: str) -> str:
+    """The `i`-th item's ``name``, required, text and not yet in `names` (which gains it)."""
+    if not isinstance(item, dict) or not isinstance(item.get("name"), str) or not item["name"]:
+        raise DataError(path, f"{kind} {i + 1}: needs a 'name' (text)")
+    name = item["name"]
+    if name in names:
+        raise DataError(path, f"{kind} name {name!r} is used twice")
+    names.add(name)
+    return name
 
 
 def load_zones(path: str | Path) -> list[Zone]:
     """Zones from a YAML or JSON file; a bad file is a `DataError` naming it and the problem."""
     path = Path(path)
-    try:
-        doc = yaml.load(path.read_text(), Loader=_StrictLoader)  # noqa: S506 - a SafeLoader; JSON is YAML
-    except FileNotFoundError:
-        raise DataError(path, "zone file not found") from None
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise DataError(path, f"not a YAML or JSON zone file ({str(exc).splitlines()[0]})") from None
-    except RecursionError:
-        raise DataError(path, "not a zone file: nested too deeply") from None
-    items = doc.get("zones") if isinstance(doc, dict) else doc
-    if not isinstance(items, list) or not items:
-        raise DataError(path, "expected a non-empty list under 'zones'")
+    items = read_items(path, "zones", "zone file")
     zones, names = [], set()
     for i, item in enumerate(items):
-        where = f"zone {i + 1}"
-        if not isinstance(item, dict) or not isinstance(item.get("name"), str) or not item["name"]:
-            raise DataError(path, f"{where}: needs a 'name' (text)")
-        name = item["name"]
-        if name in names:
-            raise DataError(path, f"zone name {name!r} is used twice")
-        names.add(name)
+        name = item_name(path, item, i, names, "zone")
         raw = item.get("polygon")
         numbers = isinstance(raw, list) and all(
-            isinstance(p, list) and all(_coordinate(v) for v in p) for p in raw
+            isinstance(p, list) and all(is_coordinate(v) for v in p) for p in raw
         )  # no true/false, no "12", no 400-digit integer
         poly = np.asarray(raw, dtype=np.float64) if numbers else np.empty((0,))
         if poly.ndim != 2 or poly.shape[1] != 2 or len(poly) < 3 or not np.isfinite(poly).all():

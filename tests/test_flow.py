@@ -1,0 +1,113 @@
+"""Crowd flow's ground truth and geometry: counting lines, the synthetic video of people who walk, and
+tracks of head points counted on lines."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from pipeline.errors import DataError
+from pipeline.live.lines import Line, load_lines
+from pipeline.live.tracking import PointTracker, TrackerConfig
+from pipeline.live.walkers import WalkConfig, render, simulate, true_crossings, write_mot
+
+DOWN = Line("gate", np.array([10.0, 0.0]), np.array([10.0, 20.0]), "right")  # drawn downwards: right is -x
+
+
+def test_a_step_across_the_segment_is_one_crossing_with_its_direction():
+    before = [[12, 5], [8, 5], [12, 5], [12, 25], [12, 5], [np.nan, 5]]
+    after = [[8, 5], [12, 5], [11, 6], [8, 25], [10, 5], [8, 5]]
+    # in (to the right of a->b: smaller x), out, no crossing, past the segment's end, onto the line (which
+    # counts as its left), no step
+    assert DOWN.crossings(before, after).tolist() == [1, -1, 0, 0, 0, 0]
+    assert DOWN.crossings([[10, 5]], [[8, 5]]).tolist() == [1]  # ... and from the line on to the right: once
+    flipped = Line("gate", DOWN.a, DOWN.b, "left")
+    assert flipped.crossings(before, after).tolist() == [-1, 1, 0, 0, 0, 0]
+    assert np.allclose(DOWN.normal, [-1, 0]) and np.allclose(flipped.normal, [1, 0])
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("lines: []", "non-empty list under 'lines'"),
+        ("lines:\n- {name: a, points: [[0, 0], [1, 1]]}\n- {name: a, points: [[0, 0], [2, 2]]}", "used twice"),
+        ("lines:\n- {name: a, points: [[0, 0]]}", "two [x, y] points"),
+        ("lines:\n- {name: a, points: [[0, 0], [0, 0]]}", "two points are the same"),
+        ("lines:\n- {name: a, points: [[0, 0], [true, 1]]}", "two [x, y] points"),
+        ("lines:\n- {name: a, points: [[0, 0], [1, 1]], in: up}", "'in' must be left or right"),
+        ("lines:\n- {name: a, points: [[0, 0], [1, 1]], zone: x}", "unknown key(s) zone"),
+        ("lines:\n- {name: a, name: b, points: [[0, 0], [1, 1]]}", "appears twice"),
+        ("[unclosed", "not a YAML or JSON line file"),
+    ],
+)
+def test_a_bad_line_file_is_one_line_naming_it(tmp_path, text, problem):
+    path = tmp_path / "lines.yaml"
+    path.write_text(text)
+    with pytest.raises(DataError, match=str(path)) as err:
+        load_lines(path)
+    assert problem in str(err.value) and "\n" not in str(err.value)
+
+
+def test_a_line_file_reads_its_lines():
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / "lines.json"
+        path.write_text('{"lines": [{"name": "door", "points": [[1, 2], [3, 4]], "in": "left"}]}')
+        (door,) = load_lines(path)
+    assert door.name == "door" and door.in_side == "left" and door.a.tolist() == [1, 2]
+
+
+def test_the_walking_crowd_is_the_same_by_seed_and_its_crossings_are_each_persons():
+    cfg = WalkConfig(frames=40, width=160, height=96, arrivals=2.0, seed=3)
+    a, b = simulate(cfg), simulate(cfg)
+    assert np.array_equal(a.positions, b.positions, equal_nan=True) and a.flows == b.flows
+    assert {"stream-right", "stream-left", "cross"} <= set(a.flows)
+    frames = list(render(a))
+    assert all(np.array_equal(x, y) for x, y in zip(frames, render(b), strict=True))
+    assert frames[0].shape == (96, 160, 3) and not np.array_equal(frames[0], frames[-1])  # they walk
+    line = Line("mid", np.array([80.0, 20.0]), np.array([80.0, 96.0]))
+    truth = true_crossings(a, line)
+    brute = [0, 0]  # person by person, step by step
+    for i in range(a.positions.shape[1]):
+        for k in range(1, cfg.frames):
+            c = line.crossings(a.positions[k - 1, i], a.positions[k, i])[0]
+            brute[0 if c > 0 else 1] += c != 0
+    assert truth.sum(axis=0).tolist() == brute and sum(brute) > 0
+    assert (
+        simulate(WalkConfig(frames=40, width=160, height=96, arrivals=2.0, seed=4)).positions.shape != a.positions.shape
+    )
+
+
+def test_the_ground_truth_reads_as_motchallenge(tmp_path):
+    scene = simulate(WalkConfig(frames=20, width=160, height=96, arrivals=2.0))
+    n = write_mot(tmp_path / "gt.txt", scene)
+    rows = np.loadtxt(tmp_path / "gt.txt", delimiter=",").reshape(-1, 9)
+    assert n == len(rows) == np.isfinite(scene.positions[..., 0]).sum()
+    assert rows[:, 0].min() == 1 and rows[:, 0].max() <= 20 and set(rows[:, 1].astype(int)) <= set(scene.ids)
+    frame, pid, left, top, w, h = rows[0, :6]
+    x, y = scene.positions[int(frame) - 1, int(pid) - 1]
+    assert left + w / 2 == pytest.approx(x, abs=0.01) and top + h / 2 == pytest.approx(y, abs=0.01)
+
+
+def test_tracks_of_the_true_heads_count_exactly_what_crossed():
+    scene = simulate(WalkConfig(frames=120, arrivals=2.0, seed=1))
+    line = Line("mid", np.array([320.0, 90.0]), np.array([320.0, 360.0]), "left")
+    tracker = PointTracker([line], TrackerConfig(point_noise=0.5))
+    per_frame = [tracker.update(scene.heads(k)[1])["mid"] for k in range(120)]
+    truth = true_crossings(scene, line)
+    assert tuple(tracker.totals["mid"]) == tuple(truth.sum(axis=0)) and truth.sum() > 5
+    assert np.array_equal(np.array(per_frame), truth)  # and in the frame they happened
+
+
+def test_tracks_of_jittered_heads_stay_close_to_the_truth():
+    scene = simulate(WalkConfig(frames=150, arrivals=2.0))
+    line = Line("mid", np.array([320.0, 90.0]), np.array([320.0, 360.0]), "left")
+    rng = np.random.default_rng(1)
+    tracker = PointTracker([line], TrackerConfig(point_noise=1.5))
+    for k in range(150):
+        points = scene.heads(k)[1]
+        tracker.update(points + rng.normal(0, 1.5, points.shape))
+    truth = true_crossings(scene, line).sum(axis=0)
+    assert np.abs(np.array(tracker.totals["mid"]) - truth).max() <= 2
