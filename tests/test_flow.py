@@ -111,3 +111,68 @@ def test_tracks_of_jittered_heads_stay_close_to_the_truth():
         tracker.update(points + rng.normal(0, 1.5, points.shape))
     truth = true_crossings(scene, line).sum(axis=0)
     assert np.abs(np.array(tracker.totals["mid"]) - truth).max() <= 2
+
+
+def test_flux_of_the_true_density_and_the_frames_optical_flow_is_near_the_true_crossings():
+    from pipeline.density import compute_density
+    from pipeline.kernels import DensityParams
+    from pipeline.live.flow import LineCounter, LineCounting
+
+    scene = simulate(WalkConfig(frames=100, arrivals=2.0, seed=1))
+    line = Line("mid", np.array([320.0, 90.0]), np.array([320.0, 360.0]), "left")
+    counter = LineCounter(LineCounting((line,), "flux"))
+    kernel = DensityParams(method="fixed", sigma=4.0, border="renormalize")
+    for k, frame in enumerate(render(scene)):
+        density = compute_density(scene.heads(k)[1], (360, 640), kernel).density
+        got = counter.update(frame, density.reshape(45, 8, 80, 8).sum(axis=(1, 3)), 8)["mid"]
+    truth = true_crossings(scene, line).sum(axis=0)
+    assert got["method"] == "flux" and truth.sum() >= 10
+    assert abs(got["in"] - truth[0]) <= 1.5 and abs(got["out"] - truth[1]) <= 1.5
+
+
+def test_count_gives_cumulative_in_and_out_per_line_in_json_lines_and_csv(tmp_path):
+    import json
+
+    import torch
+    from click.testing import CliRunner
+
+    from pipeline.cli import cli
+    from pipeline.live.walkers import write_video
+    from pipeline.model import CSRNet, ModelConfig
+    from pipeline.train import save_checkpoint
+
+    write_video(tmp_path / "walk.mp4", simulate(WalkConfig(frames=12, width=160, height=96, arrivals=3.0)))
+    torch.manual_seed(0)
+    model = CSRNet(0.0625)
+    with torch.no_grad():
+        model.output.bias.fill_(0.05)
+    save_checkpoint(tmp_path / "m.pt", model=model.state_dict(), model_config=ModelConfig(width=0.0625).__dict__)
+    (tmp_path / "lines.yaml").write_text(
+        "lines:\n- {name: mid, points: [[80, 10], [80, 96]]}\n- {name: low, points: [[0, 70], [160, 70]], in: left}\n"
+    )
+    common = [
+        "count",
+        str(tmp_path / "walk.mp4"),
+        "--checkpoint",
+        str(tmp_path / "m.pt"),
+        "--lines",
+        str(tmp_path / "lines.yaml"),
+    ]
+    r = CliRunner().invoke(cli, [*common, "--line-method", "flux", "--out", str(tmp_path / "r.jsonl")])
+    assert r.exit_code == 0, r.output
+    records = [json.loads(x) for x in (tmp_path / "r.jsonl").read_text().splitlines()]
+    assert len(records) == 12 and set(records[-1]["lines"]) == {"mid", "low"}
+    ins = [x["lines"]["mid"]["in"] for x in records]
+    assert ins == sorted(ins) and all(x["lines"]["low"]["method"] == "flux" for x in records)
+    r = CliRunner().invoke(cli, [*common, "--out", str(tmp_path / "r.csv")])
+    assert r.exit_code == 0, r.output
+    header = (tmp_path / "r.csv").read_text().splitlines()[0].split(",")
+    assert {"line:mid:in", "line:mid:out", "line:low:in", "line:low:out"} <= set(header)
+    photo = tmp_path / "p.png"
+    from PIL import Image
+
+    Image.fromarray(np.zeros((48, 64, 3), np.uint8)).save(photo)
+    r = CliRunner().invoke(
+        cli, ["count", str(photo), "--checkpoint", str(tmp_path / "m.pt"), "--lines", str(tmp_path / "lines.yaml")]
+    )
+    assert r.exit_code == 2 and "give a video" in r.output

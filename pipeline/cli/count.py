@@ -63,6 +63,20 @@ from pipeline.cli.group import cli
     help="YAML/JSON polygons with names and optional alert thresholds.",
 )
 @click.option(
+    "--lines",
+    "lines_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Videos and streams: YAML/JSON named lines (two points, the 'in' side); records gain in/out counts.",
+)
+@click.option(
+    "--line-method",
+    type=click.Choice(["auto", "tracks", "flux"]),
+    default="auto",
+    show_default=True,
+    help="tracks: linked head points; flux: density times optical flow; auto: tracks where heads are apart.",
+)
+@click.option(
     "--threshold", type=options.FiniteRange(0), default=None, help="Alert when the (smoothed) total count reaches this."
 )
 @click.option(
@@ -120,6 +134,8 @@ def count_cmd(
     threads: int | None,
     out: str,
     zones_file: Path | None,
+    lines_file: Path | None,
+    line_method: str,
     threshold: float | None,
     smooth: float,
     hysteresis: float,
@@ -147,6 +163,8 @@ def count_cmd(
     """
     from pipeline.infer.counter import count_images, load_counter, write_points_csv
     from pipeline.live.alerts import AlertConfig
+    from pipeline.live.flow import LineCounting
+    from pipeline.live.lines import load_lines
     from pipeline.live.sinks import RecordWriter
     from pipeline.live.stream import Alerting, Outputs, Sampling, claim_video_outputs, count_video, is_live, is_video
     from pipeline.live.zones import load_zones
@@ -158,8 +176,12 @@ def count_cmd(
     if overlay is not None and len(videos) > 1:
         raise click.BadParameter("one overlay video per run: count one video at a time", param_hint="--overlay")
     zones = load_zones(zones_file) if zones_file else []
+    lines = LineCounting(tuple(load_lines(lines_file)), line_method) if lines_file else LineCounting()
+    if lines.lines and not videos:
+        raise click.BadParameter("lines count what moves: give a video, stream or camera", param_hint="--lines")
     # every output is checked before anything is counted or written (pipeline/outputs.py)
-    inputs = [i for i in inputs if not is_live(i)] + [str(checkpoint)] + ([str(zones_file)] if zones_file else [])
+    given = [str(f) for f in (zones_file, lines_file) if f]
+    inputs = [i for i in inputs if not is_live(i)] + [str(checkpoint), *given]
     if videos:
         claim_video_outputs(out, alerts_out, overlay, inputs)
     if points_out is not None and not images:
@@ -183,7 +205,8 @@ def count_cmd(
     shared = None
     if len(videos) > 1 and out != "-":  # one file for all: each row says its video, none is lost
         any_live = live or any(is_live(v) for v in videos)
-        shared = RecordWriter(out, [z.name for z in zones], extra=("source", *(("lag", "gap") if any_live else ())))
+        extra = ("source", *(("lag", "gap") if any_live else ()))
+        shared = RecordWriter(out, [z.name for z in zones], extra=extra, line_names=[n.name for n in lines.lines])
     try:
         for spec in videos:
             source = spec if len(videos) > 1 else None
@@ -194,6 +217,7 @@ def count_cmd(
                 alerting=alerting,
                 sampling=sampling,
                 inputs=inputs,
+                lines=lines,
             )
             fired += s.alerts
             drops = f", dropped {s.dropped} of {s.decoded} ({s.dropped / max(s.decoded, 1):.0%})" if s.dropped else ""

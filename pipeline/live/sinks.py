@@ -27,7 +27,9 @@ from pipeline.overlay import heatmap
 class RecordWriter:
     """Frame records as CSV (``.csv``) or JSON lines (anything else; ``-`` is stdout)."""
 
-    def __init__(self, target: str | Path, zone_names: list[str], extra: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self, target: str | Path, zone_names: list[str], extra: tuple[str, ...] = (), line_names: list[str] = ()
+    ) -> None:
         self.target = str(target)
         self.csv = self.target.lower().endswith(".csv")
         if self.target == "-":
@@ -37,15 +39,18 @@ class RecordWriter:
             self.f = open(self.target, "w", newline="")  # noqa: SIM115 - closed by close()
         self.writer = None
         if self.csv:
-            self.columns = ["frame", "t", "count", *[f"zone:{n}" for n in zone_names], *extra]
+            crossings = [f"line:{n}:{d}" for n in line_names for d in ("in", "out")]
+            self.columns = ["frame", "t", "count", *[f"zone:{n}" for n in zone_names], *crossings, *extra]
             self.writer = csv.DictWriter(self.f, self.columns, extrasaction="ignore", lineterminator="\n")
             self.writer.writeheader()
             self.f.flush()
 
     def write(self, record: dict) -> None:
         if self.writer is not None:
-            row = {k: v for k, v in record.items() if k != "zones"}
+            row = {k: v for k, v in record.items() if k not in ("zones", "lines")}
             row.update({f"zone:{k}": v for k, v in record.get("zones", {}).items()})
+            for name, c in record.get("lines", {}).items():
+                row.update({f"line:{name}:in": c["in"], f"line:{name}:out": c["out"]})
             self.writer.writerow(row)
         else:
             self.f.write(strictjson.dumps(record) + "\n")

@@ -34,6 +34,8 @@ from pipeline.errors import ConfigError, DataError
 from pipeline.infer.counter import Counter
 from pipeline.infer.scale import MAX_SCALE, scaled_size
 from pipeline.live.alerts import AlertConfig, AlertMonitor
+from pipeline.live.flow import LineCounter, LineCounting
+from pipeline.live.lines import Line
 from pipeline.live.sinks import RecordWriter
 from pipeline.live.zones import Zone, cell_weights, zone_counts
 from pipeline.runner import same_shape_batches
@@ -344,17 +346,20 @@ def count_frames(
     on_density: Callable[[Frame, np.ndarray, dict], None] | None = None,
     progress=None,
     batch: int = 1,
+    lines: LineCounting = LineCounting(),
 ) -> StreamSummary:
     """Count each frame and hand on one record per frame, as it is made.
 
     A record is ``{"frame", "t", "count", "zones": {name: count}}`` (plus ``"lag"``
-    for live sources: seconds from capture to result). Alert events go to
+    for live sources: seconds from capture to result, and ``"lines": {name: {"in", "out",
+    "step_in", "step_out", "method"}}`` with `lines`: cumulative crossings, `pipeline.live.flow`). Alert events go to
     `on_event`; `on_density` sees every frame with its density (overlays,
     snapshots). Ctrl-C ends the loop cleanly: the summary says ``interrupted``.
     A file's frames go to the model `batch` at a time (a GPU's pace); a live
     source's one at a time, the newest.
     """
     reader = _Reader(frames, latest=live)
+    line_counter = LineCounter(lines) if lines.lines else None
     zones = list(alerting.zones)
     thresholds = {z.name: z.threshold for z in zones}
     monitor = AlertMonitor({**thresholds, "total": alerting.total_threshold}, alerting.config)
@@ -375,6 +380,8 @@ def count_frames(
                 continue
             per_zone = dict(zip(thresholds, zone_counts(density, weights).tolist(), strict=True)) if zones else {}
             record = {"frame": f.index, "t": round(f.t, 6), "count": total, "zones": per_zone}
+            if line_counter is not None:
+                record["lines"] = line_counter.update(f.image, density, counter.stride)
             if live:
                 lag = time.monotonic() - f.arrived
                 lag_sum, lag_n = lag_sum + lag, lag_n + 1
@@ -431,8 +438,9 @@ def count_video(
     sampling: Sampling = Sampling(),
     inputs: Iterable[str | Path] = (),
     progress: bool | None = None,
+    lines: LineCounting = LineCounting(),
 ) -> StreamSummary:
-    """Count one file, URL or camera into `outputs` (see `count_frames`).
+    """Count one file, URL or camera into `outputs` (see `count_frames`), with in/out counts on `lines`.
 
     ``outputs.records`` may be a `RecordWriter` shared by several videos:
     ``outputs.source`` then names this one in every record and alert. No output
@@ -458,6 +466,8 @@ def count_video(
     if scale != 1.0:  # zones are drawn in the source's pixels; the model sees the resized frame
         zones = [Zone(z.name, z.polygon * scale, z.threshold) for z in zones]
         alerting = replace(alerting, zones=tuple(zones))
+        scaled = tuple(Line(n.name, n.a * scale, n.b * scale, n.in_side) for n in lines.lines)
+        lines = replace(lines, lines=scaled)
     if is_live(spec):
         frames: Iterable[Frame] = reconnecting(
             spec, sampling.reconnect, timeout_s=sampling.stall_s, open_frames=partial(decode, scale=scale)
@@ -471,7 +481,12 @@ def count_video(
     if shared or not out:
         records = out or None
     else:
-        records = RecordWriter(out, [z.name for z in zones], extra=("lag", "gap") if is_live_source else ())
+        records = RecordWriter(
+            out,
+            [z.name for z in zones],
+            extra=("lag", "gap") if is_live_source else (),
+            line_names=[n.name for n in lines.lines],
+        )
     events = EventWriter(alerts_out, outputs.alerts_stdout)
     video: OverlayVideo | None = None
     quiet = not sys.stderr.isatty() if progress is None else not progress
@@ -506,6 +521,7 @@ def count_video(
             on_density=on_density if (overlay is not None or snapshots) else None,
             progress=bar,
             batch=sampling.batch,
+            lines=lines,
         )
     finally:
         bar.close()
