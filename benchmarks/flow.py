@@ -24,6 +24,7 @@ def main() -> None:
     from pipeline.infer.counter import load_counter
     from pipeline.kernels import DensityParams
     from pipeline.live.flow import LineCounter, LineCounting
+    from pipeline.live.flux import Motion
     from pipeline.live.lines import Line
     from pipeline.live.walkers import WalkConfig, render, simulate, true_crossings
 
@@ -51,9 +52,9 @@ def main() -> None:
             for source, maps in (("model", model), ("true density", ideal)):
                 for method in ("tracks", "flux", "auto"):
                     start = time.perf_counter()
-                    lc = LineCounter(LineCounting((line,), method))
+                    lc, motion = LineCounter(LineCounting((line,), method)), Motion()
                     for f, d in zip(frames, maps, strict=True):
-                        got = lc.update(f, d, 8)["mid"]
+                        got = lc.update(f.shape[:2], d, 8, motion.step(f) if lc.needs_flow else None)["mid"]
                     err = (abs(got["in"] - truth[0]) + abs(got["out"] - truth[1])) / 2
                     rows.append(
                         {

@@ -117,14 +117,16 @@ def test_flux_of_the_true_density_and_the_frames_optical_flow_is_near_the_true_c
     from pipeline.density import compute_density
     from pipeline.kernels import DensityParams
     from pipeline.live.flow import LineCounter, LineCounting
+    from pipeline.live.flux import Motion
 
     scene = simulate(WalkConfig(frames=100, arrivals=2.0, seed=1))
     line = Line("mid", np.array([320.0, 90.0]), np.array([320.0, 360.0]), "left")
-    counter = LineCounter(LineCounting((line,), "flux"))
+    counter, motion = LineCounter(LineCounting((line,), "flux")), Motion()
     kernel = DensityParams(method="fixed", sigma=4.0, border="renormalize")
     for k, frame in enumerate(render(scene)):
         density = compute_density(scene.heads(k)[1], (360, 640), kernel).density
-        got = counter.update(frame, density.reshape(45, 8, 80, 8).sum(axis=(1, 3)), 8)["mid"]
+        cells = density.reshape(45, 8, 80, 8).sum(axis=(1, 3))
+        got = counter.update(frame.shape[:2], cells, 8, motion.step(frame))["mid"]
     truth = true_crossings(scene, line).sum(axis=0)
     assert got["method"] == "flux" and truth.sum() >= 10
     assert abs(got["in"] - truth[0]) <= 1.5 and abs(got["out"] - truth[1]) <= 1.5
@@ -135,6 +137,7 @@ def test_count_gives_cumulative_in_and_out_per_line_in_json_lines_and_csv(tmp_pa
 
     import torch
     from click.testing import CliRunner
+    from PIL import Image
 
     from pipeline.cli import cli
     from pipeline.live.walkers import write_video
@@ -148,8 +151,10 @@ def test_count_gives_cumulative_in_and_out_per_line_in_json_lines_and_csv(tmp_pa
         model.output.bias.fill_(0.05)
     save_checkpoint(tmp_path / "m.pt", model=model.state_dict(), model_config=ModelConfig(width=0.0625).__dict__)
     (tmp_path / "lines.yaml").write_text(
-        "lines:\n- {name: mid, points: [[80, 10], [80, 96]]}\n- {name: low, points: [[0, 70], [160, 70]], in: left}\n"
+        "lines:\n- {name: mid, points: [[80, 10], [80, 96]], rate_threshold: 0.001}\n"
+        "- {name: low, points: [[0, 70], [160, 70]], in: left}\n"
     )
+
     common = [
         "count",
         str(tmp_path / "walk.mp4"),
@@ -158,21 +163,61 @@ def test_count_gives_cumulative_in_and_out_per_line_in_json_lines_and_csv(tmp_pa
         "--lines",
         str(tmp_path / "lines.yaml"),
     ]
-    r = CliRunner().invoke(cli, [*common, "--line-method", "flux", "--out", str(tmp_path / "r.jsonl")])
-    assert r.exit_code == 0, r.output
+    r = CliRunner().invoke(
+        cli,
+        [*common, "--line-method", "flux", "--out", str(tmp_path / "r.jsonl"), "--alerts", str(tmp_path / "a.jsonl")]
+        + ["--overlay", str(tmp_path / "o.mp4"), "--smooth", "0"],
+    )
+    assert r.exit_code == 3, r.output  # an alert fired
+    alerts = [json.loads(x) for x in (tmp_path / "a.jsonl").read_text().splitlines()]
+    assert any(a["event"] == "alert" and a["zone"] == "mid:rate" for a in alerts)  # crossings a minute
+    assert (tmp_path / "o.mp4").stat().st_size > 0
     records = [json.loads(x) for x in (tmp_path / "r.jsonl").read_text().splitlines()]
     assert len(records) == 12 and set(records[-1]["lines"]) == {"mid", "low"}
     ins = [x["lines"]["mid"]["in"] for x in records]
     assert ins == sorted(ins) and all(x["lines"]["low"]["method"] == "flux" for x in records)
-    r = CliRunner().invoke(cli, [*common, "--out", str(tmp_path / "r.csv")])
-    assert r.exit_code == 0, r.output
+    r = CliRunner().invoke(cli, [*common, "--out", str(tmp_path / "r.csv"), "--flow", str(tmp_path / "flow.png")])
+    assert r.exit_code in (0, 3), r.output
+    assert Image.open(tmp_path / "flow.png").size == (160, 96)
     header = (tmp_path / "r.csv").read_text().splitlines()[0].split(",")
     assert {"line:mid:in", "line:mid:out", "line:low:in", "line:low:out"} <= set(header)
     photo = tmp_path / "p.png"
-    from PIL import Image
-
     Image.fromarray(np.zeros((48, 64, 3), np.uint8)).save(photo)
     r = CliRunner().invoke(
         cli, ["count", str(photo), "--checkpoint", str(tmp_path / "m.pt"), "--lines", str(tmp_path / "lines.yaml")]
     )
     assert r.exit_code == 2 and "give a video" in r.output
+
+
+def test_the_flow_map_shows_a_stream_moving_right_at_its_speed_and_where_people_stand(tmp_path):
+    from pipeline.density import compute_density
+    from pipeline.kernels import DensityParams
+    from pipeline.live.flowmap import MIN_PEOPLE, FlowMap
+    from pipeline.live.flux import Motion
+
+    cfg = WalkConfig(frames=40, arrivals=3.0, flows=("stream-right",), stop_and_go=0.0, speed=(2.0, 2.0), seed=2)
+    scene = simulate(cfg)
+    flow_map, motion = FlowMap(fps=cfg.fps), Motion()
+    kernel = DensityParams(method="fixed", sigma=4.0, border="renormalize")
+    for k, frame in enumerate(render(scene)):
+        cells = compute_density(scene.heads(k)[1], (360, 640), kernel).density.reshape(45, 8, 80, 8).sum(axis=(1, 3))
+        flow_map.update(cells, motion.step(frame), 8, frame)
+    centres, people, velocity = flow_map.regions()
+    assert people.sum() == pytest.approx(np.isfinite(scene.positions[..., 0]).sum(axis=1).mean(), rel=0.02)
+    busy = people > 0.5
+    assert busy.sum() >= 3 and (velocity[busy, 0] > 0).all()  # every busy region streams right
+    assert np.abs(velocity[busy, 1]).max() < 0.3 * velocity[busy, 0].min()
+    # speed: 2 px a frame at the bottom, 0.7 at the horizon; 25 fps
+    assert 0.6 * 2 * 0.35 * 25 < np.median(velocity[busy, 0]) < 1.2 * 2 * 25
+    image = flow_map.render((360, 640))
+    assert image.size == (640, 360) and MIN_PEOPLE > 0
+
+
+def test_line_thresholds_are_read_and_a_bad_one_is_one_line(tmp_path):
+    path = tmp_path / "lines.yaml"
+    path.write_text("lines:\n- {name: door, points: [[0, 0], [9, 0]], occupancy_threshold: 40, rate_threshold: 12.5}\n")
+    (door,) = load_lines(path)
+    assert (door.occupancy_threshold, door.rate_threshold) == (40.0, 12.5)
+    path.write_text("lines:\n- {name: door, points: [[0, 0], [9, 0]], rate_threshold: fast}\n")
+    with pytest.raises(DataError, match="door.*'rate_threshold' must be a number"):
+        load_lines(path)

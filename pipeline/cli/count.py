@@ -70,6 +70,13 @@ from pipeline.cli.group import cli
     help="Videos and streams: YAML/JSON named lines (two points, the 'in' side); records gain in/out counts.",
 )
 @click.option(
+    "--flow",
+    "flow_out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Videos: a PNG of where the crowd stood (mean occupancy) and moved (arrows) over the whole video.",
+)
+@click.option(
     "--line-method",
     type=click.Choice(["auto", "tracks", "flux"]),
     default="auto",
@@ -135,6 +142,7 @@ def count_cmd(
     out: str,
     zones_file: Path | None,
     lines_file: Path | None,
+    flow_out: Path | None,
     line_method: str,
     threshold: float | None,
     smooth: float,
@@ -175,6 +183,8 @@ def count_cmd(
     images = [Path(i) for i in inputs if not is_video(i)]
     if overlay is not None and len(videos) > 1:
         raise click.BadParameter("one overlay video per run: count one video at a time", param_hint="--overlay")
+    if flow_out is not None and len(videos) != 1:
+        raise click.BadParameter("one flow map per video: count one video", param_hint="--flow")
     zones = load_zones(zones_file) if zones_file else []
     lines = LineCounting(tuple(load_lines(lines_file)), line_method) if lines_file else LineCounting()
     if lines.lines and not videos:
@@ -183,7 +193,7 @@ def count_cmd(
     given = [str(f) for f in (zones_file, lines_file) if f]
     inputs = [i for i in inputs if not is_live(i)] + [str(checkpoint), *given]
     if videos:
-        claim_video_outputs(out, alerts_out, overlay, inputs)
+        claim_video_outputs(out, alerts_out, overlay, inputs, flow_out)
     if points_out is not None and not images:
         raise click.BadParameter("points are decoded for images; give image files", param_hint="--points")
     counter = load_counter(checkpoint, device, precision, threads)
@@ -213,7 +223,7 @@ def count_cmd(
             s = count_video(
                 spec,
                 counter,
-                outputs=Outputs(shared or out, alerts_out, True, snapshots, overlay, source),
+                outputs=Outputs(shared or out, alerts_out, True, snapshots, overlay, source, flow_out),
                 alerting=alerting,
                 sampling=sampling,
                 inputs=inputs,

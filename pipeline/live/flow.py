@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pipeline.live.flux import flux, line_samples, optical_flow
+from pipeline.live.flux import flux, line_samples
 from pipeline.live.lines import Line
 from pipeline.live.tracking import PointTracker, TrackerConfig
 from pipeline.peaks import decode
@@ -44,23 +44,23 @@ class LineCounter:
         self.counting = counting
         self.tracker = PointTracker(list(counting.lines), tracker)
         self.totals = {line.name: [0.0, 0.0] for line in counting.lines}
-        self.previous: np.ndarray | None = None
 
-    def update(self, image: np.ndarray, density: np.ndarray, stride: int) -> dict[str, dict]:
-        """One frame (RGB, and the model's density of it at `stride`): each line's cumulative ``in`` and
-        ``out``, this step's ``step_in`` and ``step_out``, and the ``method`` this step used."""
+    @property
+    def needs_flow(self) -> bool:
+        return self.counting.method != "tracks"
+
+    def update(self, shape: tuple[int, int], density: np.ndarray, stride: int, flow: np.ndarray | None) -> dict:
+        """One frame of `shape` (H, W): the model's density of it at `stride`, and the optical flow from the
+        frame before (`pipeline.live.flux.Motion`; None for the first). Returns each line's cumulative
+        ``in`` and ``out``, this step's ``step_in`` and ``step_out``, and the ``method`` this step used."""
         method = self.counting.method
         heads = decode(density, "density", stride).points if method != "flux" else np.zeros((0, 2))
         tracked = self.tracker.update(heads) if method != "flux" else {}
-        flow = None
-        if self.previous is not None and method != "tracks" and self.previous.shape == image.shape:
-            flow = optical_flow(self.previous, image)
-        self.previous = image
         out = {}
         for line in self.counting.lines:
             use = method
             if method == "auto":
-                use = "tracks" if self._separable(line, density, stride, image.shape[:2]) else "flux"
+                use = "tracks" if self._separable(line, density, stride, shape) else "flux"
             if use == "flux":
                 step = flux(density, stride, flow, line) if flow is not None else (0.0, 0.0)
             else:

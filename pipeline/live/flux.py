@@ -27,6 +27,20 @@ def optical_flow(before: np.ndarray, after: np.ndarray) -> np.ndarray:
     return cv2.calcOpticalFlowFarneback(grey[0], grey[1], None, 0.5, 3, 15, 3, 5, 1.2, 0)
 
 
+class Motion:
+    """The optical flow from the previous frame to each new one (None for the first, or after a size change)."""
+
+    def __init__(self) -> None:
+        self.previous: np.ndarray | None = None
+
+    def step(self, image: np.ndarray) -> np.ndarray | None:
+        flow = None
+        if self.previous is not None and self.previous.shape == image.shape:
+            flow = optical_flow(self.previous, image)
+        self.previous = image
+        return flow
+
+
 def line_samples(line: Line, shape: tuple[int, int]) -> np.ndarray:
     """(S, 2) points 1 px apart along the segment, inside an image of `shape` (H, W)."""
     length = float(np.linalg.norm(line.b - line.a))

@@ -6,6 +6,8 @@ A line file is YAML or JSON, in the same strict form as a zone file::
       - name: gate
         points: [[320, 40], [320, 320]]   # from a to b, x, y in image pixels
         in: right                         # moving to this side of a -> b counts as "in"
+        occupancy_threshold: 200          # optional: alert when in - out reaches this
+        rate_threshold: 60                # optional: alert at this many crossings a minute
 
 Sides are as seen on the screen, walking from `a` to `b`: with a line drawn top to bottom,
 ``right`` is the image's left (y grows downwards). A step from one frame's position to the
@@ -21,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.errors import DataError
-from pipeline.live.zones import is_coordinate, item_name, read_items
+from pipeline.live.zones import is_coordinate, item_name, optional_number, read_items
 
 SIDES = ("left", "right")
 
@@ -32,6 +34,8 @@ class Line:
     a: np.ndarray  # (2,) float64 x, y
     b: np.ndarray
     in_side: str = "right"  # the side an "in" crossing moves to
+    occupancy_threshold: float | None = None  # alert when in - out (smoothed) reaches this
+    rate_threshold: float | None = None  # alert when crossings a minute, both ways (smoothed), reach this
 
     @property
     def normal(self) -> np.ndarray:
@@ -72,7 +76,7 @@ def load_lines(path: str | Path) -> list[Line]:
     lines, names = [], set()
     for i, item in enumerate(items):
         name = item_name(path, item, i, names, "line")
-        unknown = set(item) - {"name", "points", "in"}
+        unknown = set(item) - {"name", "points", "in", "occupancy_threshold", "rate_threshold"}
         if unknown:
             raise DataError(path, f"line {name!r}: unknown key(s) {', '.join(sorted(unknown))}")
         raw = item.get("points")
@@ -87,5 +91,8 @@ def load_lines(path: str | Path) -> list[Line]:
         side = item.get("in", "right")
         if side not in SIDES:
             raise DataError(path, f"line {name!r}: 'in' must be left or right, got {side!r}")
-        lines.append(Line(name, a, b, side))
+        thresholds = [
+            optional_number(path, item, k, f"line {name!r}") for k in ("occupancy_threshold", "rate_threshold")
+        ]
+        lines.append(Line(name, a, b, side, *thresholds))
     return lines

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import sys
+from collections.abc import Sequence
 from fractions import Fraction
 from pathlib import Path
 from typing import IO
@@ -19,6 +20,7 @@ from PIL import ImageDraw, ImageFont
 from pipeline import strictjson
 from pipeline.atomic import refuse_foreign, write_bytes
 from pipeline.image import encode
+from pipeline.live.lines import Line
 from pipeline.live.zones import Zone
 from pipeline.outputs import OVERLAY_TAG, is_overlay_video, is_png
 from pipeline.overlay import heatmap
@@ -80,13 +82,33 @@ class EventWriter:
             self.f.close()
 
 
-def draw_overlay(image: np.ndarray, density: np.ndarray, count: float, zones: list[Zone], active: set[str]):
-    """The density heatmap over the frame, the total, and each zone's outline and count (red when alerting)."""
+def draw_overlay(
+    image: np.ndarray,
+    density: np.ndarray,
+    count: float,
+    zones: list[Zone],
+    active: set[str],
+    lines: Sequence[Line] = (),
+    crossings: dict | None = None,
+):
+    """The density heatmap over the frame, the total, each zone's outline and count, and each line with its
+    running in/out (red when alerting)."""
     out = heatmap(image, density, count)
-    if not zones:
+    if not zones and not lines:
         return out
     draw = ImageDraw.Draw(out)
     font = ImageFont.load_default(size=max(10, image.shape[0] // 30))
+    width = max(2, image.shape[0] // 240)
+    for line in lines:
+        alerting = any(name.startswith(f"{line.name}:") for name in active)
+        colour = (255, 40, 40) if alerting else (255, 220, 60)
+        a, b = tuple(line.a.tolist()), tuple(line.b.tolist())
+        draw.line([a, b], fill=colour, width=width)
+        tip = (line.a + line.b) / 2 + line.normal * 4 * width * 3  # an arrow to the "in" side
+        draw.line([tuple(((line.a + line.b) / 2).tolist()), tuple(tip.tolist())], fill=colour, width=width)
+        c = (crossings or {}).get(line.name)
+        label = f"{line.name} in {c['in']:.0f} out {c['out']:.0f}" if c else line.name
+        draw.text(a, label, fill=colour, font=font)
     for z in zones:
         colour = (255, 40, 40) if z.name in active else (80, 220, 255)
         pts = [tuple(p) for p in z.polygon.tolist()]

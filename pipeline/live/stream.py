@@ -35,6 +35,8 @@ from pipeline.infer.counter import Counter
 from pipeline.infer.scale import MAX_SCALE, scaled_size
 from pipeline.live.alerts import AlertConfig, AlertMonitor
 from pipeline.live.flow import LineCounter, LineCounting
+from pipeline.live.flowmap import FlowMap
+from pipeline.live.flux import Motion
 from pipeline.live.lines import Line
 from pipeline.live.sinks import RecordWriter
 from pipeline.live.zones import Zone, cell_weights, zone_counts
@@ -333,6 +335,7 @@ class Outputs:
     snapshots: str | Path | None = None
     overlay: str | Path | None = None
     source: str | None = None
+    flow: str | Path | None = None  # a PNG: where the crowd stood and moved over the whole video
 
 
 def count_frames(
@@ -347,12 +350,14 @@ def count_frames(
     progress=None,
     batch: int = 1,
     lines: LineCounting = LineCounting(),
+    flow_map: FlowMap | None = None,
 ) -> StreamSummary:
     """Count each frame and hand on one record per frame, as it is made.
 
     A record is ``{"frame", "t", "count", "zones": {name: count}}`` (plus ``"lag"``
     for live sources: seconds from capture to result, and ``"lines": {name: {"in", "out",
-    "step_in", "step_out", "method"}}`` with `lines`: cumulative crossings, `pipeline.live.flow`). Alert events go to
+    "step_in", "step_out", "method"}}`` with `lines`: cumulative crossings, `pipeline.live.flow`).
+    `flow_map` gathers where the crowd stands and moves (`pipeline.live.flowmap`). Alert events go to
     `on_event`; `on_density` sees every frame with its density (overlays,
     snapshots). Ctrl-C ends the loop cleanly: the summary says ``interrupted``.
     A file's frames go to the model `batch` at a time (a GPU's pace); a live
@@ -360,9 +365,16 @@ def count_frames(
     """
     reader = _Reader(frames, latest=live)
     line_counter = LineCounter(lines) if lines.lines else None
+    motion = Motion() if (line_counter is not None and line_counter.needs_flow) or flow_map is not None else None
     zones = list(alerting.zones)
     thresholds = {z.name: z.threshold for z in zones}
-    monitor = AlertMonitor({**thresholds, "total": alerting.total_threshold}, alerting.config)
+    line_thresholds = {}
+    for line in lines.lines:  # in - out, and crossings a minute: named "<line>:occupancy", "<line>:rate"
+        line_thresholds.update(
+            {f"{line.name}:occupancy": line.occupancy_threshold, f"{line.name}:rate": line.rate_threshold}
+        )
+    monitor = AlertMonitor({**thresholds, "total": alerting.total_threshold, **line_thresholds}, alerting.config)
+    last_t: float | None = None
     summary = StreamSummary()
     weights, shape = None, None
     lag_sum, lag_n = 0.0, 0  # running figures: a 24/7 stream keeps no per-frame history
@@ -380,8 +392,18 @@ def count_frames(
                 continue
             per_zone = dict(zip(thresholds, zone_counts(density, weights).tolist(), strict=True)) if zones else {}
             record = {"frame": f.index, "t": round(f.t, 6), "count": total, "zones": per_zone}
+            flow = motion.step(f.image) if motion is not None else None
+            line_values = {}
             if line_counter is not None:
-                record["lines"] = line_counter.update(f.image, density, counter.stride)
+                record["lines"] = crossed = line_counter.update(f.image.shape[:2], density, counter.stride, flow)
+                dt = f.t - last_t if last_t is not None and f.t > last_t else None
+                for name, c in crossed.items():
+                    line_values[f"{name}:occupancy"] = c["in"] - c["out"]
+                    if dt is not None:
+                        line_values[f"{name}:rate"] = (c["step_in"] + c["step_out"]) * 60.0 / dt
+            last_t = f.t
+            if flow_map is not None:
+                flow_map.update(density, flow, counter.stride, f.image)
             if live:
                 lag = time.monotonic() - f.arrived
                 lag_sum, lag_n = lag_sum + lag, lag_n + 1
@@ -391,13 +413,14 @@ def count_frames(
                 record["gap"] = round(f.gap, 3)
                 summary.gaps += 1
                 on_event({"event": "reconnected", "t": round(f.t, 6), "frame": f.index, "gap": round(f.gap, 3)})
-            _, events = monitor.update(f.t, {"total": total, **per_zone})
+            _, events = monitor.update(f.t, {"total": total, **per_zone, **line_values})
             on_record(record)
             for e in events:
                 e["frame"] = f.index
                 on_event(e)
             if on_density is not None:
                 info = {"events": events, "zones": per_zone, "count": total, "active": set(monitor.active)}
+                info["lines"] = record.get("lines", {})
                 on_density(f, density, info)
             summary.frames += 1
             summary.decoded = f.index + 1
@@ -416,10 +439,15 @@ def count_frames(
 
 
 def claim_video_outputs(
-    out: str | None, alerts_out: str | Path | None, overlay: str | Path | None, inputs: Iterable[str | Path]
+    out: str | None,
+    alerts_out: str | Path | None,
+    overlay: str | Path | None,
+    inputs: Iterable[str | Path],
+    flow: str | Path | None = None,
 ) -> None:
-    """Refuse (before anything is opened) a records file, alert log or overlay that is an input or of another kind."""
-    from pipeline.outputs import claim, is_alert_log, is_overlay_video, is_records
+    """Refuse (before anything is opened) a records file, alert log, overlay or flow map that is an input or
+    of another kind."""
+    from pipeline.outputs import claim, is_alert_log, is_overlay_video, is_png, is_records
 
     if out is not None and out != "-":
         claim(out, is_records, "a headcount records file (CSV or JSON lines)", inputs)
@@ -427,6 +455,8 @@ def claim_video_outputs(
         claim(alerts_out, is_alert_log, "a headcount alert log (JSON lines)", inputs)
     if overlay is not None:
         claim(overlay, is_overlay_video, "a headcount overlay video", inputs)
+    if flow is not None:
+        claim(flow, is_png, "a PNG image", inputs)
 
 
 def count_video(
@@ -458,7 +488,7 @@ def count_video(
     if not is_live(spec) and not Path(spec).is_file():
         raise DataError(spec, "video file not found")
     inputs = [*inputs, *([] if is_live(spec) else [spec])]
-    claim_video_outputs(out if isinstance(out, str) else None, alerts_out, overlay, inputs)
+    claim_video_outputs(out if isinstance(out, str) else None, alerts_out, overlay, inputs, outputs.flow)
     if snapshots is not None and Path(snapshots).exists() and not Path(snapshots).is_dir():
         raise ConfigError(snapshots, "exists and is not a folder; --snapshots needs a folder")
     src_fps, n_frames = source_info(spec)
@@ -499,7 +529,7 @@ def count_video(
         nonlocal video
         if overlay is None and not (snapshots and info["events"]):
             return
-        image = draw_overlay(f.image, density, info["count"], zones, info["active"])  # red while in alert
+        image = draw_overlay(f.image, density, info["count"], zones, info["active"], lines.lines, info["lines"])
         if overlay is not None:
             if video is None:
                 rate = (fps or (src_fps or 25.0) / every) if not is_live_source else (fps or 10.0)
@@ -510,8 +540,9 @@ def count_video(
                 if e["event"] == "alert":
                     save_snapshot(Path(snapshots), e, image)
 
+    flow_map = FlowMap(fps or (src_fps or 25.0) / every) if outputs.flow is not None else None
     try:
-        return count_frames(
+        summary = count_frames(
             frames,
             counter,
             live=is_live_source,
@@ -522,7 +553,14 @@ def count_video(
             progress=bar,
             batch=sampling.batch,
             lines=lines,
+            flow_map=flow_map,
         )
+        if flow_map is not None and flow_map.frames:
+            from pipeline.atomic import write_bytes
+            from pipeline.image import encode
+
+            write_bytes(outputs.flow, encode(flow_map.render(flow_map.last_frame.shape[:2]), "PNG"))
+        return summary
     finally:
         bar.close()
         if records and not shared:

@@ -28,6 +28,7 @@ from pipeline.atomic import atomic_path, write_bytes
 from pipeline.synth import SUPERSAMPLE, Look, background, draw_person, head_diameters, random_look
 
 WARMUP = 30.0  # seconds: longer than anyone takes to cross the frame
+FLOWS = ("stream-right", "stream-left", "cross")
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,7 @@ class WalkConfig:
     arrivals: float = 1.0  # people entering per second, per stream direction; the crossing flow gets half
     speed: tuple[float, float] = (1.5, 3.0)  # pixels per frame at the bottom edge (slower farther up)
     stop_and_go: float = 0.3  # the share of people who stand for 1 s out of every 3
+    flows: tuple[str, ...] = FLOWS  # which of the flows walk
 
 
 @dataclass(frozen=True)
@@ -76,6 +78,8 @@ def simulate(cfg: WalkConfig) -> Scene:
     paths, flows, looks = [], [], []
     plan = (("stream-right", cfg.arrivals), ("stream-left", cfg.arrivals), ("cross", cfg.arrivals / 2))
     for flow, rate in plan:
+        if flow not in cfg.flows:
+            continue
         # arrivals from WARMUP seconds before the first frame: the video starts on a crowd in steady state
         for start in np.sort(rng.uniform(-WARMUP, seconds, rng.poisson(rate * (seconds + WARMUP)))):
             speed = rng.uniform(*cfg.speed)

@@ -79,6 +79,14 @@ def item_name(path: Path, item: object, i: int, names: set[str], kind: str) -> s
     return name
 
 
+def optional_number(path: Path, item: dict, key: str, where: str) -> float | None:
+    """``item[key]`` as a float, None where absent; a `DataError` for anything but a plain number."""
+    value = item.get(key)
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int | float) or not abs(value) < 1e12):
+        raise DataError(path, f"{where}: {key!r} must be a number, got {value!r}")
+    return None if value is None else float(value)
+
+
 def load_zones(path: str | Path) -> list[Zone]:
     """Zones from a YAML or JSON file; a bad file is a `DataError` naming it and the problem."""
     path = Path(path)
@@ -93,15 +101,11 @@ def load_zones(path: str | Path) -> list[Zone]:
         poly = np.asarray(raw, dtype=np.float64) if numbers else np.empty((0,))
         if poly.ndim != 2 or poly.shape[1] != 2 or len(poly) < 3 or not np.isfinite(poly).all():
             raise DataError(path, f"zone {name!r}: 'polygon' must be at least 3 finite [x, y] points")
-        threshold = item.get("threshold")
-        if threshold is not None and (
-            isinstance(threshold, bool) or not isinstance(threshold, int | float) or not abs(threshold) < 1e12
-        ):
-            raise DataError(path, f"zone {name!r}: 'threshold' must be a number, got {threshold!r}")
+        threshold = optional_number(path, item, "threshold", f"zone {name!r}")
         unknown = set(item) - {"name", "polygon", "threshold"}
         if unknown:
             raise DataError(path, f"zone {name!r}: unknown key(s) {', '.join(sorted(unknown))}")
-        zones.append(Zone(name, poly, None if threshold is None else float(threshold)))
+        zones.append(Zone(name, poly, threshold))
     return zones
 
 
