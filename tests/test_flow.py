@@ -221,3 +221,22 @@ def test_line_thresholds_are_read_and_a_bad_one_is_one_line(tmp_path):
     path.write_text("lines:\n- {name: door, points: [[0, 0], [9, 0]], rate_threshold: fast}\n")
     with pytest.raises(DataError, match="door.*'rate_threshold' must be a number"):
         load_lines(path)
+
+
+def test_the_tracker_keeps_each_walkers_identity_on_jittered_true_heads():
+    """Scored as MOTChallenge scores trackers (motmetrics): IDF1 and MOTA on the walking crowd."""
+    import motmetrics as mm
+
+    scene = simulate(WalkConfig(frames=100, arrivals=2.0, seed=5))
+    tracker = PointTracker([], TrackerConfig(point_noise=1.5))
+    rng = np.random.default_rng(0)
+    acc = mm.MOTAccumulator(auto_id=True)
+    for k in range(100):
+        ids, points = scene.heads(k)
+        tracker.update(points + rng.normal(0, 1.5, points.shape))
+        hyp = tracker.active()
+        hyp_points = np.array([p for _, p in hyp]).reshape(-1, 2)
+        acc.update(ids, [i for i, _ in hyp], mm.distances.norm2squared_matrix(points, hyp_points, max_d2=8.0**2))
+    summary = mm.metrics.create().compute(acc, metrics=["idf1", "mota", "num_switches"], name="walkers")
+    idf1, mota = (float(summary[m].iloc[0]) for m in ("idf1", "mota"))
+    assert idf1 > 0.9 and mota > 0.9, summary  # switches happen where two walkers pass through each other
