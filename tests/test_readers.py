@@ -1,4 +1,7 @@
 import json
+import re
+import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -452,3 +455,102 @@ def test_part_a_traits_grayscale_jpegs_many_sizes_uint16_numbers_and_duplicates_
     assert [tuple(whole[k]["image"].shape) for k in range(3)] == [(70, 90, 3), (96, 64, 3), (120, 200, 3)]
     gray = whole[0]["image"].numpy()
     assert (gray[..., 0] == gray[..., 1]).all() and (gray[..., 1] == gray[..., 2]).all()
+
+
+def _coco_case(change):
+    import copy
+
+    doc = copy.deepcopy(COCO)
+    change(doc)
+    return doc
+
+
+COCO_CASES = {  # issue 34, case 9 (each was a traceback) and case 13 (silently swapped heads)
+    "keypoints an int": (lambda d: d["annotations"][0].update(keypoints=5), "annotations[0].keypoints"),
+    "a category without id": (lambda d: d["categories"][0].pop("id"), "categories[0].id"),
+    "category_id a list": (lambda d: d["annotations"][0].update(category_id=[1]), "annotations[0].category_id"),
+    "image_id a list": (lambda d: d["annotations"][1].update(image_id=[7]), "annotations[1].image_id"),
+    "keypoints text": (lambda d: d["annotations"][0].update(keypoints="10 20 2"), "annotations[0].keypoints"),
+    "v text": (lambda d: d["annotations"][0]["keypoints"].__setitem__(2, "2"), "annotations[0].keypoints[2]"),
+    "v null": (lambda d: d["annotations"][0]["keypoints"].__setitem__(2, None), "annotations[0].keypoints[2]"),
+    "x text": (lambda d: d["annotations"][0]["keypoints"].__setitem__(0, "ten"), "annotations[0].keypoints[0]"),
+    "x at 1e300": (lambda d: d["annotations"][0]["keypoints"].__setitem__(0, 1e300), "annotations[0].keypoints[0]"),
+    "an image a string": (lambda d: d["images"].__setitem__(1, "empty.jpg"), "images[1]"),
+    "v of 7": (lambda d: d["annotations"][0]["keypoints"].__setitem__(2, 7), "visibility 7, not 0, 1 or 2"),
+    "two images with id 7": (lambda d: d["images"][1].update(id=7), "image id 7 is used twice"),
+}
+
+
+@pytest.mark.parametrize("case", COCO_CASES)
+def test_a_malformed_coco_file_is_one_line_naming_the_field(tmp_path, case, capsys):
+    from pipeline.cli import main
+
+    change, where = COCO_CASES[case]
+    (tmp_path / "persons.json").write_text(json.dumps(_coco_case(change)))
+    write_image(tmp_path / "images" / "street.jpg", 64, 48)
+    write_image(tmp_path / "images" / "empty.jpg", 32, 32)
+    with pytest.raises(DataError, match=re.escape(where)) as err:
+        list(read("coco", tmp_path, "all"))
+    assert str(err.value).startswith(str(tmp_path / "persons.json")) and "\n" not in str(err.value)
+    argv = sys.argv
+    sys.argv = [
+        "headcount",
+        "density",
+        "--from",
+        "coco",
+        "--root",
+        str(tmp_path),
+        "--split",
+        "all",
+        "--out",
+        str(tmp_path / "o.h5"),
+    ]
+    try:
+        with pytest.raises(SystemExit) as code:
+            main()
+    finally:
+        sys.argv = argv
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert code.value.code == 1 and len(lines) == 1 and where in lines[0] and "Traceback" not in lines[0]
+    assert not (tmp_path / "o.h5").exists()
+
+
+def _ls_case(change):
+    import copy
+
+    doc = copy.deepcopy(LABEL_STUDIO)
+    change(doc)
+    return doc
+
+
+def _same_time_ids(d):  # two annotations with no time stamp, ids 1 and null: compared, never a TypeError
+    a, b = d[0]["annotations"]
+    a.update(id=1, updated_at=None)
+    b.update(id=None, updated_at=None)
+
+
+LS_CASES = {  # issue 34, case 10 (tracebacks) and the minor x: true (read as 1 %)
+    "result a number": (lambda d: d[0]["annotations"][0].update(result=5), "[0].annotations[0].result"),
+    "x true": (lambda d: d[0]["annotations"][1]["result"][0]["value"].update(x=True), "result[0]: value.x"),
+    "y text": (lambda d: d[0]["annotations"][1]["result"][0]["value"].update(y="50"), "result[0]: value.y"),
+    "a task a list": (lambda d: d.append([1, 2]), "task 2: no 'data' mapping"),
+}
+
+
+@pytest.mark.parametrize("case", LS_CASES)
+def test_a_malformed_label_studio_export_is_one_line_naming_the_field(tmp_path, case):
+    change, where = LS_CASES[case]
+    (tmp_path / "export.json").write_text(json.dumps(_ls_case(change)))
+    write_image(tmp_path / "images" / "street.jpg", 64, 48)
+    with pytest.raises(DataError, match=re.escape(where)) as err, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        list(read("label_studio", tmp_path, "all"))
+    assert str(err.value).startswith(str(tmp_path / "export.json")) and "\n" not in str(err.value)
+
+
+def test_label_studio_annotations_without_time_stamps_and_ids_one_and_null_pick_the_numbered(tmp_path):
+    (tmp_path / "export.json").write_text(json.dumps(_ls_case(_same_time_ids)))
+    write_image(tmp_path / "images" / "street.jpg", 64, 48)
+    with pytest.warns(UserWarning, match="reading 1 by"):
+        (sample,) = read("label_studio", tmp_path, "all")
+    assert len(sample.points) == 3  # annotation 1's three keypoints

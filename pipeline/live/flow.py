@@ -22,7 +22,7 @@ from pipeline.live.tracking import PointTracker, TrackerConfig
 from pipeline.peaks import decode
 
 METHODS = ("auto", "tracks", "flux")
-SEPARABLE = 2.0  # output cells between heads, at least, for tracks to be trusted
+SEPARABLE = 4.0  # output cells between heads, at least, for tracks to be trusted (benchmarks/flow.py)
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 import numpy as np
+from pydantic import ConfigDict, RootModel
 
 from pipeline import strictjson
 from pipeline.errors import ConfigError, DataError
@@ -32,11 +33,52 @@ from pipeline.image import image_size
 from pipeline.points import as_points
 from pipeline.readers import register
 from pipeline.readers.layout import check_split, inside, one_json
+from pipeline.readers.schema import Id, Percent, Size, Strict, validated
 from pipeline.sample import Sample
 from pipeline.work import Review, Work, parse_status
 
 EXPORT = "tasks.json"  # the name the writer gives its export; the reader takes any one *.json
 UPLOAD_PREFIX = re.compile(r"^[0-9a-f]{8}-")
+
+
+class Annotation(Strict):
+    id: Id | None = None
+    result: list[dict] = []  # items of any type; keypoint items are checked as `KeypointItem`
+    updated_at: str | None = None
+    created_at: str | None = None
+    was_cancelled: bool = False
+    reviews: list[dict] = []
+
+
+class Task(Strict):
+    id: Id | None = None
+    data: dict
+    annotations: list[Annotation] = []
+
+
+class Tasks(RootModel[list[Task]]):
+    model_config = ConfigDict(strict=True)
+
+
+class KeypointValue(Strict):
+    x: Percent
+    y: Percent
+    keypointlabels: list[str] = []
+
+
+class KeypointItem(Strict):
+    type: str
+    value: KeypointValue
+    original_width: Size | None = None
+    original_height: Size | None = None
+    meta: dict | None = None
+
+
+def _order(annotation: Annotation) -> tuple:
+    """Latest last: by time stamp, then id (none first, numbers before text), never comparing None with 1."""
+    stamp = annotation.updated_at or annotation.created_at or ""
+    i = annotation.id
+    return (stamp, 0 if i is None else 1 if isinstance(i, int) else 2, i if i is not None else 0)
 
 
 def _image(root: Path, ref: object, export: Path, task: object) -> Path:
@@ -52,61 +94,58 @@ def _image(root: Path, ref: object, export: Path, task: object) -> Path:
     raise DataError(export, f"task {task}: image {name!r} not found under {root / 'images'} or {root}")
 
 
-def _annotator(annotation: dict) -> str:
-    who = annotation.get("completed_by")
+def _annotator(annotation: Annotation) -> str:
+    who = (annotation.model_extra or {}).get("completed_by")
     if isinstance(who, dict):
         return str(who.get("email") or who.get("id"))
     return str(who)
 
 
-def _pick(task: dict, annotator: str | None, export: Path) -> dict | None:
+def _pick(task: Task, annotator: str | None, export: Path) -> Annotation | None:
     """The annotation to read: by `annotator`, else the latest; None for a task nobody annotated."""
-    annotations = [a for a in task.get("annotations") or [] if isinstance(a, dict) and not a.get("was_cancelled")]
+    annotations = [a for a in task.annotations if not a.was_cancelled]
     if annotator is not None:
         annotations = [a for a in annotations if _annotator(a) == annotator]
     if not annotations:
         return None
-    chosen = max(annotations, key=lambda a: (str(a.get("updated_at") or a.get("created_at") or ""), a.get("id", 0)))
+    chosen = max(annotations, key=_order)
     if len(annotations) > 1:
         warnings.warn(
-            f"{export}: task {task.get('id')} has {len(annotations)} annotations; reading {chosen.get('id')} "
-            f"by {_annotator(chosen)} (the latest; --annotator picks one)",
+            f"{export}: task {task.id} has {len(annotations)} annotations; reading {chosen.id} "
+            f"by {_annotator(chosen)} (the latest; the reader's annotator option picks one)",
             stacklevel=3,
         )
     return chosen
 
 
 def _heads(
-    annotation: dict, label: str | None, size: tuple[int, int], export: Path, task: object
+    annotation: Annotation, label: str | None, size: tuple[int, int], export: Path, task: object
 ) -> tuple[np.ndarray, list[str | None]]:
     h, w = size
     pts, by = [], []
-    for item in annotation.get("result") or []:
-        if not isinstance(item, dict) or item.get("type") != "keypointlabels" or "value" not in item:
+    for n, raw in enumerate(annotation.result):
+        if raw.get("type") != "keypointlabels" or "value" not in raw:
             continue
-        value = item["value"]
-        if label is not None and label not in (value.get("keypointlabels") or []):
+        item = validated(KeypointItem, raw, f"{export}: task {task}: result[{n}]")
+        if label is not None and label not in item.value.keypointlabels:
             continue
-        ow, oh = item.get("original_width"), item.get("original_height")
+        ow, oh = item.original_width, item.original_height
         if (ow, oh) != (None, None) and (ow, oh) != (w, h):
             raise DataError(export, f"task {task}: annotated on a {ow}x{oh} image but the file is {w}x{h}")
-        try:
-            pts.append((float(value["x"]) * w / 100, float(value["y"]) * h / 100))  # percent of the image
-        except (KeyError, TypeError, ValueError):
-            raise DataError(export, f"task {task}: a keypoint without numeric value.x and value.y") from None
-        meta = item.get("meta")
-        who = meta.get("by") if isinstance(meta, dict) else None
+        pts.append((item.value.x * w / 100, item.value.y * h / 100))  # percent of the image
+        who = item.meta.get("by") if item.meta is not None else None
         by.append(who if isinstance(who, str) else None)
     return as_points(np.array(pts, np.float64).reshape(-1, 2), export), by
 
 
-def _work(task: dict, annotation: dict, by: list[str | None], export: Path) -> Work | None:
+def _work(task: Task, annotation: Annotation, by: list[str | None], export: Path) -> Work | None:
     """A task's `Work` (module docstring); None where it carries no status, review or head names."""
-    meta = task.get("meta") if isinstance(task.get("meta"), dict) else {}
-    reviews = [r for r in annotation.get("reviews") or [] if isinstance(r, dict)]
+    meta = (task.model_extra or {}).get("meta")
+    meta = meta if isinstance(meta, dict) else {}
+    reviews = annotation.reviews
     if not any(by) and "headcount_status" not in meta and not reviews:
         return None
-    status = parse_status(meta.get("headcount_status", "todo"), export, f"task {task.get('id')}: headcount_status")
+    status = parse_status(meta.get("headcount_status", "todo"), export, f"task {task.id}: headcount_status")
     review = None
     if reviews:
         last = reviews[-1]
@@ -122,22 +161,24 @@ def read(root: Path, split: str = "all", label: str | None = None, annotator: st
     """Yield each annotated task's image with its keypoint heads, in pixels."""
     check_split("label_studio", split, ("all",))
     export = one_json(root, "Label Studio JSON export")
-    tasks = strictjson.read(export)
-    if not isinstance(tasks, list):
+    doc = strictjson.read(export)
+    if not isinstance(doc, list):
         raise DataError(export, "not a Label Studio JSON export (expected a list of tasks)")
+    for n, task in enumerate(doc):
+        if not isinstance(task, dict) or not isinstance(task.get("data"), dict):
+            raise DataError(export, f"task {n}: no 'data' mapping (is this Label Studio's JSON export?)")
+    tasks = validated(Tasks, doc, export).root
     seen: set[str] = set()
     for task in tasks:
-        if not isinstance(task, dict) or not isinstance(task.get("data"), dict):
-            raise DataError(export, "a task without a 'data' mapping (is this Label Studio's JSON export?)")
         chosen = _pick(task, annotator, export)
         if chosen is None:
             continue  # not annotated (or not by `annotator`)
-        img = _image(root, task["data"].get("image"), export, task.get("id"))
+        img = _image(root, task.data.get("image"), export, task.id)
         if img.stem in seen:
             raise DataError(export, f"two tasks annotate {img.name}")
         seen.add(img.stem)
         h, w = image_size(img)
-        points, by = _heads(chosen, label, (h, w), export, task.get("id"))
+        points, by = _heads(chosen, label, (h, w), export, task.id)
         yield Sample(img.stem, img, points, height=h, width=w, work=_work(task, chosen, by, export))
     if not seen:
         who = f" by {annotator!r}" if annotator is not None else ""
