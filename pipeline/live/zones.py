@@ -96,8 +96,8 @@ def load_zones(path: str | Path) -> list[Zone]:
         name = item_name(path, item, i, names, "zone")
         raw = item.get("polygon")
         numbers = isinstance(raw, list) and all(
-            isinstance(p, list) and all(is_coordinate(v) for v in p) for p in raw
-        )  # no true/false, no "12", no 400-digit integer
+            isinstance(p, list) and len(p) == 2 and all(is_coordinate(v) for v in p) for p in raw
+        )  # no true/false, no "12", no 400-digit integer, no [x] alone
         poly = np.asarray(raw, dtype=np.float64) if numbers else np.empty((0,))
         if poly.ndim != 2 or poly.shape[1] != 2 or len(poly) < 3 or not np.isfinite(poly).all():
             raise DataError(path, f"zone {name!r}: 'polygon' must be at least 3 finite [x, y] points")
