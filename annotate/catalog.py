@@ -16,6 +16,7 @@ import numpy as np
 
 from pipeline.errors import DataError
 from pipeline.image import image_size
+from pipeline.paths import contained
 from pipeline.pointfile import MAX_POINTS, PointFile, Tiles, read_point_file, write_point_file
 from pipeline.points import as_points, inside
 from pipeline.readers.layout import list_images
@@ -208,6 +209,7 @@ class Catalog:
             h, w = image_size(path)
             self.entries[path.stem] = Entry(path.stem, path, width=w, height=h)
         self._locks = {k: threading.Lock() for k in self.entries}
+        self._plain_paths = {k: self.point_path(k) for k in self.entries}  # checked once; re-checked on reads
         # (mtime_ns, size) of each point file -> (count, revision, problem): the listing parses a file
         # only when it changed, and a save updates its own entry (an edit costs O(1), not O(images))
         self._summaries: dict[str, tuple[tuple[int, int], Summary]] = {}
@@ -222,12 +224,14 @@ class Catalog:
     def __contains__(self, image_id: str) -> bool:
         return image_id in self.entries
 
-    def point_path(self, image_id: str) -> Path:
-        return self.points_dir / f"{self.entries[image_id].id}.json"
+    def point_path(self, image_id: str, write: bool = False) -> Path:
+        """Where an image's point file is; checked (`pipeline.paths.contained`) at every read of the file and,
+        for `write`, that no link is on the way. The listing's summary checks only whether it changed."""
+        return contained(self.points_dir, f"{self.entries[image_id].id}.json", write=write)
 
     def summary(self, image_id: str) -> Summary:
         """What the list shows of an image's point file; `problem` names a broken file."""
-        path = self.point_path(image_id)
+        path = self._plain_paths[image_id]
         try:
             st = path.stat()
         except FileNotFoundError:
@@ -237,7 +241,7 @@ class Catalog:
         if cached is not None and cached[0] == key:
             return cached[1]
         try:
-            value = summary_of(read_point_file(path))
+            value = summary_of(read_point_file(self.point_path(image_id)))  # changed: read, so checked
         except DataError as exc:
             value = Summary(0, 0, "todo", str(exc))
         self._summaries[image_id] = (key, value)
@@ -325,7 +329,7 @@ class Catalog:
             old = self.load(image_id)
         except DataError:  # a broken file: it counts as revision 0, and is kept aside, never overwritten
             if revision == 0:
-                backup(self.point_path(image_id))
+                backup(self.point_path(image_id, write=True))
             return None, 0
         return old, old.revision
 
@@ -371,7 +375,7 @@ class Catalog:
             status_by=status_by,
             review=review,
         )
-        path = self.point_path(image_id)
+        path = self.point_path(image_id, write=True)
         write_point_file(path, pf)
         st = path.stat()
         self._summaries[image_id] = ((st.st_mtime_ns, st.st_size), summary_of(pf))

@@ -19,6 +19,7 @@ import numpy as np
 from pipeline import __version__, strictjson
 from pipeline.atomic import atomic_path, refuse_foreign
 from pipeline.errors import DataError
+from pipeline.paths import contained
 
 FORMAT = "headcount-density"
 FORMAT_VERSION = 1  # stores that keep maps; stores that keep head kernels (encoding "heads") are version 2
@@ -240,7 +241,8 @@ class DensityStore(Mapping[str, Record]):
     def source_root(self) -> Path:
         """The dataset root; a relative ``source_root`` is relative to the store's folder."""
         root = Path(self.attrs["source_root"])
-        return root if root.is_absolute() else (self.path.parent / root).resolve()
+        # not contained: a store names its dataset wherever the dataset lives; its images are contained in it
+        return root if root.is_absolute() else self.path.parent.joinpath(root).resolve()
 
     def image(self, image_id: str) -> np.ndarray:
         """The image behind `image_id` in its map's frame, uint8 (H, W, 3).
@@ -278,7 +280,7 @@ class DensityStore(Mapping[str, Record]):
     def _image_path(self, image_id: str, attrs: dict) -> Path:
         if "image" not in attrs:
             raise DataError(self.path, f"damaged entry for image {image_id!r} (no 'image' attribute)")
-        return self.source_root / str(attrs["image"])
+        return contained(self.source_root, str(attrs["image"]), named_in=self.path)
 
 
 def read_split(path: str | Path) -> DensityStore:

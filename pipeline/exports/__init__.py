@@ -30,6 +30,7 @@ from pipeline.density import compute_density, head_sigmas
 from pipeline.errors import ConfigError
 from pipeline.image import encode, image_size
 from pipeline.kernels import DensityParams
+from pipeline.paths import contained
 from pipeline.readers.layout import plain_id
 from pipeline.sample import Sample
 from pipeline.store import DensityStore, Record, read_split
@@ -101,13 +102,13 @@ def new_size(h: int, w: int, min_size: int | None, max_size: int | None) -> tupl
     """
     short = min(h, w)
     if min_size and short < min_size:
-        target = min_size
+        side = min_size
     elif max_size and short > max_size:
-        target = max_size
+        side = max_size
     else:
         return h, w
-    r = target / short
-    return (target, round(w * r)) if h < w else (round(h * r), target)
+    r = side / short
+    return (side, round(w * r)) if h < w else (round(h * r), side)
 
 
 def items(store: DensityStore, min_size: int | None, max_size: int | None) -> Iterator[Item]:
@@ -210,6 +211,6 @@ def export_nwpu_gt(samples: Iterable[Sample], out: str | Path, split: str, where
     plain_id(split, Path(split))
     out = Path(out)
     claim(out, "nwpu-loc")
-    target = out / f"{split}_gt_loc.txt"
+    target = contained(out, f"{split}_gt_loc.txt", option="--split", write=True)
     images, heads = write_gt(samples, target, where)
     return target, images, heads

@@ -27,10 +27,11 @@ import numpy as np
 
 from pipeline.atomic import write_bytes
 from pipeline.exports import head_sizes
+from pipeline.paths import contained
 
 
 def write(item, out: Path, split: str, fmt: str) -> None:  # noqa: ANN001 - an exports.Item
-    folder = out / split
+    folder = contained(out, split, option="--split", write=True)
     folder.mkdir(parents=True, exist_ok=True)
     points = item.points.astype(np.float32)
     if fmt == "bayesian":
@@ -38,8 +39,8 @@ def write(item, out: Path, split: str, fmt: str) -> None:  # noqa: ANN001 - an e
         points = np.column_stack([points, dis]).astype(np.float32)
     buf = io.BytesIO()
     np.save(buf, points.reshape(-1, 3 if fmt == "bayesian" else 2), allow_pickle=False)
-    item.save_jpeg(folder / f"{item.image_id}.jpg")
-    write_bytes(folder / f"{item.image_id}.npy", buf.getvalue())
+    item.save_jpeg(contained(folder, f"{item.image_id}.jpg", write=True))
+    write_bytes(contained(folder, f"{item.image_id}.npy", write=True), buf.getvalue())
 
 
 def finish(out: Path, fmt: str, written: list[tuple[str, str]]) -> None:

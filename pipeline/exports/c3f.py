@@ -16,15 +16,17 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.atomic import write_bytes
+from pipeline.paths import contained
 
 
 def write(item, out: Path, split: str, fmt: str) -> None:  # noqa: ANN001 - an exports.Item
-    (out / split / "img").mkdir(parents=True, exist_ok=True)
-    (out / split / "den").mkdir(parents=True, exist_ok=True)
+    folder = contained(out, split, option="--split", write=True)
+    (folder / "img").mkdir(parents=True, exist_ok=True)
+    (folder / "den").mkdir(parents=True, exist_ok=True)
     buf = io.BytesIO()
     np.savetxt(buf, np.asarray(item.density(), np.float32), fmt="%.9g", delimiter=",")
-    item.save_jpeg(out / split / "img" / f"{item.image_id}.jpg")
-    write_bytes(out / split / "den" / f"{item.image_id}.csv", buf.getvalue())
+    item.save_jpeg(contained(folder, "img", f"{item.image_id}.jpg", write=True))
+    write_bytes(contained(folder, "den", f"{item.image_id}.csv", write=True), buf.getvalue())
 
 
 def finish(out: Path, fmt: str, written: list[tuple[str, str]]) -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 import h5py
 
 from pipeline.atomic import atomic_path, refuse_foreign
+from pipeline.paths import contained
 from pipeline.store import read_split
 
 
@@ -26,9 +27,10 @@ def export_csrnet(path: str | Path, out_dir: str | Path) -> int:
     """Write one ``<image_id>.h5`` with key ``density`` per image (CSRNet-pytorch layout)."""
     store = read_split(path)
     out_dir = Path(out_dir)
-    for image_id in store:
-        refuse_foreign(out_dir / f"{image_id}.h5", _is_csrnet_map, "a CSRNet-pytorch density file")
-    for image_id in store:
-        with atomic_path(out_dir / f"{image_id}.h5") as tmp, h5py.File(tmp, "w") as f:
+    targets = {image_id: contained(out_dir, f"{image_id}.h5", named_in=path, write=True) for image_id in store}
+    for target in targets.values():
+        refuse_foreign(target, _is_csrnet_map, "a CSRNet-pytorch density file")
+    for image_id, target in targets.items():
+        with atomic_path(target) as tmp, h5py.File(tmp, "w") as f:
             f.create_dataset("density", data=store[image_id].density, compression="gzip")
     return len(store)

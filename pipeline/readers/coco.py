@@ -21,6 +21,7 @@ import numpy as np
 from pipeline import strictjson
 from pipeline.errors import ConfigError, DataError
 from pipeline.image import image_size
+from pipeline.paths import contained
 from pipeline.points import as_points
 from pipeline.readers import register
 from pipeline.readers.layout import check_split, inside, one_json
@@ -103,7 +104,8 @@ def read(root: Path, split: str = "all", keypoint: str | None = None, label: str
             by.setdefault(a.image_id, []).append(_name((a.model_extra or {}).get("headcount_by"), export, a.id))
     for im in coco.images:
         name = im.file_name
-        found = next((f / name for f in (root / "images", root) if (f / name).is_file()), None)
+        where = (contained(root, "images", name, named_in=export), contained(root, name, named_in=export))
+        found = next((f for f in where if f.is_file()), None)
         if found is None:
             raise DataError(export, f"image {name!r} not found under {root / 'images'} or {root}")
         img = inside(root, found, export)

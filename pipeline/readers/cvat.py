@@ -24,6 +24,7 @@ import numpy as np
 
 from pipeline.errors import DataError
 from pipeline.image import image_size
+from pipeline.paths import contained
 from pipeline.points import as_points
 from pipeline.readers import register
 from pipeline.readers.layout import inside
@@ -116,8 +117,8 @@ def read(root: Path, split: str = "all", label: str | None = None) -> Iterator[S
     for im in images:
         name = im.attrib.get("name", "")
         subset = im.attrib.get("subset")
-        candidates = [root / "images" / subset / name] if subset else []
-        candidates += [root / "images" / name, root / name]
+        candidates = [contained(root, "images", subset, name, named_in=path)] if subset else []
+        candidates += [contained(root, "images", name, named_in=path), contained(root, name, named_in=path)]
         found = next((c for c in candidates if c.is_file()), None)
         if found is None:
             raise DataError(path, f"image {name!r} not found under {root / 'images'}")

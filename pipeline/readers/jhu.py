@@ -14,6 +14,7 @@ import numpy as np
 
 from pipeline.errors import DataError
 from pipeline.image import image_size
+from pipeline.paths import contained
 from pipeline.points import as_points
 from pipeline.readers import register
 from pipeline.readers.layout import check_split, list_images, natural_key, pair_files
@@ -51,12 +52,12 @@ def read_gt(path: Path) -> tuple[np.ndarray, np.ndarray]:
 def read(root: Path, split: str) -> Iterator[Sample]:
     """Yield the samples of `split` (train, val or test), each with its head sizes."""
     check_split("jhu", split, SPLITS)
-    base = root / split
+    base = contained(root, split, option="split")
     images = list_images(base / "images")
     gt_dir = base / "gt"
     annotations = sorted(gt_dir.glob("*.txt"), key=natural_key) if gt_dir.is_dir() else []
     for img, ann in pair_files(
-        images, annotations, image_for=lambda a: a.stem, annotation_for=lambda i: gt_dir / f"{i.stem}.txt"
+        images, annotations, image_for=lambda a: a.stem, annotation_for=lambda i: contained(gt_dir, f"{i.stem}.txt")
     ):
         h, w = image_size(img)
         points, sizes = read_gt(ann)

@@ -30,9 +30,10 @@ from pydantic import ConfigDict, RootModel
 from pipeline import strictjson
 from pipeline.errors import ConfigError, DataError
 from pipeline.image import image_size
+from pipeline.paths import contained
 from pipeline.points import as_points
 from pipeline.readers import register
-from pipeline.readers.layout import check_split, inside, one_json
+from pipeline.readers.layout import check_split, one_json
 from pipeline.readers.schema import Id, Percent, Size, Strict, validated
 from pipeline.sample import Sample
 from pipeline.work import Review, Work, parse_status
@@ -88,9 +89,9 @@ def _image(root: Path, ref: object, export: Path, task: object) -> Path:
     name = Path(unquote(urlparse(ref).path)).name
     names = [name] + ([UPLOAD_PREFIX.sub("", name)] if UPLOAD_PREFIX.match(name) else [])
     for n in names:
-        for folder in (root / "images", root):
-            if (folder / n).is_file():
-                return inside(root, folder / n, export)
+        for found in (contained(root, "images", n, named_in=export), contained(root, n, named_in=export)):
+            if found.is_file():
+                return found.resolve()
     raise DataError(export, f"task {task}: image {name!r} not found under {root / 'images'} or {root}")
 
 

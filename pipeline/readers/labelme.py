@@ -17,9 +17,10 @@ import numpy as np
 from pipeline import strictjson
 from pipeline.errors import DataError
 from pipeline.image import image_size, is_image
+from pipeline.paths import contained
 from pipeline.points import as_points
 from pipeline.readers import register
-from pipeline.readers.layout import inside, natural_key
+from pipeline.readers.layout import natural_key
 from pipeline.sample import Sample
 
 LABELME_VERSION = "5.5.0"
@@ -45,7 +46,7 @@ def read_json(path: Path, label: str | None) -> tuple[dict, np.ndarray]:
 @register("labelme")
 def read(root: Path, split: str = "all", label: str | None = None) -> Iterator[Sample]:
     """Yield one sample per labelme JSON file (their images named by ``imagePath``)."""
-    base = root if split == "all" else root / split
+    base = root if split == "all" else contained(root, split, option="split")
     if not base.is_dir():
         raise DataError(base, "folder not found")
     files = sorted(base.glob("*.json"), key=natural_key)
@@ -54,7 +55,7 @@ def read(root: Path, split: str = "all", label: str | None = None) -> Iterator[S
     seen: dict[str, Path] = {}
     for ann in files:
         doc, points = read_json(ann, label)
-        img = inside(root, ann.parent / str(doc["imagePath"]), ann)
+        img = contained(root, ann.parent.relative_to(root), str(doc["imagePath"]), named_in=ann).resolve()
         if not is_image(img):
             raise DataError(ann, f"its imagePath {doc['imagePath']!r} is not an image file next to it")
         if img.stem in seen:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from pipeline.errors import ConfigError, DataError
 from pipeline.image import is_image
+from pipeline.paths import contained
 
 
 def check_split(fmt: str, split: str, splits: Iterable[str]) -> str:
@@ -57,16 +59,13 @@ def pair_files(
 
 
 def inside(root: Path, path: Path, named_in: Path) -> Path:
-    """`path`, resolved (symlinks too), if it lies under `root`; a `DataError` naming `named_in` if not.
+    """`path` (under `root`, or absolute), resolved, if it lies under `root` (`pipeline.paths.contained`).
 
     A split list or an annotation names files relative to its dataset, and a
     line like ``../../secret/x`` must not make a reader (or ``convert``) reach
     outside the folder the user gave.
     """
-    resolved = Path(path).resolve()
-    if not resolved.is_relative_to(Path(root).resolve()):
-        raise DataError(named_in, f"names {path}, outside the dataset root {root}; not reading it")
-    return resolved
+    return contained(root, os.path.abspath(path), named_in=named_in).resolve()  # `path` includes `root`
 
 
 def plain_id(image_id: str, named_in: Path) -> str:
@@ -80,7 +79,7 @@ def list_images(folder: Path) -> list[Path]:
     """Images in `folder`, naturally sorted; `DataError` if the folder is missing or empty."""
     if not folder.is_dir():
         raise DataError(folder, "folder not found")
-    images = sorted((p for p in folder.iterdir() if is_image(p)), key=natural_key)
+    images = sorted((contained(folder, p.name) for p in folder.iterdir() if is_image(p)), key=natural_key)
     if not images:
         raise DataError(folder, "empty split: no .jpg/.png images")
     return images

@@ -16,6 +16,7 @@ import numpy as np
 from pipeline import strictjson
 from pipeline.errors import DataError
 from pipeline.image import IMAGE_SUFFIXES, image_size
+from pipeline.paths import contained
 from pipeline.points import as_points
 from pipeline.readers import register
 from pipeline.readers.layout import check_split, inside, plain_id
@@ -27,7 +28,7 @@ SPLITS = ("train", "val", "test")
 def split_ids(root: Path, split: str) -> list[str]:
     """Image ids listed for `split`: the first field of each line of ``<split>.txt``."""
     check_split("nwpu", split, SPLITS)
-    listing = root / f"{split}.txt"
+    listing = contained(root, f"{split}.txt", option="split")
     try:
         lines = listing.read_text().splitlines()
     except FileNotFoundError:
@@ -40,10 +41,11 @@ def split_ids(root: Path, split: str) -> list[str]:
 
 def find_image(root: Path, image_id: str) -> Path:
     for suffix in IMAGE_SUFFIXES:
-        path = root / "images" / f"{image_id}{suffix}"
+        path = contained(root, "images", f"{image_id}{suffix}")
         if path.is_file():
             return inside(root, path, path)
-    raise DataError(root / "images" / f"{image_id}.jpg", "image listed in the split but not found")
+    missing = contained(root, "images", f"{image_id}.jpg")
+    raise DataError(missing, "image listed in the split but not found")
 
 
 def read_json(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
@@ -72,7 +74,7 @@ def read(root: Path, split: str) -> Iterator[Sample]:
     """Yield the samples of `split`; the test split (no public labels) yields unlabelled samples."""
     for image_id in split_ids(root, split):
         img = find_image(root, image_id)
-        ann = root / "jsons" / f"{image_id}.json"
+        ann = contained(root, "jsons", f"{image_id}.json")
         h, w = image_size(img)
         if not ann.is_file():
             if split == "test":

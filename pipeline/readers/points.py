@@ -11,6 +11,7 @@ from pathlib import Path
 
 from pipeline.errors import ConfigError, DataError
 from pipeline.image import image_size
+from pipeline.paths import contained
 from pipeline.pointfile import read_point_file
 from pipeline.readers import register
 from pipeline.readers.layout import list_images, natural_key, pair_files
@@ -29,16 +30,16 @@ def read(root: Path, split: str = "all", unannotated: str = "error", status: str
     wanted = None if status is None else {s.strip() for s in status.split(",")}
     if wanted is not None and not wanted <= set(STATUSES):
         raise ConfigError("status", f"statuses are {', '.join(STATUSES)}; got {status!r}")
-    base = root if split == "all" else root / split
+    base = root if split == "all" else contained(root, split, option="split")
     images = list_images(base / "images")
     point_dir = base / "points"
     if unannotated == "skip" or wanted is not None:
-        images = [p for p in images if (point_dir / f"{p.stem}.json").is_file()]
+        images = [p for p in images if contained(point_dir, f"{p.stem}.json").is_file()]
         if not images:
             raise DataError(point_dir, "empty split: no annotated images yet")
     annotations = sorted(point_dir.glob("*.json"), key=natural_key) if point_dir.is_dir() else []
     for img, ann in pair_files(
-        images, annotations, image_for=lambda a: a.stem, annotation_for=lambda i: point_dir / f"{i.stem}.json"
+        images, annotations, image_for=lambda a: a.stem, annotation_for=lambda i: contained(point_dir, f"{i.stem}.json")
     ):
         pf = read_point_file(ann)
         if wanted is not None and pf.status not in wanted:

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from pipeline.image import image_size
+from pipeline.paths import contained
 from pipeline.points import as_points
 from pipeline.readers import register
 from pipeline.readers.layout import check_split, list_images, natural_key, pair_files
@@ -16,7 +17,7 @@ SPLITS = {"train": "Train", "test": "Test"}
 
 
 def split_folder(root: Path, split: str) -> Path:
-    return root / SPLITS[check_split("qnrf", split, SPLITS)]
+    return contained(root, SPLITS[check_split("qnrf", split, SPLITS)], option="split")
 
 
 @register("qnrf")
@@ -29,7 +30,7 @@ def read(root: Path, split: str) -> Iterator[Sample]:
         images,
         annotations,
         image_for=lambda a: a.stem.removesuffix("_ann"),
-        annotation_for=lambda i: base / f"{i.stem}_ann.mat",
+        annotation_for=lambda i: contained(base, f"{i.stem}_ann.mat"),
     ):
         h, w = image_size(img)
         raw = load_mat(ann, "annPoints", "is this a UCF-QNRF annotation file?")

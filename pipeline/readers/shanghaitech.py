@@ -7,6 +7,7 @@ from pathlib import Path
 
 from pipeline.errors import DataError
 from pipeline.image import image_size
+from pipeline.paths import contained
 from pipeline.points import as_points
 from pipeline.readers import register
 from pipeline.readers.layout import check_split, list_images, natural_key, pair_files
@@ -38,9 +39,9 @@ def split_folder(split: str) -> str:
 @register("shanghaitech")
 def read(root: Path, split: str) -> Iterator[Sample]:
     """Yield the samples of `split` ("train" or "test")."""
-    base = root / split_folder(split)
+    base = contained(root, split_folder(split), option="split")
     images = list_images(base / "images")
-    gt_dir = next((base / d for d in GT_DIRS if (base / d).is_dir()), None)
+    gt_dir = next((contained(base, d) for d in GT_DIRS if contained(base, d).is_dir()), None)
     if gt_dir is None:
         raise DataError(base, "no ground-truth/ (or ground_truth/) folder")
     annotations = sorted(gt_dir.glob("*.mat"), key=natural_key)
@@ -48,7 +49,7 @@ def read(root: Path, split: str) -> Iterator[Sample]:
         images,
         annotations,
         image_for=lambda ann: ann.stem.removeprefix("GT_"),
-        annotation_for=lambda img: gt_dir / f"GT_{img.stem}.mat",
+        annotation_for=lambda img: contained(gt_dir, f"GT_{img.stem}.mat"),
     )
     for img, ann in pairs:
         h, w = image_size(img)

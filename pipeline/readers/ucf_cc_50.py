@@ -8,6 +8,7 @@ from pathlib import Path
 
 from pipeline.errors import ConfigError, DataError
 from pipeline.image import image_size, is_image
+from pipeline.paths import contained
 from pipeline.points import as_points
 from pipeline.readers import register
 from pipeline.readers.layout import check_split, natural_key, pair_files
@@ -44,7 +45,7 @@ def read(root: Path, split: str, fold: int | None = None) -> Iterator[Sample]:
         images,
         annotations,
         image_for=lambda ann: ann.stem.removesuffix("_ann"),
-        annotation_for=lambda img: root / f"{img.stem}_ann.mat",
+        annotation_for=lambda img: contained(root, f"{img.stem}_ann.mat"),
     ):
         if not (img.stem.isascii() and img.stem.isdigit()):  # "²".isdigit() is True, int("²") fails
             warnings.warn(f"{img}: not a UCF_CC_50 image number; skipped", stacklevel=2)

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.errors import ConfigError, DataError
+from pipeline.paths import contained
 from pipeline.pointfile import read_point_file
 from pipeline.readers.layout import natural_key
 from pipeline.score import match_count, matching
@@ -25,7 +26,7 @@ def point_files(folder: str | Path) -> dict[str, Path]:
     if not folder.is_dir():
         raise DataError(folder, "not a folder (an annotation folder with points/, or a folder of point files)")
     base = folder / "points" if (folder / "points").is_dir() else folder
-    files = sorted(base.glob("*.json"), key=natural_key)
+    files = sorted((contained(base, p.name) for p in base.glob("*.json")), key=natural_key)
     if not files:
         raise DataError(base, "no point files (*.json)")
     return {p.stem: p for p in files}

@@ -10,6 +10,7 @@ from pathlib import Path
 from pipeline import strictjson
 from pipeline.atomic import write_bytes
 from pipeline.errors import DataError
+from pipeline.paths import contained
 from pipeline.readers.coco import EXPORT
 from pipeline.readers.layout import check_split, plain_id
 from pipeline.sample import Sample
@@ -42,6 +43,6 @@ def write(sample: Sample, out: Path, split: str) -> int:
     for i, ((x, y), who) in enumerate(zip(sample.points.tolist(), by, strict=True)):
         a = {"id": first + i, "image_id": image_id, "category_id": 1, "keypoints": [x, y, 2], "num_keypoints": 1}
         doc["annotations"].append({**a, **({"headcount_by": who} if who is not None else {})})
-    copy_image(sample.image_path, out / "images" / name)
+    copy_image(sample.image_path, contained(out, "images", name, write=True))
     write_bytes(path, (strictjson.dumps(doc) + "\n").encode())
     return 0

@@ -11,6 +11,7 @@ import numpy as np
 
 from pipeline.atomic import write_bytes
 from pipeline.errors import DataError
+from pipeline.paths import contained
 from pipeline.readers.cvat import ANNOTATIONS, TAG, parse_tree
 from pipeline.readers.layout import plain_id
 from pipeline.sample import Sample
@@ -56,7 +57,8 @@ def write(sample: Sample, out: Path, split: str) -> int:
         for key, value in fields.items():
             if value is not None:
                 ET.SubElement(tag, "attribute", {"name": key}).text = value
-    copy_image(sample.image_path, out / "images" / (split if split != "all" else "") / name)
+    folder = ("images", split) if split != "all" else ("images",)
+    copy_image(sample.image_path, contained(out, *folder, name, option="--out-split", write=True))
     ET.indent(root)
     write_bytes(path, ET.tostring(root, encoding="utf-8", xml_declaration=True) + b"\n")
     return 0

@@ -12,6 +12,7 @@ import numpy as np
 from pipeline import strictjson
 from pipeline.atomic import write_bytes
 from pipeline.errors import DataError
+from pipeline.paths import contained
 from pipeline.readers.label_studio import EXPORT
 from pipeline.readers.layout import check_split, plain_id
 from pipeline.sample import Sample
@@ -69,6 +70,6 @@ def write(sample: Sample, out: Path, split: str) -> int:
             ]
         task["meta"] = {"headcount_status": work.status, "headcount_status_by": work.status_by}
     tasks.append(task)
-    copy_image(sample.image_path, out / "images" / name)
+    copy_image(sample.image_path, contained(out, "images", name, write=True))
     write_bytes(path, (strictjson.dumps(tasks, indent=1) + "\n").encode())
     return 0

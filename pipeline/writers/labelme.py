@@ -6,6 +6,7 @@ from pathlib import Path
 
 from pipeline import strictjson
 from pipeline.atomic import write_bytes
+from pipeline.paths import contained
 from pipeline.readers.labelme import LABELME_VERSION
 from pipeline.sample import Sample
 from pipeline.writers import copy_image, register
@@ -14,8 +15,8 @@ from pipeline.writers import copy_image, register
 @register("labelme")
 def write(sample: Sample, out: Path, split: str) -> int:
     """``<base>/<image>`` + ``<base>/<stem>.json`` with one ``point`` shape labelled ``head`` per head."""
-    base = out if split == "all" else out / split
-    copy_image(sample.image_path, base / sample.image_path.name)
+    base = out if split == "all" else contained(out, split, option="--out-split", write=True)
+    copy_image(sample.image_path, contained(base, sample.image_path.name, write=True))
     doc = {
         "version": LABELME_VERSION,
         "flags": {},
@@ -28,5 +29,5 @@ def write(sample: Sample, out: Path, split: str) -> int:
         "imageHeight": sample.height,
         "imageWidth": sample.width,
     }
-    write_bytes(base / f"{sample.image_path.stem}.json", strictjson.dumps(doc, indent=1).encode())
+    write_bytes(contained(base, f"{sample.image_path.stem}.json", write=True), strictjson.dumps(doc, indent=1).encode())
     return 0

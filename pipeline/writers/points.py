@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.errors import DataError
+from pipeline.paths import contained
 from pipeline.pointfile import PointFile, read_point_file, write_point_file
 from pipeline.points import inside, split_inside
 from pipeline.sample import Sample
@@ -21,7 +22,7 @@ def write(sample: Sample, out: Path, split: str) -> int:
     Out-of-image points cannot be stored in a point file: they are dropped and counted. The sample's
     `Work` (who added each head, the status, the review) is kept where it has one.
     """
-    base = out if split == "all" else out / split
+    base = out if split == "all" else contained(out, split, option="--out-split", write=True)
     kept, dropped, _ = split_inside(sample.points, sample.shape)
     work = sample.work
     by = (
@@ -29,7 +30,7 @@ def write(sample: Sample, out: Path, split: str) -> int:
         if work is None
         else tuple(b for b, ok in zip(work.by, inside(sample.points, sample.shape), strict=True) if ok)
     )
-    target = base / "points" / f"{sample.image_id}.json"
+    target = contained(base, "points", f"{sample.image_id}.json", write=True)
     if target.exists() or target.is_symlink():
         # an annotator's file: its revision, status and tiles are work, never reset to revision 1, to do
         try:
@@ -39,7 +40,7 @@ def write(sample: Sample, out: Path, split: str) -> int:
         if old is None or (old.height, old.width) != sample.shape or not np.array_equal(old.points, kept):
             what = f"revision {old.revision}, {old.status}" if old is not None else "not a point file"
             raise DataError(target, f"already holds other annotations ({what}); not replacing them")
-    copy_image(sample.image_path, base / "images" / sample.image_path.name)
+    copy_image(sample.image_path, contained(base, "images", sample.image_path.name, write=True))
     if not target.exists():
         pf = PointFile(
             f"images/{sample.image_path.name}", width=sample.width, height=sample.height, revision=1, points=kept

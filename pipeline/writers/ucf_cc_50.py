@@ -7,6 +7,7 @@ from pathlib import Path
 
 from pipeline.atomic import write_bytes
 from pipeline.errors import DataError
+from pipeline.paths import contained
 from pipeline.sample import Sample
 from pipeline.writers import ann_points_bytes, copy_image, register
 
@@ -22,6 +23,6 @@ def write(sample: Sample, out: Path, split: str) -> int:
     if match is None:
         raise DataError(sample.image_path, "ucf_cc_50 names images by number; this image id ends in none")
     number = int(match.group(1))
-    copy_image(sample.image_path, out / f"{number}{sample.image_path.suffix}")
-    write_bytes(out / f"{number}_ann.mat", ann_points_bytes(sample.points))
+    copy_image(sample.image_path, contained(out, f"{number}{sample.image_path.suffix}", write=True))
+    write_bytes(contained(out, f"{number}_ann.mat", write=True), ann_points_bytes(sample.points))
     return 0
