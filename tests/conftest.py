@@ -193,3 +193,21 @@ def real_dataset(*parts: str) -> Path:
     if not path.is_dir():
         pytest.skip(f"real dataset {path} absent (set HEADCOUNT_DATASETS to a folder that holds it)")
     return path
+
+
+def run_main(args: list, capsys) -> tuple[int, str]:
+    """`headcount ARGS` in this process, through the same main() the console script runs: (exit code, stderr)."""
+    import sys
+
+    from pipeline.cli import main
+
+    argv = sys.argv
+    sys.argv = ["headcount", *map(str, args)]
+    try:
+        main()
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+    finally:
+        sys.argv = argv
+    return code, capsys.readouterr().err

@@ -8,7 +8,6 @@ import os
 import re
 import shutil
 import struct
-import sys
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,9 +18,7 @@ import numpy as np
 import pytest
 import torch
 import yaml
-from conftest import committed, write_points, write_sha, write_ucf
-
-from pipeline.cli import main
+from conftest import committed, run_main, write_points, write_sha, write_ucf
 
 TRAIN = {
     "dataset": "tiny",
@@ -32,20 +29,6 @@ TRAIN = {
     "crop_width": 32,
     "val_fraction": 0.25,
 }
-
-
-def run_main(args: list[str], capsys) -> tuple[int, str]:
-    """`headcount ARGS` in this process, through the same main() the console script runs."""
-    argv = sys.argv
-    sys.argv = ["headcount", *map(str, args)]
-    try:
-        main()
-        code = 0
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    finally:
-        sys.argv = argv
-    return code, capsys.readouterr().err
 
 
 def snapshot(folder: Path) -> dict[str, bytes]:

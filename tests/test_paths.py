@@ -7,6 +7,7 @@ import ast
 from pathlib import Path
 
 import pytest
+from conftest import run_main
 
 from pipeline.errors import ConfigError, DataError
 from pipeline.paths import contained
@@ -96,22 +97,6 @@ def test_contained_keeps_a_path_inside_its_folder_for_reading_and_writing(tmp_pa
         contained(base, "inner", "a.jpg", write=True)
 
 
-def _main(args, capsys) -> tuple[int, str]:
-    import sys
-
-    from pipeline.cli import main
-
-    argv, sys.argv = sys.argv, ["headcount", *map(str, args)]
-    try:
-        main()
-        code = 0
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    finally:
-        sys.argv = argv
-    return code, capsys.readouterr().err.strip()
-
-
 @pytest.fixture
 def annotated(tmp_path):
     """An annotation folder of two images, and a folder beside it that nothing may touch."""
@@ -133,14 +118,14 @@ def test_split_and_out_split_options_cannot_leave_their_folders(annotated, tmp_p
     convert = ["convert", "--from", "points", "--root", annotated, "--split", "all", "--to"]
     for out_split in ("../../escaped", str(tmp_path / "outside" / "abs")):
         for fmt in ("points", "labelme", "cvat", "shanghaitech"):
-            code, err = _main([*convert, fmt, "--out", tmp_path / "fc" / "o1", "--out-split", out_split], capsys)
+            code, err = run_main([*convert, fmt, "--out", tmp_path / "fc" / "o1", "--out-split", out_split], capsys)
             if fmt == "shanghaitech":  # a fixed set of splits: refused before any path is built
                 assert code == 2, err
                 continue
             assert code == 2 and err.startswith("error: --out-split: ") and "leads outside" in err, (fmt, err)
             assert len(err.splitlines()) == 1
     assert not (tmp_path / "escaped").exists() and _nothing_under(tmp_path / "outside")
-    code, err = _main(
+    code, err = run_main(
         ["density", "--from", "points", "--root", annotated, "--split", "../outside/sub", "--out", tmp_path / "o.h5"],
         capsys,
     )
@@ -150,9 +135,11 @@ def test_split_and_out_split_options_cannot_leave_their_folders(annotated, tmp_p
 def test_an_export_is_never_written_through_a_link(annotated, tmp_path, capsys):
     """Issue 34, case 4: an earlier export's train/ replaced by a link to another folder was written into."""
     store = tmp_path / "s.h5"
-    assert _main(["density", "--from", "points", "--root", annotated, "--split", "all", "--out", store], capsys)[0] == 0
+    assert (
+        run_main(["density", "--from", "points", "--root", annotated, "--split", "all", "--out", store], capsys)[0] == 0
+    )
     out = tmp_path / "exp"
-    assert _main(["export", store, "--to", "p2pnet", "--split", "train", "--out", out], capsys)[0] == 0
+    assert run_main(["export", store, "--to", "p2pnet", "--split", "train", "--out", out], capsys)[0] == 0
     victim = tmp_path / "victim"
     victim.mkdir()
     (victim / "a.txt").write_text("theirs")
@@ -160,7 +147,7 @@ def test_an_export_is_never_written_through_a_link(annotated, tmp_path, capsys):
 
     shutil.rmtree(out / "train")
     (out / "train").symlink_to(victim)
-    code, err = _main(["export", store, "--to", "p2pnet", "--split", "train", "--out", out], capsys)
+    code, err = run_main(["export", store, "--to", "p2pnet", "--split", "train", "--out", out], capsys)
     assert code in (1, 2) and ("leads outside" in err or "symbolic link" in err), err
     assert sorted(p.name for p in victim.iterdir()) == ["a.txt"] and (victim / "a.txt").read_text() == "theirs"
 
@@ -170,13 +157,15 @@ def test_a_stores_image_attribute_cannot_lead_outside(annotated, tmp_path, capsy
     import h5py
 
     store = tmp_path / "s.h5"
-    assert _main(["density", "--from", "points", "--root", annotated, "--split", "all", "--out", store], capsys)[0] == 0
+    assert (
+        run_main(["density", "--from", "points", "--root", annotated, "--split", "all", "--out", store], capsys)[0] == 0
+    )
     secret = tmp_path / "secret"
     secret.mkdir()
     (secret / "secret.jpg").write_bytes((annotated / "images" / "a.png").read_bytes())
     with h5py.File(store, "a") as f:
         f["images"]["a"].attrs["image"] = "../secret/secret.jpg"
-    code, err = _main(["export", store, "--to", "p2pnet", "--out", tmp_path / "exp"], capsys)
+    code, err = run_main(["export", store, "--to", "p2pnet", "--out", tmp_path / "exp"], capsys)
     assert code == 1 and err.startswith(f"error: {store}: ../secret/secret.jpg leads outside"), err
     assert not (tmp_path / "exp").exists() or not any((tmp_path / "exp").rglob("*.jpg"))
 
@@ -193,5 +182,5 @@ def test_links_out_of_a_folder_are_not_read_through(annotated, tmp_path, capsys)
     (other / "points").mkdir(parents=True)
     (tmp_path / "elsewhere.json").write_text((annotated / "points" / "a.json").read_text())
     (other / "points" / "a.json").symlink_to(tmp_path / "elsewhere.json")
-    code, err = _main(["agree", annotated, other], capsys)
+    code, err = run_main(["agree", annotated, other], capsys)
     assert code == 1 and "a.json leads outside" in err, err
