@@ -169,7 +169,7 @@ def count_cmd(
       headcount count photo.jpg --heatmap overlay.png --points heads.csv
       headcount count video.mp4 --zones zones.yaml --alerts alerts.jsonl --out counts.csv
     """
-    from pipeline.infer.counter import count_images, load_counter, write_points_csv
+    from pipeline.infer.counter import check_points_output, count_images, load_counter, write_points_csv
     from pipeline.live.alerts import AlertConfig
     from pipeline.live.flow import LineCounting
     from pipeline.live.lines import load_lines
@@ -196,6 +196,8 @@ def count_cmd(
         claim_video_outputs(out, alerts_out, overlay, inputs, flow_out)
     if points_out is not None and not images:
         raise click.BadParameter("points are decoded for images; give image files", param_hint="--points")
+    if points_out is not None:  # before any image is counted: outputs are checked before the work
+        check_points_output(points_out, images, [*images, checkpoint])
     counter = load_counter(checkpoint, device, precision, threads)
     if videos and counter.target != "density":
         raise click.UsageError(

@@ -182,7 +182,7 @@ def export(
         raise ConfigError("--min-size", f"{min_size} is larger than --max-size {max_size}")
     store = read_split(store_path)
     split = split or str(store.attrs["split"])
-    plain_id(split, Path(split))
+    export_split_name(split)
     held: set[str] = set()
     if val_fraction:
         from pipeline.train import split_ids
@@ -204,11 +204,21 @@ def export(
     return Summary(counts, heads, empty, out)
 
 
+def export_split_name(split: str) -> str:
+    """`split` if it can name an export's folder and list line: a plain name, not the export's own marker
+    (a FileExistsError once), and without white space, which P2PNet's list files split on."""
+    if split == MARKER or not split or split.startswith(".") or any(c.isspace() for c in split) or "\\" in split:
+        raise ConfigError("--split", f"{split!r} cannot name an export's folder (a plain name without spaces)")
+    if Path(split).name != split:
+        raise ConfigError("--split", f"{split!r} cannot name an export's folder (a plain name without spaces)")
+    return split
+
+
 def export_nwpu_gt(samples: Iterable[Sample], out: str | Path, split: str, where: Path) -> tuple[Path, int, int]:
     """NWPU's localization ground truth of `samples` as ``out/<split>_gt_loc.txt``: (file, images, heads)."""
     from pipeline.exports.nwpu_loc import write_gt
 
-    plain_id(split, Path(split))
+    export_split_name(split)
     out = Path(out)
     claim(out, "nwpu-loc")
     target = contained(out, f"{split}_gt_loc.txt", option="--split", write=True)

@@ -22,7 +22,7 @@ from PIL import Image
 from pipeline.atomic import write_bytes
 from pipeline.checkpoint import trained_output
 from pipeline.device import Precision, resolve_device
-from pipeline.errors import DataError
+from pipeline.errors import ConfigError, DataError
 from pipeline.geometry import OUTPUT_STRIDES
 from pipeline.image import encode, image_size, load_image, to_rgb
 from pipeline.infer.scale import scaled_size
@@ -179,6 +179,18 @@ def count_images(
         if target is not None:
             write_bytes(target, encode(heatmap(image, output, count), "PNG"))
     return results
+
+
+def check_points_output(out: str, images: list[Path], inputs: list[Path]) -> None:
+    """Refuse, before any image is counted, a points CSV that is not ours to write, or images that share a
+    file stem: their rows would read back (``headcount score``) as one image's heads."""
+    stems: dict[str, Path] = {}
+    for path in images:
+        if path.stem in stems:
+            raise ConfigError("--points", f"{stems[path.stem]} and {path} share the id {path.stem!r}; count them apart")
+        stems[path.stem] = path
+    if out != "-":
+        claim(out, csv_with_header("image_id", "x", "y"), "a points CSV", inputs=inputs)
 
 
 def write_points_csv(out: str, rows: list[tuple[str, np.ndarray]], inputs: list[Path]) -> None:
