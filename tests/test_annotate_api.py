@@ -297,10 +297,10 @@ def test_a_second_server_on_the_same_folder_refuses_to_start_and_names_the_first
     import subprocess
     import sys
 
-    proc, url = start_annotate(folder)
+    proc, url = start_annotate(folder, "--no-model")  # the lock is taken before any model loads
     try:
         second = subprocess.run(
-            [sys.executable, "-m", "pipeline", "annotate", str(folder), "--port", "1"],
+            [sys.executable, "-m", "pipeline", "annotate", str(folder), "--port", "1", "--no-model"],
             capture_output=True,
             text=True,
             timeout=60,
@@ -311,7 +311,7 @@ def test_a_second_server_on_the_same_folder_refuses_to_start_and_names_the_first
     finally:
         proc.terminate()
         proc.wait(10)
-    proc, _ = start_annotate(folder)  # the lock goes with its holder
+    proc, _ = start_annotate(folder, "--no-model")  # the lock goes with its holder
     proc.kill()
     proc.wait(10)
 
