@@ -42,9 +42,10 @@ class Forbidden(Exception):
 class StaleRevision(Exception):
     """The client's revision is not the saved one: another tab saved first."""
 
-    def __init__(self, current: int) -> None:
-        super().__init__(f"stale revision; current is {current}")
+    def __init__(self, current: int, broken: str | None = None) -> None:
+        super().__init__(broken or f"stale revision; current is {current}")
         self.current = current
+        self.broken = broken  # the saved file is broken: what is wrong with it (a save from revision 0 replaces it)
 
 
 @dataclass(frozen=True)
@@ -267,9 +268,9 @@ class Catalog:
         """
         pts = self._checked(image_id, as_points(points, f"points for {image_id}"))
         with self._locks[image_id]:
-            old, current = self._current(image_id, revision)
+            old, current, broken = self._current(image_id, revision)
             if revision != current:
-                raise StaleRevision(current)
+                raise StaleRevision(current, broken)
             return self._write(image_id, old, replaced_heads(Heads.of(old), pts, user), status, user=user)
 
     def edit(self, image_id: str, edit: Edit, user: str | None = None) -> EditResult:
@@ -280,9 +281,9 @@ class Catalog:
         added = self._checked(image_id, as_points(edit.added, f"added points for {image_id}"))
         self._checked(image_id, np.asarray([(m.x, m.y) for m in edit.moved], float).reshape(-1, 2))
         with self._locks[image_id]:
-            old, current = self._current(image_id, edit.base)
+            old, current, broken = self._current(image_id, edit.base)
             if edit.base > current:
-                raise StaleRevision(current)
+                raise StaleRevision(current, broken)
             heads, new_ids, conflicts = merge_heads(Heads.of(old), replace(edit, added=added), user)
             if len(heads.points) > MAX_POINTS:  # the bound holds for what is saved, not just for each request
                 raise DataError(
@@ -323,15 +324,16 @@ class Catalog:
             raise DataError(f"points for {image_id}", f"points outside the {e.width}x{e.height} image")
         return pts
 
-    def _current(self, image_id: str, revision: int) -> tuple[PointFile | None, int]:
-        """The saved file (None when broken) and its revision; a broken file is moved aside by a save from 0."""
+    def _current(self, image_id: str, revision: int) -> tuple[PointFile | None, int, str | None]:
+        """The saved file (None when broken), its revision, and what is wrong with a broken one; a broken
+        file is moved aside by a save from 0."""
         try:
             old = self.load(image_id)
-        except DataError:  # a broken file: it counts as revision 0, and is kept aside, never overwritten
+        except DataError as exc:  # a broken file: it counts as revision 0, and is kept aside, never overwritten
             if revision == 0:
                 backup(self.point_path(image_id, write=True))
-            return None, 0
-        return old, old.revision
+            return None, 0, str(exc)
+        return old, old.revision, None
 
     def _write(
         self,

@@ -161,7 +161,9 @@ def create_app(
         except Forbidden as exc:
             return JSONResponse({"error": str(exc)}, 403)
         except StaleRevision as exc:
-            return JSONResponse({"error": "stale revision (saved elsewhere first)", "revision": exc.current}, 409)
+            return JSONResponse(
+                {"error": _stale("stale revision (saved elsewhere first)", exc), "revision": exc.current}, 409
+            )
         except DataError as exc:
             return JSONResponse({"error": exc.problem}, 400)
         return JSONResponse({"revision": pf.revision, "count": len(pf.points), "status": pf.status})
@@ -177,7 +179,8 @@ def create_app(
         except Forbidden as exc:
             return JSONResponse({"error": str(exc)}, 403)
         except StaleRevision as exc:
-            return JSONResponse({"error": "the saved file is older than this tab's copy", "revision": exc.current}, 409)
+            error = _stale("the saved file is older than this tab's copy", exc)
+            return JSONResponse({"error": error, "revision": exc.current}, 409)
         except DataError as exc:
             return JSONResponse({"error": exc.problem}, 400)
         pf = r.saved
@@ -297,6 +300,13 @@ def _parse_save(body: bytes) -> tuple[list, int, str | None] | str:
     if problem := _status_problem(status) or _points_problem(points):
         return problem
     return points, revision, status
+
+
+def _stale(message: str, exc: StaleRevision) -> str:
+    """What a 409 says: why the save did not apply, naming a broken file as broken, not as older."""
+    if exc.broken:
+        return f"{exc.broken}; nothing written (reload the image: a save from revision 0 keeps it aside)"
+    return message
 
 
 def _points_doc(pf) -> dict:

@@ -724,3 +724,16 @@ def test_a_compared_head_far_outside_its_image_is_refused_as_read_not_a_500(fold
     c = TestClient(create_app(folder, compare=other), base_url="http://127.0.0.1:8000")
     r = c.get("/api/images/a/compare")
     assert r.status_code == 409 and "a.json: a point outside the 64x48 image" in r.json()["error"]
+
+
+def test_a_save_onto_a_broken_point_file_says_it_is_broken_not_older(client, folder):
+    """Issue 34, a misleading message: a 409 on a broken file said "the saved file is older than this tab's copy"."""
+    (folder / "points").mkdir()
+    (folder / "points" / "a.json").write_text("garbage{")
+    for r in (
+        client.post("/api/images/a/edits", json={"base": 1, "added": [[1, 1]]}, headers=MUT),
+        client.put("/api/images/a/points", json={"points": [[1, 1]], "revision": 3}, headers=MUT),
+    ):
+        assert r.status_code == 409 and "not a readable JSON point file" in r.json()["error"]
+        assert "older" not in r.json()["error"] and r.json()["revision"] == 0
+    assert (folder / "points" / "a.json").read_text() == "garbage{"
