@@ -81,7 +81,7 @@ class LineCounter:
     def _separable(line: Line, density: np.ndarray, stride: int, shape: tuple[int, int]) -> bool:
         """Whether heads near `line` are `SEPARABLE` cells apart or more: their density per cell, averaged
         over the cells the line passes through and their neighbours, is at most 1 / SEPARABLE²."""
-        points = line_samples(line, shape)
+        points, _ = line_samples(line, shape)
         if not len(points):
             return True
         rows, cols = (points[:, 1] // stride).astype(int), (points[:, 0] // stride).astype(int)

@@ -41,25 +41,24 @@ class Motion:
         return flow
 
 
-def line_samples(line: Line, shape: tuple[int, int]) -> np.ndarray:
-    """(S, 2) points 1 px apart along the segment, inside an image of `shape` (H, W)."""
+def line_samples(line: Line, shape: tuple[int, int]) -> tuple[np.ndarray, float]:
+    """(S, 2) points at most 1 px apart along the segment, inside an image of `shape` (H, W), and the
+    length of line each stands for."""
     length = float(np.linalg.norm(line.b - line.a))
     n = max(int(np.ceil(length)), 1)
     t = (np.arange(n) + 0.5) / n
     points = line.a + t[:, None] * (line.b - line.a)
     h, w = shape
     inside = (points[:, 0] >= 0) & (points[:, 0] < w) & (points[:, 1] >= 0) & (points[:, 1] < h)
-    return points[inside] if length >= 1 else points[:0]
+    return (points[inside] if length >= 1 else points[:0]), length / n
 
 
 def flux(density: np.ndarray, stride: int, flow: np.ndarray, line: Line) -> tuple[float, float]:
     """(in, out): people crossing `line` in one frame step, from the model's `density` (cells of
     `stride` px) and the frame pair's `flow`."""
-    h, w = flow.shape[:2]
-    points = line_samples(line, (h, w))
+    points, step = line_samples(line, flow.shape[:2])
     if not len(points):
         return 0.0, 0.0
-    step = float(np.linalg.norm(line.b - line.a)) / max(int(np.ceil(np.linalg.norm(line.b - line.a))), 1)
     cols, rows = points[:, 0].astype(int), points[:, 1].astype(int)
     per_pixel = density[rows // stride, cols // stride] / float(stride * stride)
     across = flow[rows, cols] @ line.normal  # pixels per frame towards the "in" side
