@@ -131,3 +131,29 @@ def test_a_source_that_never_comes_back_is_one_error_after_the_attempts(video_ts
     finally:
         server.shutdown()
     assert state["n"] == 3  # the first try and 2 reconnects
+
+
+def test_a_reconnect_is_reported_even_when_the_live_reader_drops_its_first_frame():
+    """The first frame after a gap carries the gap; when the model is busy and a newer frame replaces
+    it in the live reader, the newer frame carries the gap instead, so no reconnect goes unrecorded."""
+    took_first, done = threading.Event(), threading.Event()
+    image = np.zeros((4, 4, 3), np.uint8)
+
+    def frames():
+        yield stream.Frame(0, 0.0, image)
+        took_first.wait(5)  # the model is busy with frame 0 while the next three arrive
+        yield stream.Frame(1, 1.0, image, gap=0.7)  # the first frame after a reconnect
+        yield stream.Frame(2, 1.1, image)
+        yield stream.Frame(3, 1.2, image)
+        done.wait(5)
+
+    reader = stream._Reader(frames(), latest=True)
+    it = iter(reader)
+    got = [next(it)]
+    took_first.set()
+    time.sleep(0.3)  # frames 1 and 2 are replaced unread
+    got.append(next(it))
+    done.set()
+    got += list(it)
+    assert [f.index for f in got] == [0, 3] and reader.dropped == 2
+    assert [f.gap for f in got] == [0.0, 0.7]

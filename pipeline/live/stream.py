@@ -194,8 +194,10 @@ class _Reader(threading.Thread):
                     return
                 if self.latest:
                     try:
-                        self.q.get_nowait()  # the model never took it: the newer one replaces it
+                        old = self.q.get_nowait()  # the model never took it: the newer one replaces it
                         self.dropped += 1
+                        if old.gap:  # a reconnect is still reported, by the frame that replaced its first
+                            f = replace(f, gap=old.gap + f.gap)
                     except queue.Empty:
                         pass
                     self.q.put_nowait(f)
