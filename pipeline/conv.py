@@ -26,6 +26,7 @@ from pipeline import gemm
 from pipeline.buffers import Pool
 
 _UNUSED = np.zeros(1, np.int64)
+_NO_BIAS = np.zeros(0, np.float32)
 
 
 def _round_up(n: int, step: int) -> int:
@@ -78,13 +79,17 @@ def _pad_channels_last(x: np.ndarray, pad: int, hp: int, wp: int, out: np.ndarra
 
 
 @numba.njit(parallel=True, cache=True, nogil=True, boundscheck=False)
-def _crop(c: np.ndarray, h: int, w: int, row_len: int, out: np.ndarray) -> None:  # pragma: no cover
-    """``out[b, r, y, x] = c[b, 0, r, y*row_len + x]``: a product's padded rows back to an image."""
+def _crop(c: np.ndarray, h: int, w: int, row_len: int, bias: np.ndarray, out: np.ndarray) -> None:  # pragma: no cover
+    """``out[b, r, y, x] = c[b, 0, r, y*row_len + x] (+ bias[r])``: a product's padded rows back to an
+    image, with the bias added on the way (one rounding, as a separate add would give) unless bias is empty."""
     nbatch, nc = out.shape[:2]
     for t in prange(nbatch * nc):
         bi, ch = t // nc, t % nc
         for y in range(h):
-            out[bi, ch, y] = c[bi, 0, ch, y * row_len : y * row_len + w]
+            if bias.size:
+                out[bi, ch, y] = c[bi, 0, ch, y * row_len : y * row_len + w] + bias[ch]
+            else:
+                out[bi, ch, y] = c[bi, 0, ch, y * row_len : y * row_len + w]
 
 
 @numba.njit(parallel=True, cache=True, nogil=True, boundscheck=False)
@@ -130,8 +135,9 @@ def _pack(pool: Pool, w: np.ndarray, mr: int, m_pad: int) -> np.ndarray:
     return out
 
 
-def _forward(pool: Pool, x: np.ndarray, weight: np.ndarray, pad: int, dil: int) -> np.ndarray:
-    """The convolution without bias, (B, Cout, ho, wo): one product, its B read from the padded input in place.
+def _forward(pool: Pool, x: np.ndarray, weight: np.ndarray, bias: np.ndarray, pad: int, dil: int) -> np.ndarray:
+    """The convolution, (B, Cout, ho, wo): one product, its B read from the padded input in place, then
+    the bias (`_NO_BIAS` for none) added to each output.
 
     Output pixel (oy, ox) is column ``oy*wp + ox`` of a product over the
     padded width (the columns past wo are computed and dropped), so that every
@@ -154,7 +160,7 @@ def _forward(pool: Pool, x: np.ndarray, weight: np.ndarray, pad: int, dil: int) 
     tasks = _tasks(nbatch, (n // nr) * (m_pad // mr))
     gemm.products(shape, True, apack, 0, _UNUSED, _UNUSED, padded, nc * hp * wp, table, gemm.NO_SHIFT, c[None], tasks)
     out = pool.array((nbatch, cout, ho, wo))
-    _crop(c.reshape(nbatch, 1, m_pad, n), ho, wo, wp, out)
+    _crop(c.reshape(nbatch, 1, m_pad, n), ho, wo, wp, bias, out)
     return out
 
 
@@ -180,10 +186,9 @@ def _input_grad(pool: Pool, g: np.ndarray, weight: np.ndarray, h: int, w: int, p
     apack = pool.array((k * k * m_pad * cout,))
     _pack_offsets(weight, mr, apack)
     c = pool.array((nbatch, m_pad, n))
-    c.fill(0.0)
     gemm.summed_products(shape, apack, padded, cout * hg * wg, table, offsets, c, _tasks(nbatch, n // nr))
     out = pool.array((nbatch, nc, h, w))
-    _crop(c.reshape(nbatch, 1, m_pad, n), h, w, wg, out)
+    _crop(c.reshape(nbatch, 1, m_pad, n), h, w, wg, _NO_BIAS, out)
     return out
 
 
@@ -191,22 +196,39 @@ def _weight_grad(pool: Pool, g: np.ndarray, x: np.ndarray, k: int, pad: int, dil
     """The weight gradient, (Cout, Cin, k, k): per image the sum over output pixels p = 0, 1, 2, ... of
     ``g[co, p] * im2col(x)[(ci, ki, kj), p]``, then the images added in order.
 
-    Two layouts of the same sums, whichever wastes fewer lanes: per kernel
+    Two layouts of the same sums, whichever costs less (`_by_rows_cheaper`): per kernel
     offset, output channels by input channels (`_weight_grad_per_offset`), or
     im2col rows by output channels (`_weight_grad_by_rows`, for few input channels).
     """
-    cout, nc = g.shape[1], x.shape[1]
-    per_offset, by_rows = (_lanes(cout, nc) * k * k, _lanes(nc * k * k, cout) * GATHER_COST)
-    grad = _weight_grad_per_offset if per_offset <= by_rows else _weight_grad_by_rows
+    grad = _weight_grad_by_rows if _by_rows_cheaper(g.shape, x.shape, k, pad) else _weight_grad_per_offset
     return grad(pool, g, x, k, pad, dil)
 
 
-GATHER_COST = 1.3  # a gathered tile's time per lane against a packed one's, estimated: two more loads a step
+# a gathered tile's time per lane against a packed one's, per tile shape, estimated: the rows' own
+# pointers cost the registers that two- and three-vector tiles need; one-vector tiles wait on loads anyway
+GATHER_COST = (1.1, 1.45, 1.0, 1.0)
+COPY_COST = 5.0  # a float copied to another layout (transposed, packed) against one vector FMA, estimated
 
 
-def _lanes(m: int, n: int) -> int:
-    mr, nr = gemm.tile_dims(gemm.shape_for(m, n))
-    return _round_up(m, mr) * _round_up(n, nr)
+def _by_rows_cheaper(g_shape: tuple[int, ...], x_shape: tuple[int, ...], k: int, pad: int) -> bool:
+    """Whether `_weight_grad_by_rows` costs less than `_weight_grad_per_offset`: the FMAs of each
+    (padded lanes, gathered or packed), and the copies each makes per output pixel (per offset: x
+    channels last and g packed; by rows: g channels last)."""
+    cout, nc = g_shape[1], x_shape[1]
+    padded_pixels = (x_shape[2] + 2 * pad) * (x_shape[3] + 2 * pad) / (g_shape[2] * g_shape[3])
+    copy = COPY_COST * gemm.VL
+    po_shape, br_shape = gemm.shape_for(cout, nc), gemm.shape_for(nc * k * k, cout)
+    per_offset = _work(cout, nc, po_shape) * k * k + copy * (
+        nc * padded_pixels + _round_up(cout, gemm.tile_dims(po_shape)[0])
+    )
+    by_rows = _work(nc * k * k, cout, br_shape) * GATHER_COST[br_shape] + copy * cout
+    return by_rows < per_offset
+
+
+def _work(m: int, n: int, shape: int) -> float:
+    """Lane steps of an m x n product per term, padded to whole tiles, per `gemm.EFFICIENCY`."""
+    mr, nr = gemm.tile_dims(shape)
+    return _round_up(m, mr) * _round_up(n, nr) / gemm.EFFICIENCY[shape]
 
 
 def _weight_grad_per_offset(pool: Pool, g: np.ndarray, x: np.ndarray, k: int, pad: int, dil: int) -> np.ndarray:
@@ -237,8 +259,8 @@ def _weight_grad_per_offset(pool: Pool, g: np.ndarray, x: np.ndarray, k: int, pa
 def _weight_grad_by_rows(pool: Pool, g: np.ndarray, x: np.ndarray, k: int, pad: int, dil: int) -> np.ndarray:
     """im2col(x) @ g.T: columns are output channels (g channels last), rows im2col rows gathered from x.
 
-    Row (c, ki, kj) of output pixel (oy, ox) is at ``((oy + ki*dil)*wp + ox +
-    kj*dil)*nc + c`` of x laid out channels last.
+    Row (c, ki, kj) of output pixel (oy, ox) is at ``c*hp*wp + (oy + ki*dil)*wp + ox +
+    kj*dil`` of the zero-padded x, read in place.
     """
     nbatch, cout, ho, wo = g.shape
     nc, h, w = x.shape[1:]
@@ -249,19 +271,19 @@ def _weight_grad_by_rows(pool: Pool, g: np.ndarray, x: np.ndarray, k: int, pad: 
     n, m_pad = _round_up(cout, nr), _round_up(rows_k, mr)
     ch, ki, kj = np.meshgrid(np.arange(nc), np.arange(k), np.arange(k), indexing="ij")
     rows = np.zeros(m_pad, np.int64)  # rows past Cin*k*k read channel 0: lanes a tile drops
-    rows[:rows_k] = ((ki * dil * wp + kj * dil) * nc + ch).ravel()
+    rows[:rows_k] = (ch * hp * wp + ki * dil * wp + kj * dil).ravel()
     oy, ox = np.meshgrid(np.arange(ho), np.arange(wo), indexing="ij")
-    pixel = ((oy * wp + ox) * nc).astype(np.int64).ravel()  # output pixel p's (c, 0, 0) entry in x_last
-    x_last = pool.array((nbatch * hp * wp * nc,))
-    _pad_channels_last(x, pad, hp, wp, x_last)
+    pixel = (oy * wp + ox).astype(np.int64).ravel()  # output pixel p's (0, 0, 0) entry in the padded x
+    padded = pool.array((nbatch * nc * hp * wp,))
+    _pad(x, pad, pad, hp, wp, padded)
     pixels = ho * wo
     g_last = pool.array((nbatch * pixels * cout + n,))  # columns past Cout: lanes a tile drops
     _transpose(g.reshape(nbatch, cout, pixels), g_last)
     table = np.arange(pixels, dtype=np.int64) * cout
     c = pool.array((nbatch, m_pad, n))
     tasks = _tasks(nbatch, (n // nr) * (m_pad // mr))
-    a_stride, b_stride = hp * wp * nc, pixels * cout
-    gemm.products(shape, False, x_last, a_stride, rows, pixel, g_last, b_stride, table, gemm.NO_SHIFT, c[None], tasks)
+    a_stride, b_stride = nc * hp * wp, pixels * cout
+    gemm.products(shape, False, padded, a_stride, rows, pixel, g_last, b_stride, table, gemm.NO_SHIFT, c[None], tasks)
     total = gemm.sum_batch(c)
     return np.ascontiguousarray(total[:rows_k, :cout].T).reshape(cout, nc, k, k)
 
@@ -270,23 +292,22 @@ def _weight_grad_by_rows(pool: Pool, g: np.ndarray, x: np.ndarray, k: int, pad: 
 def _transpose(g: np.ndarray, out: np.ndarray) -> None:  # pragma: no cover - compiled
     """`g` (B, C, P) into `out` as (B, P, C), zeros past the end."""
     nbatch, nc, length = g.shape
-    blocks = (length + 15) // 16
+    blocks = (length + 63) // 64
     for t in prange(nbatch * blocks):
-        bi, p0 = t // blocks, (t % blocks) * 16
+        bi, p0 = t // blocks, (t % blocks) * 64
         base = bi * length * nc
-        for c0 in range(0, nc, 16):  # 16 x 16 blocks: what is read and written stays in cache
-            for p in range(p0, min(length, p0 + 16)):
-                for ch in range(c0, min(nc, c0 + 16)):
-                    out[base + p * nc + ch] = g[bi, ch, p]
+        for ch in range(nc):  # a channel's 64 pixels read in a row; the 64 x C block written stays in cache
+            row = g[bi, ch]
+            for p in range(p0, min(length, p0 + 64)):
+                out[base + p * nc + ch] = row[p]
     out[nbatch * length * nc :] = 0.0
 
 
 class _ExactConv2d(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, weight, bias, pad: int, dil: int, pool: Pool):  # noqa: ANN001 - autograd's signature
-        out = _forward(pool, x.detach().contiguous().numpy(), weight.detach().contiguous().numpy(), pad, dil)
-        if bias is not None:
-            out += bias.detach().numpy()[None, :, None, None]
+        b = _NO_BIAS if bias is None else bias.detach().contiguous().numpy()
+        out = _forward(pool, x.detach().contiguous().numpy(), weight.detach().contiguous().numpy(), b, pad, dil)
         ctx.save_for_backward(x, weight)
         ctx.conv = (pad, dil, bias is not None, pool)
         return torch.from_numpy(out)

@@ -42,13 +42,15 @@ def _lanes() -> int:
 VL = _lanes()  # floats per vector register of the CPU numba compiles for
 # tile shapes (rows, vector registers per row): MR * NV accumulators and NV loads fit the 32 (AVX-512)
 # or 16 (AVX2) vector registers; `shape_for` picks the one that wastes least on a product's edges
-SHAPES = ((8, 3), (12, 2), (24, 1)) if VL == 16 else ((4, 3), (6, 2), (12, 1))
-EFFICIENCY = (1.0, 0.97, 0.8)  # each shape's speed per lane against the first's, estimated: fewer loads per FMA
+SHAPES = ((8, 3), (12, 2), (24, 1), (16, 1)) if VL == 16 else ((4, 3), (6, 2), (12, 1), (8, 1))
+EFFICIENCY = (1.0, 0.97, 0.8, 0.8)  # each shape's speed per lane against the first's, estimated: fewer loads per FMA
 A_BLOCK = 1 << 19  # bytes of packed A that a run of tiles keeps in cache
 KC = 256  # terms per pass over a block: a tile's strip of A and the block's rows of B stay in cache
 _ROWS = np.arange(32, dtype=np.int64)  # row r of a packed strip is at r
 NO_SHIFT = np.zeros(1, np.int64)  # `products` of one B
-STORE, CONTINUE, ADD = 0, 1, 2  # a tile starts from +0.0 and stores; starts from C; starts from +0.0 and adds to C
+# a tile starts from +0.0 and stores; starts from C; starts from +0.0 and adds to C; starts from +0.0 and
+# stores +0.0 + its sums (what ADD onto zeroed memory gives, -0.0 made +0.0, without the pass that zeroes it)
+STORE, CONTINUE, ADD, ADD_TO_ZERO = 0, 1, 2, 3
 
 
 def _make_tile(mr: int, nv: int, packed: bool):  # noqa: ANN202 - a numba intrinsic
@@ -59,7 +61,7 @@ def _make_tile(mr: int, nv: int, packed: bool):  # noqa: ANN202 - a numba intrin
         ``A[r, k] = a[a_off + rows[r_off + r] + a_table[t_off + k]]`` (`packed`:
         ``a[a_off + k*mr + r]``, rows and a_table unused), ``B[k, j] = b[b_off +
         b_table[t_off + k] + j]``, ``C[r, j] = c[c_off + r*ldc + j]``; `mode` is
-        STORE, CONTINUE or ADD. kc >= 1.
+        STORE, CONTINUE, ADD or ADD_TO_ZERO. kc >= 1.
         """
         ip = types.intp
         sig = types.void(a, ip, rows, ip, a_table, b, ip, b_table, ip, ip, c, ip, ip, ip)
@@ -138,9 +140,11 @@ def _make_tile(mr: int, nv: int, packed: bool):  # noqa: ANN202 - a numba intrin
                             p = c_vec(r, v)
                             builder.store(builder.fadd(builder.load(p, align=4), nxt[r][v]), p, align=4)
                 with otherwise:
+                    to_zero = builder.icmp_signed("==", mode, ir.Constant(i64, ADD_TO_ZERO))
                     for r in range(mr):
                         for v in range(nv):
-                            builder.store(nxt[r][v], c_vec(r, v), align=4)
+                            value = builder.select(to_zero, builder.fadd(zero, nxt[r][v]), nxt[r][v])
+                            builder.store(value, c_vec(r, v), align=4)
             return context.get_dummy_value()
 
         return sig, codegen
@@ -148,8 +152,8 @@ def _make_tile(mr: int, nv: int, packed: bool):  # noqa: ANN202 - a numba intrin
     return tile
 
 
-_packed0, _packed1, _packed2 = (_make_tile(mr, nv, True) for mr, nv in SHAPES)
-_gathered0, _gathered1, _gathered2 = (_make_tile(mr, nv, False) for mr, nv in SHAPES)
+_packed0, _packed1, _packed2, _packed3 = (_make_tile(mr, nv, True) for mr, nv in SHAPES)
+_gathered0, _gathered1, _gathered2, _gathered3 = (_make_tile(mr, nv, False) for mr, nv in SHAPES)
 
 
 @numba.njit(cache=True, nogil=True, boundscheck=False)
@@ -161,14 +165,18 @@ def _tile(
             _packed0(a, a_off, rows, r_off, a_table, b, b_off, b_table, t_off, kc, c, c_off, ldc, mode)
         elif shape == 1:
             _packed1(a, a_off, rows, r_off, a_table, b, b_off, b_table, t_off, kc, c, c_off, ldc, mode)
-        else:
+        elif shape == 2:
             _packed2(a, a_off, rows, r_off, a_table, b, b_off, b_table, t_off, kc, c, c_off, ldc, mode)
+        else:
+            _packed3(a, a_off, rows, r_off, a_table, b, b_off, b_table, t_off, kc, c, c_off, ldc, mode)
     elif shape == 0:
         _gathered0(a, a_off, rows, r_off, a_table, b, b_off, b_table, t_off, kc, c, c_off, ldc, mode)
     elif shape == 1:
         _gathered1(a, a_off, rows, r_off, a_table, b, b_off, b_table, t_off, kc, c, c_off, ldc, mode)
-    else:
+    elif shape == 2:
         _gathered2(a, a_off, rows, r_off, a_table, b, b_off, b_table, t_off, kc, c, c_off, ldc, mode)
+    else:
+        _gathered3(a, a_off, rows, r_off, a_table, b, b_off, b_table, t_off, kc, c, c_off, ldc, mode)
 
 
 def shape_for(m: int, n: int) -> int:
@@ -193,7 +201,9 @@ def _dims(shape):  # pragma: no cover - compiled
         return SHAPES[0][0], SHAPES[0][1] * VL
     if shape == 1:
         return SHAPES[1][0], SHAPES[1][1] * VL
-    return SHAPES[2][0], SHAPES[2][1] * VL
+    if shape == 2:
+        return SHAPES[2][0], SHAPES[2][1] * VL
+    return SHAPES[3][0], SHAPES[3][1] * VL
 
 
 @numba.njit(parallel=True, cache=True, nogil=True, boundscheck=False)
@@ -253,7 +263,10 @@ def products(shape, packed, a, a_stride, rows, a_table, b, b_stride, b_table, sh
 
 @numba.njit(parallel=True, cache=True, nogil=True, boundscheck=False)
 def summed_products(shape, apack, b, b_stride, table, offsets, c, tasks):  # pragma: no cover - compiled
-    """``c[bi] += A_o @ B_bi,o`` for o = 0, 1, 2, ... in order, each product a k-ascending sum; `c` starts zeroed.
+    """``c[bi] = A_0 @ B_bi,0 + A_1 @ B_bi,1 + ...``, added in that order, each product a k-ascending sum.
+
+    The first product is stored as +0.0 + it (`ADD_TO_ZERO`): the bits of a
+    zeroed `c` with every product added, without the pass that zeroes it.
 
     A_o is packed: strip s at ``apack[(o*strips + s)*K*MR]``; ``B[k, j] =
     b[b_stride*bi + offsets[o] + table[k] + j]``. This is the input gradient: a
@@ -277,7 +290,8 @@ def summed_products(shape, apack, b, b_stride, table, offsets, c, tasks):  # pra
                         a_off = (o * m_strips + sm) * k_len * mr
                         b_off = bi * b_stride + offsets[o] + sn * nr
                         k = k_len
-                        _tile(shape, True, apack, a_off, _ROWS, 0, _ROWS, b, b_off, table, 0, k, flat, c_off, n, ADD)
+                        mode = ADD_TO_ZERO if o == 0 else ADD
+                        _tile(shape, True, apack, a_off, _ROWS, 0, _ROWS, b, b_off, table, 0, k, flat, c_off, n, mode)
 
 
 @numba.njit(parallel=True, cache=True, nogil=True, boundscheck=False)
@@ -296,13 +310,26 @@ def sum_batch(x: np.ndarray) -> np.ndarray:  # pragma: no cover - compiled
 
 @numba.njit(parallel=True, cache=True, nogil=True, boundscheck=False)
 def channel_sums(x: np.ndarray) -> np.ndarray:  # pragma: no cover - compiled
-    """Per channel of a (B, C, L) float32 array, the sum over batch and positions (float64, in order)."""
+    """Per channel of a (B, C, L) float32 array, the sum over batch and positions (float64, in order).
+
+    Eight channels' sums advance together, each still one chain in order: a
+    float64 add waits for the one before it, and eight chains fill that wait.
+    """
     nbatch, nc, length = x.shape
     out = np.empty(nc, np.float32)
-    for ch in prange(nc):
-        s = 0.0
+    for c0 in prange((nc + 7) // 8):
+        first = c0 * 8
+        s = np.zeros(8, np.float64)
+        width = min(8, nc - first)
         for bi in range(nbatch):
-            for p in range(length):
-                s += np.float64(x[bi, ch, p])
-        out[ch] = np.float32(s)
+            if width == 8:
+                for p in range(length):
+                    for j in range(8):
+                        s[j] += np.float64(x[bi, first + j, p])
+            else:
+                for j in range(width):
+                    for p in range(length):
+                        s[j] += np.float64(x[bi, first + j, p])
+        for j in range(width):
+            out[first + j] = np.float32(s[j])
     return out
