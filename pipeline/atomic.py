@@ -10,13 +10,14 @@ the mode the old one had, or else what the umask gives a new file (mkstemp's
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import os
 import re
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
-from pipeline.errors import ConfigError, DataError
+from pipeline.errors import DataError
 
 _TOKEN = re.compile(r"[a-z0-9_]+")
 
@@ -65,6 +66,73 @@ def fsync_path(path: str | Path, *, directory: bool = False) -> None:
         os.close(fd)
 
 
+class Guard:
+    """A folder a command writes into (`pipeline.outputs.claim_folder`). Inside it, an existing file
+    may be replaced only if it is `ours` (other runs', unchanged: a shared file may be added to),
+    `replaceable` (this split's previous run's, unchanged: replaced, never added to) or this run wrote it."""
+
+    def __init__(self, root: Path, ours: set[Path], replaceable: set[Path]) -> None:
+        self.root, self.ours, self.replaceable = root.resolve(), ours, replaceable
+        self.written: set[Path] = set()
+
+    def resolved(self, target: Path) -> Path:
+        return target.parent.resolve() / target.name  # the file itself unresolved: a link is refused below
+
+    def check(self, target: Path) -> None:
+        path = self.resolved(target)
+        if not path.is_relative_to(self.root):
+            return
+        if target.is_symlink():
+            raise DataError(target, "is a symbolic link; not writing through it")
+        allowed = path in self.ours or path in self.replaceable or path in self.written
+        if target.exists() and not allowed:
+            raise DataError(target, "was not written by headcount; not replacing it (write into another folder)")
+
+
+def extendable(path: Path) -> bool:
+    """Whether a writer that adds to a file (one annotations file for many images) may read `path` and
+    add to it: it exists and, in a guarded folder, this run or another split's run wrote it (a re-run
+    starts its own files afresh)."""
+    if not path.is_file():
+        return False
+    guard = _GUARD.get()
+    if guard is None:
+        return True
+    p = guard.resolved(path)
+    return not p.is_relative_to(guard.root) or p in guard.written or p in guard.ours
+
+
+def replaced(path: Path) -> bool:
+    """Whether `path` is a file of this split's previous run that this run has not written yet."""
+    guard = _GUARD.get()
+    if guard is None:
+        return False
+    p = guard.resolved(path)
+    return p in guard.replaceable and p not in guard.written
+
+
+def keep(path: Path) -> None:
+    """Count an earlier run's file, already as this run would write it, as written by this run."""
+    guard = _GUARD.get()
+    if guard is not None:
+        p = guard.resolved(path)
+        if p in guard.replaceable or p in guard.ours:
+            guard.written.add(p)
+
+
+_GUARD: contextvars.ContextVar[Guard | None] = contextvars.ContextVar("headcount_output_guard", default=None)
+
+
+@contextlib.contextmanager
+def guarded(guard: Guard) -> Iterator[Guard]:
+    """Every `atomic_path` write in this context (this thread) is checked against `guard`."""
+    token = _GUARD.set(guard)
+    try:
+        yield guard
+    finally:
+        _GUARD.reset(token)
+
+
 @contextlib.contextmanager
 def atomic_path(target: str | Path) -> Iterator[Path]:
     """Yield a temp path to write; on success it replaces `target` atomically.
@@ -73,6 +141,9 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
     ...     p.write_text("hello")
     """
     target = Path(target)
+    guard = _GUARD.get()
+    if guard is not None:
+        guard.check(target)
     with _writing(target):
         target.parent.mkdir(parents=True, exist_ok=True)
         for stale in _stale_temps(target):
@@ -87,6 +158,8 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
             fsync_path(tmp)
             os.replace(tmp, target)
             fsync_path(target.parent, directory=True)
+        if guard is not None:
+            guard.written.add(guard.resolved(target))
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
@@ -99,19 +172,6 @@ def _writing(target: Path) -> Iterator[None]:
         yield
     except OSError as exc:
         raise DataError(target, f"cannot write ({exc.strerror or exc})") from None
-
-
-def refuse_foreign(target: str | Path, is_ours: Callable[[Path], bool], what: str) -> None:
-    """Raise `ConfigError` if `target` exists and is not a `what` (as `is_ours` tells).
-
-    A command replaces only what it writes: ``--out GT_IMG_1.mat`` must not turn
-    a dataset's ground truth into an HDF5 store.
-    """
-    target = Path(target)
-    if not (target.exists() or target.is_symlink()):
-        return
-    if not target.is_file() or not is_ours(target):
-        raise ConfigError(target, f"exists and is not {what}; not replacing it (choose another output or remove it)")
 
 
 def write_bytes(target: str | Path, data: bytes) -> None:

@@ -17,8 +17,9 @@ import h5py
 import numpy as np
 
 from pipeline import __version__, strictjson
-from pipeline.atomic import atomic_path, refuse_foreign
+from pipeline.atomic import atomic_path
 from pipeline.errors import DataError
+from pipeline.outputs import refuse_foreign
 from pipeline.paths import contained
 
 FORMAT = "headcount-density"

@@ -673,8 +673,8 @@ CASES = [
         "convert: --to points over an annotator's work",
         ["convert", "--from", "shanghaitech", "--root", "{tmp}/sha", "--split", "test", "--to", "points"]
         + ["--out", "{tmp}/ann", "--out-split", "all"],
-        1,
-        r"IMG_1.json: already holds other annotations \(revision 57, reviewed\)",
+        2,
+        r"ann: is not empty and holds no earlier headcount points output; not writing into it",
         _annotated,
     ),
     Case(

@@ -14,7 +14,6 @@ scaled by new size / old size, so a head inside the image stays inside.
 from __future__ import annotations
 
 import importlib
-import json
 import shutil
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -24,12 +23,12 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
-from pipeline import strictjson
 from pipeline.atomic import atomic_path, write_bytes
 from pipeline.density import compute_density, head_sigmas
 from pipeline.errors import ConfigError
 from pipeline.image import encode, image_size
 from pipeline.kernels import DensityParams
+from pipeline.outputs import claim_folder
 from pipeline.paths import contained
 from pipeline.readers.layout import plain_id
 from pipeline.sample import Sample
@@ -44,7 +43,6 @@ FORMATS = {
 # (min_size, max_size) of the codebases' own preprocessing; None keeps the image's size
 DEFAULT_SIZES = {"bayesian": (512, 2048), "dmcount": (512, 2048), "p2pnet": (None, None), "c3f": (None, None)}
 NEAREST = DensityParams(method="adaptive", k=3, beta=1.0)  # beta 1: the mean distance to the 3 nearest heads
-MARKER = ".headcount-export"  # what tells a folder this command wrote from anyone else's
 JPEG_QUALITY = 95
 
 
@@ -129,22 +127,6 @@ def items(store: DensityStore, min_size: int | None, max_size: int | None) -> It
         yield Item(image_id, image, points, path, rec, store.params, resized, as_file)
 
 
-def claim(out: Path, fmt: str) -> None:
-    """Refuse to write into a folder that holds anything but an earlier export of this format."""
-    marker = out / MARKER
-    if out.exists() and not out.is_dir():
-        raise ConfigError(out, "exists and is not a folder; not replacing it")
-    if out.is_dir() and any(out.iterdir()):
-        try:
-            ours = json.loads(marker.read_text()).get("format") == fmt
-        except (OSError, ValueError, AttributeError):
-            ours = False
-        if not ours:
-            raise ConfigError(out, f"is not empty and holds no earlier '{fmt}' export; not writing into it")
-    out.mkdir(parents=True, exist_ok=True)
-    write_bytes(marker, strictjson.dumps({"format": fmt}).encode())
-
-
 @dataclass(frozen=True)
 class Summary:
     images: dict[str, int]  # per written split
@@ -190,24 +172,25 @@ def export(
         held = set(split_ids(list(store), val_fraction, seed)[1])
     module = importlib.import_module(FORMATS[fmt])
     out = Path(out)
-    claim(out, fmt)
     written: list[tuple[str, str]] = []
     heads = empty = 0
-    for item in tqdm(items(store, min_size, max_size), total=len(store), desc=f"export {fmt}", disable=None):
-        where = "val" if item.image_id in held else split
-        module.write(item, out, where, fmt)
-        written.append((where, item.image_id))
-        heads += len(item.points)
-        empty += len(item.points) == 0
-    module.finish(out, fmt, written)
+    with claim_folder(out, fmt, split).writing():
+        for item in tqdm(items(store, min_size, max_size), total=len(store), desc=f"export {fmt}", disable=None):
+            where = "val" if item.image_id in held else split
+            module.write(item, out, where, fmt)
+            written.append((where, item.image_id))
+            heads += len(item.points)
+            empty += len(item.points) == 0
+        module.finish(out, fmt, written)
     counts = {s: sum(1 for w, _ in written if w == s) for s in dict.fromkeys(w for w, _ in written)}
     return Summary(counts, heads, empty, out)
 
 
 def export_split_name(split: str) -> str:
-    """`split` if it can name an export's folder and list line: a plain name, not the export's own marker
-    (a FileExistsError once), and without white space, which P2PNet's list files split on."""
-    if split == MARKER or not split or split.startswith(".") or any(c.isspace() for c in split) or "\\" in split:
+    """`split` if it can name an export's folder and list line: a plain name, not hidden (the folder's
+    manifest is a dot file: a FileExistsError once), and without white space, which P2PNet's list files
+    split on."""
+    if not split or split.startswith(".") or any(c.isspace() for c in split) or "\\" in split:
         raise ConfigError("--split", f"{split!r} cannot name an export's folder (a plain name without spaces)")
     if Path(split).name != split:
         raise ConfigError("--split", f"{split!r} cannot name an export's folder (a plain name without spaces)")
@@ -220,7 +203,7 @@ def export_nwpu_gt(samples: Iterable[Sample], out: str | Path, split: str, where
 
     export_split_name(split)
     out = Path(out)
-    claim(out, "nwpu-loc")
     target = contained(out, f"{split}_gt_loc.txt", option="--split", write=True)
-    images, heads = write_gt(samples, target, where)
+    with claim_folder(out, "nwpu-loc", split).writing():
+        images, heads = write_gt(samples, target, where)
     return target, images, heads

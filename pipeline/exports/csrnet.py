@@ -10,7 +10,8 @@ from pathlib import Path
 
 import h5py
 
-from pipeline.atomic import atomic_path, refuse_foreign
+from pipeline.atomic import atomic_path
+from pipeline.outputs import refuse_foreign
 from pipeline.paths import contained
 from pipeline.store import read_split
 

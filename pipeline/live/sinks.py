@@ -18,11 +18,11 @@ import numpy as np
 from PIL import ImageDraw, ImageFont
 
 from pipeline import strictjson
-from pipeline.atomic import refuse_foreign, write_bytes
+from pipeline.atomic import write_bytes
 from pipeline.image import encode
 from pipeline.live.lines import Line
 from pipeline.live.zones import Zone
-from pipeline.outputs import OVERLAY_TAG, is_overlay_video, is_png
+from pipeline.outputs import OVERLAY_TAG, is_overlay_video, is_png, refuse_foreign
 from pipeline.overlay import heatmap
 
 

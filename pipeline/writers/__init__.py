@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import scipy.io
 
-from pipeline.atomic import atomic_path
+from pipeline.atomic import atomic_path, keep
 from pipeline.errors import DataError
 from pipeline.readers import Registry
 
@@ -60,6 +60,7 @@ def copy_image(src: Path, dst: Path) -> None:
     """Copy an image into a written dataset atomically; an existing other file there is refused, never replaced."""
     if dst.exists() or dst.is_symlink():
         if dst.is_file() and (dst.samefile(src) or filecmp.cmp(src, dst, shallow=False)):
+            keep(dst)
             return
         raise DataError(dst, f"exists and is not a copy of {src}; not replacing it (convert into another folder)")
     with atomic_path(dst) as tmp:

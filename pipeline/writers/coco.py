@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from pipeline import strictjson
-from pipeline.atomic import write_bytes
+from pipeline.atomic import extendable, write_bytes
 from pipeline.errors import DataError
 from pipeline.paths import contained
 from pipeline.readers.coco import EXPORT
@@ -24,7 +24,7 @@ def write(sample: Sample, out: Path, split: str) -> int:
     path = out / EXPORT
     doc = (
         strictjson.read(path)
-        if path.is_file()
+        if extendable(path)
         else {"images": [], "annotations": [], "categories": [{"id": 1, "name": "head", "keypoints": ["head"]}]}
     )
     name = f"{plain_id(sample.image_id, sample.image_path)}{sample.image_path.suffix}"

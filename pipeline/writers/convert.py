@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from pipeline.outputs import claim_folder
 from pipeline.readers.layout import plain_id
 from pipeline.sample import Sample
 from pipeline.store import read_split
@@ -20,13 +21,19 @@ from pipeline.writers import writer
 
 
 def convert(samples: Iterable[Sample], to: str, out: str | Path, split: str) -> tuple[int, int]:
-    """Write every sample in format `to` under `out`; returns (images written, points dropped)."""
+    """Write every sample in format `to` under `out`; returns (images written, points dropped).
+
+    `out` follows the folder policy of `pipeline.outputs.claim_folder`: checked before the first sample
+    is read, never writing over a file an earlier run of this command did not write, and a re-run of
+    `split` replaces that split's earlier files.
+    """
     write = writer(to)
     n = dropped = 0
-    for sample in samples:
-        plain_id(sample.image_id, Path(sample.image_path))  # every file it writes stays inside `out`
-        dropped += write(sample, Path(out), split)
-        n += 1
+    with claim_folder(out, to, split).writing():
+        for sample in samples:
+            plain_id(sample.image_id, Path(sample.image_path))  # every file it writes stays inside `out`
+            dropped += write(sample, Path(out), split)
+            n += 1
     return n, dropped
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.atomic import write_bytes
+from pipeline.atomic import extendable, write_bytes
 from pipeline.errors import DataError
 from pipeline.paths import contained
 from pipeline.readers.cvat import ANNOTATIONS, TAG, parse_tree
@@ -26,7 +26,7 @@ def write(sample: Sample, out: Path, split: str) -> int:
     Heads with a known size are written as square boxes of that size, so they read back with it.
     """
     path = out / ANNOTATIONS
-    root = parse_tree(path) if path.is_file() else ET.Element("annotations", {})
+    root = parse_tree(path) if extendable(path) else ET.Element("annotations", {})
     if root.find("version") is None:
         ET.SubElement(root, "version").text = "1.1"
     name = f"{plain_id(sample.image_id, sample.image_path)}{sample.image_path.suffix}"

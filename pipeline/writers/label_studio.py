@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from pipeline import strictjson
-from pipeline.atomic import write_bytes
+from pipeline.atomic import extendable, write_bytes
 from pipeline.errors import DataError
 from pipeline.paths import contained
 from pipeline.readers.label_studio import EXPORT
@@ -37,7 +37,7 @@ def write(sample: Sample, out: Path, split: str) -> int:
     """Append a task to ``out/tasks.json`` (made if absent), keypoints in percent, and copy the image to images/."""
     check_split("label_studio", split, ("all",))
     path = out / EXPORT
-    tasks = strictjson.read(path) if path.is_file() else []
+    tasks = strictjson.read(path) if extendable(path) else []
     name = f"{plain_id(sample.image_id, sample.image_path)}{sample.image_path.suffix}"
     if any(isinstance(t, dict) and Path(str(t.get("data", {}).get("image"))).name == name for t in tasks):
         raise DataError(path, f"already holds a task for {name}; not adding it twice")

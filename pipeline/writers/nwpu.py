@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from pipeline import strictjson
-from pipeline.atomic import write_bytes
+from pipeline.atomic import extendable, write_bytes
 from pipeline.paths import contained
 from pipeline.readers.layout import check_split
 from pipeline.readers.nwpu import SPLITS, split_ids
@@ -27,7 +27,7 @@ def write(sample: Sample, out: Path, split: str) -> int:
         doc["boxes"] = np.hstack([sample.points - half, sample.points + half]).tolist()
     write_bytes(contained(out, "jsons", f"{sample.image_id}.json", write=True), strictjson.dumps(doc).encode())
     listing = contained(out, f"{split}.txt", option="--out-split", write=True)
-    listed = split_ids(out, split) if listing.is_file() else []
+    listed = split_ids(out, split) if extendable(listing) else []
     if sample.image_id not in listed:
         write_bytes(listing, "".join(f"{i}\n" for i in [*listed, sample.image_id]).encode())
     return 0

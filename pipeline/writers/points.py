@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from pipeline.atomic import replaced
 from pipeline.errors import DataError
 from pipeline.paths import contained
 from pipeline.pointfile import PointFile, read_point_file, write_point_file
@@ -31,7 +32,7 @@ def write(sample: Sample, out: Path, split: str) -> int:
         else tuple(b for b, ok in zip(work.by, inside(sample.points, sample.shape), strict=True) if ok)
     )
     target = contained(base, "points", f"{sample.image_id}.json", write=True)
-    if target.exists() or target.is_symlink():
+    if (target.exists() or target.is_symlink()) and not replaced(target):
         # an annotator's file: its revision, status and tiles are work, never reset to revision 1, to do
         try:
             old = read_point_file(target)
@@ -41,7 +42,7 @@ def write(sample: Sample, out: Path, split: str) -> int:
             what = f"revision {old.revision}, {old.status}" if old is not None else "not a point file"
             raise DataError(target, f"already holds other annotations ({what}); not replacing them")
     copy_image(sample.image_path, contained(base, "images", sample.image_path.name, write=True))
-    if not target.exists():
+    if not target.exists() or replaced(target):
         pf = PointFile(
             f"images/{sample.image_path.name}", width=sample.width, height=sample.height, revision=1, points=kept
         )
