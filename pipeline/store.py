@@ -227,6 +227,15 @@ class DensityStore(Mapping[str, Record]):
             raise DataError(self.path, f"damaged entry for image {image_id!r} (density shape != height x width)")
         return rec
 
+    def sizes(self, ids: Iterable[str] | None = None) -> dict[str, tuple[int, int]]:
+        """(height, width) of each image (all, or `ids`), from the entries' attributes in one open."""
+        with h5py.File(self.path, "r") as f:
+            images = f["images"]
+            try:
+                return {i: (int(images[i].attrs["height"]), int(images[i].attrs["width"])) for i in (ids or self._ids)}
+            except (KeyError, OSError, TypeError, ValueError) as exc:
+                raise DataError(self.path, f"damaged entry ({exc})") from None
+
     def _render(self, heads: np.ndarray, sigma: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
         """The map of a heads-encoded entry, drawn as the density stage drew it."""
         from pipeline.density import render

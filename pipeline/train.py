@@ -14,6 +14,7 @@ import hashlib
 import math
 import os
 import random
+import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -102,6 +103,20 @@ def seed_everything(seed: int) -> None:
     np.random.seed(seed)
     torch.manual_seed(seed)
     torch.use_deterministic_algorithms(True)
+
+
+def _warn_if_crops_pad_every_image(stores: list, splits: list, crop: tuple[int, int]) -> None:
+    """A crop larger than every training image is all padding past their edges: said once, not silent."""
+    sizes = [hw for s, (ids, _) in zip(stores, splits, strict=True) for hw in read_split(s).sizes(ids).values()]
+    if not sizes:
+        return
+    h, w = max(hw[0] for hw in sizes), max(hw[1] for hw in sizes)
+    if crop[0] > h or crop[1] > w:
+        warnings.warn(
+            f"train.crop_height x crop_width {crop[0]}x{crop[1]} is larger than every training image "
+            f"(at most {h}x{w}): each crop is padded with zeros past the image",
+            stacklevel=2,
+        )
 
 
 def split_ids(ids: list[str], fraction: float, seed: int) -> tuple[list[str], list[str]]:
@@ -241,6 +256,7 @@ def train(
                 f"train.batch_size {cfg.batch_size} is more than the {n_train} training images of {named} "
                 f"({n_val} held out by train.val_fraction {cfg.val_fraction})",
             )
+        _warn_if_crops_pad_every_image(stores, splits, (cfg.crop_height, cfg.crop_width))
         cache = stack.enter_context(decoded_cache(run.cache_dir))
         train_parts = [
             CrowdDataset(

@@ -42,3 +42,11 @@ def test_a_foreign_points_file_is_refused_before_any_image_is_counted(tmp_path, 
     code, err = run_main(["count", tmp_path / "broken.jpg", "--points", tmp_path / "theirs.csv"], capsys)
     assert code == 2 and "theirs.csv" in err and "broken.jpg" not in err, err
     assert (tmp_path / "theirs.csv").read_text() == "name,value\nx,1\n"
+
+
+def test_a_scale_that_leaves_an_image_under_one_model_cell_is_refused(tmp_path, capsys):
+    """Issue 34, minor: --scale 1e-9 counted a 1-px image (0.0 heads, exit 0)."""
+    image = write_image(tmp_path / "a.jpg", 64, 48)
+    code, err = run_main(["count", image, "--scale", "1e-9"], capsys)
+    assert code == 1 and "under one 8 px model cell" in err and len(err.strip().splitlines()) == 1, err
+    assert run_main(["count", image, "--scale", "0.2"], capsys)[0] == 0  # 13x10 px: one cell, counted

@@ -197,3 +197,15 @@ def test_what_is_written_is_the_text_that_was_checked(tmp_path, monkeypatch):
     with pytest.raises(ConfigError, match="without changing other sections"):
         apply_preset("stream-cpu", params)
     assert params.read_text() == before
+
+
+def test_a_symlinked_params_file_is_refused_not_replaced_by_a_plain_file(tmp_path):
+    """Issue 34, minor: preset replaced a symlinked params.yaml with a plain file."""
+    real = tmp_path / "shared" / "params.yaml"
+    real.parent.mkdir()
+    real.write_text((ROOT / "params.yaml").read_text())
+    link = tmp_path / "params.yaml"
+    link.symlink_to(real)
+    with pytest.raises(ConfigError, match="is a symbolic link; not replacing it"):
+        apply_preset("stream-cpu", link)
+    assert link.is_symlink() and real.read_text() == (ROOT / "params.yaml").read_text()

@@ -291,6 +291,10 @@ def test_a_cvat_export_that_names_a_missing_image_or_the_wrong_size_is_one_line(
     (tmp_path / "annotations.xml").write_text("<annotations><image name='a.jpg'")
     with pytest.raises(DataError, match="not well-formed XML"):
         list(read("cvat", tmp_path, "all"))
+    write_image(tmp_path / "images" / "Train" / "street.jpg", 64, 48)
+    (tmp_path / "annotations.xml").write_text(CVAT_XML.replace('width="64"', 'width="64.9"'))  # read as 64 once
+    with pytest.raises(DataError, match=r"width='64.9' is not a whole number of pixels"):
+        list(read("cvat", tmp_path, "Train"))
 
 
 def test_a_cvat_dataset_makes_density_maps_with_box_sizes(tmp_path):

@@ -276,3 +276,15 @@ def test_several_stores_train_as_one_with_each_held_out_alike_and_scored_apart(t
         train(
             stores[0], tmp_path / "m", replace(TINY, epochs=4), TINY_MODEL, run=RunConfig(resume=True), progress=False
         )
+
+
+def test_a_crop_larger_than_every_training_image_is_said_not_padded_silently(tiny_stores, tmp_path):
+    """Issue 34, minor: a 4096 crop on a 256 px store padded every crop with zeros without a word."""
+    import warnings
+
+    big = replace(TINY, epochs=1, crop_height=56, crop_width=32)  # the tiny images are 48 px high
+    with pytest.warns(UserWarning, match=r"crop_width 56x32 is larger than every training image \(at most 48x64\)"):
+        train(tiny_stores["train"], tmp_path / "big", big, TINY_MODEL, progress=False)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*larger than every training image")
+        train(tiny_stores["train"], tmp_path / "fits", replace(TINY, epochs=1), TINY_MODEL, progress=False)

@@ -7,6 +7,9 @@ its heads there (and F^2 of the pixels costs F^2 of the time). Here, not in
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from pipeline.errors import ConfigError, DataError
 from pipeline.geometry import STRIDE
 
 MAX_SCALE = 4.0  # upscaling helps far cameras; beyond 4x it only costs
@@ -15,3 +18,16 @@ MAX_SCALE = 4.0  # upscaling helps far cameras; beyond 4x it only costs
 def scaled_size(shape: tuple[int, int], scale: float) -> tuple[int, int]:
     """(H, W) of an image of `shape` resized by `scale`: at least one output cell."""
     return max(STRIDE, round(shape[0] * scale)), max(STRIDE, round(shape[1] * scale))
+
+
+def checked_size(source: str | Path, shape: tuple[int, int], scale: float, *, live: bool = False) -> tuple[int, int]:
+    """`scaled_size`, or an error naming `source` when `scale` leaves a side under one model cell: the
+    model would count a few padded pixels, not the image. A `DataError`; for a `live` source a
+    `ConfigError` of ``--scale``, which no reconnect can cure."""
+    h, w = round(shape[0] * scale), round(shape[1] * scale)
+    if min(h, w) < STRIDE:
+        problem = f"at scale {scale:g} its {shape[1]}x{shape[0]} px would be {w}x{h}, under one {STRIDE} px model cell"
+        if live:
+            raise ConfigError("--scale", f"{source}: {problem}")
+        raise DataError(source, problem)
+    return h, w

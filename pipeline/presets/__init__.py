@@ -133,6 +133,8 @@ def apply_preset(name: str, params_file: str | Path = "params.yaml", root: str |
     `root` is the datasets folder, required where the preset reads a dataset (`dataset_roots`).
     """
     path, params_file = preset_path(name), Path(params_file)
+    if params_file.is_symlink():  # replacing it would turn the link into a plain file; writing through it is refused
+        raise ConfigError(params_file, "is a symbolic link; not replacing it (run preset where the file itself is)")
     preset = load_preset(path)
     roots = dataset_roots(preset, root, base=params_file.parent)
     wanted = with_roots(preset, roots)

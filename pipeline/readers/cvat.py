@@ -60,6 +60,14 @@ def _number(el: ET.Element, key: str, path: Path) -> float:
     return value
 
 
+def _pixels(el: ET.Element, key: str, path: Path) -> int:
+    """A size in whole pixels: ``width="64.9"`` read as 64 hid a wrong header."""
+    value = _number(el, key, path)
+    if value != int(value) or value < 1:
+        raise DataError(path, f"<{el.tag}> {key}={el.attrib.get(key)!r} is not a whole number of pixels")
+    return int(value)
+
+
 def _attributes(el: ET.Element) -> dict[str, str]:
     return {a.attrib.get("name", ""): (a.text or "") for a in el.findall("attribute")}
 
@@ -124,7 +132,7 @@ def read(root: Path, split: str = "all", label: str | None = None) -> Iterator[S
             raise DataError(path, f"image {name!r} not found under {root / 'images'}")
         img = inside(root, found, path)
         h, w = image_size(img)
-        declared = (int(_number(im, "height", path)), int(_number(im, "width", path)))
+        declared = (_pixels(im, "height", path), _pixels(im, "width", path))
         if declared != (h, w):
             raise DataError(path, f"{name}: declared {declared[1]}x{declared[0]} but the file is {w}x{h}")
         points, sizes, by = _heads(im, label, path)
