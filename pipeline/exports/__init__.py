@@ -190,9 +190,8 @@ def export_split_name(split: str) -> str:
     """`split` if it can name an export's folder and list line: a plain name, not hidden (the folder's
     manifest is a dot file: a FileExistsError once), and without white space, which P2PNet's list files
     split on."""
-    if not split or split.startswith(".") or any(c.isspace() for c in split) or "\\" in split:
-        raise ConfigError("--split", f"{split!r} cannot name an export's folder (a plain name without spaces)")
-    if Path(split).name != split:
+    plain = split and not split.startswith(".") and not any(c.isspace() for c in split) and "\\" not in split
+    if not plain or Path(split).name != split:
         raise ConfigError("--split", f"{split!r} cannot name an export's folder (a plain name without spaces)")
     return split
 

@@ -25,7 +25,7 @@ from pipeline.device import Precision, resolve_device
 from pipeline.errors import ConfigError, DataError
 from pipeline.geometry import OUTPUT_STRIDES
 from pipeline.image import encode, image_size, load_image, to_rgb
-from pipeline.infer.scale import checked_size, scaled_size
+from pipeline.infer.scale import scaled_size
 from pipeline.outputs import claim, csv_with_header, is_png
 from pipeline.overlay import heatmap
 from pipeline.peaks import decode
@@ -163,13 +163,13 @@ def count_images(
         if target is not None:
             claim(target, is_png, "a PNG image", inputs=paths)
     for path in paths:  # from the headers, before anything is decoded
-        check_model_size(path, *checked_size(path, image_size(path), scale))
+        check_model_size(path, *scaled_size(path, image_size(path), scale))
     results = []
     for path, target in zip(paths, targets, strict=True):
         image = load_image(path)
         ratio = np.ones(2)
         if scale != 1.0:
-            h, w = scaled_size(image.shape[:2], scale)
+            h, w = scaled_size(path, image.shape[:2], scale)
             ratio = np.array([w / image.shape[1], h / image.shape[0]])  # per axis: the sizes are rounded
             image = np.asarray(Image.fromarray(image).resize((w, h), Image.BOX))
         output = counter(image[None])[0]

@@ -15,15 +15,10 @@ from pipeline.geometry import STRIDE
 MAX_SCALE = 4.0  # upscaling helps far cameras; beyond 4x it only costs
 
 
-def scaled_size(shape: tuple[int, int], scale: float) -> tuple[int, int]:
-    """(H, W) of an image of `shape` resized by `scale`: at least one output cell."""
-    return max(STRIDE, round(shape[0] * scale)), max(STRIDE, round(shape[1] * scale))
-
-
-def checked_size(source: str | Path, shape: tuple[int, int], scale: float, *, live: bool = False) -> tuple[int, int]:
-    """`scaled_size`, or an error naming `source` when `scale` leaves a side under one model cell: the
-    model would count a few padded pixels, not the image. A `DataError`; for a `live` source a
-    `ConfigError` of ``--scale``, which no reconnect can cure."""
+def scaled_size(source: str | Path, shape: tuple[int, int], scale: float, *, live: bool = False) -> tuple[int, int]:
+    """(H, W) of an image of `shape` resized by `scale`, or an error naming `source` when a side would
+    be under one model cell: the model would count a few padded pixels, not the image. A `DataError`;
+    for a `live` source a `ConfigError` of ``--scale``, which no reconnect can cure."""
     h, w = round(shape[0] * scale), round(shape[1] * scale)
     if min(h, w) < STRIDE:
         problem = f"at scale {scale:g} its {shape[1]}x{shape[0]} px would be {w}x{h}, under one {STRIDE} px model cell"

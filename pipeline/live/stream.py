@@ -32,7 +32,7 @@ import numpy as np
 
 from pipeline.errors import ConfigError, DataError
 from pipeline.infer.counter import Counter
-from pipeline.infer.scale import MAX_SCALE, checked_size
+from pipeline.infer.scale import MAX_SCALE, scaled_size
 from pipeline.live.alerts import AlertConfig, AlertMonitor
 from pipeline.live.flow import LineCounter, LineCounting
 from pipeline.live.flowmap import FlowMap
@@ -74,6 +74,7 @@ def decode(spec: str, *, timeout_s: float = 10.0, scale: float = 1.0) -> Iterato
 
     options = {"rtsp_transport": "tcp"} if spec.lower().startswith("rtsp") else {}
     fmt = "v4l2" if spec.startswith("/dev/video") else None
+    live = is_live(spec)
     try:
         container = av.open(spec, format=fmt, options=options, timeout=timeout_s)
     except (av.error.FFmpegError, OSError) as exc:
@@ -91,7 +92,7 @@ def decode(spec: str, *, timeout_s: float = 10.0, scale: float = 1.0) -> Iterato
                 if scale == 1.0:
                     image = frame.to_ndarray(format="rgb24")
                 else:
-                    h, w = checked_size(spec, (frame.height, frame.width), scale, live=is_live(spec))
+                    h, w = scaled_size(spec, (frame.height, frame.width), scale, live=live)
                     image = frame.to_ndarray(format="rgb24", width=w, height=h, interpolation="AREA", threads=1)
                 yield Frame(i, t - start, image, time.monotonic())
         except av.error.FFmpegError as exc:

@@ -32,7 +32,8 @@ def write(sample: Sample, out: Path, split: str) -> int:
         else tuple(b for b, ok in zip(work.by, inside(sample.points, sample.shape), strict=True) if ok)
     )
     target = contained(base, "points", f"{sample.image_id}.json", write=True)
-    if (target.exists() or target.is_symlink()) and not replaced(target):
+    earlier_run = replaced(target)  # this split's previous run wrote it: replaced, not an annotator's work
+    if (target.exists() or target.is_symlink()) and not earlier_run:
         # an annotator's file: its revision, status and tiles are work, never reset to revision 1, to do
         try:
             old = read_point_file(target)
@@ -42,7 +43,7 @@ def write(sample: Sample, out: Path, split: str) -> int:
             what = f"revision {old.revision}, {old.status}" if old is not None else "not a point file"
             raise DataError(target, f"already holds other annotations ({what}); not replacing them")
     copy_image(sample.image_path, contained(base, "images", sample.image_path.name, write=True))
-    if not target.exists() or replaced(target):
+    if not target.exists() or earlier_run:
         pf = PointFile(
             f"images/{sample.image_path.name}", width=sample.width, height=sample.height, revision=1, points=kept
         )
