@@ -395,8 +395,9 @@ def test_proposals_ignore_the_zoom_stay_with_their_image_and_show_the_models_cou
         for key in ("0", "+"):  # fit (0), then zoom in
             for _ in range(1 if key == "0" else 6):
                 page.keyboard.press(key)
-            page.click("#propose")
-            page.wait_for_timeout(300)
+            with page.expect_response(lambda r: r.url.endswith("/proposals")):  # the model's time, under load too
+                page.click("#propose")
+            page.wait_for_timeout(300)  # the page then draws what came back
             counts.append(page.evaluate("window.headcount.state.proposals.length"))
         assert counts[0] == counts[1] == len(proposed) - 1  # the one beside the head is dropped, at any zoom
         page.evaluate("window.headcount.openImage(1)")
