@@ -115,13 +115,57 @@ def free_port() -> int:
 
 @contextlib.contextmanager
 def served(folder: Path, *args: str) -> Iterator[str]:
-    """`start_annotate` for the length of a ``with`` block: yields the base url, and stops the server after."""
-    proc, url = start_annotate(folder, *args)
-    try:
-        yield url
-    finally:
-        proc.kill()
-        proc.wait()
+    """`headcount annotate FOLDER ARGS` for the length of a ``with`` block: yields the base url.
+
+    The command runs in a thread of the test's own process: the same CLI, app and uvicorn server a user
+    starts, without a new interpreter importing torch for every test. `start_annotate` is the
+    subprocess, for tests that kill it or read what it prints.
+    """
+    import threading
+    import time
+    import urllib.request
+    from unittest import mock
+
+    import uvicorn
+
+    from pipeline.cli import cli
+
+    port, servers, failed = free_port(), [], []
+    run = uvicorn.Server.run
+
+    def recorded(self, *a, **k):  # the one server this command starts, so that the block's end can stop it
+        servers.append(self)
+        return run(self, *a, **k)
+
+    def command() -> None:
+        try:
+            cli.main(["annotate", str(folder), "--port", str(port), *args], standalone_mode=False)
+        except BaseException as exc:  # noqa: BLE001 - reported to the test below
+            failed.append(exc)
+
+    url = f"http://127.0.0.1:{port}/"
+    with mock.patch.object(uvicorn.Server, "run", recorded):
+        thread = threading.Thread(target=command, daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                urllib.request.urlopen(url + "api/images", timeout=1)
+                break
+            except OSError:
+                if failed or not thread.is_alive() or time.monotonic() > deadline:
+                    raise RuntimeError(f"annotation server did not start: {failed!r}") from None
+                time.sleep(0.02)
+        try:
+            yield url
+        finally:
+            for server in servers:
+                server.should_exit = True
+            thread.join(30)
+            if thread.is_alive():
+                for server in servers:
+                    server.force_exit = True
+                thread.join(10)
 
 
 def start_annotate(folder: Path, *args: str, port: int | None = None):

@@ -1148,8 +1148,9 @@ def _replay(seed_heads, saves):
 
 
 @pytest.mark.slow
-def test_two_tabs_making_30_s_of_random_edits_end_with_what_the_merge_rule_says(server, browser):
-    """Two tabs add, drag and delete heads at random, at once, for 30 s. The saved file must equal an
+def test_two_tabs_making_150_random_edits_end_with_what_the_merge_rule_says(server, browser):
+    """Two tabs add, drag and delete heads at random, at once: 150 actions of a seeded script, with
+    pauses of 0-120 ms, so that saves and polls interleave. The saved file must equal an
     independent replay of every acknowledged save; every action of the script must be in an acknowledged
     save (nothing a user did is lost); and both tabs must end showing the saved file."""
     url, folder = server
@@ -1169,8 +1170,7 @@ def test_two_tabs_making_30_s_of_random_edits_end_with_what_the_merge_rule_says(
         tabs.append((page, errors))
     rng = np.random.default_rng(11)
     actions = []  # (kind, tab, detail) as the script did them
-    t_end = time.monotonic() + 30
-    while time.monotonic() < t_end:
+    for _ in range(150):
         k = int(rng.integers(2))
         page = tabs[k][0]
         heads = page.evaluate("window.headcount.state.points.map((p) => [p[0], p[1]])")
