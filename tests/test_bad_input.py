@@ -525,7 +525,7 @@ CASES = [
         "count: zone coordinates true/false",
         [*COUNT, "--zones", "{tmp}/bool.yaml"],
         1,
-        "bool.yaml: zone 'a': 'polygon' must be at least 3 finite",
+        r"bool.yaml: zone 'a': polygon\[0\]\[0\]: input should be a valid number \(got True\)",
         _zones,
     ),
     Case(
@@ -539,7 +539,7 @@ CASES = [
         "count: a 400-digit zone coordinate",
         [*COUNT, "--zones", "{tmp}/huge.yaml"],
         1,
-        "huge.yaml: zone 'a': 'polygon' must",
+        r"huge.yaml: zone 'a': polygon\[0\]\[0\]: input should be a valid number",
         _zones,
     ),
     Case("count: zones nested 100k deep", [*COUNT, "--zones", "{tmp}/deep.yaml"], 1, "nested too deeply", _zones),
@@ -566,7 +566,7 @@ CASES = [
         ["convert", "--from", "labelme", "--root", "{tmp}/lm", "--split", "all", "--to", "points"]
         + ["--out", "{tmp}/out"],
         1,
-        "a.json: imageHeight must be an integer, got '48'",
+        r"a.json: imageHeight: input should be a valid integer \(got '48'\)",
         _labelme_text_size,
     ),
     Case(

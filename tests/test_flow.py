@@ -31,11 +31,11 @@ def test_a_step_across_the_segment_is_one_crossing_with_its_direction():
     [
         ("lines: []", "non-empty list under 'lines'"),
         ("lines:\n- {name: a, points: [[0, 0], [1, 1]]}\n- {name: a, points: [[0, 0], [2, 2]]}", "used twice"),
-        ("lines:\n- {name: a, points: [[0, 0]]}", "two [x, y] points"),
+        ("lines:\n- {name: a, points: [[0, 0]]}", "points: list should have at least 2 items, not 1"),
         ("lines:\n- {name: a, points: [[0, 0], [0, 0]]}", "two points are the same"),
-        ("lines:\n- {name: a, points: [[0, 0], [true, 1]]}", "two [x, y] points"),
-        ("lines:\n- {name: a, points: [[0, 0], [1, 1]], in: up}", "'in' must be left or right"),
-        ("lines:\n- {name: a, points: [[0, 0], [1, 1]], zone: x}", "unknown key(s) zone"),
+        ("lines:\n- {name: a, points: [[0, 0], [true, 1]]}", "points[1][0]: input should be a valid number"),
+        ("lines:\n- {name: a, points: [[0, 0], [1, 1]], in: up}", "in: input should be 'left' or 'right' (got 'up')"),
+        ("lines:\n- {name: a, points: [[0, 0], [1, 1]], zone: x}", "line 'a': unknown key 'zone'"),
         ("lines:\n- {name: a, name: b, points: [[0, 0], [1, 1]]}", "appears twice"),
         ("[unclosed", "not a YAML or JSON line file"),
     ],
@@ -219,7 +219,7 @@ def test_line_thresholds_are_read_and_a_bad_one_is_one_line(tmp_path):
     (door,) = load_lines(path)
     assert (door.occupancy_threshold, door.rate_threshold) == (40.0, 12.5)
     path.write_text("lines:\n- {name: door, points: [[0, 0], [9, 0]], rate_threshold: fast}\n")
-    with pytest.raises(DataError, match="door.*'rate_threshold' must be a number"):
+    with pytest.raises(DataError, match="line 'door': rate_threshold: input should be a valid number"):
         load_lines(path)
 
 

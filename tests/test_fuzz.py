@@ -82,12 +82,12 @@ def mutated(draw, valid: object) -> object:
     return doc
 
 
-def _outcome(fmt: str, root: Path) -> None:
+def _outcome(fmt: str, root: Path, split: str = "all") -> None:
     """Read everything; only the project's own errors may stop it, and points must be sane."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            for sample in read(fmt, root, "all"):
+            for sample in read(fmt, root, split):
                 pts = sample.points
                 assert pts.dtype == np.float64 and pts.ndim == 2 and pts.shape[1] == 2
                 assert np.isfinite(pts).all()
@@ -150,40 +150,111 @@ POINTS = {
     "status_by": "ann",
     "review": {"verdict": "accepted", "by": "rita", "comment": ""},
 }
-FORMATS = {  # format: (valid document, where it goes, where the image goes)
-    "coco": (COCO, "annotations.json", "images/a.jpg"),
-    "label_studio": (LABEL_STUDIO, "tasks.json", "images/a.jpg"),
-    "labelme": (LABELME, "a.json", "a.jpg"),
-    "points": (POINTS, "points/a.json", "images/a.jpg"),
+NWPU = {"img_id": "0001.jpg", "human_num": 2, "points": [[5.0, 6.0], [20, 30]], "boxes": [[1, 2, 9, 10], [5, 5, 9, 9]]}
+FORMATS = {  # format: (valid document, where it goes, where the image goes, split)
+    "coco": (COCO, "annotations.json", "images/a.jpg", "all"),
+    "label_studio": (LABEL_STUDIO, "tasks.json", "images/a.jpg", "all"),
+    "labelme": (LABELME, "a.json", "a.jpg", "all"),
+    "points": (POINTS, "points/a.json", "images/a.jpg", "all"),
+    "nwpu": (NWPU, "jsons/0001.json", "images/0001.jpg", "train"),
 }
+
+
+def _layout(root: Path, fmt: str, image: str) -> None:
+    """The files of `fmt` around its annotation: its image, and NWPU's split list."""
+    write_image(root / image, 64, 48)
+    if fmt == "nwpu":
+        (root / "train.txt").write_text("0001 1 1\n")
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_the_valid_seed_of_each_format_reads(fmt):
-    valid, name, image = FORMATS[fmt]
+    valid, name, image, split = FORMATS[fmt]
     with tempfile.TemporaryDirectory() as d:
         root = Path(d)
-        write_image(root / image, 64, 48)
+        _layout(root, fmt, image)
         (root / name).parent.mkdir(parents=True, exist_ok=True)
         (root / name).write_text(json.dumps(valid))
-        (sample,) = read(fmt, root, "all")
+        (sample,) = read(fmt, root, split)
         assert len(sample.points) >= 1  # so the mutations start from a file that works
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_a_mutated_file_reads_or_is_refused_in_one_line(fmt):
-    valid, name, image = FORMATS[fmt]
+    valid, name, image, split = FORMATS[fmt]
 
     @FUZZ
     @given(doc=mutated(valid))
     def check(doc):
         with tempfile.TemporaryDirectory() as d:
             root = Path(d) / "data"
-            write_image(root / image, 64, 48)
+            _layout(root, fmt, image)
             (Path(d) / "x.jpg").write_bytes((root / image).read_bytes())  # what a ../ path would reach
             (root / name).parent.mkdir(parents=True, exist_ok=True)
             (root / name).write_text(json.dumps(doc))
-            _outcome(fmt, root)
+            _outcome(fmt, root, split)
+
+    check()
+
+
+CVAT = [  # (element, attributes) of a valid CVAT for images 1.1 export: an image, a points shape, a box
+    ("image", {"id": "0", "name": "a.jpg", "width": "64", "height": "48", "subset": "Train"}),
+    ("points", {"label": "head", "points": "10.5,20.25;30,40", "occluded": "0"}),
+    ("box", {"label": "head", "xtl": "1", "ytl": "2", "xbr": "9", "ybr": "10"}),
+]
+XML_TEXT = st.one_of(
+    st.text(max_size=8),
+    st.sampled_from(["nan", "inf", "-1", "0", "64.9", "1e999", "1e300", "../a.jpg", "/etc/passwd", "1,2;", ";;"]),
+    st.sampled_from(["1,2,3", "a,b", "1;2", "1e300,1", "-5,-5", "64.9"]),
+    st.integers(-(10**6), 10**12).map(str),
+)
+
+
+def _cvat_xml(elements: list[tuple[str, dict]]) -> str:
+    from xml.sax.saxutils import quoteattr
+
+    def tag(name, attrs, body=""):
+        return f"<{name} {' '.join(f'{k}={quoteattr(v)}' for k, v in attrs.items())}>{body}</{name}>"
+
+    (_, image), shapes = elements[0], elements[1:]
+    body = tag("image", image, "".join(tag(n, a) for n, a in shapes))
+    return f"<annotations><version>1.1</version>{body}</annotations>"
+
+
+@st.composite
+def mutated_cvat(draw) -> list[tuple[str, dict]]:
+    elements = [(name, dict(attrs)) for name, attrs in CVAT]
+    for _ in range(draw(st.integers(1, 3))):
+        i = draw(st.integers(0, len(elements) - 1))
+        attrs = elements[i][1]
+        key = draw(st.sampled_from(sorted(attrs) or ["x"]))
+        action = draw(st.sampled_from(["replace", "replace", "drop", "repeat"]))
+        if action == "drop":
+            attrs.pop(key, None)
+        elif action == "repeat" and i > 0:
+            elements.append(copy.deepcopy(elements[i]))
+        else:
+            attrs[key] = draw(XML_TEXT)
+    return elements
+
+
+def test_a_mutated_cvat_export_reads_or_is_refused_in_one_line():
+    """CVAT's XML attributes, each declared (`pipeline.readers.cvat`), given text of every odd kind."""
+    with tempfile.TemporaryDirectory() as d:
+        root = Path(d)
+        write_image(root / "images" / "Train" / "a.jpg", 64, 48)
+        (root / "annotations.xml").write_text(_cvat_xml(CVAT))
+        (sample,) = read("cvat", root, "all")
+        assert len(sample.points) == 3  # the seed works
+
+    @FUZZ
+    @given(elements=mutated_cvat())
+    def check(elements):
+        with tempfile.TemporaryDirectory() as d:
+            root = Path(d) / "data"
+            write_image(root / "images" / "Train" / "a.jpg", 64, 48)
+            (root / "annotations.xml").write_text(_cvat_xml(elements))
+            _outcome("cvat", root)
 
     check()
 

@@ -242,6 +242,38 @@ def test_labelme_reads_point_shapes_only(tmp_path):
         list(read("labelme", tmp_path, "all"))
 
 
+@pytest.mark.parametrize(
+    ("fmt", "change", "problem"),
+    [
+        # each was read before the formats were declared: text where a number belongs became a number, or a
+        # head was dropped without a word
+        ("nwpu", lambda d: d.update(boxes=[[1, 2, 9, "10"], [15, 25, 25, 35]]), r"boxes\[0\]\[3\]: .*valid number"),
+        ("nwpu", lambda d: d.update(human_num=2.0), r"human_num: input should be a valid integer \(got 2.0\)"),
+        ("labelme", lambda d: d["shapes"][0].update(label=7), r"shapes\[0\].label: input should be a valid string"),
+        ("labelme", lambda d: d["shapes"][1].update(points=[[1, 1], [9, 9e300]]), r"shapes\[1\].points\[1\]\[1\]"),
+        ("labelme", lambda d: d.update(imageWidth=True), r"imageWidth: input should be a valid integer \(got True\)"),
+    ],
+)
+def test_a_field_of_the_wrong_type_is_named_as_the_declared_format_is_read(tmp_path, fmt, change, problem):
+    """NWPU and labelme files are checked against their declared structure (`pipeline.schema`) before any
+    value is used: the first wrong field is named in one line."""
+    if fmt == "nwpu":
+        _nwpu(tmp_path, ["3098"], "train")
+        path, args, options = tmp_path / "jsons" / "3098.json", ("train",), {}
+    else:
+        write_image(tmp_path / "a.jpg", 64, 48)
+        shapes = [{"label": "head", "points": [[5, 6]], "shape_type": "point"}]
+        shapes.append({"label": "head", "points": [[1, 1], [9, 9]], "shape_type": "rectangle"})
+        path, args, options = tmp_path / "a.json", ("all",), {"label": "head"}
+        path.write_text(json.dumps({"imagePath": "a.jpg", "imageHeight": 48, "imageWidth": 64, "shapes": shapes}))
+    doc = json.loads(path.read_text())
+    assert len(list(read(fmt, tmp_path, *args, **options))) == 1  # the valid file reads
+    change(doc)
+    path.write_text(json.dumps(doc))
+    with pytest.raises(DataError, match=re.escape(path.name) + ": " + problem):
+        list(read(fmt, tmp_path, *args, **options))
+
+
 CVAT_XML = """<annotations>
   <version>1.1</version>
   <meta><task><name>crowd</name><size>2</size><mode>annotation</mode></task></meta>
@@ -293,7 +325,7 @@ def test_a_cvat_export_that_names_a_missing_image_or_the_wrong_size_is_one_line(
         list(read("cvat", tmp_path, "all"))
     write_image(tmp_path / "images" / "Train" / "street.jpg", 64, 48)
     (tmp_path / "annotations.xml").write_text(CVAT_XML.replace('width="64"', 'width="64.9"'))  # read as 64 once
-    with pytest.raises(DataError, match=r"width='64.9' is not a whole number of pixels"):
+    with pytest.raises(DataError, match=r"<image name='street.jpg'> width: input should be a valid integer.*'64.9'"):
         list(read("cvat", tmp_path, "Train"))
 
 
@@ -558,3 +590,18 @@ def test_label_studio_annotations_without_time_stamps_and_ids_one_and_null_pick_
     with pytest.warns(UserWarning, match="reading 1 by"):
         (sample,) = read("label_studio", tmp_path, "all")
     assert len(sample.points) == 3  # annotation 1's three keypoints
+
+
+def test_a_head_far_outside_its_image_is_refused_as_it_is_read_and_a_slip_past_the_edge_is_kept(tmp_path):
+    """Every reader's heads are bounded by their image (`Sample`): one image size of slack past an edge,
+    where datasets have annotation slips, and a DataError beyond, before any arithmetic meets 1e300."""
+    write_sha(tmp_path / "sha", "train", {1: np.array([[5.0, 6.0], [70.0, -3.0], [127.0, 95.0]])})
+    (s,) = read("shanghaitech", tmp_path / "sha", "train")
+    assert s.points.tolist() == [[5.0, 6.0], [70.0, -3.0], [127.0, 95.0]]  # kept: the border policy decides
+    write_sha(tmp_path / "sha", "train", {1: np.array([[5.0, 6.0], [1e300, 5.0], [-65.0, 1.0]])})
+    with pytest.raises(
+        DataError,
+        match=r"IMG_1.jpg: head #1 at \(1e\+300, 5\) lies more than an image size "
+        r"outside the 64x48 image \(2 such\)",
+    ):
+        list(read("shanghaitech", tmp_path / "sha", "train"))

@@ -14,9 +14,12 @@ map of the later frame, its cells' share spread over their pixels.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
-from pipeline.live.lines import Line
+if TYPE_CHECKING:
+    from pipeline.live.lines import Line
 
 
 def optical_flow(before: np.ndarray, after: np.ndarray) -> np.ndarray:

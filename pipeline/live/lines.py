@@ -19,13 +19,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated, Literal
 
 import numpy as np
+from pydantic import Field
 
 from pipeline.errors import DataError
-from pipeline.live.zones import is_coordinate, item_name, optional_number, read_items
-
-SIDES = ("left", "right")
+from pipeline.live.itemfile import read_items
+from pipeline.schema import Closed, Name, Number, Pair
 
 
 @dataclass(frozen=True)
@@ -69,30 +70,20 @@ class Line:
         return np.where(within, s1, 0).astype(np.int64)
 
 
+class LineItem(Closed):
+    name: Name
+    points: Annotated[list[Pair], Field(min_length=2, max_length=2)]  # a, b in image pixels
+    in_side: Literal["left", "right"] = Field("right", alias="in")
+    occupancy_threshold: Number | None = None
+    rate_threshold: Number | None = None
+
+
 def load_lines(path: str | Path) -> list[Line]:
     """Lines from a YAML or JSON file; a bad file is a `DataError` naming it and the problem."""
-    path = Path(path)
-    items = read_items(path, "lines", "line file")
-    lines, names = [], set()
-    for i, item in enumerate(items):
-        name = item_name(path, item, i, names, "line")
-        unknown = set(item) - {"name", "points", "in", "occupancy_threshold", "rate_threshold"}
-        if unknown:
-            raise DataError(path, f"line {name!r}: unknown key(s) {', '.join(sorted(unknown))}")
-        raw = item.get("points")
-        numbers = isinstance(raw, list) and all(
-            isinstance(p, list) and len(p) == 2 and all(is_coordinate(v) for v in p) for p in raw
-        )
-        if not numbers or len(raw) != 2:
-            raise DataError(path, f"line {name!r}: 'points' must be two [x, y] points")
-        a, b = (np.asarray(p, dtype=np.float64) for p in raw)
+    lines = []
+    for item in read_items(path, "lines", "line file", LineItem, "line"):
+        a, b = (np.asarray(p, dtype=np.float64) for p in item.points)
         if np.array_equal(a, b):
-            raise DataError(path, f"line {name!r}: its two points are the same")
-        side = item.get("in", "right")
-        if side not in SIDES:
-            raise DataError(path, f"line {name!r}: 'in' must be left or right, got {side!r}")
-        thresholds = [
-            optional_number(path, item, k, f"line {name!r}") for k in ("occupancy_threshold", "rate_threshold")
-        ]
-        lines.append(Line(name, a, b, side, *thresholds))
+            raise DataError(path, f"line {item.name!r}: its two points are the same")
+        lines.append(Line(item.name, a, b, item.in_side, item.occupancy_threshold, item.rate_threshold))
     return lines

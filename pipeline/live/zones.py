@@ -19,12 +19,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated
 
 import numpy as np
-import yaml
+from pydantic import Field
 
-from pipeline.errors import DataError
 from pipeline.geometry import STRIDE
+from pipeline.live.itemfile import read_items
+from pipeline.schema import Closed, Name, Number, Pair
 
 
 @dataclass(frozen=True)
@@ -34,79 +36,16 @@ class Zone:
     threshold: float | None = None
 
 
-class StrictLoader(yaml.SafeLoader):
-    """PyYAML's safe loader, refusing a key given twice (it would keep the last one silently)."""
-
-    def construct_mapping(self, node, deep=False):  # noqa: ANN001, ANN201 - PyYAML's signature
-        keys = [self.construct_object(k, deep=True) for k, _ in node.value]
-        dup = next((k for i, k in enumerate(keys) if k in keys[:i]), None)
-        if dup is not None:
-            raise yaml.constructor.ConstructorError(None, None, f"the key {dup!r} appears twice", node.start_mark)
-        return super().construct_mapping(node, deep)
-
-
-def is_coordinate(v: object) -> bool:
-    """A plain number of sane size: no true/false, no text, no 400-digit integer."""
-    return isinstance(v, int | float) and not isinstance(v, bool) and abs(v) < 1e9
-
-
-def read_items(path: str | Path, key: str, what: str) -> list:
-    """The non-empty list under `key` of a strict YAML or JSON file (zones, lines); a bad file is one
-    `DataError` naming it, `what` saying what kind of file it should be."""
-    path = Path(path)
-    try:
-        doc = yaml.load(path.read_text(), Loader=StrictLoader)  # noqa: S506 - a SafeLoader; JSON is YAML
-    except FileNotFoundError:
-        raise DataError(path, f"{what} not found") from None
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise DataError(path, f"not a YAML or JSON {what} ({str(exc).splitlines()[0]})") from None
-    except RecursionError:
-        raise DataError(path, f"not a {what}: nested too deeply") from None
-    items = doc.get(key) if isinstance(doc, dict) else doc
-    if not isinstance(items, list) or not items:
-        raise DataError(path, f"expected a non-empty list under {key!r}")
-    return items
-
-
-def item_name(path: Path, item: object, i: int, names: set[str], kind: str) -> str:
-    """The `i`-th item's ``name``, required, text and not yet in `names` (which gains it)."""
-    if not isinstance(item, dict) or not isinstance(item.get("name"), str) or not item["name"]:
-        raise DataError(path, f"{kind} {i + 1}: needs a 'name' (text)")
-    name = item["name"]
-    if name in names:
-        raise DataError(path, f"{kind} name {name!r} is used twice")
-    names.add(name)
-    return name
-
-
-def optional_number(path: Path, item: dict, key: str, where: str) -> float | None:
-    """``item[key]`` as a float, None where absent; a `DataError` for anything but a plain number."""
-    value = item.get(key)
-    if value is not None and (isinstance(value, bool) or not isinstance(value, int | float) or not abs(value) < 1e12):
-        raise DataError(path, f"{where}: {key!r} must be a number, got {value!r}")
-    return None if value is None else float(value)
+class ZoneItem(Closed):
+    name: Name
+    polygon: Annotated[list[Pair], Field(min_length=3)]  # x, y in image pixels
+    threshold: Number | None = None
 
 
 def load_zones(path: str | Path) -> list[Zone]:
     """Zones from a YAML or JSON file; a bad file is a `DataError` naming it and the problem."""
-    path = Path(path)
-    items = read_items(path, "zones", "zone file")
-    zones, names = [], set()
-    for i, item in enumerate(items):
-        name = item_name(path, item, i, names, "zone")
-        raw = item.get("polygon")
-        numbers = isinstance(raw, list) and all(
-            isinstance(p, list) and len(p) == 2 and all(is_coordinate(v) for v in p) for p in raw
-        )  # no true/false, no "12", no 400-digit integer, no [x] alone
-        poly = np.asarray(raw, dtype=np.float64) if numbers else np.empty((0,))
-        if poly.ndim != 2 or poly.shape[1] != 2 or len(poly) < 3 or not np.isfinite(poly).all():
-            raise DataError(path, f"zone {name!r}: 'polygon' must be at least 3 finite [x, y] points")
-        threshold = optional_number(path, item, "threshold", f"zone {name!r}")
-        unknown = set(item) - {"name", "polygon", "threshold"}
-        if unknown:
-            raise DataError(path, f"zone {name!r}: unknown key(s) {', '.join(sorted(unknown))}")
-        zones.append(Zone(name, poly, threshold))
-    return zones
+    items = read_items(path, "zones", "zone file", ZoneItem, "zone")
+    return [Zone(z.name, np.asarray(z.polygon, dtype=np.float64), z.threshold) for z in items]
 
 
 def polygon_mask(polygon: np.ndarray, shape: tuple[int, int]) -> np.ndarray:

@@ -25,8 +25,8 @@ from pipeline.paths import contained
 from pipeline.points import as_points
 from pipeline.readers import register
 from pipeline.readers.layout import check_split, inside, one_json
-from pipeline.readers.schema import Coordinate, Id, Size, Strict, unique, validated
 from pipeline.sample import Sample
+from pipeline.schema import Coordinate, Id, Size, Strict, unique, validated
 from pipeline.work import Work, parse_review, parse_status
 
 EXPORT = "annotations.json"

@@ -19,8 +19,10 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Annotated, TypeVar
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from pipeline.errors import DataError
 from pipeline.image import image_size
@@ -29,11 +31,13 @@ from pipeline.points import as_points
 from pipeline.readers import register
 from pipeline.readers.layout import inside
 from pipeline.sample import Sample
+from pipeline.schema import MAX_COORDINATE, validated
 from pipeline.work import VERDICTS, Review, Work, parse_status
 
 ANNOTATIONS = "annotations.xml"
 TAG = "headcount"  # the image tag that carries the workflow status and the review
 MAX_XML_BYTES = 1 << 30  # a CVAT export of NWPU-Crowd's 2.1 M heads is about 200 MB
+M = TypeVar("M", bound=BaseModel)
 
 
 def parse_tree(path: Path) -> ET.Element:
@@ -50,22 +54,49 @@ def parse_tree(path: Path) -> ET.Element:
     return root
 
 
-def _number(el: ET.Element, key: str, path: Path) -> float:
-    try:
-        value = float(el.attrib[key])
-    except (KeyError, ValueError):
-        raise DataError(path, f"<{el.tag}> {key}={el.attrib.get(key)!r} is not a number") from None
-    if not np.isfinite(value):
-        raise DataError(path, f"<{el.tag}> {key}={value} is not finite")
-    return value
+class Xml(BaseModel):
+    """An element's attributes, declared: XML holds text, so numbers are parsed from it (lax), and
+    ``width="64.9"`` or ``xtl="nan"`` is refused where it would have been rounded or carried along."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
 
 
-def _pixels(el: ET.Element, key: str, path: Path) -> int:
-    """A size in whole pixels: ``width="64.9"`` read as 64 hid a wrong header."""
-    value = _number(el, key, path)
-    if value != int(value) or value < 1:
-        raise DataError(path, f"<{el.tag}> {key}={el.attrib.get(key)!r} is not a whole number of pixels")
-    return int(value)
+XmlPixels = Annotated[int, Field(ge=1, le=1_000_000)]
+XmlCoordinate = Annotated[float, Field(allow_inf_nan=False, ge=-MAX_COORDINATE, le=MAX_COORDINATE)]
+
+
+class ImageElement(Xml):
+    name: Annotated[str, Field(min_length=1)]
+    width: XmlPixels
+    height: XmlPixels
+    subset: str | None = None
+
+
+class BoxElement(Xml):
+    xtl: XmlCoordinate
+    ytl: XmlCoordinate
+    xbr: XmlCoordinate
+    ybr: XmlCoordinate
+
+
+class PairText(Xml):
+    x: XmlCoordinate
+    y: XmlCoordinate
+
+
+class PointsElement(Xml):
+    points: Annotated[str, Field(pattern=r"^(\s*|[^,;]+,[^,;]+)(;(\s*|[^,;]+,[^,;]+))*$")]  # x,y;x,y
+
+    def pairs(self) -> list[tuple[float, float]]:
+        """The heads, each ``x,y`` declared as two coordinates (a `ValidationError` for the first bad one)."""
+        parts = (p.split(",") for p in self.points.split(";") if p.strip())  # two texts each: the pattern says so
+        return [(q.x, q.y) for q in (PairText.model_validate({"x": x, "y": y}) for x, y in parts)]
+
+
+def _element(model: type[M], el: ET.Element, path: Path) -> M:
+    """`el`'s attributes as `model`, or one `DataError` naming the element and the wrong attribute."""
+    name = el.attrib.get("name")
+    return validated(model, dict(el.attrib), path, f"<{el.tag}{f' name={name!r}' if name else ''}> ")
 
 
 def _attributes(el: ET.Element) -> dict[str, str]:
@@ -95,18 +126,17 @@ def _heads(image: ET.Element, label: str | None, path: Path) -> tuple[np.ndarray
             continue
         who = _attributes(shape).get("by") or None
         if shape.tag == "points":
-            for pair in shape.attrib.get("points", "").split(";"):
-                if not pair.strip():
-                    continue
-                try:
-                    x, y = (float(v) for v in pair.split(","))
-                except ValueError:
-                    raise DataError(path, f"<points points=...> has {pair!r}, not 'x,y'") from None
-                points.append((x, y))
-                sizes.append(0.0)
-                by.append(who)
+            element = _element(PointsElement, shape, path)
+            try:
+                pairs = element.pairs()
+            except ValidationError as exc:
+                raise DataError(path, f"<points points=...>: {exc.errors()[0]['msg'].lower()}") from None
+            points += pairs
+            sizes += [0.0] * len(pairs)
+            by += [who] * len(pairs)
         elif shape.tag == "box":
-            x0, y0, x1, y1 = (_number(shape, k, path) for k in ("xtl", "ytl", "xbr", "ybr"))
+            box = _element(BoxElement, shape, path)
+            x0, y0, x1, y1 = box.xtl, box.ytl, box.xbr, box.ybr
             if x1 < x0 or y1 < y0:
                 raise DataError(path, f"<box> with xbr < xtl or ybr < ytl ({x0}, {y0}, {x1}, {y1})")
             points.append(((x0 + x1) / 2, (y0 + y1) / 2))
@@ -123,8 +153,8 @@ def read(root: Path, split: str = "all", label: str | None = None) -> Iterator[S
     if not images:
         raise DataError(path, f"no images in subset {split!r}" if split != "all" else "no <image> elements")
     for im in images:
-        name = im.attrib.get("name", "")
-        subset = im.attrib.get("subset")
+        element = _element(ImageElement, im, path)
+        name, subset = element.name, element.subset
         candidates = [contained(root, "images", subset, name, named_in=path)] if subset else []
         candidates += [contained(root, "images", name, named_in=path), contained(root, name, named_in=path)]
         found = next((c for c in candidates if c.is_file()), None)
@@ -132,7 +162,7 @@ def read(root: Path, split: str = "all", label: str | None = None) -> Iterator[S
             raise DataError(path, f"image {name!r} not found under {root / 'images'}")
         img = inside(root, found, path)
         h, w = image_size(img)
-        declared = (_pixels(im, "height", path), _pixels(im, "width", path))
+        declared = (element.height, element.width)
         if declared != (h, w):
             raise DataError(path, f"{name}: declared {declared[1]}x{declared[0]} but the file is {w}x{h}")
         points, sizes, by = _heads(im, label, path)

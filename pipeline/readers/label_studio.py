@@ -34,8 +34,8 @@ from pipeline.paths import contained
 from pipeline.points import as_points
 from pipeline.readers import register
 from pipeline.readers.layout import check_split, one_json
-from pipeline.readers.schema import Id, Percent, Size, Strict, validated
 from pipeline.sample import Sample
+from pipeline.schema import Id, Percent, Size, Strict, validated
 from pipeline.work import Review, Work, parse_status
 
 EXPORT = "tasks.json"  # the name the writer gives its export; the reader takes any one *.json

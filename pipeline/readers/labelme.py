@@ -11,8 +11,10 @@ from __future__ import annotations
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Annotated
 
 import numpy as np
+from pydantic import Field
 
 from pipeline import strictjson
 from pipeline.errors import DataError
@@ -22,24 +24,36 @@ from pipeline.points import as_points
 from pipeline.readers import register
 from pipeline.readers.layout import natural_key
 from pipeline.sample import Sample
+from pipeline.schema import Pair, Size, Strict, validated
 
 LABELME_VERSION = "5.5.0"
 
 
-def read_json(path: Path, label: str | None) -> tuple[dict, np.ndarray]:
+class Shape(Strict):
+    shape_type: str = "polygon"  # labelme's default where the key is absent
+    label: str | None = None
+    points: list[Pair] = []
+
+
+class LabelmeFile(Strict):
+    imagePath: Annotated[str, Field(min_length=1)]  # noqa: N815 - labelme's key
+    shapes: list[Shape]
+    imageHeight: Size | None = None  # noqa: N815
+    imageWidth: Size | None = None  # noqa: N815
+
+
+def read_json(path: Path, label: str | None) -> tuple[LabelmeFile, np.ndarray]:
     doc = strictjson.read(path)
-    if not isinstance(doc, dict) or not isinstance(doc.get("shapes"), list) or "imagePath" not in doc:
+    if not isinstance(doc, dict) or "shapes" not in doc or "imagePath" not in doc:
         raise DataError(path, "not a labelme file (no 'shapes' list and 'imagePath')")
+    doc = validated(LabelmeFile, doc, path)
     pts = []
-    for i, shape in enumerate(doc["shapes"]):
-        if not isinstance(shape, dict):
-            raise DataError(path, f"shape #{i} is not an object")
-        if shape.get("shape_type", "polygon") != "point" or (label is not None and shape.get("label") != label):
+    for i, shape in enumerate(doc.shapes):
+        if shape.shape_type != "point" or (label is not None and shape.label != label):
             continue
-        p = shape.get("points")
-        if not isinstance(p, list) or len(p) != 1:
-            raise DataError(path, f"point shape #{i} must have exactly one [x, y]")
-        pts.append(p[0])
+        if len(shape.points) != 1:
+            raise DataError(path, f"shapes[{i}]: a point shape has exactly one [x, y], got {len(shape.points)}")
+        pts.append(shape.points[0])
     return doc, as_points(pts, path)
 
 
@@ -55,19 +69,16 @@ def read(root: Path, split: str = "all", label: str | None = None) -> Iterator[S
     seen: dict[str, Path] = {}
     for ann in files:
         doc, points = read_json(ann, label)
-        img = contained(root, ann.parent.relative_to(root), str(doc["imagePath"]), named_in=ann).resolve()
+        img = contained(root, ann.parent.relative_to(root), doc.imagePath, named_in=ann).resolve()
         if not is_image(img):
-            raise DataError(ann, f"its imagePath {doc['imagePath']!r} is not an image file next to it")
+            raise DataError(ann, f"its imagePath {doc.imagePath!r} is not an image file next to it")
         if img.stem in seen:
             raise DataError(ann, f"describes {img.name}, as {seen[img.stem].name} does")
         seen[img.stem] = ann
         h, w = image_size(img)
-        size = (doc.get("imageHeight"), doc.get("imageWidth"))
-        for key, v in zip(("imageHeight", "imageWidth"), size, strict=True):
-            if v is not None and (not isinstance(v, int) or isinstance(v, bool)):
-                raise DataError(ann, f"{key} must be an integer, got {v!r}")  # "48" is text, not 48
+        size = (doc.imageHeight, doc.imageWidth)
         if size != (None, None) and size != (h, w):
             raise DataError(ann, f"annotated for a {size[1]}x{size[0]} image but {img.name} is {w}x{h}")
-        if len(points) == 0 and doc["shapes"]:
+        if len(points) == 0 and doc.shapes:
             warnings.warn(f"{ann}: no point shapes (heads are points in labelme)", stacklevel=2)
         yield Sample(img.stem, img, points, height=h, width=w)

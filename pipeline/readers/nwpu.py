@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Annotated
 
 import numpy as np
+from pydantic import Field
 
 from pipeline import strictjson
 from pipeline.errors import DataError
@@ -21,6 +23,7 @@ from pipeline.points import as_points
 from pipeline.readers import register
 from pipeline.readers.layout import check_split, inside, plain_id
 from pipeline.sample import Sample
+from pipeline.schema import Box, Pair, Strict, validated
 
 SPLITS = ("train", "val", "test")
 
@@ -48,24 +51,26 @@ def find_image(root: Path, image_id: str) -> Path:
     raise DataError(missing, "image listed in the split but not found")
 
 
+class NwpuFile(Strict):
+    points: list[Pair]
+    human_num: Annotated[int, Field(ge=0)] | None = None
+    boxes: list[Box] | None = None
+
+
 def read_json(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
     """(points, head sizes or None) from one ``jsons/XXXX.json``."""
     doc = strictjson.read(path)
     if not isinstance(doc, dict) or "points" not in doc:
         raise DataError(path, "no 'points' list (is this an NWPU-Crowd annotation?)")
-    points = as_points(doc["points"], path)
-    n = doc.get("human_num", len(points))
-    if not isinstance(n, int) or isinstance(n, bool) or n != len(points):
-        raise DataError(path, f"human_num is {n!r} but the file has {len(points)} points")
-    boxes = doc.get("boxes")
-    if not boxes:
+    doc = validated(NwpuFile, doc, path)
+    points = as_points(doc.points, path)
+    if doc.human_num is not None and doc.human_num != len(points):
+        raise DataError(path, f"human_num is {doc.human_num} but the file has {len(points)} points")
+    if not doc.boxes:
         return points, None
-    try:
-        b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
-    except (TypeError, ValueError):
-        raise DataError(path, "'boxes' must be [x1, y1, x2, y2] per head") from None
-    if len(b) != len(points) or not np.isfinite(b).all():
-        raise DataError(path, f"{len(b)} boxes for {len(points)} points: expected one finite box per head")
+    b = np.asarray(doc.boxes, dtype=np.float64).reshape(-1, 4)
+    if len(b) != len(points):
+        raise DataError(path, f"{len(b)} boxes for {len(points)} points: expected one box per head")
     return points, np.sqrt(np.abs(b[:, 2] - b[:, 0]) * np.abs(b[:, 3] - b[:, 1]))
 
 

@@ -22,6 +22,10 @@ Coordinate = Annotated[float, Field(allow_inf_nan=False, ge=-MAX_COORDINATE, le=
 Percent = Annotated[float, Field(allow_inf_nan=False, ge=-1e4, le=1e4)]  # Label Studio: per cent of a side
 Size = Annotated[int, Field(ge=1, le=1_000_000)]
 Id = int | str
+Pair = Annotated[list[Coordinate], Field(min_length=2, max_length=2)]  # [x, y]
+Box = Annotated[list[Coordinate], Field(min_length=4, max_length=4)]  # [x1, y1, x2, y2]
+Number = Annotated[float, Field(allow_inf_nan=False, ge=-1e12, le=1e12)]  # a threshold, a count
+Name = Annotated[str, Field(min_length=1, max_length=200)]
 
 
 class Strict(BaseModel):
@@ -30,19 +34,32 @@ class Strict(BaseModel):
     model_config = ConfigDict(strict=True, extra="allow", frozen=True)
 
 
+class Closed(Strict):
+    """A `Strict` structure whose keys are all declared: a misspelt key is an error, not ignored."""
+
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+
+
 M = TypeVar("M", bound=BaseModel)
 
 
-def validated(model: type[M], doc: object, path: str | Path) -> M:
-    """`doc` as `model`, or a `DataError` naming `path`, the first field that is wrong and why."""
+def validated(model: type[M], doc: object, path: str | Path, where: str = "") -> M:
+    """`doc` as `model`, or a `DataError` naming `path`, the first field that is wrong and why
+    (after `where`, which says which part of the file `doc` is)."""
     try:
         return model.model_validate(doc)
     except ValidationError as exc:
         first = exc.errors()[0]
-        where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in first["loc"]).lstrip(".")
+        field = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in first["loc"]).lstrip(".")
         got = first.get("input")
-        shown = repr(got) if isinstance(got, (int, float, str, bool, type(None))) else type(got).__name__
-        raise DataError(path, f"{where or 'the file'}: {first['msg'].lower()} (got {shown[:60]})") from None
+        if isinstance(got, (int, float, str, bool, type(None))):
+            shown = repr(got)[:60]
+        else:
+            shown = f"a list of {len(got)}" if isinstance(got, list) else "an object" if isinstance(got, dict) else "?"
+        if first["type"] == "extra_forbidden":
+            raise DataError(path, f"{where}unknown key {field!r}") from None
+        message = first["msg"].lower().replace(" after validation", "")
+        raise DataError(path, f"{where}{field or 'the file'}: {message} (got {shown})") from None
 
 
 def unique(ids: Iterable[object], path: str | Path, what: str) -> None:
