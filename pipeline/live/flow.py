@@ -13,13 +13,16 @@ Each frame's density map gives the heads (`pipeline.peaks.decode`), which the tr
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from pipeline.live.flux import flux, line_samples
-from pipeline.live.lines import Line
 from pipeline.live.tracking import PointTracker, TrackerConfig
 from pipeline.peaks import decode
+
+if TYPE_CHECKING:
+    from pipeline.live.lines import Line
 
 METHODS = ("auto", "tracks", "flux")
 SEPARABLE = 4.0  # output cells between heads, at least, for tracks to be trusted (benchmarks/flow.py)

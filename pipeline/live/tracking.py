@@ -14,11 +14,13 @@ next, so a head decoded a pixel either side of the line in turn is not a stream 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from pipeline.live.lines import Line
+if TYPE_CHECKING:
+    from pipeline.live.lines import Line
 
 F = np.array([[1, 0, 1, 0], [0, 1, 0, 1], [0, 0, 1, 0], [0, 0, 0, 1]], np.float64)  # x += vx, y += vy
 H = np.array([[1, 0, 0, 0], [0, 1, 0, 0]], np.float64)
