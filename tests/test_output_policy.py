@@ -111,3 +111,29 @@ def test_a_split_converted_beside_another_keeps_the_other(ann, tmp_path, capsys)
     args = ["convert", "--from", "points", "--root", ann, "--split", "all", "--to", "shanghaitech"]
     assert run_main([*args, "--out", out, "--out-split", "train"], capsys)[0] == 0
     assert _files(out).keys() == before.keys()
+
+
+def test_the_csrnet_export_keeps_the_folder_policy_store_by_store(ann, store, tmp_path, capsys):
+    """The CSRNet layout (one .h5 per image) was guarded file by file: a folder holding someone's other
+    files was written into, and a re-export of a smaller store left its earlier maps behind."""
+    out = tmp_path / "gt"
+    out.mkdir()
+    (out / "notes.txt").write_text("theirs")
+    code, err = run_main(["export", store, "--to", "csrnet", "--out", out], capsys)
+    assert code == 2 and "not empty" in err and _files(out) == {"notes.txt": b"theirs"}, err
+    (out / "notes.txt").unlink()
+    assert run_main(["export", store, "--to", "csrnet", "--out", out], capsys)[0] == 0
+    assert set(_files(out)) == {MANIFEST, *(f"{s}.h5" for s in "abcdef")}
+    (ann / "points" / "f.json").unlink()  # a smaller store of the same name: f.h5 goes with the re-export
+    (ann / "images" / "f.png").unlink()
+    assert run_main(["density", "--from", "points", "--root", ann, "--split", "all", "--out", store], capsys)[0] == 0
+    assert run_main(["export", store, "--to", "csrnet", "--out", out], capsys)[0] == 0
+    assert set(_files(out)) == {MANIFEST, *(f"{s}.h5" for s in "abcde")}
+    (out / "a.h5").write_bytes(b"edited")  # a map changed since the export: not replaced, the run refused
+    code, err = run_main(["export", store, "--to", "csrnet", "--out", out], capsys)
+    assert code == 2 and "a.h5: changed since headcount wrote it" in err and (out / "a.h5").read_bytes() == b"edited"
+    (out / "a.h5").unlink()
+    other = tmp_path / "other.h5"  # another store's maps go beside, keyed by its name
+    assert run_main(["density", "--from", "points", "--root", ann, "--split", "all", "--out", other], capsys)[0] == 0
+    assert run_main(["export", other, "--to", "csrnet", "--out", out], capsys)[0] == 0
+    assert set(json.loads((out / MANIFEST).read_text())["runs"]) == {"s", "other"}
