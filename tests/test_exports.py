@@ -154,3 +154,14 @@ def test_export_refuses_a_folder_it_did_not_write_and_rewrites_its_own(store, tm
     assert len((ok / "train.list").read_text().splitlines()) == 4
     code, out = run_main(["export", store, "--to", "c3f", "--out", ok], capsys)
     assert code == 2 and "not c3f" in out  # another format's export is not ours either
+
+
+def test_export_names_its_own_formats_when_given_one_it_lacks(tmp_path, capsys):
+    """`export --to nope` named `to:` and listed only convert's formats, none of the trainers' layouts."""
+    from pipeline.cli.data import LAYOUTS
+    from pipeline.exports import FORMATS as TRAINERS
+
+    assert set(LAYOUTS) == {*TRAINERS, "csrnet", "nwpu-loc"}  # the CLI's list is the exports package's
+    code, err = run_main(["export", str(tmp_path / "s.h5"), "--to", "nope", "--out", str(tmp_path / "o")], capsys)
+    assert code == 2 and "Invalid value for '--to': 'nope' is not one of 'csrnet', 'bayesian'" in err, err
+    assert "'coco'" in err and "to: cannot write" not in err

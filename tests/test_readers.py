@@ -605,3 +605,29 @@ def test_a_head_far_outside_its_image_is_refused_as_it_is_read_and_a_slip_past_t
         r"outside the 64x48 image \(2 such\)",
     ):
         list(read("shanghaitech", tmp_path / "sha", "train"))
+
+
+def test_the_cli_passes_reader_options_and_the_label_studio_warning_names_one_it_has(tmp_path, capsys):
+    """The warning named "the reader's annotator option", which `density` had no way to give."""
+    from tests.test_bad_input import run_main
+
+    (tmp_path / "export.json").write_text(json.dumps(LABEL_STUDIO))
+    write_image(tmp_path / "images" / "street.jpg", 64, 48)
+    base = ["density", "--from", "label_studio", "--root", str(tmp_path), "--split", "all"]
+    with pytest.warns(UserWarning, match="pick one with --option annotator=NAME"):
+        assert run_main([*base, "--out", str(tmp_path / "latest.h5")], capsys)[0] == 0
+    opts = ["--option", "annotator=1", "--option", "label=head"]
+    assert run_main([*base, *opts, "--out", str(tmp_path / "first.h5")], capsys)[0] == 0
+    from pipeline.store import read_split
+
+    assert read_split(tmp_path / "first.h5")["street"].points.tolist() == [[16.0, 24.0], [8.0, 36.0]]
+    code, err = run_main([*base, "--option", "fold=2", "--out", str(tmp_path / "x.h5")], capsys)
+    assert code == 2 and "format 'label_studio' has no option 'fold' (it takes label, annotator)" in err, err
+    write_ucf(tmp_path / "ucf", range(1, 21))
+    ucf = ["density", "--from", "ucf_cc_50", "--root", str(tmp_path / "ucf"), "--split", "test"]
+    code, err = run_main([*ucf, "--option", "fold=two", "--out", str(tmp_path / "u.h5")], capsys)
+    assert code == 2 and "fold='two': fold is a whole number" in err, err
+    assert run_main([*ucf, "--option", "fold=2", "--out", str(tmp_path / "u.h5")], capsys)[0] == 0
+    assert sorted(read_split(tmp_path / "u.h5"), key=int) == [str(n) for n in range(11, 21)]  # fold 2's test
+    code, err = run_main([*base, "--option", "annotator", "--out", str(tmp_path / "y.h5")], capsys)
+    assert code == 2 and "'annotator' is not KEY=VALUE" in err, err

@@ -213,3 +213,9 @@ def test_a_store_exported_as_nwpu_ground_truth_scores_itself_perfectly(tiny_stor
     out = json.loads(CliRunner().invoke(cli, ["score", str(gt), "--gt", str(gt), "--json"]).output)
     assert out["mae"] == 0 and out["nae"] == 0
     assert out["localization"]["sigma_s"]["f1"] == pytest.approx(1.0) and out["localization"]["sigma_l"]["f1"] == 1.0
+    # the same file as predictions of the store it came from: its integer ids meet the store's IMG_<n>,
+    # where every image was "no prediction for image IMG_1"
+    r = CliRunner().invoke(cli, ["score", str(gt), "--gt", str(tiny_stores["test"]), "--json"])
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.output)
+    assert out["n_images"] == 3 and out["mae"] == 0 and out["localization"]["r4"]["f1"] == 1.0

@@ -14,6 +14,10 @@ from pipeline.kernels import BORDERS, DUPLICATES, METHODS, DensityParams
 from pipeline.readers import FORMATS
 
 _DEF = DensityParams()
+# export --to: the trainers' layouts (`pipeline.exports.FORMATS` and the two written apart), then every
+# annotation format; kept equal to the exports package by tests/test_exports.py, which this module
+# does not import (it loads the density code)
+LAYOUTS = ("csrnet", "bayesian", "dmcount", "p2pnet", "c3f", "nwpu-loc")
 
 
 @cli.command()
@@ -54,6 +58,7 @@ def synth(out: Path, train, test, shape, min_count, max_count, seed) -> None:
 @click.option("--root", required=True, type=click.Path(path_type=Path), help="Dataset root folder.")
 @click.option("--split", required=True, help="Split name (train, test; 'all' for a points folder).")
 @click.option("--fold", type=click.IntRange(1, 5), default=None, help="UCF_CC_50 fold (1..5).")
+@options.reader_option
 @click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="Output .h5 file.")
 @click.option("--method", type=click.Choice(METHODS), default=_DEF.method, show_default=True)
 @click.option("--k", type=click.IntRange(1), default=_DEF.k, show_default=True, help="Neighbours for sigma.")
@@ -89,7 +94,7 @@ def synth(out: Path, train, test, shape, min_count, max_count, seed) -> None:
 @click.option("--duplicates", type=click.Choice(DUPLICATES), default=_DEF.duplicates, show_default=True)
 @click.option("--workers", type=click.IntRange(1), default=1, show_default=True, help="Worker processes.")
 @click.option("--dataset", default=None, help="Dataset name recorded in the store (default: root folder name).")
-def density(fmt, root, split, fold, out, workers, dataset, **kernel) -> None:
+def density(fmt, root, split, fold, reader_options, out, workers, dataset, **kernel) -> None:
     """Make the density maps of one split and write them to an HDF5 store.
 
     \b
@@ -98,8 +103,9 @@ def density(fmt, root, split, fold, out, workers, dataset, **kernel) -> None:
       headcount density --from points --root data/annotated --split all --out mine.h5 --encoding heads
     """
     from pipeline.build import build_split
+    from pipeline.readers import options_from_text
 
-    options = {} if fold is None else {"fold": fold}
+    options = {**options_from_text(fmt, reader_options), **({} if fold is None else {"fold": fold})}
     params = DensityParams(**{f.name: kernel[f.name] for f in fields(DensityParams)})
     n = build_split(fmt, root, split, out, params=params, workers=workers, dataset=dataset, reader_options=options)
     click.echo(f"wrote {n} density maps to {out}")
@@ -149,10 +155,11 @@ def inspect_cmd(store: Path, as_json: bool) -> None:
     "--to",
     "fmt",
     default=None,
+    type=click.Choice([*LAYOUTS, *sorted(FORMATS)]),
     help="csrnet (the default): CSRNet-pytorch density files; bayesian, dmcount, p2pnet, c3f: those codebases' "
     "layouts; nwpu-loc: NWPU's localization ground truth; or any annotation format convert writes (points and images).",
 )
-@options.renamed("--format", "--to", "fmt")
+@options.renamed("--format", "--to", "fmt", type=click.Choice([*LAYOUTS, *sorted(FORMATS)]))
 @click.option("--split", default=None, help="Folder/list name for the images (default: the store's split).")
 @click.option(
     "--from",
@@ -272,6 +279,7 @@ def report_cmd(store: Path, out: Path) -> None:
 @click.option("--root", required=True, type=click.Path(path_type=Path), help="Source dataset root.")
 @click.option("--split", required=True, help="Split to convert (train, test; 'all' for a points folder).")
 @click.option("--fold", type=click.IntRange(1, 5), default=None, help="UCF_CC_50 fold of the source.")
+@options.reader_option
 @click.option("--to", "dst", required=True, type=click.Choice(sorted(FORMATS)), help="Target format.")
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Target root.")
 @click.option(
@@ -284,7 +292,7 @@ def report_cmd(store: Path, out: Path) -> None:
     default=None,
     help="--from points: only images of these statuses (e.g. done,reviewed); images not annotated yet are skipped.",
 )
-def convert_cmd(src, root, split, fold, dst, out, out_split, status) -> None:
+def convert_cmd(src, root, split, fold, reader_options, dst, out, out_split, status) -> None:
     """Convert ground truth between point formats (images are copied).
 
     From an annotation folder (``--from points``) only annotated images are taken, and the
@@ -295,14 +303,14 @@ def convert_cmd(src, root, split, fold, dst, out, out_split, status) -> None:
       headcount convert --from shanghaitech --root DATA/part_B --split test --to coco --out coco/
       headcount convert --from points --root data/annotated --split all --to cvat --out cvat/
     """
-    from pipeline.readers import read
+    from pipeline.readers import options_from_text, read
     from pipeline.writers.convert import convert
 
-    options = {} if fold is None else {"fold": fold}
+    options = {**options_from_text(src, reader_options), **({} if fold is None else {"fold": fold})}
     if status is not None and src != "points":
         raise click.BadParameter("only for --from points (an annotation folder)", param_hint="--status")
     if src == "points":
-        options = {"unannotated": "skip", **({"status": status} if status else {})}
+        options = {**options, "unannotated": "skip", **({"status": status} if status else {})}
     # --to points: an annotation folder at --out itself, which `headcount annotate OUT` opens as it is
     out_split = out_split or ("all" if dst == "points" else split)
     n, dropped = convert(read(src, root, split, **options), dst, out, out_split)

@@ -100,3 +100,30 @@ def renamed(old: str, new: str, dest: str, *, required: bool = False, to=None, *
         return click.option(old, alias, hidden=True, default=None, **option_kw)(wrapper)
 
     return decorate
+
+
+def _pairs(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for value in values:
+        key, sep, text = value.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise click.BadParameter(f"{value!r} is not KEY=VALUE", param_hint="--option")
+        if key in out:
+            raise click.BadParameter(f"{key} given twice", param_hint="--option")
+        out[key] = text
+    return out
+
+
+def reader_option(f):
+    """``--option KEY=VALUE``, repeatable: an option of the --from format's reader, as a dataset's
+    ``options`` in params.yaml (`pipeline.readers.options_from_text` types it)."""
+    return click.option(
+        "--option",
+        "reader_options",
+        multiple=True,
+        metavar="KEY=VALUE",
+        callback=_pairs,
+        help="An option of the --from reader (repeatable), as a dataset's options in params.yaml: "
+        "label=head, keypoint=head, annotator=ann@example.org, fold=2.",
+    )(f)

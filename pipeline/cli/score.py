@@ -30,6 +30,7 @@ from pipeline.readers import FORMATS
 @options.renamed("--gt-format", "--from", "gt_format", type=click.Choice(sorted(FORMATS)))
 @click.option("--root", type=click.Path(file_okay=False, path_type=Path), help="The --from dataset's folder.")
 @click.option("--split", default=None, help="The --from dataset's split.")
+@options.reader_option
 @click.option(
     "--radius",
     type=options.FiniteRange(0, min_open=True),
@@ -44,6 +45,7 @@ def score_cmd(
     gt_format: str | None,
     root: Path | None,
     split: str | None,
+    reader_options: dict[str, str],
     radius: tuple[float, ...],
     bins: str,
     as_json: bool,
@@ -61,11 +63,13 @@ def score_cmd(
     """
 
     from pipeline.score import score
-    from pipeline.scoring.files import read_csv_pred, read_nwpu_gt, read_nwpu_pred
+    from pipeline.scoring.files import by_nwpu_id, read_csv_pred, read_nwpu_gt, read_nwpu_pred
     from pipeline.scoring.truth import dataset_truth, store_truth
 
     if (gt is None) == (gt_format is None):
         raise click.UsageError("give the ground truth as --gt FILE or as --from F --root DIR --split S")
+    if reader_options and gt_format is None:
+        raise click.UsageError("--option is an option of the --from reader")
     if gt_format is not None and (root is None or split is None):
         raise click.UsageError("--from needs --root DIR and --split S")
 
@@ -79,12 +83,15 @@ def score_cmd(
     if gt is not None:
         truth = store_truth(gt) if is_store else read_nwpu_gt(gt)
     else:
-        truth = dataset_truth(gt_format, root, split)
+        from pipeline.readers import options_from_text
+
+        truth = dataset_truth(gt_format, root, split, **options_from_text(gt_format, reader_options))
     if pred.suffix.lower() == ".csv":
         points, counts = read_csv_pred(pred)
     else:
         points = read_nwpu_pred(pred)
         counts = {k: float(len(v)) for k, v in points.items()}
+        truth = by_nwpu_id(truth, gt or root)  # NWPU files name images by number
     radii = radius or ((4.0, 8.0) if is_store else ())
     r = score(truth, points, counts, pred, radii, edges)
     if as_json:

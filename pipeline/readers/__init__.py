@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import typing
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -77,3 +78,26 @@ def read(format: str, root: str | Path, split: str, **options: object) -> Iterat
             offered = f"it takes {', '.join(takes)}" if takes else "it takes none"
             raise ConfigError(name, f"format {format!r} has no option {name!r} ({offered})")
     return reader(Path(root), split, **options)
+
+
+def options_from_text(format: str, given: dict[str, str]) -> dict[str, object]:
+    """Reader options given as text (``--option KEY=VALUE``) as the reader takes them: a whole number
+    where its parameter is an int (``fold=2``), the text otherwise (``label=head``); a `ConfigError`
+    names an option the format lacks or a number that is not one."""
+    reader = READERS.get(format, "--from", "unknown format")
+    hints = typing.get_type_hints(reader)
+    out: dict[str, object] = {}
+    for name, text in given.items():
+        want = hints.get(name)
+        if want is None or name in ("root", "split"):
+            takes = [p for p in inspect.signature(reader).parameters if p not in ("root", "split")]
+            offered = f"it takes {', '.join(takes)}" if takes else "it takes none"
+            raise ConfigError("--option", f"format {format!r} has no option {name!r} ({offered})")
+        if int in (want, *typing.get_args(want)) and str not in typing.get_args(want):
+            try:
+                out[name] = int(text)
+            except ValueError:
+                raise ConfigError("--option", f"{name}={text!r}: {name} is a whole number") from None
+        else:
+            out[name] = text
+    return out

@@ -113,7 +113,8 @@ def _pick(task: Task, annotator: str | None, export: Path) -> Annotation | None:
     if len(annotations) > 1:
         warnings.warn(
             f"{export}: task {task.id} has {len(annotations)} annotations; reading {chosen.id} "
-            f"by {_annotator(chosen)} (the latest; the reader's annotator option picks one)",
+            f"by {_annotator(chosen)} (the latest; pick one with --option annotator=NAME, or a dataset's "
+            "options: {annotator: NAME} in params.yaml)",
             stacklevel=3,
         )
     return chosen

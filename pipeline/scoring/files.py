@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import math
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
@@ -19,6 +20,7 @@ from pipeline.score import LEVELS, Truth
 
 # bounds on what a file may hold, checked as it is read, so that no later square or distance overflows
 MAX_COORDINATE = 1e6  # px from the image's corner, either way: no image is a million pixels across
+T = TypeVar("T")
 MAX_COUNT = 1e7  # heads in one image (NWPU-Crowd's densest has about 20,000)
 
 
@@ -84,6 +86,18 @@ def read_nwpu_gt(path: str | Path) -> dict[str, Truth]:
     if not out:
         raise DataError(path, "no images in the ground-truth file")
     return out
+
+
+def by_nwpu_id(truth: dict[str, T], where: str | Path) -> dict[str, T]:
+    """`truth` keyed as NWPU files key images: by the integer id the NWPU writers give each image
+    (`pipeline.score.nwpu_ids`: ``IMG_12`` is ``12``). An NWPU prediction of a ShanghaiTech store then
+    meets its images instead of missing every one."""
+    if all(k.isdigit() and str(int(k)) == k for k in truth):
+        return truth
+    from pipeline.score import nwpu_ids
+
+    ids = nwpu_ids(list(truth), Path(where))
+    return {str(ids[k]): v for k, v in truth.items()}
 
 
 def read_nwpu_pred(path: str | Path) -> dict[str, np.ndarray]:
