@@ -31,6 +31,12 @@ def pytest_configure(config: pytest.Config) -> None:
         numba.set_num_threads(1)
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The `slow` tests first: under xdist the longest ones start while the short ones fill the gaps,
+    instead of one worker finishing a 20-s test alone at the end (longest-first scheduling)."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 def committed(name: str, **overrides: object) -> dict:
     """Section `name` of the committed params.yaml with `overrides`: a complete section, as `section()` wants."""
     return {**yaml.safe_load((Path(__file__).resolve().parents[1] / "params.yaml").read_text())[name], **overrides}

@@ -180,6 +180,7 @@ def _request(port, method, path, body=None, headers=None):
     return resp.status, (json.loads(data) if data else None)
 
 
+@pytest.mark.slow
 def test_kill_9_during_a_burst_of_saves_loses_no_acknowledged_save(folder):
     proc, url = start_annotate(folder)
     port = int(url.rsplit(":", 1)[1].strip("/"))

@@ -777,6 +777,7 @@ def _seed(folder, points, stem="crowd", w=320, h=240, status="todo", image=None)
     write_point_file(folder / "points" / f"{stem}.json", pf)
 
 
+@pytest.mark.slow
 def test_a_drag_while_another_tab_saves_moves_only_that_head_and_undo_touches_only_it(server, browser):
     """Defect 1: the poll replaced the list mid-drag, so the drag's index pointed at another head (56 px away
     in the report), and Ctrl+Z then removed the other tab's new head."""
@@ -1221,6 +1222,7 @@ def test_two_tabs_making_150_random_edits_end_with_what_the_merge_rule_says(serv
     assert len(actions) > 60 and len(saves) > 30
 
 
+@pytest.mark.slow
 def test_a_reviewer_rejects_with_a_comment_the_annotator_sees_it_first_and_a_later_accept_records_the_reviewer(
     tmp_path, browser
 ):
@@ -1408,6 +1410,7 @@ def ucf_like(tmp_path):
         yield url, folder, pts
 
 
+@pytest.mark.slow
 def test_drags_on_a_dense_photo_pan_and_move_no_head_and_markers_follow_the_spacing(ucf_like, browser):
     """Defect 3: on UCF 1 at Fit, 12 of 20 left-drags on "empty" space moved a head and saved it: markers
     8.7 px across at a 7.9 px spacing, and grab zones over most of the image."""

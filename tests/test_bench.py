@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 
+import pytest
 from click.testing import CliRunner
 
 from pipeline.cli import cli
@@ -48,6 +49,7 @@ def test_bench_train_on_a_device_times_the_reference_and_the_fast_settings_end_t
     ]
 
 
+@pytest.mark.slow
 def test_bench_model_times_every_row_of_the_cpu_table_in_both_numerics_modes():
     """`headcount bench train` without --device: the README's CPU table, on tiny shapes."""
     import math

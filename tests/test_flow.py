@@ -113,6 +113,7 @@ def test_tracks_of_jittered_heads_stay_close_to_the_truth():
     assert np.abs(np.array(tracker.totals["mid"]) - truth).max() <= 2
 
 
+@pytest.mark.slow
 def test_flux_of_the_true_density_and_the_frames_optical_flow_is_near_the_true_crossings():
     from pipeline.density import compute_density
     from pipeline.kernels import DensityParams
