@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import math
 import os
 import threading
 from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
+from typing import Annotated, Literal, TypeVar
 
 import numpy as np
 from PIL import Image
+from pydantic import Field
+from pydantic import Strict as StrictType
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -21,7 +23,8 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from annotate import frame
-from annotate.catalog import Catalog, Edit, Forbidden, Move, StaleRevision
+from annotate.catalog import Catalog, Edit, Forbidden, StaleRevision
+from annotate.catalog import Move as HeadMove
 from annotate.guard import GuardMiddleware, deadline_protocol, is_loopback_host
 from annotate.preview import preview_map
 from pipeline import strictjson
@@ -32,8 +35,11 @@ from pipeline.image import encode
 from pipeline.kernels import DensityParams
 from pipeline.overlay import translucent
 from pipeline.pointfile import MAX_POINTS, parse_tiles, read_point_file
+from pipeline.schema import Coordinate, Strict, validated
 from pipeline.scoring.agreement import point_files, unmatched
 from pipeline.work import MAX_COMMENT, STATUSES, VERDICTS
+
+M = TypeVar("M")
 
 STATIC = Path(__file__).parent / "static"
 IMAGE_CACHE = "private, max-age=3600"
@@ -286,20 +292,53 @@ def create_app(
     return app
 
 
-def _parse_save(body: bytes) -> tuple[list, int, str | None] | str:
-    """``(points, revision, status or None)`` of a PUT body, or why it is refused."""
+Point = Annotated[list[Coordinate], Field(min_length=2, max_length=2)]
+HeadId = Annotated[int, Field(ge=0, le=2**53)]
+MoveBody = Annotated[  # [id, x0, y0, x, y]: the head, where this tab saw it, where it goes
+    tuple[Annotated[int, StrictType(), Field(ge=0, le=2**53)], *(4 * (Annotated[float, StrictType()],))],
+    Field(strict=False),  # a JSON array is the tuple
+]
+
+
+class SaveBody(Strict):
+    points: Annotated[list[Point], Field(max_length=MAX_POINTS)]
+    revision: Annotated[int, Field(ge=0)]
+    status: Literal[STATUSES] | None = None
+
+
+class ReviewBody(Strict):
+    verdict: Literal[VERDICTS]
+    comment: Annotated[str, Field(max_length=MAX_COMMENT)] = ""
+
+
+class TilesEdit(Strict):
+    cols: int
+    rows: int
+    done: list[HeadId] = []
+    undone: list[HeadId] = []
+
+
+class EditBody(Strict):
+    base: Annotated[int, Field(ge=0)]
+    added: Annotated[list[Point], Field(max_length=MAX_POINTS)]
+    removed: list[HeadId] = []
+    moved: list[MoveBody] = []
+    status: Literal[STATUSES] | None = None
+    tiles: TilesEdit | None = None
+
+
+def _body(model: type[M], body: bytes) -> M | str:
+    """A request body as its declared `model`, or why it is refused (the first wrong field)."""
     try:
-        doc = strictjson.loads(body, "request")
-        points, revision, status = doc["points"], doc["revision"], doc.get("status")
-        if not isinstance(points, list) or not isinstance(revision, int) or isinstance(revision, bool):
-            raise TypeError
+        return validated(model, strictjson.loads(body, "request"), "request")
     except DataError as exc:
         return exc.problem
-    except (ValueError, KeyError, TypeError, AttributeError):
-        return 'expected {"points": [[x, y], ...], "revision": int, "status": "todo" | "done" | "reviewed"}'
-    if problem := _status_problem(status) or _points_problem(points):
-        return problem
-    return points, revision, status
+
+
+def _parse_save(body: bytes) -> tuple[list, int, str | None] | str:
+    """``(points, revision, status or None)`` of a PUT body, or why it is refused."""
+    doc = _body(SaveBody, body)
+    return doc if isinstance(doc, str) else (doc.points, doc.revision, doc.status)
 
 
 def _stale(message: str, exc: StaleRevision) -> str:
@@ -316,111 +355,45 @@ def _points_doc(pf) -> dict:
     return {**doc, "review": pf.review.as_json() if pf.review is not None else None}
 
 
-EDIT_SHAPE = (
-    '{"base": revision, "added": [[x, y], ...], "removed": [id, ...], "moved": [[id, x0, y0, x, y], ...], '
-    '"status"?: "todo" | "done" | "reviewed", "tiles"?: {"cols": C, "rows": R, "done": [i, ...], "undone": [i, ...]}}'
-)
-
-
 def _parse_review(body: bytes) -> tuple[str, str] | str:
     """``(verdict, comment)`` of a review body, or why it is refused."""
-    shape = f'expected {{"verdict": "accepted" | "rejected", "comment": text of at most {MAX_COMMENT} characters}}'
-    try:
-        doc = strictjson.loads(body, "request")
-        verdict, comment = doc["verdict"], doc.get("comment", "")
-    except DataError as exc:
-        return exc.problem
-    except (KeyError, TypeError, AttributeError):
-        return shape
-    if verdict not in VERDICTS or not isinstance(comment, str) or len(comment) > MAX_COMMENT:
-        return shape
-    return verdict, comment
+    doc = _body(ReviewBody, body)
+    return doc if isinstance(doc, str) else (doc.verdict, doc.comment)
 
 
 def _parse_edit(body: bytes) -> Edit | str:
     """The `Edit` of a POST .../edits body, or why it is refused."""
-    try:
-        doc = strictjson.loads(body, "request")
-        base, added, removed, moved = doc["base"], doc["added"], doc.get("removed", []), doc.get("moved", [])
-        status, tiles = doc.get("status"), doc.get("tiles")
-        if not isinstance(base, int) or isinstance(base, bool) or base < 0:
-            raise TypeError
-        if not all(isinstance(v, list) for v in (added, removed, moved)):
-            raise TypeError
-    except DataError as exc:
-        return exc.problem
-    except (ValueError, KeyError, TypeError, AttributeError):
-        return "expected " + EDIT_SHAPE
-    if problem := _status_problem(status) or _points_problem(added) or _ids_problem(removed, moved):
-        return problem
+    doc = _body(EditBody, body)
+    if isinstance(doc, str):
+        return doc
+    if len(doc.removed) + len(doc.moved) > MAX_POINTS:
+        return f"at most {MAX_POINTS} heads per edit"
+    ids = [m[0] for m in doc.moved]
+    if len(set(ids)) != len(ids) or set(ids) & set(doc.removed):
+        return "a head is moved twice, or moved and removed, in one edit"
     grid, done, undone = None, frozenset(), frozenset()
-    if tiles is not None:  # checked as a point file's tiles are, with the undone ones among the indices
+    if doc.tiles is not None:  # checked as a point file's tiles are, with the undone ones among the indices
+        t = doc.tiles
         try:
-            done, undone = tiles.get("done", []), tiles.get("undone", [])
-            grid_doc = {"cols": tiles.get("cols"), "rows": tiles.get("rows"), "done": [*done, *undone]}
-            checked = parse_tiles(grid_doc, "tiles")
-        except (TypeError, AttributeError):
-            return "expected " + EDIT_SHAPE
+            checked = parse_tiles({"cols": t.cols, "rows": t.rows, "done": [*t.done, *t.undone]}, "tiles")
         except DataError as exc:
             return exc.problem
-        grid, done, undone = (checked.cols, checked.rows), frozenset(done), frozenset(undone)
+        grid, done, undone = (checked.cols, checked.rows), frozenset(t.done), frozenset(t.undone)
     return Edit(
-        base,
-        np.asarray(added, float).reshape(-1, 2),
-        tuple(removed),
-        tuple(Move(m[0], *(float(v) for v in m[1:])) for m in moved),
-        status,
+        doc.base,
+        np.asarray(doc.added, float).reshape(-1, 2),
+        tuple(doc.removed),
+        tuple(HeadMove(*m) for m in doc.moved),
+        doc.status,
         grid,
         done,
         undone,
     )
 
 
-def _ids_problem(removed: list, moved: list) -> str | None:
-    """Why the removed ids or the moves of an edit are refused (None: fine)."""
-    if len(removed) + len(moved) > MAX_POINTS:
-        return f"at most {MAX_POINTS} heads per edit"
-    if not all(_is_id(i) for i in removed):
-        return "removed must be a list of head ids"
-    if not all(_is_move(m) for m in moved):
-        return "moved must be [id, x0, y0, x, y] lists: the head, where this tab saw it, where it goes"
-    ids = [m[0] for m in moved]
-    if len(set(ids)) != len(ids) or set(ids) & set(removed):
-        return "a head is moved twice, or moved and removed, in one edit"
-    return None
-
-
-def _is_move(m: object) -> bool:
-    return isinstance(m, list) and len(m) == 5 and _is_id(m[0]) and all(map(_is_number, m[1:]))
-
-
-def _is_id(v: object) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool) and v >= 0
-
-
 def _ascii_int(text: str) -> bool:
     """A query parameter that is a number: ASCII digits, a few of them ("²".isdigit() is true)."""
     return 0 < len(text) <= 18 and text.isascii() and text.isdigit()
-
-
-def _status_problem(status: object) -> str | None:
-    """Why a save's `status` is refused (None: absent, or fine)."""
-    if status is None or status in STATUSES:
-        return None
-    return f"status must be one of {', '.join(STATUSES)}"
-
-
-def _points_problem(points: list) -> str | None:
-    """Why a save's list of points is refused (None: fine)."""
-    if len(points) > MAX_POINTS:
-        return f"at most {MAX_POINTS} points per image"
-    if any(not isinstance(p, list) or len(p) != 2 or not all(_is_number(v) for v in p) for p in points):
-        return "points must be [x, y] pairs of finite numbers"
-    return None
-
-
-def _is_number(v: object) -> bool:
-    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
 
 
 def _png_response(img: Image.Image) -> Response:

@@ -22,13 +22,16 @@ from __future__ import annotations
 
 from dataclasses import KW_ONLY, dataclass
 from pathlib import Path
+from typing import Annotated, Literal
 
 import numpy as np
+from pydantic import Field
 
 from pipeline import strictjson
 from pipeline.atomic import write_bytes
 from pipeline.errors import DataError
 from pipeline.points import as_points, inside
+from pipeline.schema import Strict, validated
 from pipeline.work import Review, parse_name, parse_review, parse_status
 
 FORMAT = "headcount-points"
@@ -83,64 +86,74 @@ class Tiles:
         return {"cols": self.cols, "rows": self.rows, "done": sorted(self.done)}
 
 
+Count = Annotated[int, Field(ge=0, le=2**53)]  # a size, a revision, an id: whole, non-negative, exact in JSON
+
+
+class TilesDoc(Strict):
+    cols: Annotated[int, Field(ge=1, le=MAX_TILES)]
+    rows: Annotated[int, Field(ge=1, le=MAX_TILES)]
+    done: list[Count] = []
+
+
+class PointDoc(Strict):
+    """A point file as declared: each field's type and range, checked before any value is used. The
+    heads go through `pipeline.points.as_points` (an (N, 2) array of plain numbers), the workflow
+    fields through `pipeline.work`'s one definition of a status, a name and a review."""
+
+    format: Literal["headcount-points"]
+    version: Literal[READABLE_VERSIONS]
+    image: Annotated[str, Field(min_length=1)]
+    width: Count
+    height: Count
+    revision: Count
+    points: Annotated[list, Field(max_length=MAX_POINTS)]
+    status: object = "todo"
+    tiles: TilesDoc | None = None
+    ids: list[Count] | None = None
+    next_id: Count | None = None
+    by: list[object] | None = None
+    status_by: object = None
+    review: object = None
+
+
 def parse_tiles(doc: object, source: str | Path) -> Tiles | None:
     """`Tiles` from their JSON form (None stays None); `DataError` for a malformed grid."""
     if doc is None:
         return None
-    try:
-        cols, rows, done = doc["cols"], doc["rows"], doc["done"]
-        ok = all(isinstance(v, int) and not isinstance(v, bool) for v in (cols, rows, *done))
-    except (KeyError, TypeError):
-        ok = False
-    if not ok or not (1 <= cols <= MAX_TILES and 1 <= rows <= MAX_TILES):
-        shape = f'{{"cols": 1..{MAX_TILES}, "rows": 1..{MAX_TILES}, "done": [index, ...]}}'
-        raise DataError(source, f"tiles must be {shape}")
-    if any(not 0 <= i < cols * rows for i in done):
-        raise DataError(source, f"a done tile index is outside the {cols}x{rows} grid")
-    return Tiles(cols, rows, frozenset(done))
+    t = doc if isinstance(doc, TilesDoc) else validated(TilesDoc, doc, source, "tiles.")
+    if any(not i < t.cols * t.rows for i in t.done):
+        raise DataError(source, f"a done tile index is outside the {t.cols}x{t.rows} grid")
+    return Tiles(t.cols, t.rows, frozenset(t.done))
 
 
 def read_point_file(path: Path) -> PointFile:
-    """Parse and validate a point file; `DataError` names what is wrong."""
+    """Parse and validate a point file against `PointDoc`; `DataError` names what is wrong."""
     if not path.exists():
         raise DataError(path, "point file not found")
     try:
-        doc = strictjson.read(path)
+        raw = strictjson.read(path)
     except DataError as exc:
         raise DataError(path, f"not a readable JSON point file ({exc.problem})") from None
-    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+    if not isinstance(raw, dict) or raw.get("format") != FORMAT:
         raise DataError(path, f'not a headcount point file (expected "format": "{FORMAT}")')
-    if doc.get("version") not in READABLE_VERSIONS:
+    if raw.get("version") not in READABLE_VERSIONS:
         versions = " or ".join(map(str, READABLE_VERSIONS))
-        raise DataError(path, f"unsupported point-file version {doc.get('version')!r} (expected {versions})")
-    status = parse_status(doc.get("status", "todo") if doc["version"] >= 2 else "todo", path)
-    try:
-        width, height, revision = (doc[k] for k in ("width", "height", "revision"))
-        image, raw = doc["image"], doc["points"]
-    except KeyError as exc:
-        raise DataError(path, f"missing field {exc}") from None
-    for key, value in (("width", width), ("height", height), ("revision", revision)):
-        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-            raise DataError(path, f"{key} must be a non-negative integer, got {str(value)[:40]!r}")
-    if not isinstance(image, str) or not isinstance(raw, list):
-        raise DataError(path, "image must be text and points a list of [x, y]")
-    tiles = parse_tiles(doc.get("tiles"), path) if doc["version"] >= 3 else None
-    points = as_points(raw, path)
-    if not inside(points, (height, width)).all():  # the rule the writer keeps: no head outside its image
-        raise DataError(path, f"a point outside the {width}x{height} image")
-    if doc["version"] < 4:
-        return PointFile(
-            image, width=width, height=height, revision=revision, points=points, status=status, tiles=tiles
-        )
+        raise DataError(path, f"unsupported point-file version {raw.get('version')!r} (expected {versions})")
+    doc = validated(PointDoc, raw, path)
+    status = parse_status(doc.status if doc.version >= 2 else "todo", path)
+    tiles = parse_tiles(doc.tiles, path) if doc.version >= 3 else None
+    points = as_points(doc.points, path)
+    if not inside(points, (doc.height, doc.width)).all():  # the rule the writer keeps: no head outside its image
+        raise DataError(path, f"a point outside the {doc.width}x{doc.height} image")
+    size = {"width": doc.width, "height": doc.height, "revision": doc.revision, "points": points}
+    if doc.version < 4:
+        return PointFile(doc.image, **size, status=status, tiles=tiles)
     ids, by, next_id = _identities(doc, len(points), path)
-    status_by = parse_name(doc.get("status_by"), path, "status_by")
-    review = parse_review(doc.get("review"), path)
+    status_by = parse_name(doc.status_by, path, "status_by")
+    review = parse_review(doc.review, path)
     return PointFile(
-        image,
-        width=width,
-        height=height,
-        revision=revision,
-        points=points,
+        doc.image,
+        **size,
         status=status,
         tiles=tiles,
         ids=ids,
@@ -151,15 +164,14 @@ def read_point_file(path: Path) -> PointFile:
     )
 
 
-def _identities(doc: dict, n: int, source: str | Path) -> tuple[np.ndarray, tuple[str | None, ...], int]:
+def _identities(doc: PointDoc, n: int, source: str | Path) -> tuple[np.ndarray, tuple[str | None, ...], int]:
     """(ids, by, next_id) of a version-4 file, checked: one unique id and one name (or null) per head."""
-    ids, by, next_id = doc.get("ids"), doc.get("by"), doc.get("next_id")
-    whole = isinstance(ids, list) and all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in ids)
-    if not whole or len(ids) != n or len(set(ids)) != n:
+    ids, by, next_id = doc.ids, doc.by, doc.next_id
+    if ids is None or len(ids) != n or len(set(ids)) != n:
         raise DataError(source, "ids must be one unique non-negative integer per point")
-    if not isinstance(next_id, int) or isinstance(next_id, bool) or (ids and next_id <= max(ids)):
+    if next_id is None or (ids and next_id <= max(ids)):
         raise DataError(source, "next_id must be an integer above every id")
-    if not isinstance(by, list) or len(by) != n:
+    if by is None or len(by) != n:
         raise DataError(source, "by must hold one user name (or null) per point")
     names = tuple(parse_name(b, source, "by") for b in by)
     return np.asarray(ids, np.int64), names, next_id

@@ -282,7 +282,7 @@ def test_a_streamed_body_over_the_bound_and_too_many_points_are_refused(folder):
     app = create_app(folder)
     client = TestClient(app, base_url="http://127.0.0.1:8000")
     r = client.put("/api/images/a/points", json={"points": [[1, 1]] * 200_001, "revision": 0}, headers=MUT)
-    assert r.status_code == 400 and "at most 200000 points" in r.json()["error"]
+    assert r.status_code == 400 and "points: list should have at most 200000 items" in r.json()["error"]
     small = TestClient(GuardMiddleware(app.router, max_body=1000), base_url="http://127.0.0.1:8000")
 
     def chunks():
@@ -403,7 +403,8 @@ def test_status_is_saved_kept_across_edits_and_version_1_files_still_read(client
     assert client.get("/api/images/a/points").json()["status"] == "done"
     assert client.get("/api/images").json()[0]["status"] == "done"
     bad = put("/api/images/a/points", json={"points": [], "revision": 2, "status": "finished"}, headers=MUT)
-    assert bad.status_code == 400 and "status must be one of todo, done, reviewed" in bad.json()["error"]
+    assert bad.status_code == 400
+    assert "status: input should be 'todo', 'done' or 'reviewed' (got 'finished')" in bad.json()["error"]
     v1 = {"format": "headcount-points", "version": 1, "image": "images/b.png", "width": 40, "height": 30}
     (folder / "points" / "b.json").write_text(json.dumps({**v1, "revision": 3, "points": [[5, 5]]}))
     b = client.get("/api/images").json()[1]
@@ -738,3 +739,19 @@ def test_a_save_onto_a_broken_point_file_says_it_is_broken_not_older(client, fol
         assert r.status_code == 409 and "not a readable JSON point file" in r.json()["error"]
         assert "older" not in r.json()["error"] and r.json()["revision"] == 0
     assert (folder / "points" / "a.json").read_text() == "garbage{"
+
+
+@pytest.mark.parametrize(
+    ("route", "body", "problem"),
+    [  # read before the bodies were declared: a save from revision -1 went on to the catalog (a 409 there),
+        # an id past 2**53 (which the page cannot hold exactly) was taken as a head's
+        ("points", {"points": [[1, 2]], "revision": -1}, "revision: input should be greater than or equal to 0"),
+        ("edits", {"base": 0, "added": [], "removed": [2**54]}, "removed[0]: input should be less than or equal to"),
+        ("edits", {"base": 0, "added": [], "moved": [[1, 2, 3, 4, "5"]]}, "moved[0][4]: input should be a valid"),
+        ("review", {"verdict": "accepted", "comment": None}, "comment: input should be a valid string"),
+    ],
+)
+def test_a_request_body_is_checked_against_its_declared_structure(client, route, body, problem):
+    method = client.put if route == "points" else client.post
+    r = method(f"/api/images/a/{route}", json=body, headers=MUT)
+    assert r.status_code == 400 and problem in r.json()["error"], (r.status_code, r.text)

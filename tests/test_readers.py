@@ -149,6 +149,25 @@ def test_points_format_round_trip_and_errors(tmp_path):
         list(read("points", tmp_path, "all", unannotated="skip"))
 
 
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [  # each was read before the point file was declared (pipeline.pointfile.PointDoc)
+        ({"revision": 2**54}, r"revision: input should be less than or equal to 9007199254740992"),  # past JS
+        ({"image": ""}, r"image: string should have at least 1 character"),
+        ({"tiles": {"cols": 2, "rows": 2, "done": [0], "extra": 1}, "ids": [0, 1.0]}, r"ids\[1\]: input should"),
+    ],
+)
+def test_a_point_file_is_read_against_its_declared_structure(tmp_path, change, problem):
+    write_points(tmp_path, "a", [[1.0, 2.0], [3.0, 4.0]])
+    doc = json.loads((tmp_path / "points" / "a.json").read_text())
+    doc.update(version=4, ids=[0, 1], next_id=2, by=[None, None], status="todo")
+    (tmp_path / "points" / "a.json").write_text(json.dumps(doc))
+    assert len(next(iter(read("points", tmp_path, "all"))).points) == 2
+    (tmp_path / "points" / "a.json").write_text(json.dumps({**doc, **change}))
+    with pytest.raises(DataError, match="a.json: " + problem):
+        list(read("points", tmp_path, "all"))
+
+
 def test_qnrf_reads_train_and_test_folders(tmp_path):
     for folder, n in (("Train", 1), ("Test", 2)):
         write_image(tmp_path / folder / f"img_{n:04d}.jpg", 64, 48)
