@@ -137,6 +137,12 @@ def is_records(path: Path) -> bool:
 is_alert_log = json_lines_with("event", "zone", "frame")
 
 
+def is_mot_tracks(path: Path) -> bool:
+    """Tracks written by ``count --tracks``: empty, or MOTChallenge rows of ten numbers ending ``1,-1,-1,-1``."""
+    first = _head(path).split("\n", 1)[0].strip()
+    return first == "" or (first.count(",") == 9 and first.endswith(",1,-1,-1,-1"))
+
+
 def is_overlay_video(path: Path) -> bool:
     """A video that ``count --overlay`` wrote: its container says so."""
     if is_empty(path):

@@ -177,9 +177,18 @@ def test_count_gives_cumulative_in_and_out_per_line_in_json_lines_and_csv(tmp_pa
     assert len(records) == 12 and set(records[-1]["lines"]) == {"mid", "low"}
     ins = [x["lines"]["mid"]["in"] for x in records]
     assert ins == sorted(ins) and all(x["lines"]["low"]["method"] == "flux" for x in records)
-    r = CliRunner().invoke(cli, [*common, "--out", str(tmp_path / "r.csv"), "--flow", str(tmp_path / "flow.png")])
+    tracks = ["--tracks", str(tmp_path / "t.txt")]
+    r = CliRunner().invoke(
+        cli, [*common, "--out", str(tmp_path / "r.csv"), "--flow", str(tmp_path / "flow.png"), *tracks]
+    )
     assert r.exit_code in (0, 3), r.output
     assert Image.open(tmp_path / "flow.png").size == (160, 96)
+    assert all(row.count(",") == 9 and row.endswith(",1,-1,-1,-1") for row in (tmp_path / "t.txt").read_text().split())
+    (tmp_path / "theirs.txt").write_text("not tracks\n")
+    r = CliRunner().invoke(cli, [*common, "--tracks", str(tmp_path / "theirs.txt")])
+    assert "theirs.txt: exists and is not a headcount tracks file" in str(r.exception), r.output  # a ConfigError
+    r = CliRunner().invoke(cli, [*common, *tracks, "--line-method", "flux"])
+    assert r.exit_code == 2 and "tracks come from the tracks method" in r.output, r.output
     header = (tmp_path / "r.csv").read_text().splitlines()[0].split(",")
     assert {"line:mid:in", "line:mid:out", "line:low:in", "line:low:out"} <= set(header)
     photo = tmp_path / "p.png"
@@ -241,3 +250,47 @@ def test_the_tracker_keeps_each_walkers_identity_on_jittered_true_heads():
     summary = mm.metrics.create().compute(acc, metrics=["idf1", "mota", "num_switches"], name="walkers")
     idf1, mota = (float(summary[m].iloc[0]) for m in ("idf1", "mota"))
     assert idf1 > 0.9 and mota > 0.9, summary  # switches happen where two walkers pass through each other
+
+
+def test_count_writes_tracks_as_motchallenge_rows_that_score_against_the_walking_crowds_truth(tmp_path):
+    """`count --tracks` (`TrackWriter` under `count_frames`), fed the true density of each frame: the rows
+    read back as tracks, and HOTA against the ground truth's ``gt.txt`` is what benchmarks/flow.py
+    measures for the true density (about 0.5, heads decoded at stride 8)."""
+    from pipeline.density import compute_density
+    from pipeline.kernels import DensityParams
+    from pipeline.live.sinks import TrackWriter
+    from pipeline.live.stream import Frame, count_frames
+    from pipeline.scoring.hota import hota
+
+    scene = simulate(WalkConfig(frames=60, arrivals=1.0, seed=1))
+    kernel = DensityParams(method="fixed", sigma=4.0, border="renormalize")
+    maps = [
+        compute_density(scene.heads(k)[1], (360, 640), kernel).density.reshape(45, 8, 80, 8).sum(axis=(1, 3))
+        for k in range(60)
+    ]
+
+    class TrueDensity:  # the model's place: each frame's true density, in order
+        stride, target, batch = 8, "density", 1
+
+        def __init__(self):
+            self.k = 0
+
+        def __call__(self, images):
+            self.k += len(images)
+            return np.stack(maps[self.k - len(images) : self.k])
+
+    writer = TrackWriter(tmp_path / "tracks.txt", 8.0)
+    frames = [Frame(k, k / 25, image) for k, image in enumerate(render(scene))]
+    count_frames(frames, TrueDensity(), live=False, on_tracks=writer.write)
+    writer.close()
+    write_mot(tmp_path / "gt.txt", scene)
+
+    def read(path, columns):
+        rows = np.loadtxt(path, delimiter=",").reshape(-1, columns)
+        centres = rows[:, 2:4] + rows[:, 4:6] / 2
+        return [(rows[rows[:, 0] == k + 1, 1].astype(int), centres[rows[:, 0] == k + 1]) for k in range(60)]
+
+    rows = np.loadtxt(tmp_path / "tracks.txt", delimiter=",").reshape(-1, 10)
+    assert (rows[:, 4:6] == 8.0).all() and set(rows[:, 0].astype(int)) <= set(range(1, 61))
+    score = hota(read(tmp_path / "gt.txt", 9), read(tmp_path / "tracks.txt", 10), 8.0)
+    assert 0.4 < score.hota < 0.7 and score.det_a > 0.3, score

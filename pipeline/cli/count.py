@@ -77,6 +77,13 @@ from pipeline.cli.group import cli
     help="Videos: a PNG of where the crowd stood (mean occupancy) and moved (arrows) over the whole video.",
 )
 @click.option(
+    "--tracks",
+    "tracks_out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Videos: the head tracks as MOTChallenge rows (frame,id,left,top,w,h,1,-1,-1,-1) for trackeval/motmetrics.",
+)
+@click.option(
     "--line-method",
     type=click.Choice(["auto", "tracks", "flux"]),
     default="auto",
@@ -143,6 +150,7 @@ def count_cmd(
     zones_file: Path | None,
     lines_file: Path | None,
     flow_out: Path | None,
+    tracks_out: Path | None,
     line_method: str,
     threshold: float | None,
     smooth: float,
@@ -168,6 +176,7 @@ def count_cmd(
     Examples:
       headcount count photo.jpg --heatmap overlay.png --points heads.csv
       headcount count video.mp4 --zones zones.yaml --alerts alerts.jsonl --out counts.csv
+      headcount count video.mp4 --lines lines.yaml --tracks tracks.txt --flow flow.png
     """
     from pipeline.infer.counter import check_points_output, count_images, load_counter, write_points_csv
     from pipeline.live.alerts import AlertConfig
@@ -185,6 +194,10 @@ def count_cmd(
         raise click.BadParameter("one overlay video per run: count one video at a time", param_hint="--overlay")
     if flow_out is not None and len(videos) != 1:
         raise click.BadParameter("one flow map per video: count one video", param_hint="--flow")
+    if tracks_out is not None and len(videos) != 1:
+        raise click.BadParameter("one tracks file per video: count one video", param_hint="--tracks")
+    if tracks_out is not None and line_method == "flux":
+        raise click.BadParameter("tracks come from the tracks method, not --line-method flux", param_hint="--tracks")
     zones = load_zones(zones_file) if zones_file else []
     lines = LineCounting(tuple(load_lines(lines_file)), line_method) if lines_file else LineCounting()
     if lines.lines and not videos:
@@ -193,7 +206,7 @@ def count_cmd(
     given = [str(f) for f in (zones_file, lines_file) if f]
     inputs = [i for i in inputs if not is_live(i)] + [str(checkpoint), *given]
     if videos:
-        claim_video_outputs(out, alerts_out, overlay, inputs, flow_out)
+        claim_video_outputs(out, alerts_out, overlay, inputs, flow_out, tracks_out)
     if points_out is not None and not images:
         raise click.BadParameter("points are decoded for images; give image files", param_hint="--points")
     if points_out is not None:  # before any image is counted: outputs are checked before the work
@@ -225,7 +238,7 @@ def count_cmd(
             s = count_video(
                 spec,
                 counter,
-                outputs=Outputs(shared or out, alerts_out, True, snapshots, overlay, source, flow_out),
+                outputs=Outputs(shared or out, alerts_out, True, snapshots, overlay, source, flow_out, tracks_out),
                 alerting=alerting,
                 sampling=sampling,
                 inputs=inputs,

@@ -63,6 +63,29 @@ class RecordWriter:
             self.f.close()
 
 
+class TrackWriter:
+    """Head tracks as MOTChallenge rows, ``frame,id,left,top,width,height,conf,-1,-1,-1`` (frames from 1),
+    written as they are made, so that trackeval or motmetrics score them against the walking crowd's
+    ``gt.txt`` (`pipeline.live.walkers.write_mot`) or a head-tracking benchmark's ground truth. A point
+    has no size: each head's box is one model cell (`box` px) square around it, in the source's pixels
+    (`scale`: the frames' resize, undone)."""
+
+    def __init__(self, path: str | Path, box: float, scale: float = 1.0) -> None:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        self.f = open(path, "w", newline="")  # noqa: SIM115 - closed by close()
+        self.box, self.scale = box / scale, scale
+
+    def write(self, frame: int, tracks: list[tuple[int, np.ndarray]]) -> None:
+        half, box = self.box / 2, f"{self.box:.2f}"
+        for track_id, (x, y) in tracks:
+            x, y = x / self.scale, y / self.scale
+            self.f.write(f"{frame + 1},{track_id},{x - half:.2f},{y - half:.2f},{box},{box},1,-1,-1,-1\n")
+        self.f.flush()
+
+    def close(self) -> None:
+        self.f.close()
+
+
 class EventWriter:
     """Alert events as JSON lines to stdout and/or a file."""
 

@@ -339,6 +339,7 @@ class Outputs:
     overlay: str | Path | None = None
     source: str | None = None
     flow: str | Path | None = None  # a PNG: where the crowd stood and moved over the whole video
+    tracks: str | Path | None = None  # MOTChallenge rows of the head tracks (`pipeline.live.sinks.TrackWriter`)
 
 
 def count_frames(
@@ -354,20 +355,24 @@ def count_frames(
     batch: int = 1,
     lines: LineCounting = LineCounting(),
     flow_map: FlowMap | None = None,
+    on_tracks: Callable[[int, list], None] | None = None,
 ) -> StreamSummary:
     """Count each frame and hand on one record per frame, as it is made.
 
     A record is ``{"frame", "t", "count", "zones": {name: count}}`` (plus ``"lag"``
     for live sources: seconds from capture to result, and ``"lines": {name: {"in", "out",
     "step_in", "step_out", "method"}}`` with `lines`: cumulative crossings, `pipeline.live.flow`).
-    `flow_map` gathers where the crowd stands and moves (`pipeline.live.flowmap`). Alert events go to
+    `flow_map` gathers where the crowd stands and moves (`pipeline.live.flowmap`); `on_tracks` sees each
+    frame's tracked heads, ``[(id, (x, y)), ...]`` (tracked with or without lines). Alert events go to
     `on_event`; `on_density` sees every frame with its density (overlays,
     snapshots). Ctrl-C ends the loop cleanly: the summary says ``interrupted``.
     A file's frames go to the model `batch` at a time (a GPU's pace); a live
     source's one at a time, the newest.
     """
     reader = _Reader(frames, latest=live)
-    line_counter = LineCounter(lines) if lines.lines else None
+    if on_tracks is not None and lines.method == "flux":
+        raise ConfigError("--tracks", "tracks come from the tracks method: not with --line-method flux")
+    line_counter = LineCounter(lines) if lines.lines or on_tracks is not None else None
     motion = Motion() if (line_counter is not None and line_counter.needs_flow) or flow_map is not None else None
     zones = list(alerting.zones)
     thresholds = {z.name: z.threshold for z in zones}
@@ -398,7 +403,11 @@ def count_frames(
             flow = motion.step(f.image) if motion is not None else None
             line_values = {}
             if line_counter is not None:
-                record["lines"] = crossed = line_counter.update(f.image.shape[:2], density, counter.stride, flow)
+                crossed = line_counter.update(f.image.shape[:2], density, counter.stride, flow)
+                if lines.lines:
+                    record["lines"] = crossed
+                if on_tracks is not None:
+                    on_tracks(f.index, line_counter.tracker.active())
                 dt = f.t - last_t if last_t is not None and f.t > last_t else None
                 for name, c in crossed.items():
                     line_values[f"{name}:occupancy"] = c["in"] - c["out"]
@@ -447,10 +456,11 @@ def claim_video_outputs(
     overlay: str | Path | None,
     inputs: Iterable[str | Path],
     flow: str | Path | None = None,
+    tracks: str | Path | None = None,
 ) -> None:
-    """Refuse (before anything is opened) a records file, alert log, overlay or flow map that is an input or
-    of another kind."""
-    from pipeline.outputs import claim, is_alert_log, is_overlay_video, is_png, is_records
+    """Refuse (before anything is opened) a records file, alert log, overlay, flow map or tracks file that is
+    an input or of another kind."""
+    from pipeline.outputs import claim, is_alert_log, is_mot_tracks, is_overlay_video, is_png, is_records
 
     if out is not None and out != "-":
         claim(out, is_records, "a headcount records file (CSV or JSON lines)", inputs)
@@ -460,6 +470,8 @@ def claim_video_outputs(
         claim(overlay, is_overlay_video, "a headcount overlay video", inputs)
     if flow is not None:
         claim(flow, is_png, "a PNG image", inputs)
+    if tracks is not None:
+        claim(tracks, is_mot_tracks, "a headcount tracks file (MOTChallenge rows)", inputs)
 
 
 def count_video(
@@ -485,13 +497,14 @@ def count_video(
     zones = list(alerting.zones)
     from tqdm import tqdm
 
-    from pipeline.live.sinks import EventWriter, OverlayVideo, draw_overlay, save_snapshot
+    from pipeline.live.sinks import EventWriter, OverlayVideo, TrackWriter, draw_overlay, save_snapshot
 
     is_live_source = is_live(spec) if live is None else live
     if not is_live(spec) and not Path(spec).is_file():
         raise DataError(spec, "video file not found")
     inputs = [*inputs, *([] if is_live(spec) else [spec])]
-    claim_video_outputs(out if isinstance(out, str) else None, alerts_out, overlay, inputs, outputs.flow)
+    records_out = out if isinstance(out, str) else None
+    claim_video_outputs(records_out, alerts_out, overlay, inputs, outputs.flow, outputs.tracks)
     if snapshots is not None and Path(snapshots).exists() and not Path(snapshots).is_dir():
         raise ConfigError(snapshots, "exists and is not a folder; --snapshots needs a folder")
     src_fps, n_frames = source_info(spec)
@@ -521,6 +534,7 @@ def count_video(
             line_names=[n.name for n in lines.lines],
         )
     events = EventWriter(alerts_out, outputs.alerts_stdout)
+    tracks = TrackWriter(outputs.tracks, counter.stride, scale) if outputs.tracks is not None else None
     video: OverlayVideo | None = None
     quiet = not sys.stderr.isatty() if progress is None else not progress
     bar = tqdm(total=n_frames and -(-n_frames // every), unit="frame", desc=Path(spec).name, disable=quiet)
@@ -557,6 +571,7 @@ def count_video(
             batch=sampling.batch,
             lines=lines,
             flow_map=flow_map,
+            on_tracks=tracks.write if tracks is not None else None,
         )
         if flow_map is not None and flow_map.frames:
             from pipeline.atomic import write_bytes
@@ -569,5 +584,7 @@ def count_video(
         if records and not shared:
             records.close()
         events.close()
+        if tracks is not None:
+            tracks.close()
         if video is not None:
             video.close()
