@@ -1627,3 +1627,36 @@ def test_a_placed_head_hides_only_its_nearest_proposal_not_its_dense_neighbours(
         page.wait_for_timeout(300)
         assert page.evaluate("window.headcount.state.proposals.length") == len(props) - 1
         assert not errors
+
+
+def test_the_undo_history_survives_a_reload_of_the_tab(server, browser):
+    """Defect 6 of the dense-assist issue: the undo history was lost on reload, so an hour's clicks on a
+    dense photo could not be taken back after the page reloaded. It lives in the tab's sessionStorage, each
+    step naming its heads by their saved ids."""
+    url, folder = server
+    page, errors = _open(browser, url)
+    targets = [(40.5, 30.5), (160.25, 120.75), (300.5, 200.5)]
+    for x, y in targets:
+        page.mouse.click(*_to_screen(page, x, y))
+    page.mouse.move(*_to_screen(page, 160.25, 120.75))
+    page.mouse.down()
+    page.mouse.move(*_to_screen(page, 200.5, 100.5), steps=4)
+    page.mouse.up()
+    _saved(page)
+    def saved_as(expected):  # the saved heads, to the click's rounding on screen
+        return np.allclose(sorted(map(tuple, _saved_points(folder))), sorted(expected), atol=0.5)
+
+    assert saved_as([(40.5, 30.5), (200.5, 100.5), (300.5, 200.5)])
+    page.reload()
+    page.wait_for_function("window.headcount && window.headcount.loadedId")
+    assert page.text_content("#count") == "3"
+    page.keyboard.press("Control+z")  # the move, undone after the reload
+    _saved(page)
+    assert saved_as(targets)
+    page.keyboard.press("Control+z")  # and the last click
+    _saved(page)
+    assert page.text_content("#count") == "2" and len(_saved_points(folder)) == 2
+    page.keyboard.press("Control+Shift+z")
+    _saved(page)
+    assert page.text_content("#count") == "3" and saved_as(targets)
+    assert errors == []

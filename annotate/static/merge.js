@@ -105,5 +105,5 @@ function describeConflicts(conflicts) {
     .filter(Boolean).join("; ");
 }
 
-export { applyChanges, applyDiff, assignId, changesBetween, describe, describeConflicts, diff, docFromServer, editBody,
+export { applyChanges, applyDiff, assignId, changesBetween, uidFor, describe, describeConflicts, diff, docFromServer, editBody,
          head, idMaps, inverse, movedTo, plural, sameGrid };

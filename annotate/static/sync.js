@@ -1,7 +1,7 @@
 // Editing and undo, saving with merges, loading, and following other tabs' saves.
 import { markCurrent, renderList, updateListItem } from "./list.js";
 import { applyChanges, applyDiff, assignId, changesBetween, describe, describeConflicts, diff, docFromServer, editBody,
-         head, idMaps, inverse } from "./merge.js";
+         head, idMaps, inverse, uidFor } from "./merge.js";
 import { loadDensity, markDensity, showProposals, updateTiles } from "./panels.js";
 import { $, MAX_HISTORY, canvas, metrics, state } from "./state.js";
 import { buildMips, fit, headAt, requestDraw } from "./view.js";
@@ -106,6 +106,52 @@ function step(from, to, forward) {
 }
 function undo() { step(state.undo, state.redo, false); }
 function redo() { step(state.redo, state.undo, true); }
+
+// ---------- the undo history across a reload of this tab ----------
+// kept in sessionStorage (this tab's, as the history is), each step naming its heads by their saved ids so
+// that the reloaded page finds them. A step with a head not saved yet ends what is kept: the older steps
+// build on it. The review the history was made under goes with it: undo never crosses a review.
+const HISTORY_KEY = "headcount-undo";
+function storedStep(e, maps) {
+  const heads = [...e.d.added, ...e.d.removed, ...e.d.moved.flat()];
+  const ids = heads.map((p) => maps.byUid.get(p[2]));
+  if (ids.includes(undefined)) return null;
+  let k = 0;
+  const next = () => { const p = heads[k]; return [p[0], p[1], ids[k++]]; };
+  const d = { added: e.d.added.map(next), removed: e.d.removed.map(next), moved: e.d.moved.map(() => [next(), next()]) };
+  return { d, accepted: e.accepted };
+}
+function keptSteps(list, maps) {
+  const out = [];
+  for (let i = list.length - 1; i >= 0; i--) {
+    const s = storedStep(list[i], maps);
+    if (!s) break;
+    out.unshift(s);
+  }
+  return out;
+}
+function storeHistory() {
+  if (state.id) state.histories[state.id] = { undo: state.undo, redo: state.redo };
+  const out = {};
+  for (const [id, h] of Object.entries(state.histories)) {
+    const maps = state.idMapsById[id];
+    if (maps && (h.undo.length || h.redo.length)) {
+      out[id] = { undo: keptSteps(h.undo, maps), redo: keptSteps(h.redo, maps), review: state.reviewKeys[id] };
+    }
+  }
+  try { sessionStorage.setItem(HISTORY_KEY, JSON.stringify(out)); } catch (err) { /* over the quota: this page only */ }
+}
+// the stored history of image `id` (null: none, or made under another review than the one shown now)
+function restoredHistory(id, maps) {
+  let h;
+  try { h = JSON.parse(sessionStorage.getItem(HISTORY_KEY) || "{}")[id]; } catch (err) { return null; }
+  if (!h || h.review !== state.reviewKeys[id]) return null;
+  const dec = (p) => [p[0], p[1], uidFor(maps, p[2])];
+  const step = (s) => ({ d: { added: s.d.added.map(dec), removed: s.d.removed.map(dec),
+                              moved: s.d.moved.map(([a, b]) => [dec(a), dec(b)]) }, accepted: s.accepted });
+  return { undo: h.undo.map(step), redo: h.redo.map(step) };
+}
+window.addEventListener("pagehide", storeHistory);
 
 function addPoint(x, y) {
   const p = head(x, y);
@@ -334,6 +380,10 @@ async function openImage(index) {
   state.img = img;
   buildMips(img);
   await loadPoints();
+  if (!(item.id in state.histories) && !state.undo.length && !state.redo.length) {
+    const h = restoredHistory(item.id, state.maps);   // a reload of this tab: its history comes back
+    if (h) ({ undo: state.undo, redo: state.redo } = h);
+  }
   fit();
   if (state.showDensity) loadDensity();
   state.second = null;
