@@ -35,7 +35,7 @@ from pipeline.image import encode
 from pipeline.kernels import DensityParams
 from pipeline.overlay import translucent
 from pipeline.pointfile import MAX_POINTS, parse_tiles, read_point_file
-from pipeline.schema import Coordinate, Strict, validated
+from pipeline.schema import Coordinate, Pair, Strict, Whole, validated
 from pipeline.scoring.agreement import point_files, unmatched
 from pipeline.work import MAX_COMMENT, STATUSES, VERDICTS
 
@@ -292,16 +292,14 @@ def create_app(
     return app
 
 
-Point = Annotated[list[Coordinate], Field(min_length=2, max_length=2)]
-HeadId = Annotated[int, Field(ge=0, le=2**53)]
 MoveBody = Annotated[  # [id, x0, y0, x, y]: the head, where this tab saw it, where it goes
-    tuple[Annotated[int, StrictType(), Field(ge=0, le=2**53)], *(4 * (Annotated[float, StrictType()],))],
+    tuple[Annotated[Whole, StrictType()], *(4 * (Annotated[Coordinate, StrictType()],))],
     Field(strict=False),  # a JSON array is the tuple
 ]
 
 
 class SaveBody(Strict):
-    points: Annotated[list[Point], Field(max_length=MAX_POINTS)]
+    points: Annotated[list[Pair], Field(max_length=MAX_POINTS)]
     revision: Annotated[int, Field(ge=0)]
     status: Literal[STATUSES] | None = None
 
@@ -314,14 +312,14 @@ class ReviewBody(Strict):
 class TilesEdit(Strict):
     cols: int
     rows: int
-    done: list[HeadId] = []
-    undone: list[HeadId] = []
+    done: list[Whole] = []
+    undone: list[Whole] = []
 
 
 class EditBody(Strict):
     base: Annotated[int, Field(ge=0)]
-    added: Annotated[list[Point], Field(max_length=MAX_POINTS)]
-    removed: list[HeadId] = []
+    added: Annotated[list[Pair], Field(max_length=MAX_POINTS)]
+    removed: list[Whole] = []
     moved: list[MoveBody] = []
     status: Literal[STATUSES] | None = None
     tiles: TilesEdit | None = None

@@ -31,7 +31,7 @@ from pipeline import strictjson
 from pipeline.atomic import write_bytes
 from pipeline.errors import DataError
 from pipeline.points import as_points, inside
-from pipeline.schema import Strict, validated
+from pipeline.schema import Strict, Whole, validated
 from pipeline.work import Review, parse_name, parse_review, parse_status
 
 FORMAT = "headcount-points"
@@ -86,13 +86,10 @@ class Tiles:
         return {"cols": self.cols, "rows": self.rows, "done": sorted(self.done)}
 
 
-Count = Annotated[int, Field(ge=0, le=2**53)]  # a size, a revision, an id: whole, non-negative, exact in JSON
-
-
 class TilesDoc(Strict):
     cols: Annotated[int, Field(ge=1, le=MAX_TILES)]
     rows: Annotated[int, Field(ge=1, le=MAX_TILES)]
-    done: list[Count] = []
+    done: list[Whole] = []
 
 
 class PointDoc(Strict):
@@ -103,14 +100,14 @@ class PointDoc(Strict):
     format: Literal["headcount-points"]
     version: Literal[READABLE_VERSIONS]
     image: Annotated[str, Field(min_length=1)]
-    width: Count
-    height: Count
-    revision: Count
+    width: Whole
+    height: Whole
+    revision: Whole
     points: Annotated[list, Field(max_length=MAX_POINTS)]
     status: object = "todo"
     tiles: TilesDoc | None = None
-    ids: list[Count] | None = None
-    next_id: Count | None = None
+    ids: list[Whole] | None = None
+    next_id: Whole | None = None
     by: list[object] | None = None
     status_by: object = None
     review: object = None

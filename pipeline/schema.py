@@ -26,6 +26,7 @@ Pair = Annotated[list[Coordinate], Field(min_length=2, max_length=2)]  # [x, y]
 Box = Annotated[list[Coordinate], Field(min_length=4, max_length=4)]  # [x1, y1, x2, y2]
 Number = Annotated[float, Field(allow_inf_nan=False, ge=-1e12, le=1e12)]  # a threshold, a count
 Name = Annotated[str, Field(min_length=1, max_length=200)]
+Whole = Annotated[int, Field(ge=0, le=2**53)]  # a size, a revision, an id: non-negative, exact in JSON and JS
 
 
 class Strict(BaseModel):
