@@ -12,16 +12,13 @@ from __future__ import annotations
 
 import contextlib
 import os
-import typing
-from typing import Literal
 
 import torch
 
 from pipeline.errors import ConfigError
+from pipeline.numerics import PRECISIONS, Precision  # declared there, light, for the config modules
 from pipeline.params import check_device_spec
 
-Precision = Literal["fp32", "bf16"]
-PRECISIONS: tuple[str, ...] = typing.get_args(Precision)
 WHERE = "device (run.device or --device)"
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import io
-from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -15,42 +14,14 @@ from pipeline import strictjson
 from pipeline.atomic import write_bytes
 from pipeline.checkpoint import trained_output
 from pipeline.device import Precision
-from pipeline.errors import ConfigError, DataError
+from pipeline.errors import DataError
 from pipeline.metrics import game_error, mae, rmse
 from pipeline.numerics import Numerics, configure, numerics_in_force
-from pipeline.params import section
 from pipeline.peaks import decode
 from pipeline.runner import Runner
 from pipeline.score import nwpu_submissions, record_truth, score
 from pipeline.store import read_split
 from pipeline.targets import head_count_map
-
-
-@dataclass(frozen=True)
-class EvaluateConfig:
-    """What evaluation computes: the ``evaluate:`` section plus the two ``train:`` keys it shares with training."""
-
-    split: str = "test"
-    numerics: Numerics = "reproducible"
-    precision: Precision = "fp32"
-
-
-def evaluate_config(params: dict) -> EvaluateConfig:
-    """``evaluate.*`` with ``train.numerics`` and ``train.precision``, checked like every section.
-
-    Read here, not through `pipeline.train`, so that the evaluate stage does not
-    depend on the training code (dvc.yaml lists exactly what a stage imports).
-    """
-    train = params.get("train") if isinstance(params.get("train"), dict) else {}
-    shared = {k: train[k] for k in ("numerics", "precision") if k in train}
-    own = params.get("evaluate")
-    for key in ("numerics", "precision"):
-        if isinstance(own, dict) and key in own:
-            raise ConfigError("params.yaml", f"evaluate.{key}: set train.{key} (evaluation computes as training did)")
-    own = section(params, "evaluate", EvaluateConfig, only=("split",))
-    arithmetic = section({"train": shared}, "train", EvaluateConfig, only=("numerics", "precision"))
-    return replace(arithmetic, split=own.split)
-
 
 GAME_LEVELS = (0, 1, 2, 3)
 LOCALIZATION_RADII = (4.0, 8.0)  # px: the fixed radii localization papers report (FIDTM and after)

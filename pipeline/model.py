@@ -21,7 +21,6 @@ every CPU.
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +28,7 @@ import torch
 from torch import nn
 
 from pipeline.buffers import Pool
+from pipeline.config.model import ModelConfig
 from pipeline.conv import Conv2d
 from pipeline.errors import ConfigError, DataError
 from pipeline.geometry import OUTPUT_STRIDES, STRIDE
@@ -41,19 +41,6 @@ IMAGENET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
 FRONTEND = [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512]  # VGG-16 conv1_1 .. conv4_3
 BACKEND = [512, 512, 512, 256, 128, 64]  # dilation 2
 DECODER = {4: 64, 2: 32}  # output stride -> channels of the decoder step that reaches it (x width)
-
-
-@dataclass(frozen=True)
-class ModelConfig:
-    width: float = 1.0
-    batch_norm: bool = False
-    pretrained: str | None = None  # local torchvision VGG-16 state dict; never downloaded
-    output_stride: int = 8  # 8: CSRNet's own output; 4 or 2: a decoder that localizes dense crowds
-
-    def __post_init__(self) -> None:
-        if self.output_stride not in OUTPUT_STRIDES:
-            allowed = ", ".join(map(str, OUTPUT_STRIDES))
-            raise ConfigError("output_stride", f"must be one of {allowed}, got {self.output_stride!r}")
 
 
 def _channels(c: int, width: float) -> int:

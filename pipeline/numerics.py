@@ -55,6 +55,8 @@ def pin_cpu_kernels() -> None:
 
 Numerics = Literal["reproducible", "fast"]
 NUMERICS: tuple[str, ...] = typing.get_args(Numerics)
+Precision = Literal["fp32", "bf16"]  # the arithmetic of a forward pass (bf16: autocast; GPUs, CPUs too)
+PRECISIONS: tuple[str, ...] = typing.get_args(Precision)
 
 
 def configure(numerics: Numerics, threads: int | None = None, device_type: str = "cpu") -> None:

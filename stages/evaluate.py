@@ -3,9 +3,10 @@
 Params: train.dataset, train.numerics, train.precision, evaluate.*; run.* says how, never what.
 """
 
+from pipeline.config.evaluate import evaluate_config
 from pipeline.device import resolve_device
 from pipeline.errors import run_stage
-from pipeline.evaluate import evaluate, evaluate_config
+from pipeline.evaluate import evaluate
 from pipeline.params import load_params, run_config, train_store
 
 

@@ -1,9 +1,10 @@
 """DVC stage: train CSRNet (params: model.*, train.*; run.* says how, never what)."""
 
+from pipeline.config.train import train_config
 from pipeline.errors import run_stage
 from pipeline.model import ModelConfig
 from pipeline.params import load_params, run_config, section, train_store
-from pipeline.train import train, train_config
+from pipeline.train import train
 
 
 def main() -> None:

@@ -1643,6 +1643,7 @@ def test_the_undo_history_survives_a_reload_of_the_tab(server, browser):
     page.mouse.move(*_to_screen(page, 200.5, 100.5), steps=4)
     page.mouse.up()
     _saved(page)
+
     def saved_as(expected):  # the saved heads, to the click's rounding on screen
         return np.allclose(sorted(map(tuple, _saved_points(folder))), sorted(expected), atol=0.5)
 

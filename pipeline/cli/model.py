@@ -67,9 +67,10 @@ def train_cmd(
     """
     from dataclasses import replace
 
-    from pipeline.model import ModelConfig
+    from pipeline.config.model import ModelConfig
+    from pipeline.config.train import train_config
     from pipeline.params import load_params, run_config, section, train_store
-    from pipeline.train import train, train_config
+    from pipeline.train import train
 
     params = load_params(params_file)
     cfg = train_config(params)

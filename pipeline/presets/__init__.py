@@ -108,11 +108,11 @@ def with_roots(preset: dict[str, Any], roots: dict[str, str]) -> dict[str, Any]:
 
 def check(params: dict[str, Any], where: str | Path) -> None:
     """Every section as the stages read it: a bad key is one `ConfigError` naming it, before anything is written."""
-    from pipeline.evaluate import evaluate_config
+    from pipeline.config.evaluate import evaluate_config
+    from pipeline.config.model import ModelConfig
+    from pipeline.config.train import train_config
     from pipeline.kernels import DensityParams
-    from pipeline.model import ModelConfig
     from pipeline.synth import SynthConfig
-    from pipeline.train import train_config
 
     section(params, "synth", SynthConfig, skip=("root",), where=str(where))
     section(params, "density", DensityParams, where=str(where))

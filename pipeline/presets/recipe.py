@@ -29,16 +29,17 @@ from pathlib import Path
 
 from pipeline.build import build_dataset
 from pipeline.checkpoint import load_checkpoint, save_checkpoint, trained_output
+from pipeline.config.model import ModelConfig
+from pipeline.config.train import TrainConfig, train_config
 from pipeline.errors import ConfigError
 from pipeline.kernels import DensityParams
-from pipeline.model import ModelConfig
 from pipeline.params import RunConfig, dataset_config, section
 from pipeline.peaks import decode
 from pipeline.presets import dataset_roots, load_preset, preset_path, with_roots
 from pipeline.runner import Runner
 from pipeline.score import record_truth, score
 from pipeline.store import read_split
-from pipeline.train import TrainConfig, split_ids, train, train_config
+from pipeline.train import split_ids, train
 
 SHIPPED_KEYS = ("model", "model_config", "train_config", "history", "epoch", "best_mae", "fingerprint")
 LMDS_GRID = tuple(round(0.05 + 0.025 * i, 3) for i in range(19))  # the shares tried: 0.05, 0.075, ..., 0.5
