@@ -178,12 +178,11 @@ def count_cmd(
       headcount count video.mp4 --zones zones.yaml --alerts alerts.jsonl --out counts.csv
       headcount count video.mp4 --lines lines.yaml --tracks tracks.txt --flow flow.png
     """
-    from pipeline.infer.counter import check_points_output, count_images, load_counter, write_points_csv
+    from pipeline.infer.counter import check_points_output, load_counter
     from pipeline.live.alerts import AlertConfig
     from pipeline.live.flow import LineCounting
     from pipeline.live.lines import load_lines
-    from pipeline.live.sinks import RecordWriter
-    from pipeline.live.stream import Alerting, Outputs, Sampling, claim_video_outputs, count_video, is_live, is_video
+    from pipeline.live.stream import Alerting, Outputs, Sampling, claim_video_outputs, is_live, is_video
     from pipeline.live.zones import load_zones
     from pipeline.presets.shipped import default_model
 
@@ -217,28 +216,51 @@ def count_cmd(
             f"{checkpoint} is a {counter.target} model: it counts images; videos and zones need a density model"
         )
     if images:
-        results = count_images(images, counter, heatmap, scale)
-        for path, (n, pts) in zip(images, results, strict=True):
-            row = {"image": str(path), "count": n, "heads": len(pts)}
-            click.echo(strictjson.dumps(row) if as_json else f"{path}\t{n:.1f}", err=points_out == "-")
-        if points_out is not None:
-            rows = [(path.stem, pts) for path, (_, pts) in zip(images, results, strict=True)]
-            write_points_csv(points_out, rows, [*images, checkpoint])
+        _count_images(images, counter, heatmap, scale, points_out, checkpoint, as_json)
     alerting = Alerting(tuple(zones), threshold, AlertConfig(smooth, hysteresis))
     sampling = Sampling(every, sample_fps, True if live else None, batch or counter.batch, reconnect, stall, scale)
-    fired, interrupted = 0, False
-    shared = None
-    if len(videos) > 1 and out != "-":  # one file for all: each row says its video, none is lost
+    outputs = Outputs(out, alerts_out, True, snapshots, overlay, None, flow_out, tracks_out)
+    fired, interrupted = _count_videos(videos, counter, outputs, alerting, sampling, inputs, lines, live)
+    if interrupted:
+        sys.exit(130)
+    if fired:
+        sys.exit(3)
+
+
+def _count_images(images, counter, heatmap, scale, points_out, checkpoint, as_json) -> None:  # noqa: ANN001
+    """The image path of `count`: one line (or JSON line) per image, and the decoded heads' CSV."""
+    from pipeline.infer.counter import count_images, write_points_csv
+
+    results = count_images(images, counter, heatmap, scale)
+    for path, (n, pts) in zip(images, results, strict=True):
+        row = {"image": str(path), "count": n, "heads": len(pts)}
+        click.echo(strictjson.dumps(row) if as_json else f"{path}\t{n:.1f}", err=points_out == "-")
+    if points_out is not None:
+        rows = [(path.stem, pts) for path, (_, pts) in zip(images, results, strict=True)]
+        write_points_csv(points_out, rows, [*images, checkpoint])
+
+
+def _count_videos(videos, counter, outputs, alerting, sampling, inputs, lines, live) -> tuple[int, bool]:  # noqa: ANN001
+    """The video path of `count`: each video, stream or camera in turn into `outputs` (one records file
+    shared by several videos, each row naming its source); returns (alerts fired, interrupted)."""
+    from dataclasses import replace
+
+    from pipeline.live.sinks import RecordWriter
+    from pipeline.live.stream import count_video, is_live
+
+    fired, shared = 0, None
+    if len(videos) > 1 and outputs.records != "-":  # one file for all: each row says its video, none is lost
         any_live = live or any(is_live(v) for v in videos)
         extra = ("source", *(("lag", "gap") if any_live else ()))
-        shared = RecordWriter(out, [z.name for z in zones], extra=extra, line_names=[n.name for n in lines.lines])
+        zones = [z.name for z in alerting.zones]
+        shared = RecordWriter(outputs.records, zones, extra=extra, line_names=[n.name for n in lines.lines])
     try:
         for spec in videos:
             source = spec if len(videos) > 1 else None
             s = count_video(
                 spec,
                 counter,
-                outputs=Outputs(shared or out, alerts_out, True, snapshots, overlay, source, flow_out, tracks_out),
+                outputs=replace(outputs, records=shared or outputs.records, source=source),
                 alerting=alerting,
                 sampling=sampling,
                 inputs=inputs,
@@ -254,12 +276,8 @@ def count_cmd(
                 err=True,
             )
             if s.interrupted:
-                interrupted = True
-                break
+                return fired, True
     finally:
         if shared is not None:
             shared.close()
-    if interrupted:
-        sys.exit(130)
-    if fired:
-        sys.exit(3)
+    return fired, False
