@@ -21,7 +21,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from pipeline.bench.stream import bench_counter  # noqa: E402
-from pipeline.live.stream import Alerting, Frame, count_frames, decode, paced  # noqa: E402
+from pipeline.live.sources import Frame, decode, paced  # noqa: E402
+from pipeline.live.stream import Alerting, count_frames  # noqa: E402
 from pipeline.live.synth_video import make_video  # noqa: E402
 from pipeline.live.zones import Zone  # noqa: E402
 

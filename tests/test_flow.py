@@ -259,7 +259,8 @@ def test_count_writes_tracks_as_motchallenge_rows_that_score_against_the_walking
     from pipeline.density import compute_density
     from pipeline.kernels import DensityParams
     from pipeline.live.sinks import TrackWriter
-    from pipeline.live.stream import Frame, count_frames
+    from pipeline.live.sources import Frame
+    from pipeline.live.stream import count_frames
     from pipeline.scoring.hota import hota
 
     scene = simulate(WalkConfig(frames=60, arrivals=1.0, seed=1))

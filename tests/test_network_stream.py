@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from pipeline.errors import DataError
-from pipeline.live import stream
+from pipeline.live import sources
 from pipeline.live.stream import Outputs, Sampling, count_video
 from pipeline.live.synth_video import make_video
 
@@ -90,7 +90,7 @@ def test_an_mpeg_ts_stream_over_http_is_counted_as_a_live_source(video_ts, tmp_p
 
 
 def test_a_stream_that_drops_and_stalls_is_reconnected_with_its_gaps_in_the_records(video_ts, tmp_path, monkeypatch):
-    monkeypatch.setattr(stream, "RECONNECT_BACKOFF_S", (0.2, 0.4))
+    monkeypatch.setattr(sources, "RECONNECT_BACKOFF_S", (0.2, 0.4))
     server, url, state = serve(video_ts, ["drop", "stall", "all"])
     events = tmp_path / "events.jsonl"
     try:
@@ -121,7 +121,7 @@ def test_a_stream_that_drops_and_stalls_is_reconnected_with_its_gaps_in_the_reco
 
 
 def test_a_source_that_never_comes_back_is_one_error_after_the_attempts(video_ts, tmp_path, monkeypatch):
-    monkeypatch.setattr(stream, "RECONNECT_BACKOFF_S", (0.05,))
+    monkeypatch.setattr(sources, "RECONNECT_BACKOFF_S", (0.05,))
     server, url, state = serve(video_ts, ["404"] * 10)
     try:
         with pytest.raises(DataError, match="cannot open as video"):
@@ -140,14 +140,14 @@ def test_a_reconnect_is_reported_even_when_the_live_reader_drops_its_first_frame
     image = np.zeros((4, 4, 3), np.uint8)
 
     def frames():
-        yield stream.Frame(0, 0.0, image)
+        yield sources.Frame(0, 0.0, image)
         took_first.wait(5)  # the model is busy with frame 0 while the next three arrive
-        yield stream.Frame(1, 1.0, image, gap=0.7)  # the first frame after a reconnect
-        yield stream.Frame(2, 1.1, image)
-        yield stream.Frame(3, 1.2, image)
+        yield sources.Frame(1, 1.0, image, gap=0.7)  # the first frame after a reconnect
+        yield sources.Frame(2, 1.1, image)
+        yield sources.Frame(3, 1.2, image)
         done.wait(5)
 
-    reader = stream._Reader(frames(), latest=True)
+    reader = sources._Reader(frames(), latest=True)
     it = iter(reader)
     got = [next(it)]
     took_first.set()

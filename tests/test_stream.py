@@ -22,7 +22,8 @@ from pipeline.errors import ConfigError, DataError
 from pipeline.infer.counter import OnnxCounter, TorchCounter
 from pipeline.infer.export import export_onnx, quantize_onnx
 from pipeline.live.alerts import AlertConfig, AlertMonitor
-from pipeline.live.stream import Alerting, Frame, Outputs, Sampling, count_frames, count_video, decode, paced, sample
+from pipeline.live.sources import Frame, decode, paced, sample
+from pipeline.live.stream import Alerting, Outputs, Sampling, count_frames, count_video
 from pipeline.live.synth_video import make_video
 from pipeline.live.zones import Zone, cell_weights, load_zones, polygon_mask, zone_counts
 from pipeline.model import CSRNet, ModelConfig
@@ -386,7 +387,7 @@ def test_a_frame_the_model_answers_with_nan_is_an_error_of_that_frame():
 
 def test_a_video_frame_over_the_pixel_bound_of_one_model_call_is_refused_before_the_model_runs(monkeypatch):
     import pipeline.infer.counter
-    from pipeline.live.stream import _within_bound
+    from pipeline.live.sources import _within_bound
 
     monkeypatch.setattr(pipeline.infer.counter, "MAX_MODEL_PIXELS", 32 * 32)
     frames = [Frame(0, 0.0, np.zeros((32, 32, 3), np.uint8)), Frame(1, 0.04, np.zeros((48, 64, 3), np.uint8))]

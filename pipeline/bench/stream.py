@@ -13,7 +13,8 @@ import torch
 from pipeline.checkpoint import save_checkpoint
 from pipeline.infer.counter import OnnxCounter, TorchCounter, is_onnx
 from pipeline.infer.export import export_onnx, quantize_onnx
-from pipeline.live.stream import Alerting, Outputs, Sampling, count_video, decode
+from pipeline.live.sources import decode
+from pipeline.live.stream import Alerting, Outputs, Sampling, count_video
 from pipeline.live.synth_video import make_video
 from pipeline.live.zones import Zone
 from pipeline.model import CSRNet, ModelConfig

@@ -182,7 +182,8 @@ def count_cmd(
     from pipeline.live.alerts import AlertConfig
     from pipeline.live.flow import LineCounting
     from pipeline.live.lines import load_lines
-    from pipeline.live.stream import Alerting, Outputs, Sampling, claim_video_outputs, is_live, is_video
+    from pipeline.live.sources import is_live, is_video
+    from pipeline.live.stream import Alerting, Outputs, Sampling, claim_video_outputs
     from pipeline.live.zones import load_zones
     from pipeline.presets.shipped import default_model
 
@@ -246,7 +247,8 @@ def _count_videos(videos, counter, outputs, alerting, sampling, inputs, lines, l
     from dataclasses import replace
 
     from pipeline.live.sinks import RecordWriter
-    from pipeline.live.stream import count_video, is_live
+    from pipeline.live.sources import is_live
+    from pipeline.live.stream import count_video
 
     fired, shared = 0, None
     if len(videos) > 1 and outputs.records != "-":  # one file for all: each row says its video, none is lost
