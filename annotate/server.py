@@ -7,7 +7,7 @@ import fcntl
 import os
 import threading
 from collections.abc import Iterator
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Annotated, Literal, TypeVar
 
@@ -81,215 +81,259 @@ def create_app(
 
         model = load_counter(checkpoint, device)  # as `count` runs it: bf16 on a GPU
 
-    other = point_files(compare) if compare is not None else None
-
-    def entry_or_404(request: Request):
-        image_id = request.path_params["image_id"]
-        if image_id not in catalog:
-            return None
-        return catalog.entries[image_id]
-
-    def not_found() -> JSONResponse:
-        return JSONResponse({"error": "no such image"}, 404)
-
-    def listing(e) -> dict:
-        s = catalog.summary(e.id)
-        item = {"id": e.id, "name": e.path.name, "width": e.width, "height": e.height}
-        item.update(count=s.count, revision=s.revision, status=s.status, annotators=list(s.annotators))
-        if s.review is not None:
-            item["review"] = s.review.as_json()
-        return {**item, **({"error": s.problem} if s.problem else {})}
-
-    def user_of(request: Request) -> str | None:
-        """Who makes this request: the name behind its token (--allow-remote), else the server's --user."""
-        return request.scope.get("state", {}).get("user", user)
-
-    def images(request: Request) -> JSONResponse:
-        seq = catalog.seq  # before the listing: a save during it shows up in the next /api/changes too
-        headers = {"X-Headcount-Seq": f"{catalog.instance}:{seq}"}
-        return JSONResponse([listing(e) for e in catalog.entries.values()], headers=headers)
-
-    def changes(request: Request) -> JSONResponse:
-        """What was saved since the tab's last look (``?since=<instance>:<seq>``): it polls this, so an
-        idle tab shows what other tabs did; ``reset`` asks it to reload the listing."""
-        instance, _, seq = request.query_params.get("since", "").partition(":")
-        now = f"{catalog.instance}:{catalog.seq}"
-        ids = catalog.changes(int(seq)) if instance == catalog.instance and _ascii_int(seq) else None
-        if ids is None:
-            return JSONResponse({"seq": now, "reset": True})
-        return JSONResponse({"seq": now, "images": [listing(catalog.entries[i]) for i in ids]})
-
-    def config(request: Request) -> JSONResponse:
-        second = {"name": Path(compare).name, "radius": compare_radius} if compare is not None else None
-        me = user_of(request)
-        doc = {"proposals": model is not None, "density": asdict(density), "compare": second}
-        return JSONResponse({**doc, "user": me, "reviewer": me is not None and me in catalog.reviewers})
-
-    def compared(request: Request) -> JSONResponse:
-        """The second annotator's heads of this image, and which heads of each side match none of the other's."""
-        if (e := entry_or_404(request)) is None or other is None:
-            return not_found()
-        try:
-            mine = catalog.load(e.id)
-            theirs = read_point_file(other[e.id]).points if e.id in other else np.zeros((0, 2))
-        except DataError as exc:
-            return JSONResponse({"error": str(exc)}, 409)
-        lone_a, lone_b = unmatched(mine.points, theirs, compare_radius)
-        return JSONResponse(
-            {
-                "points": np.asarray(theirs).tolist(),
-                "unmatched": lone_b.tolist(),
-                "mine_unmatched_ids": mine.head_ids()[lone_a].tolist(),
-                "revision": mine.revision,
-            }
-        )
-
-    def get_points(request: Request) -> JSONResponse:
-        if (e := entry_or_404(request)) is None:
-            return not_found()
-        try:
-            pf = catalog.load(e.id)
-        except DataError as exc:  # one broken file breaks one image, not the app: start it afresh
-            return JSONResponse({"points": [], "revision": 0, "status": "todo", "tiles": None, "error": str(exc)})
-        return JSONResponse(_points_doc(pf))
-
-    async def put_points(request: Request) -> JSONResponse:
-        if (e := entry_or_404(request)) is None:
-            return not_found()
-        body = await request.body()  # bounded by GuardMiddleware
-        # parsing and checking a large save is CPU work: off the event loop, so other tabs stay served
-        parsed = await run_in_threadpool(_parse_save, body)
-        if isinstance(parsed, str):
-            return JSONResponse({"error": parsed}, 400)
-        points, revision, status = parsed
-        try:
-            pf = await run_in_threadpool(catalog.save, e.id, points, revision, status, user_of(request))
-        except Forbidden as exc:
-            return JSONResponse({"error": str(exc)}, 403)
-        except StaleRevision as exc:
-            return JSONResponse(
-                {"error": _stale("stale revision (saved elsewhere first)", exc), "revision": exc.current}, 409
-            )
-        except DataError as exc:
-            return JSONResponse({"error": exc.problem}, 400)
-        return JSONResponse({"revision": pf.revision, "count": len(pf.points), "status": pf.status})
-
-    async def post_edits(request: Request) -> JSONResponse:
-        if (e := entry_or_404(request)) is None:
-            return not_found()
-        parsed = await run_in_threadpool(_parse_edit, await request.body())
-        if isinstance(parsed, str):
-            return JSONResponse({"error": parsed}, 400)
-        try:
-            r = await run_in_threadpool(catalog.edit, e.id, parsed, user_of(request))
-        except Forbidden as exc:
-            return JSONResponse({"error": str(exc)}, 403)
-        except StaleRevision as exc:
-            error = _stale("the saved file is older than this tab's copy", exc)
-            return JSONResponse({"error": error, "revision": exc.current}, 409)
-        except DataError as exc:
-            return JSONResponse({"error": exc.problem}, 400)
-        pf = r.saved
-        out = {"revision": pf.revision, "count": len(pf.points), "status": pf.status, "merged": r.merged}
-        out.update(added_ids=r.new_ids, conflicts=[c.as_json() for c in r.conflicts])
-        return JSONResponse({**out, **(_points_doc(pf) if r.merged else {})})
-
-    async def post_review(request: Request) -> JSONResponse:
-        """Accept an image (status reviewed) or reject it with a comment (back to todo, for its annotator)."""
-        if (e := entry_or_404(request)) is None:
-            return not_found()
-        parsed = _parse_review(await request.body())
-        if isinstance(parsed, str):
-            return JSONResponse({"error": parsed}, 400)
-        try:
-            pf = await run_in_threadpool(catalog.review, e.id, *parsed, user_of(request))
-        except Forbidden as exc:
-            return JSONResponse({"error": str(exc)}, 403)
-        except DataError as exc:  # a broken point file: kept as it is, as /compare keeps it
-            return JSONResponse({"error": f"{exc}; nothing written"}, 409)
-        return JSONResponse(_points_doc(pf))
-
-    def image(request: Request) -> Response:
-        if (e := entry_or_404(request)) is None:
-            return not_found()
-        st = e.path.stat()
-        headers = {"Cache-Control": IMAGE_CACHE, "ETag": f'"{st.st_mtime_ns:x}-{st.st_size:x}"'}
-        if request.headers.get("if-none-match") == headers["ETag"]:
-            return Response(status_code=304, headers=headers)
-        with open(e.path, "rb") as f:
-            head = f.read(frame.HEADER_BYTES)
-        fixed, orientation = frame.stored_frame(head)
-        if fixed is head:  # no rotation to undo: stream the file as it is
-            return FileResponse(e.path, headers=headers, stat_result=st)
-        with open(e.path, "rb") as f:  # the stored pixels, not the EXIF-rotated view (annotate/frame.py)
-            body, _ = frame.stored_frame(f.read())
-        media = "image/png" if body[:4] == b"\x89PNG" else "image/jpeg"
-        return Response(body, media_type=media, headers={**headers, "X-Headcount-Orientation": str(orientation)})
-
-    def density_png(request: Request) -> Response:  # a plain def: Starlette runs it in its thread pool
-        if (e := entry_or_404(request)) is None:
-            return not_found()
-        try:
-            pf = catalog.load(e.id)
-        except DataError as exc:
-            return JSONResponse({"error": str(exc)}, 409)
-        side = request.query_params.get("max_side", "")
-        if side and not (_ascii_int(side) and 8 <= int(side) <= MAX_PREVIEW_SIDE):
-            return JSONResponse({"error": f"max_side must be an integer in 8..{MAX_PREVIEW_SIDE}"}, 400)
-        if side:  # drawn at the screen's size, from the full-size heads and sigmas (annotate/preview.py)
-            d = preview_map(pf.points, (e.height, e.width), int(side), density)
-        else:
-            d = compute_density(pf.points, (e.height, e.width), density).density
-        response = _png_response(translucent(d))
-        response.headers["X-Headcount-Count"] = f"{float(d.sum(dtype=np.float64)):.2f}"
-        return response
-
-    def proposals(request: Request) -> JSONResponse:
-        if (e := entry_or_404(request)) is None:
-            return not_found()
-        if model is None:
-            return JSONResponse({"error": "no model configured (start with --checkpoint)"}, 404)
-        from annotate.proposals import model_proposals
-        from pipeline.image import load_image
-        from pipeline.infer.counter import check_model_size
-
-        try:
-            check_model_size(e.path.name, e.height, e.width)
-        except DataError as exc:
-            return JSONResponse({"error": str(exc)}, 413)
-        output = model(load_image(e.path)[None])[0]
-        heads = model_proposals(output, (e.height, e.width), model.target, model.stride, model.relative)
-        return JSONResponse(
-            {
-                "points": heads.points.tolist(),
-                "scores": heads.scores.tolist(),
-                "count": heads.count,
-                "stride": model.stride,
-            }
-        )
-
-    def index(request: Request) -> FileResponse:
-        return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
-
-    routes = [
-        Route("/", index),
-        Route("/api/config", config),
-        Route("/api/images", images),
-        Route("/api/images/{image_id}/points", get_points, methods=["GET"]),
-        Route("/api/images/{image_id}/points", put_points, methods=["PUT"]),
-        Route("/api/images/{image_id}/edits", post_edits, methods=["POST"]),
-        Route("/api/images/{image_id}/review", post_review, methods=["POST"]),
-        Route("/api/images/{image_id}/compare", compared),
-        Route("/api/changes", changes),
-        Route("/api/images/{image_id}/image", image),
-        Route("/api/images/{image_id}/density.png", density_png),
-        Route("/api/images/{image_id}/proposals", proposals),
-        Mount("/static", StaticFiles(directory=STATIC), name="static"),
-    ]
-    app = Starlette(routes=routes)
+    app = Starlette(routes=ROUTES)
     app.add_middleware(GuardMiddleware, token=token, tokens=tokens, users=users)
+    other = point_files(compare) if compare is not None else None
+    app.state.served = Served(catalog, density, model, other, compare, compare_radius, user)
     app.state.catalog = catalog
     return app
+
+
+@dataclass(frozen=True)
+class Served:
+    """What the handlers serve: `create_app` builds it once, each handler reads it from ``app.state``."""
+
+    catalog: Catalog
+    density: DensityParams
+    model: object | None  # the counter behind proposals (`pipeline.infer.counter.load_counter`)
+    other: dict | None  # --compare: the second annotator's point files by image id
+    compare: str | Path | None
+    compare_radius: float
+    user: str | None  # who saves where no token or tab names someone
+
+
+def _entry_or_404(request: Request):
+    st: Served = request.app.state.served
+    image_id = request.path_params["image_id"]
+    if image_id not in st.catalog:
+        return None
+    return st.catalog.entries[image_id]
+
+
+def _not_found() -> JSONResponse:
+    return JSONResponse({"error": "no such image"}, 404)
+
+
+def _listing(st: Served, e) -> dict:
+    s = st.catalog.summary(e.id)
+    item = {"id": e.id, "name": e.path.name, "width": e.width, "height": e.height}
+    item.update(count=s.count, revision=s.revision, status=s.status, annotators=list(s.annotators))
+    if s.review is not None:
+        item["review"] = s.review.as_json()
+    return {**item, **({"error": s.problem} if s.problem else {})}
+
+
+def _user_of(request: Request) -> str | None:
+    """Who makes this request: the name behind its token (--allow-remote), else the server's --user."""
+    st: Served = request.app.state.served
+    return request.scope.get("state", {}).get("user", st.user)
+
+
+def images(request: Request) -> JSONResponse:
+    st: Served = request.app.state.served
+    seq = st.catalog.seq  # before the listing: a save during it shows up in the next /api/changes too
+    headers = {"X-Headcount-Seq": f"{st.catalog.instance}:{seq}"}
+    return JSONResponse([_listing(st, e) for e in st.catalog.entries.values()], headers=headers)
+
+
+def changes(request: Request) -> JSONResponse:
+    """What was saved since the tab's last look (``?since=<instance>:<seq>``): it polls this, so an
+    idle tab shows what other tabs did; ``reset`` asks it to reload the listing."""
+    st: Served = request.app.state.served
+    instance, _, seq = request.query_params.get("since", "").partition(":")
+    now = f"{st.catalog.instance}:{st.catalog.seq}"
+    ids = st.catalog.changes(int(seq)) if instance == st.catalog.instance and _ascii_int(seq) else None
+    if ids is None:
+        return JSONResponse({"seq": now, "reset": True})
+    return JSONResponse({"seq": now, "images": [_listing(st, st.catalog.entries[i]) for i in ids]})
+
+
+def config(request: Request) -> JSONResponse:
+    st: Served = request.app.state.served
+    second = {"name": Path(st.compare).name, "radius": st.compare_radius} if st.compare is not None else None
+    me = _user_of(request)
+    doc = {"proposals": st.model is not None, "density": asdict(st.density), "compare": second}
+    return JSONResponse({**doc, "user": me, "reviewer": me is not None and me in st.catalog.reviewers})
+
+
+def compared(request: Request) -> JSONResponse:
+    """The second annotator's heads of this image, and which heads of each side match none of the other's."""
+    st: Served = request.app.state.served
+    if (e := _entry_or_404(request)) is None or st.other is None:
+        return _not_found()
+    try:
+        mine = st.catalog.load(e.id)
+        theirs = read_point_file(st.other[e.id]).points if e.id in st.other else np.zeros((0, 2))
+    except DataError as exc:
+        return JSONResponse({"error": str(exc)}, 409)
+    lone_a, lone_b = unmatched(mine.points, theirs, st.compare_radius)
+    return JSONResponse(
+        {
+            "points": np.asarray(theirs).tolist(),
+            "unmatched": lone_b.tolist(),
+            "mine_unmatched_ids": mine.head_ids()[lone_a].tolist(),
+            "revision": mine.revision,
+        }
+    )
+
+
+def get_points(request: Request) -> JSONResponse:
+    st: Served = request.app.state.served
+    if (e := _entry_or_404(request)) is None:
+        return _not_found()
+    try:
+        pf = st.catalog.load(e.id)
+    except DataError as exc:  # one broken file breaks one image, not the app: start it afresh
+        return JSONResponse({"points": [], "revision": 0, "status": "todo", "tiles": None, "error": str(exc)})
+    return JSONResponse(_points_doc(pf))
+
+
+async def put_points(request: Request) -> JSONResponse:
+    st: Served = request.app.state.served
+    if (e := _entry_or_404(request)) is None:
+        return _not_found()
+    body = await request.body()  # bounded by GuardMiddleware
+    # parsing and checking a large save is CPU work: off the event loop, so other tabs stay served
+    parsed = await run_in_threadpool(_parse_save, body)
+    if isinstance(parsed, str):
+        return JSONResponse({"error": parsed}, 400)
+    points, revision, status = parsed
+    try:
+        pf = await run_in_threadpool(st.catalog.save, e.id, points, revision, status, _user_of(request))
+    except Forbidden as exc:
+        return JSONResponse({"error": str(exc)}, 403)
+    except StaleRevision as exc:
+        return JSONResponse(
+            {"error": _stale("stale revision (saved elsewhere first)", exc), "revision": exc.current}, 409
+        )
+    except DataError as exc:
+        return JSONResponse({"error": exc.problem}, 400)
+    return JSONResponse({"revision": pf.revision, "count": len(pf.points), "status": pf.status})
+
+
+async def post_edits(request: Request) -> JSONResponse:
+    st: Served = request.app.state.served
+    if (e := _entry_or_404(request)) is None:
+        return _not_found()
+    parsed = await run_in_threadpool(_parse_edit, await request.body())
+    if isinstance(parsed, str):
+        return JSONResponse({"error": parsed}, 400)
+    try:
+        r = await run_in_threadpool(st.catalog.edit, e.id, parsed, _user_of(request))
+    except Forbidden as exc:
+        return JSONResponse({"error": str(exc)}, 403)
+    except StaleRevision as exc:
+        error = _stale("the saved file is older than this tab's copy", exc)
+        return JSONResponse({"error": error, "revision": exc.current}, 409)
+    except DataError as exc:
+        return JSONResponse({"error": exc.problem}, 400)
+    pf = r.saved
+    out = {"revision": pf.revision, "count": len(pf.points), "status": pf.status, "merged": r.merged}
+    out.update(added_ids=r.new_ids, conflicts=[c.as_json() for c in r.conflicts])
+    return JSONResponse({**out, **(_points_doc(pf) if r.merged else {})})
+
+
+async def post_review(request: Request) -> JSONResponse:
+    """Accept an image (status reviewed) or reject it with a comment (back to todo, for its annotator)."""
+    st: Served = request.app.state.served
+    if (e := _entry_or_404(request)) is None:
+        return _not_found()
+    parsed = _parse_review(await request.body())
+    if isinstance(parsed, str):
+        return JSONResponse({"error": parsed}, 400)
+    try:
+        pf = await run_in_threadpool(st.catalog.review, e.id, *parsed, _user_of(request))
+    except Forbidden as exc:
+        return JSONResponse({"error": str(exc)}, 403)
+    except DataError as exc:  # a broken point file: kept as it is, as /compare keeps it
+        return JSONResponse({"error": f"{exc}; nothing written"}, 409)
+    return JSONResponse(_points_doc(pf))
+
+
+def image(request: Request) -> Response:
+    st: Served = request.app.state.served
+    if (e := _entry_or_404(request)) is None:
+        return _not_found()
+    st = e.path.stat()
+    headers = {"Cache-Control": IMAGE_CACHE, "ETag": f'"{st.st_mtime_ns:x}-{st.st_size:x}"'}
+    if request.headers.get("if-none-match") == headers["ETag"]:
+        return Response(status_code=304, headers=headers)
+    with open(e.path, "rb") as f:
+        head = f.read(frame.HEADER_BYTES)
+    fixed, orientation = frame.stored_frame(head)
+    if fixed is head:  # no rotation to undo: stream the file as it is
+        return FileResponse(e.path, headers=headers, stat_result=st)
+    with open(e.path, "rb") as f:  # the stored pixels, not the EXIF-rotated view (annotate/frame.py)
+        body, _ = frame.stored_frame(f.read())
+    media = "image/png" if body[:4] == b"\x89PNG" else "image/jpeg"
+    return Response(body, media_type=media, headers={**headers, "X-Headcount-Orientation": str(orientation)})
+
+
+def density_png(request: Request) -> Response:  # a plain def: Starlette runs it in its thread pool
+    st: Served = request.app.state.served
+    if (e := _entry_or_404(request)) is None:
+        return _not_found()
+    try:
+        pf = st.catalog.load(e.id)
+    except DataError as exc:
+        return JSONResponse({"error": str(exc)}, 409)
+    side = request.query_params.get("max_side", "")
+    if side and not (_ascii_int(side) and 8 <= int(side) <= MAX_PREVIEW_SIDE):
+        return JSONResponse({"error": f"max_side must be an integer in 8..{MAX_PREVIEW_SIDE}"}, 400)
+    if side:  # drawn at the screen's size, from the full-size heads and sigmas (annotate/preview.py)
+        d = preview_map(pf.points, (e.height, e.width), int(side), st.density)
+    else:
+        d = compute_density(pf.points, (e.height, e.width), st.density).density
+    response = _png_response(translucent(d))
+    response.headers["X-Headcount-Count"] = f"{float(d.sum(dtype=np.float64)):.2f}"
+    return response
+
+
+def proposals(request: Request) -> JSONResponse:
+    st: Served = request.app.state.served
+    if (e := _entry_or_404(request)) is None:
+        return _not_found()
+    if st.model is None:
+        return JSONResponse({"error": "no model configured (start with --checkpoint)"}, 404)
+    from annotate.proposals import model_proposals
+    from pipeline.image import load_image
+    from pipeline.infer.counter import check_model_size
+
+    try:
+        check_model_size(e.path.name, e.height, e.width)
+    except DataError as exc:
+        return JSONResponse({"error": str(exc)}, 413)
+    output = st.model(load_image(e.path)[None])[0]
+    heads = model_proposals(output, (e.height, e.width), st.model.target, st.model.stride, st.model.relative)
+    return JSONResponse(
+        {
+            "points": heads.points.tolist(),
+            "scores": heads.scores.tolist(),
+            "count": heads.count,
+            "stride": st.model.stride,
+        }
+    )
+
+
+def index(request: Request) -> FileResponse:
+    return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
+
+
+ROUTES = [
+    Route("/", index),
+    Route("/api/config", config),
+    Route("/api/images", images),
+    Route("/api/images/{image_id}/points", get_points, methods=["GET"]),
+    Route("/api/images/{image_id}/points", put_points, methods=["PUT"]),
+    Route("/api/images/{image_id}/edits", post_edits, methods=["POST"]),
+    Route("/api/images/{image_id}/review", post_review, methods=["POST"]),
+    Route("/api/images/{image_id}/compare", compared),
+    Route("/api/changes", changes),
+    Route("/api/images/{image_id}/image", image),
+    Route("/api/images/{image_id}/density.png", density_png),
+    Route("/api/images/{image_id}/proposals", proposals),
+    Mount("/static", StaticFiles(directory=STATIC), name="static"),
+]
 
 
 MoveBody = Annotated[  # [id, x0, y0, x, y]: the head, where this tab saw it, where it goes

@@ -283,7 +283,7 @@ def test_a_streamed_body_over_the_bound_and_too_many_points_are_refused(folder):
     client = TestClient(app, base_url="http://127.0.0.1:8000")
     r = client.put("/api/images/a/points", json={"points": [[1, 1]] * 200_001, "revision": 0}, headers=MUT)
     assert r.status_code == 400 and "points: list should have at most 200000 items" in r.json()["error"]
-    small = TestClient(GuardMiddleware(app.router, max_body=1000), base_url="http://127.0.0.1:8000")
+    small = TestClient(GuardMiddleware(app, max_body=1000), base_url="http://127.0.0.1:8000")
 
     def chunks():
         for _ in range(10):
