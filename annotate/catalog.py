@@ -17,8 +17,8 @@ import numpy as np
 from pipeline.errors import DataError
 from pipeline.image import image_size
 from pipeline.paths import contained
+from pipeline.point_arrays import as_points, inside
 from pipeline.pointfile import MAX_POINTS, PointFile, Tiles, read_point_file, write_point_file
-from pipeline.points import as_points, inside
 from pipeline.readers.layout import list_images
 from pipeline.work import Review
 

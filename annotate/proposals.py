@@ -1,11 +1,11 @@
-"""Head proposals for model-assisted annotation: the project's one decoder (`pipeline.peaks.decode`), in the image."""
+"""Head proposals for model-assisted annotation: the project's one decoder (`pipeline.decoder.decode`), in the image."""
 
 from __future__ import annotations
 
 import numpy as np
 
+from pipeline.decoder import Heads, decode
 from pipeline.geometry import STRIDE
-from pipeline.peaks import Heads, decode
 
 
 def model_proposals(

@@ -17,7 +17,7 @@ from scipy.spatial import cKDTree
 
 from pipeline.errors import DataError
 from pipeline.kernels import DensityParams
-from pipeline.points import as_points, snap, split_inside
+from pipeline.point_arrays import as_points, snap, split_inside
 
 TRUNCATE = 4.0  # scipy's default; part of the parity contract
 

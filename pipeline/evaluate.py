@@ -13,11 +13,11 @@ from tqdm import tqdm
 from pipeline import strictjson
 from pipeline.atomic import write_bytes
 from pipeline.checkpoint import trained_output
+from pipeline.decoder import decode
 from pipeline.device import Precision
 from pipeline.errors import DataError
 from pipeline.metrics import game_error, mae, rmse
 from pipeline.numerics import Numerics, configure, numerics_in_force
-from pipeline.peaks import decode
 from pipeline.runner import Runner
 from pipeline.score import nwpu_submissions, record_truth, score
 from pipeline.store import read_split
@@ -45,7 +45,7 @@ def evaluate(
 ) -> dict:
     """Predict every test image (or those of `ids`) and write the metrics and per-image predictions.
 
-    Predicted count and points by what the checkpoint learnt (`pipeline.peaks.decode`):
+    Predicted count and points by what the checkpoint learnt (`pipeline.decoder.decode`):
     a density model counts the output's sum, a FIDT model its decoded heads (its
     GAME counts those heads per region); true count = annotated in-image heads.
     With `nwpu_out`, NWPU-Crowd's two submission files go there too

@@ -30,7 +30,7 @@ from pydantic import Field
 from pipeline import strictjson
 from pipeline.atomic import write_bytes
 from pipeline.errors import DataError
-from pipeline.points import as_points, inside
+from pipeline.point_arrays import as_points, inside
 from pipeline.schema import Strict, Whole, validated
 from pipeline.work import Review, parse_name, parse_review, parse_status
 
@@ -94,7 +94,7 @@ class TilesDoc(Strict):
 
 class PointDoc(Strict):
     """A point file as declared: each field's type and range, checked before any value is used. The
-    heads go through `pipeline.points.as_points` (an (N, 2) array of plain numbers), the workflow
+    heads go through `pipeline.point_arrays.as_points` (an (N, 2) array of plain numbers), the workflow
     fields through `pipeline.work`'s one definition of a status, a name and a review."""
 
     format: Literal["headcount-points"]

@@ -6,7 +6,7 @@
   Transform Maps for Crowd Localization" (`fidt_map`): ``I = 1 / (P ** (alpha P + beta) + C)``,
   with P the distance to the nearest head. A head's own cell has P = 0, so I = 1 / C (1 by
   default) there, and it falls off fast with no overlap between neighbours to blur them, unlike a
-  density map: its peaks are the heads (decoded by `pipeline.peaks.fidt_peaks`). The paper's
+  density map: its peaks are the heads (decoded by `pipeline.decoder.fidt_peaks`). The paper's
   constants are the defaults.
 """
 

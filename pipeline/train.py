@@ -29,7 +29,7 @@ from pipeline.adam import Adam
 from pipeline.cache import decoded_cache
 from pipeline.checkpoint import load_checkpoint, save_checkpoint
 from pipeline.config.train import TrainConfig
-from pipeline.data import CrowdDataset, EpochBatches, StoreUnion, make_loader
+from pipeline.decoder import decode
 from pipeline.device import Precision, autocast, resolve_device
 from pipeline.errors import ConfigError
 from pipeline.geometry import STRIDE
@@ -37,9 +37,9 @@ from pipeline.metrics import mae
 from pipeline.model import ModelConfig, build_model, to_model_input
 from pipeline.numerics import configure
 from pipeline.params import RunConfig
-from pipeline.peaks import decode
 from pipeline.runner import Runner
 from pipeline.store import read_split
+from pipeline.training_data import EpochBatches, StoreUnion, TrainingCrops, make_loader
 
 
 def _distributed(device: torch.device) -> tuple[int, int]:
@@ -123,7 +123,7 @@ def make_optimizer(model: torch.nn.Module, cfg: TrainConfig, device_type: str = 
 
 def predict_counts(
     model: torch.nn.Module,
-    dataset: CrowdDataset | StoreUnion,
+    dataset: TrainingCrops | StoreUnion,
     *,
     device: torch.device = torch.device("cpu"),
     precision: Precision = "fp32",
@@ -133,7 +133,7 @@ def predict_counts(
     stride: int = STRIDE,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(predicted, true) counts over whole images, through the `Runner` that evaluation and `count` use;
-    a FIDT model counts its decoded heads (`pipeline.peaks.decode`)."""
+    a FIDT model counts its decoded heads (`pipeline.decoder.decode`)."""
     runner = Runner(model, device, precision, channels_last=channels_last, batch=batch_size)
     samples = (dataset[i] for i in range(len(dataset)))
     outputs = runner.densities((float(s["count"]), s["image"]) for s in samples)
@@ -213,7 +213,7 @@ def train(
         _warn_if_crops_pad_every_image(stores, splits, (cfg.crop_height, cfg.crop_width))
         cache = stack.enter_context(decoded_cache(run.cache_dir))
         train_parts = [
-            CrowdDataset(
+            TrainingCrops(
                 s,
                 crop=(cfg.crop_height, cfg.crop_width),
                 flip=cfg.flip,
@@ -225,7 +225,7 @@ def train(
             )
             for k, (s, (train_ids, _)) in enumerate(zip(stores, splits, strict=True))
         ]
-        val_parts = [CrowdDataset(s, ids=v or t, cache=cache) for s, (t, v) in zip(stores, splits, strict=True)]
+        val_parts = [TrainingCrops(s, ids=v or t, cache=cache) for s, (t, v) in zip(stores, splits, strict=True)]
         train_set = train_parts[0] if len(stores) == 1 else StoreUnion(train_parts)
         val_set = val_parts[0] if len(stores) == 1 else StoreUnion(val_parts)
         sampler = EpochBatches(len(train_set), cfg.batch_size, cfg.seed, rank, world)

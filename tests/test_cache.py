@@ -11,20 +11,20 @@ from PIL import Image
 
 import pipeline.image as image_mod
 from pipeline.cache import DecodedCache, decoded_cache
-from pipeline.data import CrowdDataset, EpochBatches, make_loader
+from pipeline.training_data import EpochBatches, TrainingCrops, make_loader
 
 CPU = torch.device("cpu")
 
 
-def _epoch(dataset: CrowdDataset, workers: int, epoch: int = 0) -> list[dict]:
+def _epoch(dataset: TrainingCrops, workers: int, epoch: int = 0) -> list[dict]:
     sampler = EpochBatches(len(dataset), 2, seed=0)
     sampler.set_epoch(epoch)
     return list(make_loader(dataset, sampler, workers, CPU))
 
 
 def test_workers_share_one_decode_per_image_and_serve_the_same_samples(tiny_stores, tmp_path, monkeypatch):
-    plain = CrowdDataset(tiny_stores["train"], crop=(32, 32), flip=True)
-    cached = CrowdDataset(tiny_stores["train"], crop=(32, 32), flip=True, cache=DecodedCache(tmp_path))
+    plain = TrainingCrops(tiny_stores["train"], crop=(32, 32), flip=True)
+    cached = TrainingCrops(tiny_stores["train"], crop=(32, 32), flip=True, cache=DecodedCache(tmp_path))
     first = _epoch(cached, workers=2)
     assert len(list(tmp_path.glob("*.npy"))) == 3 * len(cached)  # image, density, points: once per image
 
@@ -53,18 +53,18 @@ def test_an_image_replaced_after_caching_is_decoded_again(tiny_stores, tmp_path)
     store = tmp_path / "train.h5"
     build_split("shanghaitech", raw, "train", store, progress=False)
     with decoded_cache(tmp_path / "cache") as cache:
-        ds = CrowdDataset(store, cache=cache)
+        ds = TrainingCrops(store, cache=cache)
         before = ds[0]["image"].numpy()
         path = ds.store.image_path(ds.ids[0])
         Image.fromarray(np.full_like(before, 7)).save(path, format="JPEG", quality=100)
         os.utime(path, ns=(1, 1))  # a copy keeping an old mtime: the size still tells
-        after = CrowdDataset(store, cache=cache)[0]["image"].numpy()
+        after = TrainingCrops(store, cache=cache)[0]["image"].numpy()
     assert not np.array_equal(before, after) and np.abs(after.astype(int) - 7).max() <= 2
 
 
 def test_the_temporary_cache_is_removed_when_the_run_ends(tiny_stores):
     with decoded_cache(None) as cache:
-        CrowdDataset(tiny_stores["train"], cache=cache)[0]
+        TrainingCrops(tiny_stores["train"], cache=cache)[0]
         assert any(cache.root.iterdir())
     assert not cache.root.exists()
 

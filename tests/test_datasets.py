@@ -10,20 +10,20 @@ import numpy as np
 import pytest
 import torch
 
-from pipeline.data import CrowdDataset
 from pipeline.density import compute_density
 from pipeline.errors import ConfigError
 from pipeline.exports.dataset import DensityDataset
 from pipeline.kernels import DensityParams
 from pipeline.store import read_split
 from pipeline.targets import fidt_map, head_count_map
+from pipeline.training_data import TrainingCrops
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
 
 def test_density_targets_are_the_store_maps_sum_pooled_on_the_training_loaders_crops(tiny_stores):
     ds = DensityDataset(tiny_stores["train"], crop=(32, 40), flip=True, seed=7)
-    ref = CrowdDataset(tiny_stores["train"], crop=(32, 40), flip=True, seed=7)
+    ref = TrainingCrops(tiny_stores["train"], crop=(32, 40), flip=True, seed=7)
     for epoch in (0, 3):
         ds.set_epoch(epoch)
         ref.set_epoch(epoch)

@@ -18,17 +18,17 @@ from conftest import real_dataset
 
 from annotate.proposals import model_proposals
 from pipeline.checkpoint import trained_output
-from pipeline.data import CrowdDataset
+from pipeline.decoder import decode
 from pipeline.errors import ConfigError
 from pipeline.evaluate import evaluate
 from pipeline.infer.counter import load_counter
 from pipeline.model import CSRNet, ModelConfig
-from pipeline.peaks import decode
 from pipeline.readers import read
 from pipeline.runner import Runner, load_model, optimize_for_inference
 from pipeline.score import match_count
 from pipeline.targets import fidt_map
 from pipeline.train import train
+from pipeline.training_data import TrainingCrops
 from tests.test_train import TINY
 
 RADIUS = 8.0  # px: NWPU's and the localization radius
@@ -119,7 +119,7 @@ def test_a_fine_stride_needs_a_fidt_target(tiny_stores, tmp_path):
 
 
 def test_the_training_loader_gives_targets_at_the_models_stride(tiny_stores):
-    ds = CrowdDataset(tiny_stores["train"], crop=(32, 32), target="fidt", stride=2)
+    ds = TrainingCrops(tiny_stores["train"], crop=(32, 32), target="fidt", stride=2)
     item = ds[0]
     assert item["target"].shape == (1, 16, 16)
     assert (item["target"] == 1.0).sum() >= min(1, int(item["count"]))

@@ -190,9 +190,9 @@ def test_max_side_makes_maps_of_large_images_smaller_and_keeps_every_head(tmp_pa
     from conftest import write_sha
 
     from pipeline.build import build_split
-    from pipeline.data import CrowdDataset
     from pipeline.kernels import DensityParams
     from pipeline.store import read_split
+    from pipeline.training_data import TrainingCrops
 
     pts = np.array([[0.2, 0.3], [199.9, 99.9], [100.0, 50.0], [150.5, 20.5]])
     write_sha(tmp_path / "sha", "train", {1: pts}, size=(200, 100))
@@ -205,7 +205,7 @@ def test_max_side_makes_maps_of_large_images_smaller_and_keeps_every_head(tmp_pa
     assert np.allclose(rec.points, pts * [64 / 200, 32 / 100], atol=1e-4)
     assert float(rec.density.sum(dtype=np.float64)) == pytest.approx(4.0, rel=1e-5)
     assert store.image("IMG_1").shape == (32, 64, 3)  # the image in the map's frame
-    sample = CrowdDataset(tmp_path / "s.h5")[0]
+    sample = TrainingCrops(tmp_path / "s.h5")[0]
     assert sample["image"].shape == (32, 64, 3) and sample["target"].shape == (1, 4, 8)
 
 

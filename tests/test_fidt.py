@@ -14,14 +14,14 @@ import pytest
 import torch
 
 from pipeline.checkpoint import load_checkpoint, save_checkpoint, trained_target
-from pipeline.data import CrowdDataset
+from pipeline.decoder import decode, fidt_heads
 from pipeline.evaluate import evaluate
 from pipeline.model import CSRNet, ModelConfig
-from pipeline.peaks import decode, fidt_heads
 from pipeline.runner import Runner
 from pipeline.scoring.files import read_nwpu_pred
 from pipeline.targets import fidt_map
 from pipeline.train import train
+from pipeline.training_data import TrainingCrops
 from tests.test_train import TINY
 
 
@@ -42,7 +42,7 @@ def test_lmds_decodes_a_fidt_map_back_to_its_heads_cells():
 
 
 def test_the_training_loader_gives_fidt_targets_of_each_crops_heads(tiny_stores):
-    ds = CrowdDataset(tiny_stores["train"], crop=(32, 32), flip=True, seed=2, target="fidt")
+    ds = TrainingCrops(tiny_stores["train"], crop=(32, 32), flip=True, seed=2, target="fidt")
     for i in range(len(ds)):
         item = ds[i]
         target = item["target"][0].numpy()

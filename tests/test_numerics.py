@@ -211,7 +211,7 @@ def test_the_exact_path_is_the_models_own_property_and_configure_sets_only_backe
 IMPORTS = """
 import os, sys
 before = dict(os.environ)
-import pipeline, pipeline.train, pipeline.evaluate, pipeline.peaks, pipeline.runner, pipeline.model
+import pipeline, pipeline.train, pipeline.evaluate, pipeline.decoder, pipeline.runner, pipeline.model
 import pipeline.cli, pipeline.infer.counter, annotate.server
 changed = {k for k in before.keys() | os.environ.keys() if before.get(k) != os.environ.get(k)}
 print(sorted(changed))

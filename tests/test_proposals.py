@@ -1,10 +1,10 @@
-"""Proposals are the project's one decoder (`pipeline.peaks.decode`) kept inside the image, with its confidence."""
+"""Proposals are the project's one decoder (`pipeline.decoder.decode`) kept inside the image, with its confidence."""
 
 import numpy as np
 import pytest
 
 from annotate.proposals import model_proposals
-from pipeline.peaks import decode
+from pipeline.decoder import decode
 
 
 def test_a_density_models_proposals_are_its_strongest_peaks_each_as_sure_as_its_head_mass():

@@ -482,8 +482,8 @@ def test_part_a_traits_grayscale_jpegs_many_sizes_uint16_numbers_and_duplicates_
     from PIL import Image
 
     from pipeline.build import build_split
-    from pipeline.data import CrowdDataset
     from pipeline.store import read_split
+    from pipeline.training_data import TrainingCrops
 
     rng = np.random.default_rng(0)
     images, gt = tmp_path / "train_data" / "images", tmp_path / "train_data" / "ground-truth"
@@ -504,9 +504,9 @@ def test_part_a_traits_grayscale_jpegs_many_sizes_uint16_numbers_and_duplicates_
     build_split("shanghaitech", tmp_path, "train", store, workers=1, progress=False)
     records = read_split(store)
     assert records["IMG_3"].count == 12 and len(records["IMG_3"].sigma) == 11  # the duplicate merged into one head
-    crops = CrowdDataset(store, crop=(64, 64), seed=0)
+    crops = TrainingCrops(store, crop=(64, 64), seed=0)
     assert {tuple(crops[k]["image"].shape) for k in range(3)} == {(64, 64, 3)}  # grayscale trains as RGB
-    whole = CrowdDataset(store)
+    whole = TrainingCrops(store)
     assert [tuple(whole[k]["image"].shape) for k in range(3)] == [(70, 90, 3), (96, 64, 3), (120, 200, 3)]
     gray = whole[0]["image"].numpy()
     assert (gray[..., 0] == gray[..., 1]).all() and (gray[..., 1] == gray[..., 2]).all()

@@ -109,7 +109,7 @@ def test_the_matching_size_equals_an_assignment_solvers_on_random_crowds():
 
 
 def test_density_peaks_places_as_many_points_as_the_map_counts_at_its_highest_local_maxima():
-    from pipeline.peaks import density_heads
+    from pipeline.decoder import density_heads
 
     def density_peaks(d):
         return density_heads(d).points

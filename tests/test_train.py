@@ -178,12 +178,12 @@ def test_loader_workers_do_not_change_trained_weights(tiny_stores, tmp_path):
 
 
 def test_validation_in_batches_counts_like_one_image_at_a_time(tiny_stores):
-    from pipeline.data import CrowdDataset
     from pipeline.model import build_model
+    from pipeline.training_data import TrainingCrops
 
     torch.manual_seed(0)
     model = build_model(ModelConfig(width=0.125, batch_norm=True))
-    dataset = CrowdDataset(tiny_stores["train"])
+    dataset = TrainingCrops(tiny_stores["train"])
     one = train_mod.predict_counts(model, dataset, batch_size=1)
     four = train_mod.predict_counts(model, dataset, batch_size=4)
     assert len(one[0]) == len(dataset) and np.array_equal(one[1], four[1])
@@ -251,8 +251,8 @@ def test_three_epochs_learn_to_count_better_than_the_mean_count(learnable, tmp_p
 
 
 def test_several_stores_train_as_one_with_each_held_out_alike_and_scored_apart(tiny_stores, tmp_path):
-    from pipeline.data import CrowdDataset, StoreUnion
     from pipeline.store import read_split
+    from pipeline.training_data import StoreUnion, TrainingCrops
 
     stores = [tiny_stores["train"], tiny_stores["test"]]  # 8 and 3 images: 6+2 train, 2+1 validation
     summary = train(stores, tmp_path / "m", TINY, TINY_MODEL, progress=False)
@@ -262,11 +262,11 @@ def test_several_stores_train_as_one_with_each_held_out_alike_and_scored_apart(t
         by_store = h["val_mae_by_store"]
         assert len(by_store) == 2 and h["val_mae"] == pytest.approx((2 * by_store[0] + 1 * by_store[1]) / 3)
     # the union's index runs through the first store, then the second; the second crops on its own seed
-    parts = [CrowdDataset(s, crop=(32, 32), flip=True, seed=seed) for s, seed in zip(stores, (1, (1, 1)), strict=True)]
+    parts = [TrainingCrops(s, crop=(32, 32), flip=True, seed=seed) for s, seed in zip(stores, (1, (1, 1)), strict=True)]
     union = StoreUnion(parts)
     assert len(union) == 11 and union[(0, 8)]["id"] == list(read_split(stores[1]))[0]
     assert torch.equal(union[(0, 3)]["image"], parts[0][(0, 3)]["image"])
-    alone = CrowdDataset(stores[1], crop=(32, 32), flip=True, seed=1)
+    alone = TrainingCrops(stores[1], crop=(32, 32), flip=True, seed=1)
     crops = [(union[(e, 8)]["image"], alone[(e, 0)]["image"]) for e in range(4)]
     assert not all(torch.equal(a, b) for a, b in crops)
     with pytest.raises(IndexError):

@@ -1,4 +1,4 @@
-"""The training loader: crops per second out of `CrowdDataset` through the DataLoader, as `train` runs it."""
+"""The training loader: crops per second out of `TrainingCrops` through the DataLoader, as `train` runs it."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import torch
 
 from pipeline.build import build_split
 from pipeline.cache import decoded_cache
-from pipeline.data import CrowdDataset, EpochBatches, make_loader
 from pipeline.synth import SynthConfig, make_dataset
+from pipeline.training_data import EpochBatches, TrainingCrops, make_loader
 
 
 def make_synthetic_store(root: Path, images: int, shape: tuple[int, int], seed: int = 0) -> Path:
@@ -36,14 +36,14 @@ def bench_loader(
     """Crops (`crop`, H x W) per second out of the training loader over images of `shape` (H, W),
     one dict per epoch (the first decodes, later ones are steady).
 
-    The same path `train` runs: `CrowdDataset` over a store, the shared decoded
+    The same path `train` runs: `TrainingCrops` over a store, the shared decoded
     cache, persistent workers, `EpochBatches`. Only the loader is timed: the
     crops are consumed as they arrive.
     """
     with tempfile.TemporaryDirectory(prefix="headcount-bench-") as tmp:
         store = make_synthetic_store(Path(tmp), images, shape)
         with decoded_cache(cache_dir) as cache:
-            dataset = CrowdDataset(store, crop=crop, flip=True, cache=cache)
+            dataset = TrainingCrops(store, crop=crop, flip=True, cache=cache)
             sampler = EpochBatches(len(dataset), batch, seed=0)
             loader = make_loader(dataset, sampler, workers, torch.device("cpu"))
             for epoch in range(epochs):

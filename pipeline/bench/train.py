@@ -16,13 +16,13 @@ from pipeline.bench import timed
 from pipeline.bench.loader import make_synthetic_store
 from pipeline.bench.reference import plain_csrnet
 from pipeline.cache import decoded_cache
-from pipeline.data import CrowdDataset, EpochBatches, make_loader
 from pipeline.device import autocast, resolve_device, synchronize
 from pipeline.geometry import STRIDE, cells
 from pipeline.model import CSRNet, to_model_input
 from pipeline.numerics import configure, pin_cpu_kernels
 from pipeline.runner import Runner, optimize_for_inference
 from pipeline.train import TrainConfig, make_optimizer, train_step
+from pipeline.training_data import EpochBatches, TrainingCrops, make_loader
 
 
 def bench_model(
@@ -141,7 +141,7 @@ def bench_train_device(
     """Training and inference images per second on `device`, one dict per case.
 
     Each training case is timed twice: the model alone on a batch already on the
-    device (``img_per_s``), and end to end (``e2e_img_per_s``): `CrowdDataset`
+    device (``img_per_s``), and end to end (``e2e_img_per_s``): `TrainingCrops`
     crops of synthetic JPEGs of `shape` (H, W) through the training loader, normalised on
     the device, as `train` runs them. Inference cases are ``(height, width, batch)``
     in fp32 and in bf16 + channels_last (+ compile when `compile`).
@@ -169,10 +169,10 @@ def bench_train_device(
 
     with tempfile.TemporaryDirectory(prefix="headcount-bench-") as tmp, decoded_cache(None) as cache:
         store = make_synthetic_store(Path(tmp), images, shape)
-        ids = list(CrowdDataset(store).ids)
+        ids = list(TrainingCrops(store).ids)
         per_epoch = (warmup + steps) * max(c.batch for c in cases)
-        dataset = CrowdDataset(store, crop=crop, flip=True, ids=ids * -(-per_epoch // len(ids)), cache=cache)
-        for _ in make_loader(CrowdDataset(store, cache=cache), EpochBatches(len(ids), 1, 0), workers, dev):
+        dataset = TrainingCrops(store, crop=crop, flip=True, ids=ids * -(-per_epoch // len(ids)), cache=cache)
+        for _ in make_loader(TrainingCrops(store, cache=cache), EpochBatches(len(ids), 1, 0), workers, dev):
             pass  # decode every image once, outside the timings
         for case in cases:
             reset_peak()

@@ -2,7 +2,7 @@
 
 Some people keep their trainer and want only the targets. This gives them the
 store's exact maps (or head-count or FIDT maps) with crops, flips and the decode
-cache of the training loader (`pipeline.data`), and the same determinism: a
+cache of the training loader (`pipeline.training_data`), and the same determinism: a
 sample is a pure function of ``(seed, epoch, index)``, also through a user
 transform, whose global random state is seeded per sample and restored after.
 
@@ -25,12 +25,12 @@ import torch
 from torch.utils.data import Dataset
 
 from pipeline.cache import DecodedCache
-from pipeline.data import CrowdDataset, apply_crop, random_crop
 from pipeline.density import compute_density
 from pipeline.errors import ConfigError
 from pipeline.kernels import DensityParams
 from pipeline.model import to_model_input
 from pipeline.targets import TARGETS, target_map
+from pipeline.training_data import TrainingCrops, apply_crop, random_crop
 
 
 @contextlib.contextmanager
@@ -59,7 +59,7 @@ class DensityDataset(Dataset):
     target : "density" (the map, sum-pooled), "points" (heads per cell) or "fidt" (`pipeline.targets`)
     downsample : the target's cell size in pixels (8 for CSRNet's output)
     transform : albumentations-style callable on image and keypoints (see the module docstring)
-    flip, seed, ids, cache : as for `pipeline.data.CrowdDataset`
+    flip, seed, ids, cache : as for `pipeline.training_data.TrainingCrops`
 
     An item is a dict: ``image`` float32 (3, H, W) ImageNet-normalised, ``target``
     float32 (1, H/d, W/d), ``points`` float32 (N, 2), ``count`` and ``id``. Use
@@ -85,7 +85,7 @@ class DensityDataset(Dataset):
             raise ConfigError("downsample", f"must be at least 1, got {downsample}")
         if crop is not None and any(c % downsample for c in crop):
             raise ConfigError("crop", f"{crop} must be multiples of downsample {downsample}")
-        self.base = CrowdDataset(store, crop=crop, flip=flip, seed=seed, ids=ids, cache=cache)
+        self.base = TrainingCrops(store, crop=crop, flip=flip, seed=seed, ids=ids, cache=cache)
         self.target, self.downsample, self.transform = target, downsample, transform
         self.epoch = 0
         self._params = DensityParams(**{**self.base.store.params, "max_side": None})

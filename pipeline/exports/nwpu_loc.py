@@ -27,7 +27,7 @@ import numpy as np
 from pipeline.atomic import write_bytes
 from pipeline.errors import DataError
 from pipeline.exports import head_sizes
-from pipeline.points import split_inside
+from pipeline.point_arrays import split_inside
 from pipeline.sample import Sample
 from pipeline.score import numeric_id, nwpu_line
 

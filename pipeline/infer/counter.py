@@ -21,6 +21,7 @@ from PIL import Image
 
 from pipeline.atomic import write_bytes
 from pipeline.checkpoint import trained_output
+from pipeline.decoder import decode
 from pipeline.device import Precision, resolve_device
 from pipeline.errors import ConfigError, DataError
 from pipeline.geometry import OUTPUT_STRIDES
@@ -28,14 +29,13 @@ from pipeline.image import encode, image_size, load_image, to_rgb
 from pipeline.infer.scale import scaled_size
 from pipeline.outputs import claim, csv_with_header, is_png
 from pipeline.overlay import heatmap
-from pipeline.peaks import decode
 from pipeline.runner import Runner
 
 
 class Counter(Protocol):
     """uint8 (B, H, W, 3) frames -> float32 (B, ceil(H/s), ceil(W/s)) maps at the output stride s: densities
     (a map's sum is its count) or, for a model trained with ``train.target: fidt``, FIDT maps
-    (`pipeline.peaks.decode` counts them)."""
+    (`pipeline.decoder.decode` counts them)."""
 
     name: str
     batch: int  # frames per call that suit it (GPUs want several)

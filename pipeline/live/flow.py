@@ -1,6 +1,6 @@
 """In/out counts on lines, frame by frame, by tracks where heads can be told apart and by flux where not.
 
-Each frame's density map gives the heads (`pipeline.peaks.decode`), which the tracker links
+Each frame's density map gives the heads (`pipeline.decoder.decode`), which the tracker links
 (`pipeline.live.tracking`); each frame pair's optical flow times the density gives the flux
 (`pipeline.live.flux`). ``method`` picks per line:
 
@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from pipeline.decoder import decode
 from pipeline.live.flux import flux, line_samples
 from pipeline.live.tracking import PointTracker, TrackerConfig
-from pipeline.peaks import decode
 
 if TYPE_CHECKING:
     from pipeline.live.lines import Line

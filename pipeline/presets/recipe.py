@@ -31,10 +31,10 @@ from pipeline.build import build_dataset
 from pipeline.checkpoint import load_checkpoint, save_checkpoint, trained_output
 from pipeline.config.model import ModelConfig
 from pipeline.config.train import TrainConfig, train_config
+from pipeline.decoder import decode
 from pipeline.errors import ConfigError
 from pipeline.kernels import DensityParams
 from pipeline.params import RunConfig, dataset_config, section
-from pipeline.peaks import decode
 from pipeline.presets import dataset_roots, load_preset, preset_path, with_roots
 from pipeline.runner import Runner
 from pipeline.score import record_truth, score

@@ -27,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pipeline.errors import DataError
 from pipeline.image import image_size
 from pipeline.paths import contained
-from pipeline.points import as_points
+from pipeline.point_arrays import as_points
 from pipeline.readers import register
 from pipeline.readers.layout import inside
 from pipeline.sample import Sample

@@ -31,7 +31,7 @@ from pipeline import strictjson
 from pipeline.errors import ConfigError, DataError
 from pipeline.image import image_size
 from pipeline.paths import contained
-from pipeline.points import as_points
+from pipeline.point_arrays import as_points
 from pipeline.readers import register
 from pipeline.readers.layout import check_split, one_json
 from pipeline.sample import Sample

@@ -20,7 +20,7 @@ from pipeline import strictjson
 from pipeline.errors import DataError
 from pipeline.image import image_size, is_image
 from pipeline.paths import contained
-from pipeline.points import as_points
+from pipeline.point_arrays import as_points
 from pipeline.readers import register
 from pipeline.readers.layout import natural_key
 from pipeline.sample import Sample

@@ -19,7 +19,7 @@ from pipeline import strictjson
 from pipeline.errors import DataError
 from pipeline.image import IMAGE_SUFFIXES, image_size
 from pipeline.paths import contained
-from pipeline.points import as_points
+from pipeline.point_arrays import as_points
 from pipeline.readers import register
 from pipeline.readers.layout import check_split, inside, plain_id
 from pipeline.sample import Sample

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from pipeline.image import image_size
 from pipeline.paths import contained
-from pipeline.points import as_points
+from pipeline.point_arrays import as_points
 from pipeline.readers import register
 from pipeline.readers.layout import check_split, list_images, natural_key, pair_files
 from pipeline.readers.matfile import load_mat

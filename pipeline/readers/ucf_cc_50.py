@@ -9,7 +9,7 @@ from pathlib import Path
 from pipeline.errors import ConfigError, DataError
 from pipeline.image import image_size, is_image
 from pipeline.paths import contained
-from pipeline.points import as_points
+from pipeline.point_arrays import as_points
 from pipeline.readers import register
 from pipeline.readers.layout import check_split, natural_key, pair_files
 from pipeline.readers.matfile import load_mat

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.errors import DataError
-from pipeline.points import split_inside
+from pipeline.point_arrays import split_inside
 from pipeline.readers import read
 from pipeline.score import Truth, record_truth
 from pipeline.store import read_split

@@ -10,8 +10,8 @@ import numpy as np
 from pipeline.atomic import replaced
 from pipeline.errors import DataError
 from pipeline.paths import contained
+from pipeline.point_arrays import inside, split_inside
 from pipeline.pointfile import PointFile, read_point_file, write_point_file
-from pipeline.points import inside, split_inside
 from pipeline.sample import Sample
 from pipeline.writers import copy_image, register
 

@@ -2,11 +2,11 @@ import numpy as np
 import pytest
 import torch
 
-from pipeline.data import Crop, CrowdDataset, EpochBatches, apply_crop, random_crop
 from pipeline.density import density_map
 from pipeline.errors import ConfigError
 from pipeline.model import IMAGENET_MEAN, IMAGENET_STD, to_model_input
 from pipeline.targets import sum_pool
+from pipeline.training_data import Crop, EpochBatches, TrainingCrops, apply_crop, random_crop
 
 
 def test_sum_pooling_keeps_the_count():
@@ -56,7 +56,7 @@ def test_random_crops_are_multiples_of_eight_and_inside():
 
 
 def test_dataset_targets_sum_to_the_crops_density_and_samples_repeat_per_epoch(tiny_stores):
-    ds = CrowdDataset(tiny_stores["train"], crop=(32, 32), flip=True, seed=5)
+    ds = TrainingCrops(tiny_stores["train"], crop=(32, 32), flip=True, seed=5)
     a = ds[2]
     assert a["image"].shape == (32, 32, 3) and a["image"].dtype == torch.uint8 and a["target"].shape == (1, 4, 4)
     assert torch.equal(ds[2]["image"], a["image"])  # same (seed, epoch, index), same sample
@@ -65,7 +65,7 @@ def test_dataset_targets_sum_to_the_crops_density_and_samples_repeat_per_epoch(t
     assert not torch.equal(ds[2]["image"], a["image"])
     assert torch.equal(ds[2]["image"], ds[(1, 2)]["image"])  # an (epoch, index) key is that epoch's sample
     assert torch.equal(ds[(0, 2)]["image"], a["image"])
-    whole = CrowdDataset(tiny_stores["train"])
+    whole = TrainingCrops(tiny_stores["train"])
     s = whole[0]
     rec = whole.store[whole.ids[0]]
     assert s["image"].shape == (48, 64, 3) and s["target"].shape == (1, 6, 8)
@@ -105,7 +105,7 @@ def test_epoch_batches_split_each_global_batch_over_ranks_and_carry_the_epoch():
 
 def test_crop_size_must_be_a_multiple_of_eight(tiny_stores):
     with pytest.raises(ConfigError, match="multiples of 8"):
-        CrowdDataset(tiny_stores["train"], crop=(30, 32))
+        TrainingCrops(tiny_stores["train"], crop=(30, 32))
 
 
 def test_same_shape_batches_are_runs_of_one_shape_yielded_as_soon_as_they_are_complete():

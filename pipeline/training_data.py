@@ -64,7 +64,7 @@ def apply_crop(image: np.ndarray, density: np.ndarray, points: np.ndarray, crop:
     return np.ascontiguousarray(out_img), np.ascontiguousarray(out_den), pts
 
 
-class CrowdDataset(Dataset):
+class TrainingCrops(Dataset):
     """Samples of one density store, as uint8 images: normalising is the model side's work
     (`to_model_input`), so it runs on the GPU and a loader worker ships 4x fewer bytes.
 
@@ -149,13 +149,13 @@ class CrowdDataset(Dataset):
 
 
 class StoreUnion(Dataset):
-    """Several stores' `CrowdDataset`s as one: index i is the part's index i minus the sizes before it.
+    """Several stores' `TrainingCrops`s as one: index i is the part's index i minus the sizes before it.
 
     Why: a model for real photos learns from more than one dataset (dense and
     sparse crowds); the batches mix them, and each part keeps its own crops.
     """
 
-    def __init__(self, parts: Sequence[CrowdDataset]) -> None:
+    def __init__(self, parts: Sequence[TrainingCrops]) -> None:
         self.parts = list(parts)
         self.starts = np.cumsum([0] + [len(p) for p in self.parts])
 
@@ -199,7 +199,7 @@ class EpochBatches(Sampler[list[tuple[int, int]]]):
 
 
 def make_loader(
-    dataset: CrowdDataset | StoreUnion, sampler: EpochBatches, workers: int, device: torch.device
+    dataset: TrainingCrops | StoreUnion, sampler: EpochBatches, workers: int, device: torch.device
 ) -> DataLoader:
     """One loader for the whole run: persistent workers keep their warm state between epochs,
     and pinned memory lets the copy to a GPU overlap the next batch."""
