@@ -297,7 +297,7 @@ def proposals(request: Request) -> JSONResponse:
         return JSONResponse({"error": "no model configured (start with --checkpoint)"}, 404)
     from annotate.proposals import model_proposals
     from pipeline.image import load_image
-    from pipeline.infer.counter import check_model_size
+    from pipeline.infer.scale import check_model_size
 
     try:
         check_model_size(e.path.name, e.height, e.width)

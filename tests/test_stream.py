@@ -386,10 +386,10 @@ def test_a_frame_the_model_answers_with_nan_is_an_error_of_that_frame():
 
 
 def test_a_video_frame_over_the_pixel_bound_of_one_model_call_is_refused_before_the_model_runs(monkeypatch):
-    import pipeline.infer.counter
+    import pipeline.infer.scale
     from pipeline.live.sources import _within_bound
 
-    monkeypatch.setattr(pipeline.infer.counter, "MAX_MODEL_PIXELS", 32 * 32)
+    monkeypatch.setattr(pipeline.infer.scale, "MAX_MODEL_PIXELS", 32 * 32)
     frames = [Frame(0, 0.0, np.zeros((32, 32, 3), np.uint8)), Frame(1, 0.04, np.zeros((48, 64, 3), np.uint8))]
     checked = _within_bound(iter(frames), "cam.mp4")
     assert next(checked).index == 0

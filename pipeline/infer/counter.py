@@ -26,7 +26,7 @@ from pipeline.device import Precision, resolve_device
 from pipeline.errors import ConfigError, DataError
 from pipeline.geometry import OUTPUT_STRIDES
 from pipeline.image import encode, image_size, load_image, to_rgb
-from pipeline.infer.scale import scaled_size
+from pipeline.infer.scale import check_model_size, scaled_size
 from pipeline.outputs import claim, csv_with_header, is_png
 from pipeline.overlay import heatmap
 from pipeline.runner import Runner
@@ -44,23 +44,6 @@ class Counter(Protocol):
     relative: float | None  # a FIDT peak's least share of the map's maximum (None: the decoder's default)
 
     def __call__(self, frames: np.ndarray) -> np.ndarray: ...
-
-
-MAX_MODEL_PIXELS = 4096 * 4096  # one model call: a full-width CSRNet needs about 1 KB of activations a pixel
-
-
-def check_model_size(source: str | Path, height: int, width: int) -> None:
-    """Refuse (`DataError` naming `source`) an image or frame too large for one model call.
-
-    A 62 KB PNG that declares 8000x8000 used to end in PyTorch's or ONNX
-    Runtime's out-of-memory traceback.
-    """
-    if height * width > MAX_MODEL_PIXELS:
-        raise DataError(
-            source,
-            f"{width}x{height} is over the {MAX_MODEL_PIXELS / 1e6:.1f}-megapixel bound of one model call"
-            " (resize or crop it)",
-        )
 
 
 class TorchCounter:

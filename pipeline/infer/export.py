@@ -19,7 +19,8 @@ from pipeline.atomic import atomic_path
 from pipeline.checkpoint import trained_target
 from pipeline.errors import ConfigError, DataError
 from pipeline.image import image_size, load_image
-from pipeline.infer.counter import MAX_MODEL_PIXELS, Counter, OnnxCounter, TorchCounter
+from pipeline.infer.counter import Counter, OnnxCounter, TorchCounter
+from pipeline.infer.scale import MAX_MODEL_PIXELS
 from pipeline.model import to_model_input
 from pipeline.outputs import claim
 from pipeline.runner import load_model

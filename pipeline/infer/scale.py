@@ -1,4 +1,5 @@
-"""Counting at a scale (`count --scale F`): the size an image or frame is resized to before the model.
+"""The sizes the model takes: one call's bound (`check_model_size`), and counting at a scale (`count --scale
+F`): the size an image or frame is resized to before the model.
 
 A model counts heads of the size it learned; resizing a camera's frames brings
 its heads there (and F^2 of the pixels costs F^2 of the time). Here, not in
@@ -26,3 +27,20 @@ def scaled_size(source: str | Path, shape: tuple[int, int], scale: float, *, liv
             raise ConfigError("--scale", f"{source}: {problem}")
         raise DataError(source, problem)
     return h, w
+
+
+MAX_MODEL_PIXELS = 4096 * 4096  # one model call: a full-width CSRNet needs about 1 KB of activations a pixel
+
+
+def check_model_size(source: str | Path, height: int, width: int) -> None:
+    """Refuse (`DataError` naming `source`) an image or frame too large for one model call.
+
+    A 62 KB PNG that declares 8000x8000 used to end in PyTorch's or ONNX
+    Runtime's out-of-memory traceback.
+    """
+    if height * width > MAX_MODEL_PIXELS:
+        raise DataError(
+            source,
+            f"{width}x{height} is over the {MAX_MODEL_PIXELS / 1e6:.1f}-megapixel bound of one model call"
+            " (resize or crop it)",
+        )

@@ -222,7 +222,7 @@ class _Reader(threading.Thread):
 
 def _within_bound(frames: Iterable[Frame], spec: str) -> Iterator[Frame]:
     """Frames of a size one model call can take; a larger one is a `DataError` naming the source."""
-    from pipeline.infer.counter import check_model_size
+    from pipeline.infer.scale import check_model_size
 
     for f in frames:
         check_model_size(spec, *f.image.shape[:2])
