@@ -72,12 +72,22 @@ register = READERS.register  # ``@register("name")`` in a format's module
 def read(format: str, root: str | Path, split: str, **options: object) -> Iterator[Sample]:
     """Yield the samples of one split of a dataset in `format` under `root`."""
     reader = READERS.get(format, "format", "unknown format")
-    takes = list(inspect.signature(reader).parameters)[2:]
+    takes = _options_of(reader)
     for name in options:
         if name not in takes:
-            offered = f"it takes {', '.join(takes)}" if takes else "it takes none"
-            raise ConfigError(name, f"format {format!r} has no option {name!r} ({offered})")
+            raise _no_option(format, reader, name, name)
     return reader(Path(root), split, **options)
+
+
+def _options_of(reader: Reader) -> list[str]:
+    """The options a reader takes: its parameters after ``(root, split)``."""
+    return list(inspect.signature(reader).parameters)[2:]
+
+
+def _no_option(format: str, reader: Reader, name: str, option: str) -> ConfigError:
+    takes = _options_of(reader)
+    offered = f"it takes {', '.join(takes)}" if takes else "it takes none"
+    return ConfigError(option, f"format {format!r} has no option {name!r} ({offered})")
 
 
 def options_from_text(format: str, given: dict[str, str]) -> dict[str, object]:
@@ -85,14 +95,12 @@ def options_from_text(format: str, given: dict[str, str]) -> dict[str, object]:
     where its parameter is an int (``fold=2``), the text otherwise (``label=head``); a `ConfigError`
     names an option the format lacks or a number that is not one."""
     reader = READERS.get(format, "--from", "unknown format")
-    hints = typing.get_type_hints(reader)
+    hints, takes = typing.get_type_hints(reader), _options_of(reader)
     out: dict[str, object] = {}
     for name, text in given.items():
         want = hints.get(name)
-        if want is None or name in ("root", "split"):
-            takes = [p for p in inspect.signature(reader).parameters if p not in ("root", "split")]
-            offered = f"it takes {', '.join(takes)}" if takes else "it takes none"
-            raise ConfigError("--option", f"format {format!r} has no option {name!r} ({offered})")
+        if name not in takes:
+            raise _no_option(format, reader, name, "--option")
         if int in (want, *typing.get_args(want)) and str not in typing.get_args(want):
             try:
                 out[name] = int(text)

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Annotated, TypeVar
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from pipeline.errors import DataError
 from pipeline.image import image_size
@@ -87,10 +87,11 @@ class PairText(Xml):
 class PointsElement(Xml):
     points: Annotated[str, Field(pattern=r"^(\s*|[^,;]+,[^,;]+)(;(\s*|[^,;]+,[^,;]+))*$")]  # x,y;x,y
 
-    def pairs(self) -> list[tuple[float, float]]:
-        """The heads, each ``x,y`` declared as two coordinates (a `ValidationError` for the first bad one)."""
+    def pairs(self, path: Path) -> list[tuple[float, float]]:
+        """The heads, each ``x,y`` declared as two coordinates (a `DataError` naming `path` for the first bad one)."""
         parts = (p.split(",") for p in self.points.split(";") if p.strip())  # two texts each: the pattern says so
-        return [(q.x, q.y) for q in (PairText.model_validate({"x": x, "y": y}) for x, y in parts)]
+        heads = (validated(PairText, {"x": x, "y": y}, path, "<points points=...> ") for x, y in parts)
+        return [(q.x, q.y) for q in heads]
 
 
 def _element(model: type[M], el: ET.Element, path: Path) -> M:
@@ -126,11 +127,7 @@ def _heads(image: ET.Element, label: str | None, path: Path) -> tuple[np.ndarray
             continue
         who = _attributes(shape).get("by") or None
         if shape.tag == "points":
-            element = _element(PointsElement, shape, path)
-            try:
-                pairs = element.pairs()
-            except ValidationError as exc:
-                raise DataError(path, f"<points points=...>: {exc.errors()[0]['msg'].lower()}") from None
+            pairs = _element(PointsElement, shape, path).pairs(path)
             points += pairs
             sizes += [0.0] * len(pairs)
             by += [who] * len(pairs)
