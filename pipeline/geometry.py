@@ -5,8 +5,6 @@ Every shape in the library is ``(H, W)``; ``WxH`` text is parsed only at the com
 
 from __future__ import annotations
 
-from pipeline.errors import ConfigError
-
 STRIDE = 8  # CSRNet's three 2x2 max-pools: one density cell covers 8x8 pixels
 OUTPUT_STRIDES = (8, 4, 2)  # model.output_stride: CSRNet's own, or a localization decoder's (pipeline.model)
 
@@ -14,10 +12,3 @@ OUTPUT_STRIDES = (8, 4, 2)  # model.output_stride: CSRNet's own, or a localizati
 def cells(shape: tuple[int, int], stride: int = STRIDE) -> tuple[int, int]:
     """The (H, W) of the model's output for an image of `shape`: the image is padded up to the stride."""
     return -(-shape[0] // stride), -(-shape[1] // stride)
-
-
-def check_crop(shape: tuple[int, int], where: str = "crop") -> None:
-    """Refuse (`ConfigError` naming `where`) a crop that is not positive multiples of the stride."""
-    if min(shape) <= 0 or shape[0] % STRIDE or shape[1] % STRIDE:
-        h, w = shape
-        raise ConfigError(where, f"must be positive multiples of {STRIDE} (the model's stride), got {w}x{h} (WxH)")

@@ -20,8 +20,9 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from pipeline.cache import DecodedCache, file_identity
+from pipeline.config.train import check_crop
 from pipeline.errors import DataError
-from pipeline.geometry import STRIDE, check_crop
+from pipeline.geometry import STRIDE
 from pipeline.store import read_split
 from pipeline.targets import target_map
 

@@ -69,7 +69,8 @@ def test_bad_usage_exits_2(args, tmp_path):
 
 def _all_commands(group: click.Group, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
     out = []
-    for name, cmd in group.commands.items():
+    for name in group.list_commands(None):
+        cmd = group.get_command(None, name)
         out.append((*prefix, name))
         if isinstance(cmd, click.Group):
             out.extend(_all_commands(cmd, (*prefix, name)))
@@ -141,5 +142,23 @@ def test_every_help_ends_with_examples_and_the_top_level_lists_whole_sentences()
     listed = " ".join(top.split()).replace("- ", "-")  # a hyphen may end a wrapped line
     for group in SECTIONS.values():
         for name in group:
-            assert " ".join(summary(cli.commands[name]).split()) in listed, name  # whole, not cut at 45 characters
+            # whole, not cut at 45 characters
+            assert " ".join(summary(cli.get_command(None, name)).split()) in listed, name
     assert all(f"{title}:" in top for title in SECTIONS)
+
+
+def test_each_command_comes_from_the_module_the_group_names_and_loads_only_when_asked():
+    code = (
+        "import sys\n"
+        "from pipeline.cli import cli\n"
+        "from pipeline.cli.group import COMMAND_MODULES\n"
+        "mods = {f'pipeline.cli.{m}' for m in COMMAND_MODULES.values()}\n"
+        "assert not mods & set(sys.modules), mods & set(sys.modules)\n"
+        "cmd = cli.get_command(None, 'score')\n"
+        "assert 'pipeline.cli.score' in sys.modules and 'pipeline.cli.data' not in sys.modules\n"
+        "for name, mod in COMMAND_MODULES.items():\n"
+        "    assert cli.get_command(None, name).callback.__module__ == f'pipeline.cli.{mod}', name\n"
+        "assert set(cli.commands) == set(COMMAND_MODULES), set(cli.commands) ^ set(COMMAND_MODULES)\n"
+        "assert cli.get_command(None, 'nope') is None\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)

@@ -17,7 +17,8 @@ from pipeline.cli import cli
 
 runner = CliRunner()
 lines = [[]]
-for name, command in cli.commands.items():
+for name in cli.list_commands(None):
+    command = cli.get_command(None, name)
     lines.append([name])
     if isinstance(command, click.Group):
         lines += [[name, sub] for sub in command.commands]

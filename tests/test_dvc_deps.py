@@ -7,6 +7,7 @@ transitively and including imports inside functions (code the stage may run).
 from __future__ import annotations
 
 import ast
+import functools
 import json
 import re
 import subprocess
@@ -219,6 +220,52 @@ def test_the_core_never_imports_the_periphery(module):
     """The periphery builds on the core; the core never reaches it, so an edit there re-runs no stage."""
     reached = sorted(p for p in code_of(ROOT / module) if _is_periphery(p))
     assert not reached, f"{module} reaches {reached}"
+
+
+MAX_IMPORT_CHAIN = 8  # modules in the longest chain of imports inside the packages
+
+
+def _direct_imports(module: str) -> set[str]:
+    """The project modules `module` imports by name: ``from X import y`` is an edge to X.y when y is a
+    module and to X when y is a name defined there (a package's parent is not counted: it is not used)."""
+    path = _module_file(module)
+    package = ".".join(path.relative_to(ROOT).with_suffix("").parts[:-1])
+    out: set[str] = set()
+    for node in _runtime_nodes(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            out.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                base = ".".join([*package.split(".")[: len(package.split(".")) - node.level + 1], base]).strip(".")
+            subs = {f"{base}.{a.name}" for a in node.names if _module_exists(f"{base}.{a.name}")}
+            out |= subs if len(subs) == len(node.names) else subs | {base}
+    return {m for m in out if m != module and _module_file(m) is not None}
+
+
+def import_chains() -> dict[str, tuple[str, ...]]:
+    """Each module's longest chain of imports (itself first) that visits no module twice (imports
+    inside functions may close a cycle, which is no chain)."""
+    edges = {m: sorted(_direct_imports(m)) for m in map(_dotted, _modules())}
+
+    @functools.cache
+    def longest(module: str, seen: frozenset[str]) -> tuple[str, ...]:
+        tails = [longest(m, seen | {module}) for m in edges.get(module, ()) if m not in seen and m != module]
+        return (module, *max(tails, key=len, default=()))
+
+    return {m: longest(m, frozenset()) for m in edges}
+
+
+def _dotted(file: str) -> str:
+    parts = Path(file).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def test_no_chain_of_imports_inside_the_packages_is_longer_than_8_modules():
+    """Deep chains make every module depend on everything below it; the CLI's root imports no command
+    module (`pipeline.cli.group.COMMAND_MODULES` loads each on use)."""
+    deepest = max(import_chains().values(), key=len)
+    assert len(deepest) <= MAX_IMPORT_CHAIN, " -> ".join(deepest)
 
 
 def _changed_code(repo: Path) -> dict[str, list[str]]:

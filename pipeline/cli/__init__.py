@@ -1,7 +1,8 @@
 """The ``headcount`` command: parses arguments and calls the library, one module per command group.
 
 Exit codes (`pipeline.errors.exit_code_of`, shared with the DVC stages): 0 success,
-1 bad data (one line naming the file), 2 bad usage or settings.
+1 bad data (one line naming the file), 2 bad usage or settings. Each command's module is imported
+when the command is asked for (`pipeline.cli.group.COMMAND_MODULES`).
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ import sys
 
 import click
 
-from pipeline.cli import annotate, bench, count, data, model, score  # noqa: F401 - each registers its commands
 from pipeline.cli.group import cli
 from pipeline.errors import exit_code_of
 

@@ -1,7 +1,12 @@
-"""The ``headcount`` click group every command module registers on, and its grouped help."""
+"""The ``headcount`` click group every command module registers on, and its grouped help.
+
+The group imports a command's module when the command is asked for (`COMMAND_MODULES`): running one
+command loads that module and not the others, and the package's root imports none of them.
+"""
 
 from __future__ import annotations
 
+import importlib
 import inspect
 
 import click
@@ -16,6 +21,16 @@ SECTIONS = {
     "Counting": ("count",),
     "Annotation": ("annotate",),
     "Speed": ("bench",),
+}
+
+# the module under pipeline.cli that registers each command, imported on first use
+COMMAND_MODULES = {
+    **dict.fromkeys(("synth", "density", "inspect", "report", "convert", "export"), "data"),
+    **dict.fromkeys(("preset", "train", "evaluate", "recipe", "export-model"), "model"),
+    **dict.fromkeys(("score", "agree"), "score"),
+    "count": "count",
+    "annotate": "annotate",
+    "bench": "bench",
 }
 
 
@@ -60,12 +75,20 @@ class Headcount(ExamplesLast, click.Group):
 
     command_class = Command
 
+    def list_commands(self, ctx: click.Context | None) -> list[str]:
+        return sorted({*self.commands, *COMMAND_MODULES})
+
+    def get_command(self, ctx: click.Context | None, name: str) -> click.Command | None:
+        if name not in self.commands and name in COMMAND_MODULES:
+            importlib.import_module(f"pipeline.cli.{COMMAND_MODULES[name]}")  # registers it on this group
+        return self.commands.get(name)
+
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         names = self.list_commands(ctx)
         placed = {n for group in SECTIONS.values() for n in group}
         sections = [*SECTIONS.items(), ("Other", tuple(n for n in names if n not in placed))]
         for title, group in sections:
-            rows = [(n, summary(self.commands[n])) for n in group if n in self.commands]
+            rows = [(n, summary(c)) for n in group if n in names and (c := self.get_command(ctx, n)) is not None]
             if rows:
                 with formatter.section(title):
                     formatter.write_dl(rows)

@@ -192,15 +192,8 @@ def export_model_cmd(checkpoint: Path, onnx_out: Path, int8: bool, calibrate: Pa
     from pipeline.atomic import write_bytes
     from pipeline.errors import DataError
     from pipeline.infer.counter import OnnxCounter
-    from pipeline.infer.export import (
-        calibration_frames,
-        calibration_images,
-        compare_counts,
-        export_onnx,
-        is_onnx_model,
-        quantize_onnx,
-        verify_onnx,
-    )
+    from pipeline.infer.export import calibration_frames, calibration_images, export_onnx, is_onnx_model, quantize_onnx
+    from pipeline.infer.parity import compare_counts, verify_onnx
     from pipeline.outputs import claim
 
     claim(onnx_out, is_onnx_model, "an ONNX model", inputs=[checkpoint])  # before minutes of work

@@ -7,8 +7,8 @@ import math
 
 import click
 
+from pipeline.config.train import check_crop
 from pipeline.errors import ConfigError
-from pipeline.geometry import check_crop
 from pipeline.params import DEVICE_SPEC
 
 DEVICE_HELP = "auto (a GPU when there is one), cpu, cuda or cuda:N."

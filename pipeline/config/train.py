@@ -53,6 +53,13 @@ class TrainConfig:
             raise ConfigError("weight_decay", f"must be a finite number >= 0, got {self.weight_decay}")
 
 
+def check_crop(shape: tuple[int, int], where: str = "crop") -> None:
+    """Refuse (`ConfigError` naming `where`) a crop that is not positive multiples of the stride."""
+    if min(shape) <= 0 or shape[0] % STRIDE or shape[1] % STRIDE:
+        h, w = shape
+        raise ConfigError(where, f"must be positive multiples of {STRIDE} (the model's stride), got {w}x{h} (WxH)")
+
+
 def train_config(params: dict) -> TrainConfig:
     """The ``train:`` section of params.yaml; ``dataset`` names the store, read by `params.train_store`."""
     return section(params, "train", TrainConfig, skip=("dataset",))

@@ -19,7 +19,6 @@ from pipeline.atomic import atomic_path
 from pipeline.checkpoint import trained_target
 from pipeline.errors import ConfigError, DataError
 from pipeline.image import image_size, load_image
-from pipeline.infer.counter import Counter, OnnxCounter, TorchCounter
 from pipeline.infer.scale import MAX_MODEL_PIXELS
 from pipeline.model import to_model_input
 from pipeline.outputs import claim
@@ -164,15 +163,6 @@ def calibration_frames(images: list[Path] | None, shape: tuple[int, int] = (360,
     return [render_image(rng, cfg)[0] for _ in range(n)]
 
 
-def compare_counts(a: Counter, b: Counter, frames: list[np.ndarray]) -> float:
-    """Largest relative difference of the count between two counters over `frames`."""
-    worst = 0.0
-    for f in frames:
-        x, y = float(a(f[None]).sum(dtype=np.float64)), float(b(f[None]).sum(dtype=np.float64))
-        worst = max(worst, abs(x - y) / max(abs(x), 1e-6))
-    return worst
-
-
 def is_onnx_model(path: Path) -> bool:
     try:
         import onnx
@@ -181,11 +171,3 @@ def is_onnx_model(path: Path) -> bool:
         return True
     except Exception:  # noqa: BLE001 - anything onnx cannot parse is not ours to overwrite
         return False
-
-
-def verify_onnx(checkpoint: str | Path, onnx_path: str | Path, seed: int = 0) -> float:
-    """Largest relative difference of the count between ONNX Runtime and PyTorch, on frames of two sizes
-    (one not a multiple of 8, so the padding inside the graph is checked too)."""
-    rng = np.random.default_rng(seed)
-    frames = [rng.integers(0, 256, (h, w, 3), dtype=np.uint8) for h, w in ((360, 640), (101, 149)) for _ in range(2)]
-    return compare_counts(TorchCounter(checkpoint, torch.device("cpu")), OnnxCounter(onnx_path), frames)
