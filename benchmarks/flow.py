@@ -7,6 +7,11 @@ counted on a vertical line across the middle with each method, from the model's 
 (`--checkpoint`, the demo pipeline's by default) and, as the ceiling, from the true density. It
 prints the true crossings and each method's, the mean absolute error of in and out, and the tracks'
 HOTA (`pipeline.scoring.hota`, similarity 1 - d/8 px), IDF1 and MOTA (motmetrics, heads matched within 8 px).
+
+Then the speed, end to end: each video written as an MP4 and counted by `count_video` (decoding, the
+model, the lines) as fast as it goes, with no line and with each method, by the checkpoint in PyTorch
+and by its ONNX exports (fp32, and int8 calibrated on synthetic crowds as `headcount export-model
+--int8` does), in frames per second.
 """
 
 from __future__ import annotations
@@ -37,12 +42,14 @@ def main() -> None:
     ap.add_argument("--frames", type=int, default=150)
     ap.add_argument("--arrivals", type=float, nargs="+", default=[1.0, 4.0, 12.0])
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--no-fps", action="store_true", help="skip the end-to-end speed table")
     args = ap.parse_args()
     counter = load_counter(args.checkpoint, "cpu")
     line = Line("mid", np.array([320.0, 90.0]), np.array([320.0, 360.0]), "left")
     kernel = DensityParams(method="fixed", sigma=4.0, border="renormalize")
-    rows = []
-    with tempfile.TemporaryDirectory():
+    rows, speeds = [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        runtimes = {} if args.no_fps else _runtimes(args.checkpoint, Path(tmp))
         for rate in args.arrivals:
             scene = simulate(WalkConfig(frames=args.frames, arrivals=rate, seed=1))
             truth = true_crossings(scene, line).sum(axis=0)
@@ -90,8 +97,9 @@ def main() -> None:
                             **scores,
                         }
                     )
+            speeds += _speeds(scene, line, runtimes, Path(tmp), rate, in_view)
     if args.json:
-        for r in rows:
+        for r in rows + speeds:
             print(json.dumps(r))
         return
     columns = ["arrivals/s", "heads in view", "density", "method", "true in / out", "counted in / out", "MAE"]
@@ -103,6 +111,44 @@ def main() -> None:
             f" | {r['in']:.1f} / {r['out']:.1f} | {r['mae']:.2f} | {r.get('hota', '')} | {r.get('idf1', '')}"
             f" | {r.get('mota', '')} |"
         )
+    if speeds:
+        methods = list(dict.fromkeys(r["method"] for r in speeds))
+        print("\n| arrivals/s | heads in view | runtime | " + " | ".join(f"fps, {m}" for m in methods) + " |")
+        print("|---|---|---|" + "---|" * len(methods))
+        for key in dict.fromkeys((r["arrivals"], r["in_view"], r["runtime"]) for r in speeds):
+            fps = {r["method"]: r["fps"] for r in speeds if (r["arrivals"], r["in_view"], r["runtime"]) == key}
+            print(f"| {key[0]:g} | {key[1]} | {key[2]} | " + " | ".join(f"{fps[m]:.1f}" for m in methods) + " |")
+
+
+def _runtimes(checkpoint: Path, tmp: Path) -> dict:
+    """The checkpoint as each runtime `headcount count` takes: PyTorch, ONNX fp32 and ONNX int8."""
+    from pipeline.infer.counter import load_counter
+    from pipeline.infer.export import calibration_frames, export_onnx, quantize_onnx
+
+    fp32 = export_onnx(checkpoint, tmp / "fp32.onnx")
+    int8 = quantize_onnx(fp32, tmp / "int8.onnx", calibration_frames(None))
+    return {name: load_counter(path, "cpu") for name, path in (("pytorch", checkpoint), ("onnx", fp32), ("int8", int8))}
+
+
+def _speeds(scene, line, runtimes: dict, tmp: Path, rate: float, in_view: float) -> list[dict]:  # noqa: ANN001
+    """Frames per second of `count_video` over the scene's MP4, per runtime and line method."""
+    from pipeline.live.flow import LineCounting
+    from pipeline.live.stream import Outputs, count_video
+    from pipeline.live.walkers import write_video
+
+    if not runtimes:
+        return []
+    video = tmp / f"walk-{rate:g}.mp4"
+    write_video(video, scene)
+    out = []
+    for name, counter in runtimes.items():
+        for method in ("no line", "tracks", "flux", "auto"):
+            lines = LineCounting() if method == "no line" else LineCounting((line,), method)
+            records = Outputs(str(tmp / "records.jsonl"), alerts_stdout=False)
+            summary = count_video(str(video), counter, outputs=records, lines=lines, progress=False)
+            fps = summary.frames / summary.seconds
+            out.append({"arrivals": rate, "in_view": round(in_view, 1), "runtime": name, "method": method, "fps": fps})
+    return out
 
 
 if __name__ == "__main__":

@@ -133,6 +133,37 @@ def test_flux_of_the_true_density_and_the_frames_optical_flow_is_near_the_true_c
     assert abs(got["in"] - truth[0]) <= 1.5 and abs(got["out"] - truth[1]) <= 1.5
 
 
+def test_flow_for_lines_alone_is_the_box_around_them_and_counts_as_the_whole_frames_does():
+    from pipeline.density import compute_density
+    from pipeline.kernels import DensityParams
+    from pipeline.live.flow import LineCounter, LineCounting
+    from pipeline.live.flux import MARGIN, Motion, lines_box
+
+    scene = simulate(WalkConfig(frames=40, arrivals=6.0, seed=2))
+    line = Line("mid", np.array([320.0, 90.0]), np.array([320.0, 360.0]), "left")
+    rows, cols = lines_box([line], (360, 640))
+    assert (rows, cols) == (slice(90 - MARGIN, 360), slice(320 - MARGIN, 321 + MARGIN))
+    assert lines_box([Line("edge", np.array([-5.0, 0.0]), np.array([700.0, 10.0]), "left")], (360, 640))[1] == slice(
+        0, 640
+    )
+    whole, boxed = Motion(), Motion([line])
+    counters = [LineCounter(LineCounting((line,), "flux")) for _ in range(2)]
+    kernel = DensityParams(method="fixed", sigma=4.0, border="renormalize")
+    for k, frame in enumerate(render(scene)):
+        cells = compute_density(scene.heads(k)[1], (360, 640), kernel).density.reshape(45, 8, 80, 8).sum(axis=(1, 3))
+        flows = whole.step(frame), boxed.step(frame)
+        got = [c.update(frame.shape[:2], cells, 8, f)["mid"] for c, f in zip(counters, flows, strict=True)]
+        if flows[1] is not None:
+            outside = np.ones((360, 640), bool)
+            outside[rows, cols] = False
+            assert not flows[1][outside].any() and flows[1][rows, cols].any()
+    assert got[0]["in"] + got[0]["out"] > 5
+    assert (
+        abs(got[1]["in"] - got[0]["in"]) <= 0.05 * got[0]["in"]
+        and abs(got[1]["out"] - got[0]["out"]) <= 0.05 * got[0]["out"]
+    )
+
+
 def test_count_gives_cumulative_in_and_out_per_line_in_json_lines_and_csv(tmp_path):
     import json
 

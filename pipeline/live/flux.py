@@ -9,7 +9,9 @@ over the line of density (people per pixel²) times the motion's component along
 are both counted).
 
 Motion is OpenCV's Farnebäck flow between consecutive greyscale frames; the density is the model's
-map of the later frame, its cells' share spread over their pixels.
+map of the later frame, its cells' share spread over their pixels. Where only lines need it, the flow
+is computed in the box around them, `MARGIN` px wider on each side, and is zero elsewhere: the lines'
+crossings move by a tenth of a person or less against the whole frame's flow (benchmarks/README.md).
 """
 
 from __future__ import annotations
@@ -22,6 +24,9 @@ if TYPE_CHECKING:
     from pipeline.live.lines import Line
 
 
+MARGIN = 32  # px around the lines' box where flow is computed for them alone
+
+
 def optical_flow(before: np.ndarray, after: np.ndarray) -> np.ndarray:
     """(H, W, 2) motion in pixels from RGB frame `before` to `after` (dense, Farnebäck)."""
     import cv2
@@ -30,16 +35,35 @@ def optical_flow(before: np.ndarray, after: np.ndarray) -> np.ndarray:
     return cv2.calcOpticalFlowFarneback(grey[0], grey[1], None, 0.5, 3, 15, 3, 5, 1.2, 0)
 
 
-class Motion:
-    """The optical flow from the previous frame to each new one (None for the first, or after a size change)."""
+def lines_box(lines: list[Line], shape: tuple[int, int], margin: int = MARGIN) -> tuple[slice, slice]:
+    """(rows, cols) of the box around `lines` in an image of `shape` (H, W), `margin` px wider each side."""
+    ends = np.array([p for line in lines for p in (line.a, line.b)], np.float64).reshape(-1, 2)
+    h, w = shape
+    x0, y0 = np.floor(ends.min(axis=0)).astype(int) - margin
+    x1, y1 = np.ceil(ends.max(axis=0)).astype(int) + margin + 1
+    return slice(max(0, min(y0, h)), max(0, min(y1, h))), slice(max(0, min(x0, w)), max(0, min(x1, w)))
 
-    def __init__(self) -> None:
+
+class Motion:
+    """The optical flow from the previous frame to each new one (None for the first, or after a size change).
+
+    With `lines`, only the box around them (`lines_box`) gets flow, zero elsewhere: all that `flux` reads.
+    """
+
+    def __init__(self, lines: list[Line] | None = None) -> None:
         self.previous: np.ndarray | None = None
+        self.lines = list(lines) if lines else None
 
     def step(self, image: np.ndarray) -> np.ndarray | None:
         flow = None
         if self.previous is not None and self.previous.shape == image.shape:
-            flow = optical_flow(self.previous, image)
+            if self.lines is None:
+                flow = optical_flow(self.previous, image)
+            else:
+                rows, cols = lines_box(self.lines, image.shape[:2])
+                flow = np.zeros((*image.shape[:2], 2), np.float32)
+                if rows.stop - rows.start >= 2 and cols.stop - cols.start >= 2:
+                    flow[rows, cols] = optical_flow(self.previous[rows, cols], image[rows, cols])
         self.previous = image
         return flow
 

@@ -155,7 +155,11 @@ def count_frames(
     if on_tracks is not None and lines.method == "flux":
         raise ConfigError("--tracks", "tracks come from the tracks method: not with --line-method flux")
     line_counter = LineCounter(lines) if lines.lines or on_tracks is not None else None
-    motion = Motion() if (line_counter is not None and line_counter.needs_flow) or flow_map is not None else None
+    motion = None
+    if flow_map is not None:  # the whole frame's motion
+        motion = Motion()
+    elif line_counter is not None and line_counter.needs_flow and lines.lines:  # the lines' box's
+        motion = Motion(list(lines.lines))
     zones = list(alerting.zones)
     thresholds = {z.name: z.threshold for z in zones}
     line_thresholds = {}

@@ -9,11 +9,14 @@ does for points too; norfair itself needs numpy < 2, which the pinned numerics c
 A track counts on a line once it has been seen `min_hits` times (a spurious peak that lives for
 one frame crosses nothing), by the step of its filtered position from one matched frame to the
 next, so a head decoded a pixel either side of the line in turn is not a stream of crossings.
+
+The tracks are arrays (states, covariances, ...), each step of the filter one array operation over
+all of them: a dense crowd holds hundreds of tracks, and a frame must take milliseconds.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -23,18 +26,6 @@ if TYPE_CHECKING:
     from pipeline.live.lines import Line
 
 F = np.array([[1, 0, 1, 0], [0, 1, 0, 1], [0, 0, 1, 0], [0, 0, 0, 1]], np.float64)  # x += vx, y += vy
-H = np.array([[1, 0, 0, 0], [0, 1, 0, 0]], np.float64)
-
-
-@dataclass
-class Track:
-    id: int
-    state: np.ndarray  # x, y, vx, vy
-    cov: np.ndarray
-    last: np.ndarray  # its filtered position when a head was last matched to it
-    hits: int = 1
-    misses: int = 0
-    counted: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
 
 @dataclass(frozen=True)
@@ -46,12 +37,34 @@ class TrackerConfig:
     point_noise: float = 2.0  # pixels: how far a decoded head lies from the true one
 
 
+def _predicted_cov(cov: np.ndarray) -> np.ndarray:
+    """``F @ cov @ F.T`` for every track: with cov in 2 x 2 blocks [[A, B], [C, D]] (position, velocity),
+    [[A + B + C + D, B + D], [C + D, D]]."""
+    a, b, c, d = cov[:, :2, :2], cov[:, :2, 2:], cov[:, 2:, :2], cov[:, 2:, 2:]
+    out = np.empty_like(cov)
+    out[:, :2, :2] = a + b + c + d
+    out[:, :2, 2:] = b + d
+    out[:, 2:, :2] = c + d
+    out[:, 2:, 2:] = d
+    return out
+
+
 class PointTracker:
-    """Tracks of head points, frame by frame, with per-line in/out totals."""
+    """Tracks of head points, frame by frame, with per-line in/out totals.
+
+    Track i is ``ids[i]`` with filter state ``state[i]`` (x, y, vx, vy) and covariance ``cov[i]``,
+    ``last[i]`` its filtered position when a head was last matched to it, ``hits[i]`` heads so far
+    and ``misses[i]`` frames since the last.
+    """
 
     def __init__(self, lines: list[Line] = (), config: TrackerConfig = TrackerConfig()) -> None:
         self.config, self.lines = config, list(lines)
-        self.tracks: list[Track] = []
+        self.ids = np.zeros(0, np.int64)
+        self.state = np.zeros((0, 4))
+        self.cov = np.zeros((0, 4, 4))
+        self.last = np.zeros((0, 2))
+        self.hits = np.zeros(0, np.int64)
+        self.misses = np.zeros(0, np.int64)
         self.next_id = 1
         self.totals = {line.name: [0, 0] for line in self.lines}
         q = config.motion_noise**2
@@ -61,42 +74,48 @@ class PointTracker:
     def update(self, points: np.ndarray) -> dict[str, tuple[int, int]]:
         """Take one frame's (K, 2) heads; returns each line's (in, out) crossings in this frame."""
         points = np.asarray(points, np.float64).reshape(-1, 2)
-        for t in self.tracks:  # predict
-            t.state = F @ t.state
-            t.cov = F @ t.cov @ F.T + self.Q
+        self.state = self.state @ F.T  # predict
+        self.cov = _predicted_cov(self.cov) + self.Q
         taken = np.zeros(len(points), bool)
-        matched: list[tuple[Track, np.ndarray]] = []
-        if self.tracks and len(points):
-            predicted = np.array([t.state[:2] for t in self.tracks])
-            cost = np.linalg.norm(predicted[:, None] - points[None], axis=2)
+        rows = cols = np.zeros(0, np.int64)
+        if len(self.ids) and len(points):
+            cost = np.hypot(self.state[:, None, 0] - points[None, :, 0], self.state[:, None, 1] - points[None, :, 1])
             rows, cols = linear_sum_assignment(cost)
-            for r, c in zip(rows, cols, strict=True):
-                if cost[r, c] <= self.config.max_distance:
-                    matched.append((self.tracks[r], points[c]))
-                    taken[c] = True
+            keep = cost[rows, cols] <= self.config.max_distance
+            rows, cols = rows[keep], cols[keep]
+            taken[cols] = True
         crossed = {line.name: [0, 0] for line in self.lines}
-        seen = set()
-        for t, p in matched:
-            gain = t.cov @ H.T @ np.linalg.inv(H @ t.cov @ H.T + self.R)
-            t.state = t.state + gain @ (p - H @ t.state)
-            t.cov = (np.eye(4) - gain @ H) @ t.cov
-            t.hits, t.misses = t.hits + 1, 0
-            here = t.state[:2].copy()  # filtered: a head decoded a pixel either side of the line crosses nothing
-            if t.hits > self.config.min_hits:
-                for line in self.lines:
-                    c = int(line.crossings(t.last, here)[0])
-                    if c:
-                        crossed[line.name][0 if c > 0 else 1] += 1
-            t.last = here
-            seen.add(id(t))
-        for t in self.tracks:
-            if id(t) not in seen:
-                t.misses += 1
-        self.tracks = [t for t in self.tracks if t.misses <= self.config.max_misses]
-        for p in points[~taken]:
-            cov = np.diag([self.config.point_noise**2] * 2 + [25.0, 25.0])
-            self.tracks.append(Track(self.next_id, np.array([p[0], p[1], 0.0, 0.0]), cov, p))
-            self.next_id += 1
+        if len(rows):
+            p = self.cov[rows]
+            s = p[:, :2, :2] + self.R  # innovation covariance, 2 x 2: inverted in closed form
+            det = s[:, 0, 0] * s[:, 1, 1] - s[:, 0, 1] * s[:, 1, 0]
+            s_inv = np.stack([s[:, 1, 1], -s[:, 0, 1], -s[:, 1, 0], s[:, 0, 0]], axis=1).reshape(-1, 2, 2)
+            gain = p[:, :, :2] @ (s_inv / det[:, None, None])
+            innovation = points[cols] - self.state[rows, :2]
+            self.state[rows] += (gain @ innovation[:, :, None])[:, :, 0]
+            self.cov[rows] = p - gain @ p[:, :2, :]
+            self.hits[rows] += 1
+            self.misses[rows] = 0
+            here = self.state[rows, :2].copy()  # filtered: a head decoded a pixel either side crosses nothing
+            counts = self.hits[rows] > self.config.min_hits
+            for line in self.lines:
+                c = line.crossings(self.last[rows][counts], here[counts])
+                crossed[line.name] = [int((c > 0).sum()), int((c < 0).sum())]
+            self.last[rows] = here
+        missed = np.ones(len(self.ids), bool)
+        missed[rows] = False
+        self.misses[missed] += 1
+        alive = self.misses <= self.config.max_misses
+        new = points[~taken]
+        n = len(new)
+        cov = np.diag([self.config.point_noise**2] * 2 + [25.0, 25.0])
+        self.ids = np.concatenate([self.ids[alive], np.arange(self.next_id, self.next_id + n)])
+        self.state = np.concatenate([self.state[alive], np.hstack([new, np.zeros((n, 2))])])
+        self.cov = np.concatenate([self.cov[alive], np.broadcast_to(cov, (n, 4, 4))])
+        self.last = np.concatenate([self.last[alive], new])
+        self.hits = np.concatenate([self.hits[alive], np.ones(n, np.int64)])
+        self.misses = np.concatenate([self.misses[alive], np.zeros(n, np.int64)])
+        self.next_id += n
         for name, (i, o) in crossed.items():
             self.totals[name][0] += i
             self.totals[name][1] += o
@@ -104,4 +123,4 @@ class PointTracker:
 
     def active(self) -> list[tuple[int, np.ndarray]]:
         """(id, (x, y)) of the tracks matched in this frame."""
-        return [(t.id, t.last) for t in self.tracks if t.misses == 0]
+        return [(int(i), p) for i, p in zip(self.ids[self.misses == 0], self.last[self.misses == 0], strict=True)]
