@@ -85,11 +85,18 @@ def _crop(c: np.ndarray, h: int, w: int, row_len: int, bias: np.ndarray, out: np
     nbatch, nc = out.shape[:2]
     for t in prange(nbatch * nc):
         bi, ch = t // nc, t % nc
-        for y in range(h):
-            if bias.size:
-                out[bi, ch, y] = c[bi, 0, ch, y * row_len : y * row_len + w] + bias[ch]
-            else:
-                out[bi, ch, y] = c[bi, 0, ch, y * row_len : y * row_len + w]
+        row = c[bi, 0, ch]
+        plane = out[bi, ch]
+        # element by element: a row slice plus the bias would allocate a temporary array per row
+        if bias.size:
+            b = bias[ch]
+            for y in range(h):
+                for x in range(w):
+                    plane[y, x] = row[y * row_len + x] + b
+        else:
+            for y in range(h):
+                for x in range(w):
+                    plane[y, x] = row[y * row_len + x]
 
 
 @numba.njit(parallel=True, cache=True, nogil=True, boundscheck=False)
