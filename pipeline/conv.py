@@ -109,12 +109,13 @@ def _pack_into(w: np.ndarray, mr: int, out: np.ndarray) -> None:  # pragma: no c
         bi, s = t // strips, t % strips
         base = (bi * strips + s) * k_len * mr
         rows = min(mr, m - s * mr)
-        for k in range(k_len):
-            o = base + k * mr
-            for r in range(rows):
-                out[o + r] = w[bi, s * mr + r, k]
-            for r in range(rows, mr):
-                out[o + r] = 0.0
+        for r in range(rows):  # each row of w read in order
+            src = w[bi, s * mr + r]
+            for k in range(k_len):
+                out[base + k * mr + r] = src[k]
+        for r in range(rows, mr):
+            for k in range(k_len):
+                out[base + k * mr + r] = 0.0
 
 
 @numba.njit(parallel=True, cache=True, nogil=True, boundscheck=False)
