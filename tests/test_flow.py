@@ -254,6 +254,58 @@ def test_the_flow_map_shows_a_stream_moving_right_at_its_speed_and_where_people_
     assert image.size == (640, 360) and MIN_PEOPLE > 0
 
 
+def test_the_overlays_arrows_follow_the_crowd_now_and_the_maps_the_whole_video():
+    from PIL import Image
+
+    from pipeline.live.flowmap import FlowMap
+
+    flow_map = FlowMap(fps=25.0)
+    density = np.full((8, 8), 0.1)
+    right, left = np.zeros((64, 64, 2)), np.zeros((64, 64, 2))
+    right[..., 0], left[..., 0] = 2.0, -2.0
+    for flow in [right] * 100 + [left] * 25:  # four seconds to the right, then one to the left
+        flow_map.update(density, flow, 8)
+    whole, now = flow_map.regions()[2][:, 0], flow_map.regions(recent=True)[2][:, 0]
+    assert np.allclose(whole, (100 * 50 - 25 * 50) / 125)  # px a second
+    assert (now < -10).all()  # the fading sums point where the crowd goes now
+    assert np.allclose(flow_map.regions(recent=True)[1], flow_map.regions()[1])  # as many people either way
+
+    def mean_column(recent: bool) -> float:  # of the pixels drawn: arrows to the left lie left of those to the right
+        drawn = np.asarray(flow_map.draw_arrows(Image.new("RGB", (64, 64)), recent=recent)).max(axis=2) > 0
+        return float(np.nonzero(drawn)[1].mean())
+
+    assert mean_column(recent=True) < mean_column(recent=False) - 3
+
+
+def test_count_draws_the_flow_arrows_on_the_overlay_when_flow_is_asked_for(tmp_path):
+    import av
+    import torch
+
+    from pipeline.infer.counter import TorchCounter
+    from pipeline.live.stream import Outputs, count_video
+    from pipeline.live.walkers import write_video
+    from pipeline.model import CSRNet, ModelConfig
+    from pipeline.train import save_checkpoint
+
+    cfg = WalkConfig(frames=30, width=160, height=96, arrivals=4.0, flows=("stream-right",), stop_and_go=0.0, seed=3)
+    write_video(tmp_path / "walk.mp4", simulate(cfg))
+    torch.manual_seed(0)
+    model = CSRNet(0.0625)
+    with torch.no_grad():
+        model.output.bias.fill_(0.05)
+    save_checkpoint(tmp_path / "m.pt", model=model.state_dict(), model_config=ModelConfig(width=0.0625).__dict__)
+    counter = TorchCounter(tmp_path / "m.pt", torch.device("cpu"))
+    last = []
+    for name, flow in (("plain.mp4", None), ("arrows.mp4", tmp_path / "flow.png")):
+        outputs = Outputs(None, overlay=tmp_path / name, flow=flow, alerts_stdout=False)
+        count_video(str(tmp_path / "walk.mp4"), counter, outputs=outputs, progress=False)
+        with av.open(str(tmp_path / name)) as video:
+            last.append([f.to_ndarray(format="rgb24") for f in video.decode(video=0)][-1].astype(int))
+    changed = np.abs(last[1] - last[0]).max(axis=2) > 60
+    assert changed.sum() > 20 and (last[1][changed].min(axis=1) > 150).mean() > 0.5  # white arrows drawn
+    assert (tmp_path / "flow.png").stat().st_size > 0
+
+
 def test_line_thresholds_are_read_and_a_bad_one_is_one_line(tmp_path):
     path = tmp_path / "lines.yaml"
     path.write_text("lines:\n- {name: door, points: [[0, 0], [9, 0]], occupancy_threshold: 40, rate_threshold: 12.5}\n")

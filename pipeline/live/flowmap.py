@@ -5,6 +5,9 @@ optical flow is known, the density-weighted motion of each region (a square of `
 cells). A region's arrow is its people's mean motion: direction, and a length in pixels per second
 drawn at `ARROW_SECONDS` of walking, so a still crowd has dots, a stream long arrows. Regions
 with fewer than `MIN_PEOPLE` people on average get no arrow (noise of an empty floor).
+
+The same sums are also kept with each frame's weight fading over `RECENT_SECONDS`: the overlay video
+draws those arrows on every frame (where the crowd moves now), the PNG the whole video's.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from pipeline.overlay import blend
 REGION = 4  # output cells per region side
 ARROW_SECONDS = 0.5  # an arrow shows where its people would be this much later
 MIN_PEOPLE = 0.05  # mean people in a region for it to get an arrow
+RECENT_SECONDS = 1.0  # the overlay's arrows: each frame's weight falls by e over this much video
 
 
 class FlowMap:
@@ -30,6 +34,9 @@ class FlowMap:
         self.weight: np.ndarray | None = None  # summed density of the cells whose flow was known
         self.stride = 8
         self.last_frame: np.ndarray | None = None
+        self.fade = float(np.exp(-1.0 / (RECENT_SECONDS * fps)))
+        self.recent: list[np.ndarray] | None = None  # occupancy, motion, weight, each frame fading
+        self.recent_frames = 0.0  # the faded count of frames
 
     def update(
         self, density: np.ndarray, flow: np.ndarray | None, stride: int, image: np.ndarray | None = None
@@ -41,8 +48,14 @@ class FlowMap:
             self.motion = np.zeros((*density.shape, 2))
             self.weight = np.zeros_like(density)
             self.frames = 0
+            self.recent = [np.zeros_like(self.occupancy), np.zeros_like(self.motion), np.zeros_like(self.weight)]
+            self.recent_frames = 0.0
         self.stride = stride
+        for a in self.recent:
+            a *= self.fade
+        self.recent_frames = self.recent_frames * self.fade + 1.0
         self.occupancy += density
+        self.recent[0] += density
         self.frames += 1
         if image is not None:
             self.last_frame = image
@@ -51,13 +64,20 @@ class FlowMap:
             cells = np.zeros((h * stride, w * stride, 2))
             cells[: flow.shape[0], : flow.shape[1]] = flow
             per_cell = cells.reshape(h, stride, w, stride, 2).mean(axis=(1, 3))
-            self.motion += density[..., None] * per_cell
+            moved = density[..., None] * per_cell
+            self.motion += moved
             self.weight += density
+            self.recent[1] += moved
+            self.recent[2] += density
 
-    def regions(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(centres (R, 2) in pixels, mean people per region (R,), mean motion (R, 2) in px per second)."""
+    def regions(self, recent: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(centres (R, 2) in pixels, mean people per region (R,), mean motion (R, 2) in px per second),
+        over the whole video or (`recent`) with the frames fading over `RECENT_SECONDS`."""
         if self.occupancy is None:
             return np.zeros((0, 2)), np.zeros(0), np.zeros((0, 2))
+        occupancy, motion_sum, weight_sum, frames = (
+            (*self.recent, self.recent_frames) if recent else (self.occupancy, self.motion, self.weight, self.frames)
+        )
         h, w = self.occupancy.shape
         rh, rw = -(-h // REGION), -(-w // REGION)
 
@@ -66,8 +86,8 @@ class FlowMap:
             full[:h, :w] = a
             return full.reshape(rh, REGION, rw, REGION, *a.shape[2:]).sum(axis=(1, 3))
 
-        people = pooled(self.occupancy) / max(self.frames, 1)
-        weight, motion = pooled(self.weight), pooled(self.motion)
+        people = pooled(occupancy) / max(frames, 1)
+        weight, motion = pooled(weight_sum), pooled(motion_sum)
         with np.errstate(invalid="ignore", divide="ignore"):
             mean = np.where(weight[..., None] > 0, motion / weight[..., None], 0.0) * self.fps
         size = REGION * self.stride
@@ -82,9 +102,23 @@ class FlowMap:
             background = self.last_frame if self.last_frame is not None else np.full((h, w, 3), 96, np.uint8)
         mean = (self.occupancy / max(self.frames, 1)) if self.occupancy is not None else np.zeros((1, 1))
         out = Image.fromarray(blend(background, mean, 0.6))
+        self.draw_arrows(out)
         draw = ImageDraw.Draw(out)
+        font = ImageFont.load_default(size=max(10, h // 30))
+        draw.text(
+            (8, h - max(10, h // 30) - 8),
+            f"{self.frames} frames: mean occupancy, motion per {ARROW_SECONDS:g} s",
+            fill=(255, 255, 255),
+            font=font,
+        )
+        return out
+
+    def draw_arrows(self, image: Image.Image, recent: bool = False) -> Image.Image:
+        """Each region's arrow (or a dot where its people stand still) drawn on `image`, in place."""
+        w, h = image.size
+        draw = ImageDraw.Draw(image)
         width = max(2, h // 180)
-        for (x, y), people, (vx, vy) in zip(*self.regions(), strict=True):
+        for (x, y), people, (vx, vy) in zip(*self.regions(recent), strict=True):
             if people < MIN_PEOPLE or x >= w or y >= h:
                 continue
             dx, dy = vx * ARROW_SECONDS, vy * ARROW_SECONDS
@@ -97,11 +131,4 @@ class FlowMap:
             for turn in (2.6, -2.6):  # the arrow's head
                 end = (tip[0] + 6 * width * np.cos(angle + turn), tip[1] + 6 * width * np.sin(angle + turn))
                 draw.line([tip, end], fill=(255, 255, 255), width=width)
-        font = ImageFont.load_default(size=max(10, h // 30))
-        draw.text(
-            (8, h - max(10, h // 30) - 8),
-            f"{self.frames} frames: mean occupancy, motion per {ARROW_SECONDS:g} s",
-            fill=(255, 255, 255),
-            font=font,
-        )
-        return out
+        return image

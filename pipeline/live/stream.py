@@ -333,6 +333,8 @@ def count_video(
         if overlay is None and not (snapshots and info["events"]):
             return
         image = draw_overlay(f.image, density, info["count"], zones, info["active"], lines.lines, info["lines"])
+        if flow_map is not None:  # where the crowd moves now, over the last seconds
+            flow_map.draw_arrows(image, recent=True)
         if overlay is not None:
             if video is None:
                 rate = (fps or (src_fps or 25.0) / every) if not is_live_source else (fps or 10.0)
