@@ -101,6 +101,18 @@ def test_tracks_of_the_true_heads_count_exactly_what_crossed():
     assert np.array_equal(np.array(per_frame), truth)  # and in the frame they happened
 
 
+def test_a_crossing_made_before_its_track_is_confirmed_counts_once_confirmed_and_a_blip_never():
+    line = Line("gate", np.array([50.0, 0.0]), np.array([50.0, 100.0]), "right")
+    tracker = PointTracker([line], TrackerConfig(min_hits=2))
+    steps = [tracker.update(np.array([[x, 40.0]]))["gate"] for x in (48.0, 52.0, 56.0, 60.0)]
+    assert steps[1] == (0, 0) and sum(i + o for i, o in steps) == 1  # held at 52, counted at 56
+    assert tracker.totals["gate"] in ([1, 0], [0, 1])
+    blip = PointTracker([line], TrackerConfig(min_hits=2))
+    for points in ([[48.0, 40.0]], [[52.0, 40.0]], [], [], [], [], [], [], []):  # seen twice, then gone
+        blip.update(np.array(points).reshape(-1, 2))
+    assert blip.totals["gate"] == [0, 0]
+
+
 def test_tracks_of_jittered_heads_stay_close_to_the_truth():
     scene = simulate(WalkConfig(frames=150, arrivals=2.0))
     line = Line("mid", np.array([320.0, 90.0]), np.array([320.0, 360.0]), "left")

@@ -6,9 +6,11 @@ within `max_distance` pixels. A head no track takes starts a track; a track miss
 `max_misses` frames ends. This is SORT (Bewley et al. 2016) for points, which is what norfair
 does for points too; norfair itself needs numpy < 2, which the pinned numerics cannot take.
 
-A track counts on a line once it has been seen `min_hits` times (a spurious peak that lives for
-one frame crosses nothing), by the step of its filtered position from one matched frame to the
-next, so a head decoded a pixel either side of the line in turn is not a stream of crossings.
+A track's crossings count once it has been seen more than `min_hits` times (a spurious peak that
+lives for a frame or two crosses nothing); those it made before are held and counted when it is
+confirmed, so a head that crosses just after its track starts is not lost. A crossing is the step of
+the filtered position from one matched frame to the next, so a head decoded a pixel either side of
+the line in turn is not a stream of crossings.
 
 The tracks are arrays (states, covariances, ...), each step of the filter one array operation over
 all of them: a dense crowd holds hundreds of tracks, and a frame must take milliseconds.
@@ -53,8 +55,9 @@ class PointTracker:
     """Tracks of head points, frame by frame, with per-line in/out totals.
 
     Track i is ``ids[i]`` with filter state ``state[i]`` (x, y, vx, vy) and covariance ``cov[i]``,
-    ``last[i]`` its filtered position when a head was last matched to it, ``hits[i]`` heads so far
-    and ``misses[i]`` frames since the last.
+    ``last[i]`` its filtered position when a head was last matched to it, ``hits[i]`` heads so far,
+    ``misses[i]`` frames since the last and ``pending[i, l]`` its (in, out) on line l before it was
+    confirmed.
     """
 
     def __init__(self, lines: list[Line] = (), config: TrackerConfig = TrackerConfig()) -> None:
@@ -65,6 +68,7 @@ class PointTracker:
         self.last = np.zeros((0, 2))
         self.hits = np.zeros(0, np.int64)
         self.misses = np.zeros(0, np.int64)
+        self.pending = np.zeros((0, len(self.lines), 2), np.int64)
         self.next_id = 1
         self.totals = {line.name: [0, 0] for line in self.lines}
         q = config.motion_noise**2
@@ -97,10 +101,15 @@ class PointTracker:
             self.hits[rows] += 1
             self.misses[rows] = 0
             here = self.state[rows, :2].copy()  # filtered: a head decoded a pixel either side crosses nothing
-            counts = self.hits[rows] > self.config.min_hits
-            for line in self.lines:
-                c = line.crossings(self.last[rows][counts], here[counts])
-                crossed[line.name] = [int((c > 0).sum()), int((c < 0).sum())]
+            confirmed = self.hits[rows] > self.config.min_hits
+            now = self.hits[rows] == self.config.min_hits + 1  # confirmed in this frame: its held crossings count
+            for li, line in enumerate(self.lines):
+                c = line.crossings(self.last[rows], here)
+                steps = np.stack([c > 0, c < 0], axis=1).astype(np.int64)
+                held = self.pending[rows[now], li].sum(axis=0)
+                self.pending[rows[~confirmed], li] += steps[~confirmed]
+                self.pending[rows[now], li] = 0
+                crossed[line.name] = [int(v) for v in steps[confirmed].sum(axis=0) + held]
             self.last[rows] = here
         missed = np.ones(len(self.ids), bool)
         missed[rows] = False
@@ -115,6 +124,7 @@ class PointTracker:
         self.last = np.concatenate([self.last[alive], new])
         self.hits = np.concatenate([self.hits[alive], np.ones(n, np.int64)])
         self.misses = np.concatenate([self.misses[alive], np.zeros(n, np.int64)])
+        self.pending = np.concatenate([self.pending[alive], np.zeros((n, len(self.lines), 2), np.int64)])
         self.next_id += n
         for name, (i, o) in crossed.items():
             self.totals[name][0] += i
