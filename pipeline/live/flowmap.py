@@ -23,62 +23,71 @@ MIN_PEOPLE = 0.05  # mean people in a region for it to get an arrow
 RECENT_SECONDS = 1.0  # the overlay's arrows: each frame's weight falls by e over this much video
 
 
+class _Sums:
+    """Per cell: summed density (occupancy), density x flow (px per frame), and the density of the frames
+    whose flow was known, over frames whose weight falls by `fade` each new frame (1.0: plain sums)."""
+
+    def __init__(self, shape: tuple[int, int], fade: float) -> None:
+        self.fade = fade
+        self.occupancy = np.zeros(shape)
+        self.motion = np.zeros((*shape, 2))
+        self.weight = np.zeros(shape)
+        self.frames = 0.0  # frames added, each with its weight
+
+    def add(self, density: np.ndarray, moved: np.ndarray | None) -> None:
+        """One frame: its density, and density x flow per cell (None where the flow is not known)."""
+        if self.fade != 1.0:
+            for a in (self.occupancy, self.motion, self.weight):
+                a *= self.fade
+        self.frames = self.frames * self.fade + 1.0
+        self.occupancy += density
+        if moved is not None:
+            self.motion += moved
+            self.weight += density
+
+
 class FlowMap:
-    """Occupancy and density-weighted motion, gathered frame by frame."""
+    """Occupancy and density-weighted motion, gathered frame by frame: over the whole video, and fading."""
 
     def __init__(self, fps: float = 25.0) -> None:
         self.fps = fps
-        self.frames = 0
-        self.occupancy: np.ndarray | None = None  # summed density per cell
-        self.motion: np.ndarray | None = None  # summed density x flow per cell (px per frame)
-        self.weight: np.ndarray | None = None  # summed density of the cells whose flow was known
         self.stride = 8
         self.last_frame: np.ndarray | None = None
         self.fade = float(np.exp(-1.0 / (RECENT_SECONDS * fps)))
-        self.recent: list[np.ndarray] | None = None  # occupancy, motion, weight, each frame fading
-        self.recent_frames = 0.0  # the faded count of frames
+        self.whole: _Sums | None = None
+        self.recent: _Sums | None = None
+
+    @property
+    def frames(self) -> int:
+        return 0 if self.whole is None else int(self.whole.frames)
 
     def update(
         self, density: np.ndarray, flow: np.ndarray | None, stride: int, image: np.ndarray | None = None
     ) -> None:
         """Add one frame: its density (cells of `stride` px), the flow from the frame before (or None)."""
         density = np.asarray(density, np.float64)
-        if self.occupancy is None or self.occupancy.shape != density.shape:
-            self.occupancy = np.zeros_like(density)
-            self.motion = np.zeros((*density.shape, 2))
-            self.weight = np.zeros_like(density)
-            self.frames = 0
-            self.recent = [np.zeros_like(self.occupancy), np.zeros_like(self.motion), np.zeros_like(self.weight)]
-            self.recent_frames = 0.0
+        if self.whole is None or self.whole.occupancy.shape != density.shape:
+            self.whole, self.recent = _Sums(density.shape, 1.0), _Sums(density.shape, self.fade)
         self.stride = stride
-        for a in self.recent:
-            a *= self.fade
-        self.recent_frames = self.recent_frames * self.fade + 1.0
-        self.occupancy += density
-        self.recent[0] += density
-        self.frames += 1
         if image is not None:
             self.last_frame = image
+        moved = None
         if flow is not None:
             h, w = density.shape
             cells = np.zeros((h * stride, w * stride, 2))
             cells[: flow.shape[0], : flow.shape[1]] = flow
             per_cell = cells.reshape(h, stride, w, stride, 2).mean(axis=(1, 3))
             moved = density[..., None] * per_cell
-            self.motion += moved
-            self.weight += density
-            self.recent[1] += moved
-            self.recent[2] += density
+        self.whole.add(density, moved)
+        self.recent.add(density, moved)
 
     def regions(self, recent: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(centres (R, 2) in pixels, mean people per region (R,), mean motion (R, 2) in px per second),
         over the whole video or (`recent`) with the frames fading over `RECENT_SECONDS`."""
-        if self.occupancy is None:
+        if self.whole is None:
             return np.zeros((0, 2)), np.zeros(0), np.zeros((0, 2))
-        occupancy, motion_sum, weight_sum, frames = (
-            (*self.recent, self.recent_frames) if recent else (self.occupancy, self.motion, self.weight, self.frames)
-        )
-        h, w = self.occupancy.shape
+        sums = self.recent if recent else self.whole
+        h, w = sums.occupancy.shape
         rh, rw = -(-h // REGION), -(-w // REGION)
 
         def pooled(a: np.ndarray) -> np.ndarray:
@@ -86,8 +95,8 @@ class FlowMap:
             full[:h, :w] = a
             return full.reshape(rh, REGION, rw, REGION, *a.shape[2:]).sum(axis=(1, 3))
 
-        people = pooled(occupancy) / max(frames, 1)
-        weight, motion = pooled(weight_sum), pooled(motion_sum)
+        people = pooled(sums.occupancy) / max(sums.frames, 1)
+        weight, motion = pooled(sums.weight), pooled(sums.motion)
         with np.errstate(invalid="ignore", divide="ignore"):
             mean = np.where(weight[..., None] > 0, motion / weight[..., None], 0.0) * self.fps
         size = REGION * self.stride
@@ -100,7 +109,7 @@ class FlowMap:
         h, w = shape
         if background is None:
             background = self.last_frame if self.last_frame is not None else np.full((h, w, 3), 96, np.uint8)
-        mean = (self.occupancy / max(self.frames, 1)) if self.occupancy is not None else np.zeros((1, 1))
+        mean = (self.whole.occupancy / max(self.whole.frames, 1)) if self.whole is not None else np.zeros((1, 1))
         out = Image.fromarray(blend(background, mean, 0.6))
         self.draw_arrows(out)
         draw = ImageDraw.Draw(out)
