@@ -10,6 +10,7 @@ import click
 from pipeline import strictjson
 from pipeline.cli import options
 from pipeline.cli.group import cli
+from pipeline.errors import ConfigError
 
 
 @cli.command("count")
@@ -183,7 +184,7 @@ def count_cmd(
     from pipeline.live.flow import LineCounting
     from pipeline.live.lines import load_lines
     from pipeline.live.sources import is_live, is_video
-    from pipeline.live.stream import Alerting, Outputs, Sampling, claim_video_outputs
+    from pipeline.live.stream import Alerting, Outputs, Sampling, check_tracks, claim_video_outputs
     from pipeline.live.zones import load_zones
     from pipeline.presets.shipped import default_model
 
@@ -196,10 +197,12 @@ def count_cmd(
         raise click.BadParameter("one flow map per video: count one video", param_hint="--flow")
     if tracks_out is not None and len(videos) != 1:
         raise click.BadParameter("one tracks file per video: count one video", param_hint="--tracks")
-    if tracks_out is not None and line_method == "flux":
-        raise click.BadParameter("tracks come from the tracks method, not --line-method flux", param_hint="--tracks")
     zones = load_zones(zones_file) if zones_file else []
     lines = LineCounting(tuple(load_lines(lines_file)), line_method) if lines_file else LineCounting()
+    try:
+        check_tracks(lines, tracks_out)
+    except ConfigError as exc:  # the library's rule, said as click says a bad option
+        raise click.BadParameter(exc.problem, param_hint="--tracks") from None
     if lines.lines and not videos:
         raise click.BadParameter("lines count what moves: give a video, stream or camera", param_hint="--lines")
     # every output is checked before anything is counted or written (pipeline/outputs.py)

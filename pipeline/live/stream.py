@@ -124,6 +124,13 @@ class Outputs:
     tracks: str | Path | None = None  # MOTChallenge rows of the head tracks (`pipeline.live.sinks.TrackWriter`)
 
 
+def check_tracks(lines: LineCounting, tracks: object | None) -> None:
+    """Refuse head tracks (`tracks` not None: a file or a callback) asked of lines counted by flux, which
+    tracks nothing: before any work."""
+    if tracks is not None and lines.method == "flux":
+        raise ConfigError("--tracks", "tracks come from the tracks method: not with --line-method flux")
+
+
 def count_frames(
     frames: Iterable[Frame],
     counter: Counter,
@@ -152,8 +159,7 @@ def count_frames(
     source's one at a time, the newest.
     """
     reader = _Reader(frames, latest=live)
-    if on_tracks is not None and lines.method == "flux":
-        raise ConfigError("--tracks", "tracks come from the tracks method: not with --line-method flux")
+    check_tracks(lines, on_tracks)
     line_counter = LineCounter(lines) if lines.lines or on_tracks is not None else None
     motion = None
     if flow_map is not None:  # the whole frame's motion
@@ -285,6 +291,7 @@ def count_video(
 
     from pipeline.live.sinks import EventWriter, OverlayVideo, TrackWriter, draw_overlay, save_snapshot
 
+    check_tracks(lines, outputs.tracks)
     is_live_source = is_live(spec) if live is None else live
     if not is_live(spec) and not Path(spec).is_file():
         raise DataError(spec, "video file not found")
