@@ -58,22 +58,30 @@ def _runtime_nodes(tree: ast.AST):
         todo.extend(ast.iter_child_nodes(node))
 
 
-def _named_modules(path: Path) -> set[str]:
-    """Dotted names a file imports anywhere in it (inside functions too), as written."""
-    names: set[str] = set()
+def _imports(path: Path):
+    """(module, names) of each import statement in a file, inside functions too (not under TYPE_CHECKING):
+    ``import a.b`` is ("a.b", ()), ``from .x import y, z`` is ("<package>.x", ("y", "z"))."""
     package = ".".join(path.relative_to(ROOT).with_suffix("").parts[:-1])
     for node in _runtime_nodes(ast.parse(path.read_text(), str(path))):
         if isinstance(node, ast.Import):
-            names.update(alias.name for alias in node.names)
+            for alias in node.names:
+                yield alias.name, ()
         elif isinstance(node, ast.ImportFrom):
             base = node.module or ""
             if node.level:  # relative import
                 base = ".".join([*package.split(".")[: len(package.split(".")) - node.level + 1], base]).strip(".")
-            names.add(base)
-            if base == "pipeline.readers" and LOOKUPS & {a.name for a in node.names}:
-                names |= _registry_modules()  # a lookup by name may import any format
-            # `from pipeline import numerics` imports a module, `from pipeline.x import f` a name
-            names.update(f"{base}.{a.name}" for a in node.names if _module_exists(f"{base}.{a.name}"))
+            yield base, tuple(a.name for a in node.names)
+
+
+def _named_modules(path: Path) -> set[str]:
+    """Dotted names a file imports anywhere in it (inside functions too), as written."""
+    names: set[str] = set()
+    for base, imported in _imports(path):
+        names.add(base)
+        if base == "pipeline.readers" and LOOKUPS & set(imported):
+            names |= _registry_modules()  # a lookup by name may import any format
+        # `from pipeline import numerics` imports a module, `from pipeline.x import f` a name
+        names.update(f"{base}.{a}" for a in imported if _module_exists(f"{base}.{a}"))
     return names
 
 
@@ -228,18 +236,10 @@ MAX_IMPORT_CHAIN = 8  # modules in the longest chain of imports inside the packa
 def _direct_imports(module: str) -> set[str]:
     """The project modules `module` imports by name: ``from X import y`` is an edge to X.y when y is a
     module and to X when y is a name defined there (a package's parent is not counted: it is not used)."""
-    path = _module_file(module)
-    package = ".".join(path.relative_to(ROOT).with_suffix("").parts[:-1])
     out: set[str] = set()
-    for node in _runtime_nodes(ast.parse(path.read_text(), str(path))):
-        if isinstance(node, ast.Import):
-            out.update(a.name for a in node.names)
-        elif isinstance(node, ast.ImportFrom):
-            base = node.module or ""
-            if node.level:
-                base = ".".join([*package.split(".")[: len(package.split(".")) - node.level + 1], base]).strip(".")
-            subs = {f"{base}.{a.name}" for a in node.names if _module_exists(f"{base}.{a.name}")}
-            out |= subs if len(subs) == len(node.names) else subs | {base}
+    for base, imported in _imports(_module_file(module)):
+        subs = {f"{base}.{a}" for a in imported if _module_exists(f"{base}.{a}")}
+        out |= subs if imported and len(subs) == len(imported) else subs | {base}
     return {m for m in out if m != module and _module_file(m) is not None}
 
 
