@@ -13,7 +13,8 @@ import click
 
 from pipeline import __version__
 
-# the help's sections, in order; a command in none of them is listed under "other"
+# the help's sections, in order, each the commands of one module under pipeline.cli (a command in none
+# of them is listed under "other")
 SECTIONS = {
     "Ground truth": ("synth", "density", "inspect", "report", "convert", "export"),
     "Training": ("preset", "train", "evaluate", "recipe", "export-model"),
@@ -22,16 +23,16 @@ SECTIONS = {
     "Annotation": ("annotate",),
     "Speed": ("bench",),
 }
-
-# the module under pipeline.cli that registers each command, imported on first use
-COMMAND_MODULES = {
-    **dict.fromkeys(("synth", "density", "inspect", "report", "convert", "export"), "data"),
-    **dict.fromkeys(("preset", "train", "evaluate", "recipe", "export-model"), "model"),
-    **dict.fromkeys(("score", "agree"), "score"),
-    "count": "count",
-    "annotate": "annotate",
-    "bench": "bench",
+SECTION_MODULES = {
+    "Ground truth": "data",
+    "Training": "model",
+    "Scoring": "score",
+    "Counting": "count",
+    "Annotation": "annotate",
+    "Speed": "bench",
 }
+# the module that registers each command, imported on first use
+COMMAND_MODULES = {name: SECTION_MODULES[title] for title, names in SECTIONS.items() for name in names}
 
 
 def summary(command: click.Command) -> str:
